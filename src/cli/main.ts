@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+/**
+ * kvmtrace command line: commander wiring only. Each command lives in `commands/<name>.ts` and
+ * exports `register(program)`; this file adds them, turns UserErrors into one sentence on
+ * stderr with a non-zero exit code, and reports anything else as a bug.
+ */
+import { Command } from 'commander';
+import { isUserError } from '../model/errors.js';
+import { commands } from './commands/index.js';
+import { VERSION } from '../version.js';
+
+/** Builds the program with every command registered. */
+export function buildProgram(): Command {
+  const program = new Command('kvmtrace')
+    .description("Put a KVM guest's trace and its host's trace on one timeline, exact to the TSC cycle.")
+    .version(VERSION)
+    .showHelpAfterError();
+  for (const register of commands) register(program);
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (e) {
+    if (isUserError(e)) {
+      process.stderr.write(`kvmtrace: ${e.message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`kvmtrace: internal error (please report): ${e instanceof Error ? e.stack : String(e)}\n`);
+      process.exitCode = 70;
+    }
+  }
+}
+
+await main();

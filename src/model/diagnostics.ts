@@ -1,0 +1,57 @@
+import { UserError } from './errors.js';
+
+/** One problem found in an input: where it is and what was expected there. */
+export interface Diagnostic {
+  file: string;
+  /** 1-based line number, for text inputs. */
+  line?: number;
+  /** Byte offset from the start of the file, for binary inputs. */
+  byteOffset?: number;
+  message: string;
+}
+
+/** Formats a diagnostic as `file:line: message` or `file@offset: message`. */
+export function formatDiagnostic(d: Diagnostic): string {
+  const where = d.line !== undefined ? `:${d.line}` : d.byteOffset !== undefined ? ` at byte ${d.byteOffset}` : '';
+  return `${d.file}${where}: ${d.message}`;
+}
+
+/**
+ * Collects the bad records of a run. Bad input is data: parsing goes on and the count is
+ * reported at the end; with `strict` the first one becomes a UserError instead.
+ * Only the first `keep` diagnostics are stored so memory stays bounded on huge bad inputs.
+ */
+export class Diagnostics {
+  /** The first diagnostics, in the order they were found. */
+  readonly list: Diagnostic[] = [];
+  /** How many were found in all (may exceed list.length). */
+  count = 0;
+
+  constructor(
+    readonly strict = false,
+    readonly keep = 200,
+  ) {}
+
+  /** Records one bad record; throws a UserError when strict. */
+  add(d: Diagnostic): void {
+    if (this.strict) throw new UserError(formatDiagnostic(d));
+    this.count++;
+    if (this.list.length < this.keep) this.list.push(d);
+  }
+
+  /** Number of diagnostics per file, for the end-of-run summary. */
+  countsByFile(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const d of this.list) m.set(d.file, (m.get(d.file) ?? 0) + 1);
+    return m;
+  }
+
+  /** A human summary: the count and the first few diagnostics. */
+  summary(show = 10): string {
+    if (this.count === 0) return 'no unparsable lines';
+    const lines = [`${this.count} unparsable record(s):`];
+    for (const d of this.list.slice(0, show)) lines.push('  ' + formatDiagnostic(d));
+    if (this.count > show) lines.push(`  … and ${this.count - show} more`);
+    return lines.join('\n');
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * Errors a user can act on. The CLI prints `message` alone (no stack) and exits non-zero;
+ * anything else that escapes is a bug in kvmtrace and is reported as such.
+ */
+export class UserError extends Error {
+  override readonly name = 'UserError';
+  /** @param message one sentence naming the file (and line or byte offset) and what was expected */
+  constructor(message: string) {
+    super(message);
+  }
+}
+
+/** True for errors whose message is meant for the user as it is. */
+export function isUserError(e: unknown): e is UserError {
+  return e instanceof UserError;
+}
