@@ -1,0 +1,285 @@
+/**
+ * ftrace text, every variant a user has:
+ *  - tracefs `trace` (with its `#` header) and `trace_pipe` (without);
+ *  - with or without the irq-info column (`d..2.` — 4 or 5 flag characters) and the TGID column
+ *    (`(   1234)` or `(-------)`);
+ *  - `trace-cmd report` output: an optional `name: ` prefix (buffer or file), `cpus=N`, and for
+ *    counter clocks no space between `]` and the timestamp;
+ *  - `[LOST N EVENTS]` lines, and kernel stack traces (` => func` lines, counted, not events).
+ *
+ * Line shape: `[prefix: ] TASK-PID [(TGID)] [CPU] [FLAGS] TIMESTAMP: EVENT: BODY`. The task name
+ * may hold spaces, slashes and dashes (`CPU 0/KVM-4242`), so the line is anchored on the `[CPU]`
+ * column and the pid is the digits after the last dash before it.
+ * Reference: the kernel's trace_output.c (lat and default formats) and trace-cmd's report output.
+ */
+import { createReadStream } from 'node:fs';
+import type { Diagnostics } from '../model/diagnostics.js';
+import { UserError } from '../model/errors.js';
+import { TsBase, splitDecimal, splitSeconds } from '../model/exact.js';
+import type { SourceHeader, TraceEvent } from '../model/event.js';
+import { isCounterClock, type TraceClock } from '../model/clock.js';
+
+/** Options for one ftrace text source. */
+export interface FtraceTextOptions {
+  /** The file name used in diagnostics. */
+  file: string;
+  /** The clock when known from metadata or a flag; otherwise taken from the timestamps' shape, and said so. */
+  clock?: TraceClock;
+  clockFrom?: 'metadata' | 'flag';
+  diags: Diagnostics;
+}
+
+/** Counts of the non-event lines a parse met, for the report. */
+export interface FtraceTextStats {
+  lines: number;
+  events: number;
+  headerLines: number;
+  stackLines: number;
+  lostLines: number;
+  badLines: number;
+}
+
+const SP = 32;
+const LBRACK = 91;
+const RBRACK = 93;
+const COLON = 58;
+
+/**
+ * A streaming parser: `write()` takes text chunks of any size (split anywhere), returns the
+ * events completed so far; `end()` flushes the last line. Bad lines become diagnostics.
+ */
+export class FtraceTextParser {
+  readonly header: SourceHeader;
+  readonly stats: FtraceTextStats = { lines: 0, events: 0, headerLines: 0, stackLines: 0, lostLines: 0, badLines: 0 };
+  /** `name: ` prefixes seen (trace-cmd buffer or file names); events carry none. */
+  readonly prefixes = new Set<string>();
+  private rest = '';
+  private lineNo = 0;
+  /** The timestamp shape of the first event: 'int' for counter clocks, 'sec' for time clocks. */
+  private shape: 'int' | 'sec' | undefined;
+  private readonly diags: Diagnostics;
+  /** A `<stack trace>` event still collecting its frames. */
+  private stack: TraceEvent | undefined;
+
+  constructor(opts: FtraceTextOptions) {
+    this.diags = opts.diags;
+    this.header = {
+      file: opts.file,
+      clock: opts.clock ?? 'unknown',
+      clockFrom: opts.clock ? (opts.clockFrom ?? 'flag') : 'unknown',
+      base: undefined,
+      lostEvents: 0,
+    };
+    if (opts.clock) this.shape = isCounterClock(opts.clock) ? 'int' : 'sec';
+  }
+
+  /** Parses a chunk; returns the events whose lines are complete. */
+  write(chunk: string): TraceEvent[] {
+    const out: TraceEvent[] = [];
+    let text = this.rest.length ? this.rest + chunk : chunk;
+    let start = 0;
+    for (;;) {
+      const nl = text.indexOf('\n', start);
+      if (nl < 0) break;
+      this.line(text, start, nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl, out);
+      start = nl + 1;
+    }
+    this.rest = start < text.length ? text.slice(start) : '';
+    text = '';
+    return out;
+  }
+
+  /** Flushes the last line (a file need not end with a newline). */
+  end(): TraceEvent[] {
+    const out: TraceEvent[] = [];
+    if (this.rest.length) this.line(this.rest, 0, this.rest.length, out);
+    this.rest = '';
+    this.flushStack(out);
+    return out;
+  }
+
+  private bad(message: string): void {
+    this.stats.badLines++;
+    this.diags.add({ file: this.header.file, line: this.lineNo, message });
+  }
+
+  private line(s: string, from: number, to: number, out: TraceEvent[]): void {
+    this.lineNo++;
+    this.stats.lines++;
+    let i = from;
+    while (i < to && s.charCodeAt(i) === SP) i++;
+    if (i === to) return; // blank
+    const c0 = s.charCodeAt(i);
+    if (c0 === 35 /* # */) return this.headerLine(s.slice(i, to));
+    // Locate the CPU column: " [digits]" (first occurrence); everything before is task-pid.
+    const cpuOpen = findCpuColumn(s, i, to);
+    if (cpuOpen < 0) return this.otherLine(s.slice(i, to));
+    const cpuClose = s.indexOf(']', cpuOpen);
+    let cpu = 0;
+    for (let k = cpuOpen + 1; k < cpuClose; k++) cpu = cpu * 10 + (s.charCodeAt(k) - 48);
+
+    // Task part: [prefix: ]comm-pid[ (tgid)]
+    let taskEnd = cpuOpen;
+    while (taskEnd > i && s.charCodeAt(taskEnd - 1) === SP) taskEnd--;
+    let tgid = -1;
+    if (s.charCodeAt(taskEnd - 1) === 41 /* ) */) {
+      const open = s.lastIndexOf('(', taskEnd - 1);
+      if (open < i) return this.bad('expected "(TGID)" before the CPU column');
+      const t = s.slice(open + 1, taskEnd - 1).trim();
+      if (/^\d+$/.test(t)) tgid = Number(t);
+      else if (!/^-+$/.test(t)) return this.bad(`expected a TGID number in "(${t})"`);
+      taskEnd = open;
+      while (taskEnd > i && s.charCodeAt(taskEnd - 1) === SP) taskEnd--;
+    }
+    const dash = s.lastIndexOf('-', taskEnd - 1);
+    if (dash <= i - 1 || dash === taskEnd - 1) return this.bad('expected TASK-PID before the CPU column');
+    let pid = 0;
+    for (let k = dash + 1; k < taskEnd; k++) {
+      const d = s.charCodeAt(k) - 48;
+      if (d < 0 || d > 9) return this.bad('expected a numeric PID after the last "-" of TASK-PID');
+      pid = pid * 10 + d;
+    }
+    let commStart = i;
+    // An optional `name: ` prefix (trace-cmd buffers / several input files).
+    const pfx = s.indexOf(': ', i);
+    if (pfx >= 0 && pfx < dash) {
+      this.prefixes.add(s.slice(i, pfx));
+      commStart = pfx + 2;
+      while (commStart < dash && s.charCodeAt(commStart) === SP) commStart++;
+    }
+    const comm = s.slice(commStart, dash);
+
+    // After "]": [FLAGS] TIMESTAMP:
+    let j = cpuClose + 1;
+    while (j < to && s.charCodeAt(j) === SP) j++;
+    let tokEnd = s.indexOf(' ', j);
+    if (tokEnd < 0 || tokEnd > to) tokEnd = to;
+    let flags = '';
+    if (s.charCodeAt(tokEnd - 1) !== COLON) {
+      flags = s.slice(j, tokEnd);
+      if (flags.length < 4 || flags.length > 5) return this.bad(`expected 4 or 5 irq-info flags or a timestamp after the CPU column, found "${flags}"`);
+      j = tokEnd;
+      while (j < to && s.charCodeAt(j) === SP) j++;
+      tokEnd = s.indexOf(' ', j);
+      if (tokEnd < 0 || tokEnd > to) tokEnd = to;
+      if (s.charCodeAt(tokEnd - 1) !== COLON) return this.bad('expected "TIMESTAMP:" after the irq-info flags');
+    }
+    const tsEnd = tokEnd - 1;
+    let parts: [number, number] | undefined;
+    const isSec = s.indexOf('.', j) >= 0 && s.indexOf('.', j) < tsEnd;
+    if (isSec) parts = splitSeconds(s, j, tsEnd);
+    else parts = splitDecimal(s, j, tsEnd);
+    if (!parts) return this.bad(`expected a timestamp (integer counter or seconds with 6 or 9 decimals), found "${s.slice(j, tsEnd)}"`);
+    const shape = isSec ? 'sec' : 'int';
+    if (this.shape === undefined) {
+      this.shape = shape;
+      if (this.header.clockFrom === 'unknown') this.header.clock = shape === 'int' ? 'counter' : 'unknown';
+    } else if (this.shape !== shape) {
+      return this.bad(
+        shape === 'int'
+          ? `expected a timestamp in seconds (clock ${this.header.clock}), found the integer "${s.slice(j, tsEnd)}"`
+          : `expected an integer counter timestamp (clock ${this.header.clock}), found seconds "${s.slice(j, tsEnd)}"`,
+      );
+    }
+    if (this.header.base === undefined) this.header.base = new TsBase(BigInt(parts[0]) * 1_000_000_000n + BigInt(parts[1]));
+    const ts = this.header.base.rel(parts[0], parts[1]);
+
+    // EVENT: BODY
+    let e = tokEnd + 1;
+    while (e < to && s.charCodeAt(e) === SP) e++;
+    if (s.charCodeAt(e) === 60 /* < */ && s.charCodeAt(to - 1) === 62 /* > */) {
+      // `<stack trace>` / `<user stack trace>`: its ` => frame` lines follow and become its body.
+      this.flushStack(out);
+      this.stack = { ts, cpu, comm, pid, tgid, flags, name: s.slice(e + 1, to - 1).replace(/ /g, '_'), body: '', line: this.lineNo };
+      return;
+    }
+    const nameEnd = s.indexOf(':', e);
+    if (nameEnd < 0 || nameEnd >= to || nameEnd === e) return this.bad('expected "EVENT:" after the timestamp');
+    const name = s.slice(e, nameEnd);
+    let b = nameEnd + 1;
+    while (b < to && s.charCodeAt(b) === SP) b++;
+    this.flushStack(out);
+    this.stats.events++;
+    out.push({ ts, cpu, comm, pid, tgid, flags, name, body: s.slice(b, to), line: this.lineNo });
+  }
+
+  private flushStack(out: TraceEvent[]): void {
+    if (!this.stack) return;
+    this.stats.events++;
+    out.push(this.stack);
+    this.stack = undefined;
+  }
+
+  private headerLine(t: string): void {
+    this.stats.headerLines++;
+    const p = /#P:(\d+)/.exec(t);
+    if (p) this.header.cpus = Number(p[1]);
+  }
+
+  /** Lines without a CPU column: known non-event lines, or bad ones. */
+  private otherLine(t: string): void {
+    let m: RegExpExecArray | null;
+    if ((m = /^cpus=(\d+)$/.exec(t)) || (m = /^\S+: cpus=(\d+)$/.exec(t))) {
+      this.header.cpus = Math.max(this.header.cpus ?? 0, Number(m[1]));
+      this.stats.headerLines++;
+    } else if ((m = /\[LOST (\d+) EVENTS\]/.exec(t)) || (m = /\[(\d+) EVENTS DROPPED\]/.exec(t))) {
+      this.header.lostEvents += Number(m[1]);
+      this.stats.lostLines++;
+    } else if (t.startsWith('=>')) {
+      this.stats.stackLines++;
+      if (this.stack) this.stack.body += (this.stack.body ? ' ' : '') + t;
+    } else if (/^version = \d+$/.test(t) || /^CPU \d+ is empty$/.test(t) || /^(\S+: )?CPU\d* ?is empty$/.test(t)) {
+      this.stats.headerLines++;
+    } else {
+      this.bad('expected an ftrace event line "TASK-PID [CPU] TIMESTAMP: EVENT: …"');
+    }
+  }
+}
+
+/** Finds `[digits]` preceded by a space (or a TGID's ")"), returning the index of "[" or -1. */
+function findCpuColumn(s: string, from: number, to: number): number {
+  let k = s.indexOf('[', from);
+  while (k >= 0 && k < to) {
+    const prev = s.charCodeAt(k - 1);
+    if (k > from && (prev === SP || prev === 41)) {
+      let m = k + 1;
+      while (m < to && s.charCodeAt(m) >= 48 && s.charCodeAt(m) <= 57) m++;
+      if (m > k + 1 && s.charCodeAt(m) === RBRACK) return k;
+    }
+    k = s.indexOf('[', k + 1);
+  }
+  return -1;
+}
+
+/** True when the head of a file looks like ftrace text (any of the variants above). */
+export function detectFtraceText(head: string): boolean {
+  const lines = head.split('\n').slice(0, 50);
+  if (lines.some((l) => l.startsWith('# tracer:'))) return true;
+  const p = new FtraceTextParser({ file: '(detect)', diags: { add() {} } as unknown as Diagnostics });
+  let events = 0;
+  for (const l of lines.slice(0, lines.length - 1)) events += p.write(l + '\n').length;
+  return events > 0 && events >= p.stats.badLines;
+}
+
+/** Reads a whole ftrace text file as batches of events, chunk by chunk (bounded memory). */
+export async function* readFtraceText(
+  path: string,
+  opts: Omit<FtraceTextOptions, 'file'> & { file?: string },
+  parserOut?: (p: FtraceTextParser) => void,
+): AsyncGenerator<TraceEvent[]> {
+  const parser = new FtraceTextParser({ ...opts, file: opts.file ?? path });
+  parserOut?.(parser);
+  const stream = createReadStream(path, { highWaterMark: 1 << 20, encoding: 'utf8' });
+  try {
+    for await (const chunk of stream as AsyncIterable<string>) {
+      const evs = parser.write(chunk);
+      if (evs.length) yield evs;
+    }
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code) throw new UserError(`cannot read ${path}: ${err.message}`);
+    throw e;
+  }
+  const last = parser.end();
+  if (last.length) yield last;
+}
