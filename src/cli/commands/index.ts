@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
+import { register as merge } from './merge.js';
 
 /** A command module's entry: adds its command to the program. */
 export type Register = (program: Command) => void;
 
 /** Every command, in the order `kvmtrace --help` lists them. Add one import and one entry per command. */
-export const commands: Register[] = [];
+export const commands: Register[] = [merge];

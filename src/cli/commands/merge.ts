@@ -1,0 +1,111 @@
+/**
+ * `kvmtrace merge`: bundles or bare files → one validated timeline (Chrome JSON and/or text).
+ */
+import type { Command } from 'commander';
+import { UserError } from '../../model/errors.js';
+import { clockFlag } from '../../merge/inputs.js';
+import { prepareMerge, type MergeRequest } from '../../merge/session.js';
+import type { GuestOverrides } from '../../merge/plan.js';
+import { exportMerge } from '../../export/export-merge.js';
+import { printMergeReport } from '../report.js';
+import { progress } from '../progress.js';
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+/** Options shared by merge-like commands. */
+export interface MergeFlags {
+  host?: string[];
+  guest?: string[];
+  hostClock?: string;
+  guestClock?: string;
+  guestName?: string;
+  tscOffset: string[];
+  tscScaling?: string;
+  vcpuThread: string[];
+  tscKhz?: string;
+  strict?: boolean;
+}
+
+/** Turns the flags into a merge request (bigints for offsets; clear errors for bad values). */
+export function mergeRequest(bundles: string[], o: MergeFlags): MergeRequest {
+  const over: GuestOverrides = {};
+  for (const t of o.tscOffset) {
+    const m = /^(?:(\d+)=)?(-?\d+)$/.exec(t);
+    if (!m) throw new UserError(`--tsc-offset ${t}: expected a signed integer, or VCPU=OFFSET`);
+    if (m[1] === undefined) over.tscOffset = BigInt(m[2]);
+    else (over.tscOffsetByVcpu ??= new Map()).set(Number(m[1]), BigInt(m[2]));
+  }
+  if (o.tscScaling) {
+    const m = /^(\d+)(?:\/(\d+))?$/.exec(o.tscScaling);
+    if (!m) throw new UserError(`--tsc-scaling ${o.tscScaling}: expected RATIO or RATIO/FRACBITS (e.g. 281474976710656/48)`);
+    over.tscScalingRatio = BigInt(m[1]);
+    over.tscScalingFracBits = m[2] ? Number(m[2]) : 48;
+  }
+  for (const t of o.vcpuThread) {
+    const m = /^(\d+)=(\d+)$/.exec(t);
+    if (!m) throw new UserError(`--vcpu-thread ${t}: expected VCPU=TID, e.g. 0=483882`);
+    (over.vcpuThreads ??= new Map()).set(Number(m[1]), Number(m[2]));
+  }
+  let tscKhz: number | undefined;
+  if (o.tscKhz !== undefined) {
+    tscKhz = Number(o.tscKhz);
+    if (!Number.isSafeInteger(tscKhz) || tscKhz <= 0) throw new UserError(`--tsc-khz ${o.tscKhz}: expected a positive integer (kHz)`);
+  }
+  return {
+    bundles,
+    hostFiles: o.host ?? [],
+    guestFiles: o.guest ?? [],
+    hostClock: clockFlag(o.hostClock, '--host-clock'),
+    guestClock: clockFlag(o.guestClock, '--guest-clock'),
+    guestName: o.guestName,
+    overrides: over,
+    tscKhz,
+    strict: o.strict,
+  };
+}
+
+/** Adds the input flags of a merge to a command. */
+export function mergeInputOptions(c: Command): Command {
+  return c
+    .option('--host <file>', 'host trace file (bare file instead of a bundle)', collect, [])
+    .option('--guest <file>', 'guest trace file (repeatable)', collect, [])
+    .option('--host-clock <clock>', 'trace clock of --host files (default: read from the data, and said so)')
+    .option('--guest-clock <clock>', 'trace clock of --guest files')
+    .option('--guest-name <name>', 'machine name of --guest files')
+    .option('--tsc-offset <n>', 'guest TSC offset (signed), or VCPU=OFFSET; repeatable', collect, [])
+    .option('--tsc-scaling <ratio[/frac]>', 'TSC scaling ratio and fraction bits (48 Intel, 32 AMD)')
+    .option('--vcpu-thread <v=tid>', 'host thread of a vCPU; repeatable', collect, [])
+    .option('--tsc-khz <khz>', 'TSC frequency in kHz')
+    .option('--strict', 'stop at the first unparsable line');
+}
+
+/** Registers `kvmtrace merge`. */
+export function register(program: Command): void {
+  mergeInputOptions(
+    program
+      .command('merge')
+      .summary('merge host and guest traces into one validated timeline')
+      .description(
+        'Merge a host trace and guest traces onto one timeline in host TSC cycles, validate the mapping\n' +
+          '(every guest event must fall inside a guest-mode window of its vCPU), and write Chrome trace\n' +
+          'JSON (Perfetto UI) and/or a text timeline. Give bundle folders written by `kvmtrace capture`,\n' +
+          'or bare files with --host/--guest and the mapping flags.',
+      )
+      .argument('[bundles...]', 'capture bundle folders (one host, any number of guests)'),
+  )
+    .option('-o, --output <file.json>', 'write Chrome trace event JSON')
+    .option('--text <file>', 'write the text timeline (- for stdout; the default when no output is given)')
+    .option('--summary <file.json>', 'write the validation summary as JSON')
+    .option('--check', 'exit with status 1 when validation fails')
+    .option('-q, --quiet', 'print only failures')
+    .action(async (bundles: string[], o: MergeFlags & { output?: string; text?: string; summary?: string; check?: boolean; quiet?: boolean }) => {
+      const req = mergeRequest(bundles, o);
+      const prepared = await prepareMerge(req);
+      const text = o.text ?? (o.output ? undefined : '-');
+      const prog = progress('merging');
+      const report = await exportMerge(prepared, { json: o.output, text, summary: o.summary, onProgress: prog.tick });
+      prog.done();
+      printMergeReport(prepared, report, { quiet: o.quiet, outputs: [o.output, text !== '-' ? text : undefined, o.summary] });
+      if (!report.result.ok && o.check) process.exitCode = 1;
+    });
+}

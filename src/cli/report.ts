@@ -1,0 +1,24 @@
+/**
+ * The end-of-merge report on stderr: inputs, notes, unparsable lines, the validation table, and
+ * where the outputs are.
+ */
+import type { MergeReport } from '../export/export-merge.js';
+import type { PreparedMerge } from '../merge/session.js';
+import { validationText } from '../export/validation-report.js';
+
+/** Prints the report of a merge. */
+export function printMergeReport(p: PreparedMerge, r: MergeReport, o: { quiet?: boolean; outputs: (string | undefined)[] }): void {
+  const w = (s: string): boolean => process.stderr.write(s);
+  if (!o.quiet) {
+    for (const s of r.perSource) {
+      const bad = s.stats.badLines ?? 0;
+      w(`${s.machine}: ${s.file} — ${s.events} events, clock ${s.clockFrom === 'unknown' ? 'not recorded (integer timestamps)' : `${s.clock} (from ${s.clockFrom})`}${bad ? `, ${bad} unparsable line(s)` : ''}${s.outOfOrder ? `, ${s.outOfOrder} out of order` : ''}\n`);
+    }
+    w(`TSC frequency: ${p.tscKhz ? `${p.tscKhz} kHz (${p.tscKhzFrom})` : 'unknown (times printed in cycles)'}\n`);
+    for (const n of p.notes) w(`note: ${n}\n`);
+  }
+  if (p.diags.count) w(p.diags.summary(o.quiet ? 3 : 10) + '\n');
+  if (!o.quiet || !r.result.ok) w(validationText(r.result));
+  if (!r.result.ok) w('kvmtrace: the merged timeline FAILED validation — do not trust its guest/host ordering (see above)\n');
+  if (!o.quiet) for (const f of o.outputs) if (f) w(`wrote ${f}\n`);
+}

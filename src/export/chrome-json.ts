@@ -1,0 +1,204 @@
+/**
+ * The merged timeline as Chrome trace event JSON (the Trace Event Format; opens in Perfetto UI and
+ * chrome://tracing), written as a stream.
+ *
+ * Layout: one process per machine (host first). On the host, one thread per task, named after it;
+ * each vCPU thread carries its guest-mode slices — `guest mode` from kvm_entry to kvm_exit, then a
+ * slice named by the exit reason (the time the host spends on that exit) until the next kvm_entry;
+ * on hosts without kvm_entry/kvm_exit, `KVM_RUN` (kvm_fpu load → unload) with `guest` slices inside
+ * it where the thread is on a CPU. In each guest, one track per guest CPU with a slice for the
+ * running task (from sched_switch) and instant events for markers and every other event.
+ *
+ * Slices are B/E pairs, so the output is in timestamp order and nests per thread by construction
+ * (X events would have to wait for their end). `ts` is in µs relative to the first event, with at
+ * most 3 decimals (ns).
+ */
+import { parseFields, type TraceEvent } from '../model/event.js';
+import { UserError } from '../model/errors.js';
+import { isMarkerEvent, kvmEntryVcpu, kvmExitReason, kvmFpu, schedSwitch } from '../parsers/event-fields.js';
+import type { MergedEvent } from '../merge/merged-event.js';
+import type { Timeline } from '../merge/merge.js';
+import type { GuestPlan } from '../merge/plan.js';
+import type { WindowKind } from '../merge/validate.js';
+import { cyclesToMicros } from './format-time.js';
+
+/** Guest CPU tracks get synthetic thread ids far above any kernel pid (pid_max ≤ 4,194,304). */
+const GUEST_TID_BASE = 10_000_000;
+
+interface ThreadSlices {
+  /** Names of the open B slices, innermost last. */
+  open: string[];
+  inRun: boolean;
+  onCpu: boolean;
+}
+
+/** Streams a merged timeline as Chrome trace JSON text. */
+export class ChromeJsonExporter {
+  private zero: number | undefined;
+  private lastT = 0;
+  private readonly named = new Set<string>();
+  private readonly slices = new Map<string, ThreadSlices>();
+  private readonly vcpuTids = new Map<number, number>();
+  private first = true;
+
+  constructor(
+    private readonly tl: Timeline,
+    private readonly tscKhz: number | undefined,
+    private readonly plans: (GuestPlan | undefined)[],
+    private readonly windowKind: WindowKind,
+  ) {
+    if (!tscKhz)
+      throw new UserError('the Chrome JSON output needs the TSC frequency: give --tsc-khz (or capture with kvmtrace, which records it)');
+    for (const p of plans) if (p) for (const v of p.vcpus.values()) if (v.tid !== undefined) this.vcpuTids.set(v.tid, v.vcpu);
+  }
+
+  private rec(s: string): string {
+    const r = (this.first ? '\n' : ',\n') + s;
+    this.first = false;
+    return r;
+  }
+
+  private ts(t: number): string {
+    return cyclesToMicros(t - (this.zero ?? t), this.tscKhz!);
+  }
+
+  /** The opening text: the array and one process (with sort order) per machine. */
+  begin(): string {
+    let s = '{"displayTimeUnit":"ns","traceEvents":[';
+    this.tl.sources.forEach((src, i) => {
+      const pid = i + 1;
+      const label = `${src.machine} (${src.role})`;
+      s += this.rec(`{"ph":"M","name":"process_name","pid":${pid},"tid":0,"args":{"name":${JSON.stringify(label)}}}`);
+      s += this.rec(`{"ph":"M","name":"process_sort_index","pid":${pid},"tid":0,"args":{"sort_index":${i}}}`);
+    });
+    return s;
+  }
+
+  private thread(pid: number, tid: number, name: string, sort: number): string {
+    const key = pid + ':' + tid;
+    if (this.named.has(key)) return '';
+    this.named.add(key);
+    return (
+      this.rec(`{"ph":"M","name":"thread_name","pid":${pid},"tid":${tid},"args":{"name":${JSON.stringify(name)}}}`) +
+      this.rec(`{"ph":"M","name":"thread_sort_index","pid":${pid},"tid":${tid},"args":{"sort_index":${sort}}}`)
+    );
+  }
+
+  private state(pid: number, tid: number): ThreadSlices {
+    const key = pid + ':' + tid;
+    let st = this.slices.get(key);
+    if (!st) this.slices.set(key, (st = { open: [], inRun: false, onCpu: true }));
+    return st;
+  }
+
+  private begin1(pid: number, tid: number, t: number, name: string, cat: string, args: string): string {
+    this.state(pid, tid).open.push(name);
+    return this.rec(`{"ph":"B","name":${JSON.stringify(name)},"cat":"${cat}","ts":${this.ts(t)},"pid":${pid},"tid":${tid}${args ? ',"args":' + args : ''}}`);
+  }
+
+  private end1(pid: number, tid: number, t: number, args = ''): string {
+    const st = this.state(pid, tid);
+    if (!st.open.length) return '';
+    st.open.pop();
+    return this.rec(`{"ph":"E","ts":${this.ts(t)},"pid":${pid},"tid":${tid}${args ? ',"args":' + args : ''}}`);
+  }
+
+  private instant(pid: number, tid: number, t: number, ev: TraceEvent, cat: string): string {
+    const marker = isMarkerEvent(ev.name);
+    const name = marker ? ev.body.slice(0, 80) : ev.name;
+    const fields = marker ? {} : parseFields(ev.body);
+    const args = Object.keys(fields).length ? { task: `${ev.comm}-${ev.pid}`, ...fields } : { task: `${ev.comm}-${ev.pid}`, text: ev.body };
+    return this.rec(
+      `{"ph":"i","s":"t","name":${JSON.stringify(name)},"cat":"${marker ? 'marker' : cat}","ts":${this.ts(t)},"pid":${pid},"tid":${tid},"args":${JSON.stringify(args)}}`,
+    );
+  }
+
+  /** Formats one batch of merged events. */
+  format(batch: MergedEvent[]): string {
+    let s = '';
+    for (const m of batch) {
+      if (this.zero === undefined) this.zero = m.t;
+      this.lastT = m.t;
+      const pid = m.src + 1;
+      if (m.vcpu < 0) s += this.host(pid, m);
+      else s += this.guest(pid, m);
+    }
+    return s;
+  }
+
+  private host(pid: number, m: MergedEvent): string {
+    const ev = m.ev;
+    const tid = ev.pid;
+    const vcpu = this.vcpuTids.get(tid);
+    let s = this.thread(pid, tid, vcpu !== undefined ? `${ev.comm} (vCPU ${vcpu})` : `${ev.comm}`, vcpu !== undefined ? vcpu : 1000 + tid);
+    if (this.windowKind === 'entry-exit' && (ev.name === 'kvm_entry' || ev.name === 'kvm_exit')) {
+      const st = this.state(pid, tid);
+      if (ev.name === 'kvm_entry') {
+        if (st.open.length) s += this.end1(pid, tid, m.t);
+        s += this.begin1(pid, tid, m.t, 'guest mode', 'guest_mode', `{"vcpu":${kvmEntryVcpu(ev.body)}}`);
+      } else {
+        const reason = kvmExitReason(ev.body) || 'exit';
+        if (st.open.length) s += this.end1(pid, tid, m.t, JSON.stringify({ exit_reason: reason }));
+        s += this.begin1(pid, tid, m.t, reason, 'kvm_exit', JSON.stringify({ text: ev.body }));
+      }
+      return s;
+    }
+    if (this.windowKind === 'kvm-run') {
+      if (ev.name === 'kvm_fpu') {
+        const st = this.state(pid, tid);
+        const f = kvmFpu(ev.body);
+        if (f === 1 && !st.inRun) {
+          st.inRun = true;
+          st.onCpu = true;
+          s += this.begin1(pid, tid, m.t, 'KVM_RUN', 'kvm_run', '');
+          s += this.begin1(pid, tid, m.t, 'guest', 'guest_mode', '');
+        } else if (f === -1 && st.inRun) {
+          st.inRun = false;
+          while (st.open.length) s += this.end1(pid, tid, m.t);
+        }
+        return s;
+      }
+      if (ev.name === 'sched_switch') {
+        const sw = schedSwitch(ev.body);
+        if (sw) {
+          const out = this.slices.get(pid + ':' + sw.prevPid);
+          if (out?.inRun && out.onCpu) {
+            out.onCpu = false;
+            if (out.open.length === 2) s += this.end1(pid, sw.prevPid, m.t);
+          }
+          const inn = this.slices.get(pid + ':' + sw.nextPid);
+          if (inn?.inRun && !inn.onCpu) {
+            inn.onCpu = true;
+            if (inn.open.length === 1) s += this.begin1(pid, sw.nextPid, m.t, 'guest', 'guest_mode', '');
+          }
+        }
+      }
+    }
+    return s + this.instant(pid, tid, m.t, ev, 'host');
+  }
+
+  private guest(pid: number, m: MergedEvent): string {
+    const ev = m.ev;
+    const tid = GUEST_TID_BASE * pid + ev.cpu;
+    let s = this.thread(pid, tid, `CPU ${ev.cpu} (vCPU ${m.vcpu})`, ev.cpu);
+    if (ev.name === 'sched_switch') {
+      const sw = schedSwitch(ev.body);
+      if (sw) {
+        s += this.end1(pid, tid, m.t);
+        if (sw.nextPid !== 0) s += this.begin1(pid, tid, m.t, sw.nextComm || `pid ${sw.nextPid}`, 'task', `{"pid":${sw.nextPid}}`);
+        return s;
+      }
+    }
+    return s + this.instant(pid, tid, m.t, ev, 'guest');
+  }
+
+  /** Closes every open slice at the last timestamp and ends the document. */
+  end(meta: Record<string, unknown>): string {
+    let s = '';
+    for (const [key, st] of this.slices) {
+      const [pid, tid] = key.split(':').map(Number);
+      while (st.open.length) s += this.end1(pid, tid, this.lastT);
+    }
+    return s + '\n],\n"otherData":' + JSON.stringify(meta) + '}\n';
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Runs a prepared merge into the requested outputs (Chrome JSON, text, validation summary), each
+ * written whole or not at all.
+ */
+import { runMerge, type PreparedMerge } from '../merge/session.js';
+import type { ValidationResult } from '../merge/validate.js';
+import { AtomicWriter } from './atomic-writer.js';
+import { ChromeJsonExporter } from './chrome-json.js';
+import { TextExporter } from './text.js';
+import { validationJson } from './validation-report.js';
+import { VERSION } from '../version.js';
+
+/** Where the outputs go; `-` for stdout (text only). */
+export interface MergeOutputs {
+  json?: string;
+  text?: string;
+  summary?: string;
+  /** Called now and then with the number of events merged so far. */
+  onProgress?: (events: number) => void;
+}
+
+/** What a merge produced. */
+export interface MergeReport {
+  result: ValidationResult;
+  events: number;
+  perSource: { file: string; machine: string; events: number; outOfOrder: number; stats: Record<string, number>; clock: string; clockFrom: string }[];
+}
+
+/** Merges and writes every requested output; on any error no output is left half-written. */
+export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<MergeReport> {
+  const jsonW = out.json ? new AtomicWriter(out.json) : undefined;
+  const textW = out.text ? new AtomicWriter(out.text) : undefined;
+  const writers = [jsonW, textW].filter((w): w is AtomicWriter => w !== undefined);
+  let json: ChromeJsonExporter | undefined;
+  let text: TextExporter | undefined;
+  let sinceProgress = 0;
+  try {
+    const run = await runMerge(p, {
+      onTimeline: async (tl, plans) => {
+        if (jsonW) {
+          json = new ChromeJsonExporter(tl, p.tscKhz, plans, p.windowKind);
+          await jsonW.write(json.begin());
+        }
+        if (textW) {
+          text = new TextExporter(tl, p.tscKhz);
+          await textW.write(text.header());
+        }
+      },
+      onBatch: async (batch) => {
+        if (json) await jsonW!.write(json.format(batch));
+        if (text) await textW!.write(text.format(batch));
+        sinceProgress += batch.length;
+        if (out.onProgress && sinceProgress >= 65536) {
+          out.onProgress(sinceProgress);
+          sinceProgress = 0;
+        }
+      },
+    });
+    const tl = run.timeline;
+    const perSource = (tl?.sources ?? []).map((s, i) => ({
+      file: s.open.spec.file,
+      machine: s.machine,
+      events: tl!.counts[i].events,
+      outOfOrder: tl!.counts[i].outOfOrder,
+      stats: s.open.stats(),
+      clock: s.open.header.clock,
+      clockFrom: s.open.header.clockFrom,
+    }));
+    if (json && jsonW)
+      await jsonW.write(
+        json.end({
+          producer: `kvmtrace ${VERSION}`,
+          timelineBaseHostTsc: tl?.base.toString(),
+          tscKhz: p.tscKhz,
+          validation: run.result.ok ? 'passed' : 'FAILED',
+        }),
+      );
+    for (const w of writers) await w.commit();
+    if (out.summary) {
+      const w = new AtomicWriter(out.summary);
+      await w.write(validationJson(run.result, { tscKhz: p.tscKhz ?? null, events: run.events, notes: p.notes }));
+      await w.commit();
+    }
+    return { result: run.result, events: run.events, perSource };
+  } catch (e) {
+    for (const w of writers) await w.abort();
+    throw e;
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Number formatting shared by the exporters, exact for TSC values past 2^53.
+ */
+
+const E9 = 1_000_000_000;
+
+/** Prints `base + t` (base split as hi·1e9 + lo) exactly without a bigint per call. */
+export function absDecimal(baseHi: number, baseLo: number, t: number): string {
+  let lo = baseLo + t;
+  let hi = baseHi;
+  if (lo >= E9 || lo < 0) {
+    const carry = Math.floor(lo / E9);
+    hi += carry;
+    lo -= carry * E9;
+  }
+  if (hi === 0) return String(lo);
+  if (hi < 0) return (BigInt(hi) * 1_000_000_000n + BigInt(lo)).toString();
+  return String(hi) + String(lo).padStart(9, '0');
+}
+
+/** Seconds since the start with 9 decimals (ns), from cycles and the TSC kHz. */
+export function cyclesToSeconds(t: number, tscKhz: number): string {
+  const ns = Math.round((t * 1e6) / tscKhz);
+  const neg = ns < 0;
+  const a = Math.abs(ns);
+  return (neg ? '-' : '') + String(Math.floor(a / E9)) + '.' + String(a % E9).padStart(9, '0');
+}
+
+/** Microseconds since the start with at most 3 decimals (Chrome's `ts`/`dur`), from cycles and TSC kHz. */
+export function cyclesToMicros(t: number, tscKhz: number): string {
+  const ns = Math.round((t * 1e6) / tscKhz);
+  const neg = ns < 0;
+  const a = Math.abs(ns);
+  const us = Math.floor(a / 1000);
+  const frac = a % 1000;
+  const f = frac === 0 ? '' : '.' + String(frac).padStart(3, '0').replace(/0+$/, '');
+  return (neg ? '-' : '') + String(us) + f;
+}

@@ -1,0 +1,156 @@
+/**
+ * A merge from inputs to a validated, ordered stream: gathers the sources (bundles or bare files),
+ * scans the host once, plans each guest's clock mapping, then runs the streaming merge with the
+ * validator watching every event. Exporters subscribe through `run`'s callbacks.
+ */
+import { Diagnostics } from '../model/diagnostics.js';
+import { UserError } from '../model/errors.js';
+import type { TraceClock } from '../model/clock.js';
+import { scanHost, type HostScan } from './host-scan.js';
+import { loadBundle } from './inputs.js';
+import { mergeTimeline, type Timeline, type TimelineSource } from './merge.js';
+import type { MergedEvent } from './merged-event.js';
+import { planGuest, type GuestOverrides, type GuestPlan } from './plan.js';
+import { openSource, type SourceSpec } from './source.js';
+import { Validator, type ValidationResult, type WindowKind } from './validate.js';
+
+/** Everything a merge is asked to do. */
+export interface MergeRequest {
+  /** Bundle folders: one host bundle and any number of guest bundles, in any order. */
+  bundles: string[];
+  hostFiles: string[];
+  guestFiles: string[];
+  hostClock?: TraceClock;
+  guestClock?: TraceClock;
+  /** Machine name for bare guest files. */
+  guestName?: string;
+  overrides: GuestOverrides;
+  tscKhz?: number;
+  strict?: boolean;
+  /** Events held per source to restore order. */
+  window?: number;
+}
+
+/** A guest of the merge: its sources and its clock plan. */
+export interface MergeGuest {
+  specs: SourceSpec[];
+  /** Undefined when there is no host to map to. */
+  plan: GuestPlan | undefined;
+}
+
+/** A merge ready to run. */
+export interface PreparedMerge {
+  host: SourceSpec[];
+  guests: MergeGuest[];
+  scan: HostScan | undefined;
+  tscKhz: number | undefined;
+  tscKhzFrom: string;
+  windowKind: WindowKind;
+  diags: Diagnostics;
+  /** Notes about the inputs (clock assumptions, disagreements between sources). */
+  notes: string[];
+}
+
+/** Gathers inputs, scans the host and plans the mapping; throws UserErrors for impossible merges. */
+export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
+  const diags = new Diagnostics(req.strict ?? false);
+  const notes: string[] = [];
+  const host: SourceSpec[] = [];
+  const guestGroups: SourceSpec[][] = [];
+  for (const dir of req.bundles) {
+    const b = await loadBundle(dir);
+    if (b.meta.role === 'host') {
+      if (host.length) throw new UserError(`two host inputs given (${host[0].file} and ${dir}): a merge has one host`);
+      host.push(...b.specs);
+    } else guestGroups.push(b.specs);
+  }
+  for (const f of req.hostFiles) {
+    if (host.length && !req.hostFiles.includes(host[0].file))
+      throw new UserError(`two host inputs given (${host[0].file} and ${f}): a merge has one host`);
+    host.push({ role: 'host', machine: 'host', file: f, clock: req.hostClock, clockFrom: req.hostClock ? 'flag' : undefined });
+  }
+  req.guestFiles.forEach((f, i) =>
+    guestGroups.push([
+      {
+        role: 'guest',
+        machine: req.guestName ?? (req.guestFiles.length > 1 ? `guest${i}` : 'guest'),
+        file: f,
+        clock: req.guestClock,
+        clockFrom: req.guestClock ? 'flag' : undefined,
+      },
+    ]),
+  );
+  if (!host.length && !guestGroups.length) throw new UserError('nothing to merge: give bundle folders, or --host/--guest files');
+  if (!host.length && guestGroups.length)
+    notes.push('no host trace given: guest events are shown on their own clock, unvalidated');
+  for (const g of guestGroups)
+    for (const s of g)
+      if (!s.clock) notes.push(`${s.file}: trace clock not recorded; integer timestamps are read as the guest TSC (say --guest-clock to be explicit)`);
+  for (const s of host)
+    if (!s.clock) notes.push(`${s.file}: trace clock not recorded; integer timestamps are read as the host TSC (say --host-clock to be explicit)`);
+
+  const scan = host.length ? await scanHost(host, diags) : undefined;
+  if (scan && scan.events === 0) notes.push(`the host trace ${host[0].file} has no events: nothing can be checked`);
+  const guests: MergeGuest[] = [];
+  for (const g of guestGroups) {
+    if (!host.length) continue;
+    const plan = planGuest(host[0], scan!, g[0], req.overrides);
+    if (plan.vcpus.size === 0)
+      throw new UserError(
+        `no TSC mapping for guest ${g[0].file}: no debugfs snapshot, no kvm_write_tsc_offset event and no --tsc-offset — capture with \`kvmtrace capture host\`, or give --tsc-offset`,
+      );
+    guests.push({ specs: g, plan });
+  }
+  const guestOnly = !host.length ? guestGroups : [];
+  const metaKhz = host[0]?.meta?.tscKhz ?? guestGroups.flat().find((s) => s.meta?.tscKhz)?.meta?.tscKhz;
+  const tscKhz = req.tscKhz ?? metaKhz;
+  const tscKhzFrom = req.tscKhz ? '--tsc-khz' : metaKhz ? (host[0]?.meta?.tscKhzFrom ?? 'bundle metadata') : 'unknown';
+  if (req.tscKhz && metaKhz && req.tscKhz !== metaKhz) notes.push(`--tsc-khz ${req.tscKhz} differs from the bundle's ${metaKhz}; using ${req.tscKhz}`);
+  const windowKind: WindowKind = !scan ? 'none' : scan.counts.kvmEntry > 0 ? 'entry-exit' : scan.counts.kvmFpu > 0 ? 'kvm-run' : 'none';
+  for (const g of guestOnly) guests.push({ specs: g, plan: undefined });
+  return { host, guests, scan, tscKhz, tscKhzFrom, windowKind, diags, notes };
+}
+
+/** Callbacks of a running merge. */
+export interface MergeSinks {
+  onTimeline?: (tl: Timeline, plans: (GuestPlan | undefined)[]) => Promise<void> | void;
+  onBatch: (batch: MergedEvent[]) => Promise<void> | void;
+}
+
+/** Runs a prepared merge: streams every event to the sinks and returns the validation. */
+export async function runMerge(p: PreparedMerge, sinks: MergeSinks, window?: number): Promise<{ result: ValidationResult; timeline: Timeline | undefined; events: number }> {
+  const sources: TimelineSource[] = [];
+  const plans: (GuestPlan | undefined)[] = [];
+  for (const spec of p.host) {
+    sources.push({ role: 'host', machine: spec.machine, open: await openSource(spec, p.diags) });
+    plans.push(undefined);
+  }
+  for (const g of p.guests)
+    for (const spec of g.specs) {
+      sources.push({ role: 'guest', machine: spec.machine, open: await openSource(spec, p.diags), plan: g.plan });
+      plans.push(g.plan);
+    }
+  let validator: Validator | undefined;
+  let timeline: Timeline | undefined;
+  let pendingTl: Promise<void> | undefined;
+  let events = 0;
+  for await (const batch of mergeTimeline(sources, {
+    diags: p.diags,
+    window,
+    onTimeline: (tl) => {
+      timeline = tl;
+      validator = new Validator(tl, p.scan, plans, p.tscKhz);
+      pendingTl = Promise.resolve(sinks.onTimeline?.(tl, plans));
+    },
+  })) {
+    if (pendingTl) {
+      await pendingTl;
+      pendingTl = undefined;
+    }
+    events += batch.length;
+    validator!.handle(batch);
+    await sinks.onBatch(batch);
+  }
+  const result = validator ? validator.finalize() : { guests: [], ok: true, failures: [] };
+  return { result, timeline, events };
+}

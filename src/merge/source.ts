@@ -1,0 +1,66 @@
+/**
+ * One input of a merge: a trace file with its role, machine name and clock, opened as a stream of
+ * event batches whatever its format.
+ */
+import type { BundleMeta, TraceFormat } from '../model/bundle.js';
+import type { TraceClock } from '../model/clock.js';
+import type { Diagnostics } from '../model/diagnostics.js';
+import { UserError } from '../model/errors.js';
+import type { SourceHeader, TraceEvent } from '../model/event.js';
+import { detectFormat } from '../parsers/detect.js';
+import { FtraceTextParser, readFtraceText } from '../parsers/ftrace-text.js';
+
+/** What the user (or a bundle) says about one input. */
+export interface SourceSpec {
+  role: 'host' | 'guest';
+  /** Machine name on the timeline. */
+  machine: string;
+  file: string;
+  format?: TraceFormat;
+  clock?: TraceClock;
+  clockFrom?: 'metadata' | 'flag';
+  /** The bundle's metadata when the file came from a bundle. */
+  meta?: BundleMeta;
+}
+
+/** An opened input. `header.base` is set once the first batch has been read. */
+export interface OpenSource {
+  spec: SourceSpec;
+  format: TraceFormat;
+  header: SourceHeader;
+  batches: AsyncIterable<TraceEvent[]>;
+  /** Parse statistics for the report (lines, events, bad lines, …). */
+  stats(): Record<string, number>;
+}
+
+/** Opens a source for reading; the format is detected from content when not given. */
+export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<OpenSource> {
+  const format = spec.format ?? (await detectFormat(spec.file));
+  if (format === 'ftrace-text') {
+    let parser!: FtraceTextParser;
+    const batches = readFtraceText(spec.file, { clock: spec.clock, clockFrom: spec.clockFrom, diags }, (p) => (parser = p));
+    // The generator creates its parser on first pull; prime a header object that follows it.
+    const header: SourceHeader = {
+      file: spec.file,
+      clock: spec.clock ?? 'unknown',
+      clockFrom: spec.clock ? (spec.clockFrom ?? 'flag') : 'unknown',
+      base: undefined,
+      lostEvents: 0,
+    };
+    const follow = async function* (): AsyncGenerator<TraceEvent[]> {
+      for await (const b of batches) {
+        Object.assign(header, parser.header);
+        yield b;
+      }
+      if (parser) Object.assign(header, parser.header);
+    };
+    return {
+      spec,
+      format,
+      header,
+      batches: follow(),
+      stats: () => (parser ? { ...parser.stats } : {}),
+    };
+  }
+  throw new UserError(`${spec.file}: ${format} input is not supported by this build of kvmtrace yet`);
+}

@@ -1,0 +1,300 @@
+/**
+ * Validation of a merged timeline, always on, in the same single pass as the export.
+ *
+ * Every mapped guest event must fall inside a guest-mode window of its vCPU's host thread:
+ *  - `entry-exit`: from kvm_entry to the next kvm_exit on that thread (VMX/SVM hosts);
+ *  - `kvm-run`: where the host has no kvm_entry/kvm_exit (kvm-pvm, see shared/kvm-lab.md), the
+ *    KVM_RUN span (kvm_fpu load → unload on the thread) minus the thread's sched-out gaps.
+ * Boundaries are inclusive. Guest events outside the host trace's span, or before the first
+ * window evidence of their vCPU, cannot be checked and are counted apart.
+ *
+ * Sync points (`kvmsync … kind=pio|cpuid t0=… t1=…` markers) are matched to the host's event for
+ * the exit (kvm_pio on port 0xe9, kvm_exit reason CPUID) on that vCPU's thread: the host event's
+ * TSC must lie inside the mapped [t0, t1] bracket. Each matched point also bounds the offset:
+ * t0 − h ≤ offset ≤ t1 − h.
+ */
+import { isCpuidExit, isMarkerEvent, kvmExitReason, kvmFpu, kvmPioPort, schedSwitch, syncMarker } from '../parsers/event-fields.js';
+import type { HostScan } from './host-scan.js';
+import type { MergedEvent } from './merged-event.js';
+import type { Timeline } from './merge.js';
+import type { GuestPlan } from './plan.js';
+
+/** Which kind of guest-mode evidence the host trace has. */
+export type WindowKind = 'entry-exit' | 'kvm-run' | 'none';
+
+/** The sync port kvmtrace's `syncpt` writes to. */
+export const SYNC_PORT = 0xe9;
+
+/** Validation figures of one vCPU (the `--summary` JSON, plus details). */
+export interface VcpuValidation {
+  vcpu: number;
+  hostTid: number | null;
+  windowKind: WindowKind;
+  checked: number;
+  inside: number;
+  notCheckable: number;
+  worstViolationCycles: number;
+  /** Worst violation in ns, when the TSC frequency is known. */
+  worstViolationNs: number | null;
+  sync: { points: number; matched: number; noHostEvidence: number; offsetLow: string | null; offsetHigh: string | null };
+  mappingFrom: string;
+}
+
+/** Validation of one guest. */
+export interface GuestValidation {
+  name: string;
+  file: string;
+  vcpus: VcpuValidation[];
+  notes: string[];
+}
+
+/** The verdict of a whole merge. */
+export interface ValidationResult {
+  guests: GuestValidation[];
+  ok: boolean;
+  /** One line per failure, for the loud report. */
+  failures: string[];
+}
+
+const RING = 256;
+
+class VcpuState {
+  inRun = false;
+  onCpu = true;
+  known = false;
+  inGuest = false;
+  lastLeave = -Infinity;
+  pending: number[] = [];
+  checked = 0;
+  inside = 0;
+  notCheckable = 0;
+  worst = 0;
+  // Recent host sync evidence on the thread: a ring of timestamps per kind.
+  pio = new Float64Array(RING);
+  pioN = 0;
+  cpuid = new Float64Array(RING);
+  cpuidN = 0;
+  syncPoints = 0;
+  syncMatched = 0;
+  syncNoEvidence = 0;
+  offLow: bigint | undefined;
+  offHigh: bigint | undefined;
+  constructor(
+    readonly guest: number,
+    readonly vcpu: number,
+    readonly tid: number | undefined,
+  ) {}
+
+  enter(t: number): void {
+    if (this.inGuest) return;
+    this.inGuest = true;
+    for (const p of this.pending) {
+      const d = Math.min(p - this.lastLeave, t - p);
+      if (d <= 0) this.inside++;
+      else if (d > this.worst) this.worst = d;
+    }
+    this.pending.length = 0;
+  }
+
+  leave(t: number): void {
+    this.known = true;
+    if (!this.inGuest) return;
+    this.inGuest = false;
+    this.lastLeave = t;
+  }
+}
+
+/** The streaming validator: feed it every merged event in order, then `finalize()`. */
+export class Validator {
+  private readonly states: VcpuState[][] = [];
+  private readonly byTid = new Map<number, VcpuState[]>();
+  readonly kind: WindowKind;
+  private readonly first: number;
+  private readonly last: number;
+
+  constructor(
+    private readonly tl: Timeline,
+    private readonly scan: HostScan | undefined,
+    private readonly plans: (GuestPlan | undefined)[],
+    private readonly tscKhz: number | undefined,
+  ) {
+    this.kind = !scan ? 'none' : scan.counts.kvmEntry > 0 ? 'entry-exit' : scan.counts.kvmFpu > 0 ? 'kvm-run' : 'none';
+    this.first = scan?.first !== undefined ? Number(scan.first - tl.base) : Infinity;
+    this.last = scan?.last !== undefined ? Number(scan.last - tl.base) : -Infinity;
+    plans.forEach((p, src) => {
+      this.states[src] = [];
+      if (p) for (const v of p.vcpus.keys()) this.state(src, v);
+    });
+  }
+
+  private state(src: number, vcpu: number): VcpuState {
+    let s = this.states[src][vcpu];
+    if (!s) {
+      const tid = this.plans[src]!.vcpu(vcpu).tid;
+      s = new VcpuState(src, vcpu, tid);
+      this.states[src][vcpu] = s;
+      if (tid !== undefined) {
+        const l = this.byTid.get(tid) ?? [];
+        l.push(s);
+        this.byTid.set(tid, l);
+      }
+    }
+    return s;
+  }
+
+  /** Feeds one batch of merged events (in timeline order). */
+  handle(batch: MergedEvent[]): void {
+    for (const m of batch) {
+      if (m.vcpu < 0) this.host(m);
+      else this.guest(m);
+    }
+  }
+
+  private host(m: MergedEvent): void {
+    const ev = m.ev;
+    const c = ev.name.charCodeAt(0);
+    if (c === 115 /* s */ && ev.name === 'sched_switch') {
+      const sw = schedSwitch(ev.body);
+      if (!sw) return;
+      const out = this.byTid.get(sw.prevPid);
+      if (out) for (const s of out) this.schedOut(s, m.t);
+      const inn = this.byTid.get(sw.nextPid);
+      if (inn) for (const s of inn) this.schedIn(s, m.t);
+      return;
+    }
+    if (c !== 107 /* k */) return;
+    const ss = this.byTid.get(ev.pid);
+    if (!ss) return;
+    switch (ev.name) {
+      case 'kvm_entry':
+        if (this.kind === 'entry-exit') for (const s of ss) (s.known = true), s.enter(m.t);
+        break;
+      case 'kvm_exit': {
+        if (this.kind === 'entry-exit') for (const s of ss) s.leave(m.t);
+        if (isCpuidExit(kvmExitReason(ev.body))) for (const s of ss) s.cpuid[s.cpuidN++ % RING] = m.t;
+        break;
+      }
+      case 'kvm_fpu': {
+        if (this.kind !== 'kvm-run') break;
+        const f = kvmFpu(ev.body);
+        for (const s of ss) {
+          s.onCpu = true; // the thread is running: it just traced this event
+          if (f === 1) {
+            s.inRun = true;
+            s.known = true;
+            s.enter(m.t);
+          } else if (f === -1) {
+            s.inRun = false;
+            s.leave(m.t);
+          }
+        }
+        break;
+      }
+      case 'kvm_pio':
+        if (kvmPioPort(ev.body) === SYNC_PORT) for (const s of ss) s.pio[s.pioN++ % RING] = m.t;
+        break;
+    }
+  }
+
+  private schedOut(s: VcpuState, t: number): void {
+    s.onCpu = false;
+    if (this.kind === 'kvm-run') s.leave(t);
+  }
+
+  private schedIn(s: VcpuState, t: number): void {
+    s.onCpu = true;
+    if (this.kind === 'kvm-run' && s.inRun) s.enter(t);
+  }
+
+  private guest(m: MergedEvent): void {
+    const s = this.state(m.src, m.vcpu);
+    const t = m.t;
+    if (isMarkerEvent(m.ev.name)) {
+      const sp = syncMarker(m.ev.body);
+      if (sp) this.sync(m, sp.cpu, sp.kind, sp.t0, sp.t1);
+    }
+    if (this.kind === 'none' || s.tid === undefined || t < this.first || t > this.last || !s.known) {
+      s.notCheckable++;
+      return;
+    }
+    s.checked++;
+    if (s.inGuest || t === s.lastLeave) s.inside++;
+    else s.pending.push(t);
+  }
+
+  private sync(m: MergedEvent, cpu: number, kind: 'pio' | 'cpuid', t0: bigint, t1: bigint): void {
+    const plan = this.plans[m.src]!;
+    const v = plan.cpuToVcpu(cpu);
+    const s = this.state(m.src, v);
+    s.syncPoints++;
+    const map = plan.vcpu(v).mapping;
+    const base = this.tl.base;
+    const h0 = Number(map.toHost(t0) - base);
+    const h1 = Number(map.toHost(t1) - base);
+    const ring = kind === 'pio' ? s.pio : s.cpuid;
+    const n = Math.min(kind === 'pio' ? s.pioN : s.cpuidN, RING);
+    if (n === 0) {
+      s.syncNoEvidence++;
+      return;
+    }
+    for (let i = 0; i < n; i++) {
+      const h = ring[i];
+      if (h >= h0 && h <= h1) {
+        s.syncMatched++;
+        const hAbs = base + BigInt(h);
+        const lo = t0 - hAbs;
+        const hi = t1 - hAbs;
+        if (s.offLow === undefined || lo > s.offLow) s.offLow = lo;
+        if (s.offHigh === undefined || hi < s.offHigh) s.offHigh = hi;
+        return;
+      }
+    }
+  }
+
+  /** Closes the pass and returns the figures and the verdict. */
+  finalize(): ValidationResult {
+    const guests: GuestValidation[] = [];
+    const failures: string[] = [];
+    this.plans.forEach((plan, src) => {
+      if (!plan) return;
+      const name = this.tl.sources[src].machine;
+      const vcpus: VcpuValidation[] = [];
+      for (const s of this.states[src]) {
+        // vCPUs of other VMs seen on the host (kvm_entry) that this guest never used are not reported.
+        if (!s || (s.checked + s.notCheckable + s.syncPoints === 0 && !plan.vm?.vcpus.some((c) => c.vcpu === s.vcpu))) continue;
+        for (const p of s.pending) {
+          const d = p - s.lastLeave;
+          if (d > s.worst) s.worst = d;
+        }
+        s.pending.length = 0;
+        const p = plan.vcpu(s.vcpu);
+        const v: VcpuValidation = {
+          vcpu: s.vcpu,
+          hostTid: s.tid ?? null,
+          windowKind: this.kind,
+          checked: s.checked,
+          inside: s.inside,
+          notCheckable: s.notCheckable,
+          worstViolationCycles: s.worst,
+          worstViolationNs: this.tscKhz ? Math.round((s.worst * 1e6) / this.tscKhz) : null,
+          sync: {
+            points: s.syncPoints,
+            matched: s.syncMatched,
+            noHostEvidence: s.syncNoEvidence,
+            offsetLow: s.offLow?.toString() ?? null,
+            offsetHigh: s.offHigh?.toString() ?? null,
+          },
+          mappingFrom: p.mappingFrom,
+        };
+        vcpus.push(v);
+        if (v.inside < v.checked)
+          failures.push(`${name} vCPU ${v.vcpu}: ${v.checked - v.inside} of ${v.checked} guest events fall outside the host's guest-mode windows (worst by ${v.worstViolationCycles} cycles)`);
+        const checkableSync = v.sync.points - v.sync.noHostEvidence;
+        if (v.sync.matched < checkableSync)
+          failures.push(`${name} vCPU ${v.vcpu}: ${checkableSync - v.sync.matched} of ${checkableSync} sync points have no host event inside their [t0, t1] bracket`);
+      }
+      guests.push({ name, file: plan.spec.file, vcpus, notes: plan.notes });
+    });
+    return { guests, ok: failures.length === 0, failures };
+  }
+}
