@@ -39,6 +39,8 @@ export interface FtraceTextStats {
   badLines: number;
 }
 
+/** Largest timestamp distance from a file's first event that is kept exactly (2^53 − 1). */
+const MAX_DELTA = Number.MAX_SAFE_INTEGER;
 const SP = 32;
 const LBRACK = 91;
 const RBRACK = 93;
@@ -183,6 +185,8 @@ export class FtraceTextParser {
     }
     if (this.header.base === undefined) this.header.base = new TsBase(BigInt(parts[0]) * 1_000_000_000n + BigInt(parts[1]));
     const ts = this.header.base.rel(parts[0], parts[1]);
+    if (ts > MAX_DELTA || ts < -MAX_DELTA)
+      return this.bad(`timestamp ${s.slice(j, tsEnd)} lies more than 2^53 units from the file's first timestamp (${this.header.base.value}); it cannot be one trace`);
 
     // EVENT: BODY
     let e = tokEnd + 1;

@@ -1,0 +1,18 @@
+/**
+ * Runs the built CLI (`dist/cli/main.js`, built by `npm test` before vitest) as a user would.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+
+/** The repository root. */
+export const ROOT = join(import.meta.dirname, '..', '..');
+
+/** Runs `kvmtrace ARGS…` and returns its exit status and output. */
+export function kvmtrace(args: string[], opts: { cwd?: string } = {}): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), ...args], {
+    cwd: opts.cwd ?? ROOT,
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}

@@ -1,0 +1,125 @@
+/**
+ * The merge on real data from real hardware: the docA host/guest pair recorded with trace-cmd on an
+ * Intel VMX host (../shared/external/masterarbeit), as ftrace text with raw TSC timestamps.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { exportMerge, type MergeReport } from '../src/export/export-merge.js';
+import { prepareMerge, type MergeRequest } from '../src/merge/session.js';
+import { checkChromeJson } from './helpers/chrome-check.js';
+import { kvmtrace } from './helpers/cli.js';
+import { DOCA, externalMissing, reference } from './helpers/external.js';
+import { expectGolden } from './helpers/golden.js';
+
+const request = (host: string, guest: string, offset = DOCA.tscOffset): MergeRequest => ({
+  bundles: [],
+  hostFiles: [host],
+  guestFiles: [guest],
+  hostClock: 'x86-tsc',
+  guestClock: 'x86-tsc',
+  overrides: { tscOffset: offset, vcpuThreads: new Map([[0, DOCA.vcpuThread]]) },
+  tscKhz: DOCA.tscKhz,
+});
+
+describe.skipIf(externalMissing)('docA: real VMX host + guest', () => {
+  if (externalMissing) console.log(`skipped: ${externalMissing}`);
+  let dir: string;
+  let host: string;
+  let guest: string;
+  let report: MergeReport;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kvmtrace-doca-'));
+    host = reference('docA-host-trace.dat.report-rawts.txt');
+    guest = reference('docA-guest-trace-Salamander4.dat.report-rawts.txt');
+    const p = await prepareMerge(request(host, guest));
+    report = await exportMerge(p, { json: join(dir, 'm.json'), text: join(dir, 'm.txt'), summary: join(dir, 's.json') });
+  });
+
+  it('puts 100 % of the guest events within the host span inside vCPU 0 guest-mode windows (89,827, as trace-cmd)', () => {
+    const g = report.result.guests[0];
+    expect(g.vcpus.map((v) => v.vcpu)).toEqual([0]);
+    const v = g.vcpus[0];
+    expect(v).toMatchObject({ hostTid: 483882, windowKind: 'entry-exit', checked: 89827, inside: 89827, worstViolationCycles: 0 });
+    // The rest of the guest's events lie outside the host trace's span.
+    expect(v.checked + v.notCheckable).toBe(report.perSource[1].events);
+    expect(report.result.ok).toBe(true);
+    const summary = JSON.parse(readFileSync(join(dir, 's.json'), 'utf8'));
+    expect(summary.guests[0].vcpus[0]).toMatchObject({ vcpu: 0, hostTid: 483882, checked: 89827, inside: 89827, worstViolationCycles: 0 });
+    expectGolden('merge/docA.summary.json', JSON.stringify(report.result, null, 1) + '\n');
+  });
+
+  it("places every event at the time trace-cmd's own merge gives it (TSC2NSEC of the host TSC)", () => {
+    // trace-cmd report -i host -i guest prints ns = (host TSC × mult) >> shift for both machines.
+    const ref = readFileSync(reference('docA-merged.report-t.txt'), 'utf8').split('\n');
+    const refNs = { host: [] as bigint[], guest: [] as bigint[] };
+    for (const l of ref) {
+      const m = /^\s*(\S+): .*\[\d{3}\] (\d+)\.(\d{9}): /.exec(l);
+      if (m) refNs[m[1].startsWith('docA-host') ? 'host' : 'guest'].push(BigInt(m[2] + m[3]));
+    }
+    const mine = { host: [] as bigint[], guest: [] as bigint[] };
+    let prev = -1n;
+    for (const l of readFileSync(join(dir, 'm.txt'), 'utf8').split('\n')) {
+      const m = /^(\d+) \S+ (host|guest) /.exec(l);
+      if (!m) continue;
+      const tsc = BigInt(m[1]);
+      expect(tsc >= prev).toBe(true);
+      prev = tsc;
+      mine[m[2] as 'host' | 'guest'].push((tsc * DOCA.tsc2nsecMult) >> DOCA.tsc2nsecShift);
+    }
+    expect(mine.host.length).toBe(refNs.host.length);
+    expect(mine.guest.length).toBe(refNs.guest.length);
+    expect(mine.host).toEqual(refNs.host);
+    expect(mine.guest).toEqual(refNs.guest);
+  });
+
+  it('writes Chrome JSON that is sorted, named and nested, with guest-mode slices named by exit reason', () => {
+    const { slices, threads, processes } = checkChromeJson(join(dir, 'm.json'));
+    expect([...processes.values()]).toEqual(['host (host)', 'guest (guest)']);
+    expect(threads.get('1:483882')).toBe('qemu-system-x86 (vCPU 0)');
+    expect(slices.get('guest mode')).toBeGreaterThan(5000);
+    expect(slices.get('EPT_MISCONFIG')).toBeGreaterThan(0);
+    expect(slices.get('HLT')).toBeGreaterThan(0);
+  });
+
+  it('keeps the text timeline golden (first 40 lines)', () => {
+    const lines = readFileSync(join(dir, 'm.txt'), 'utf8').split('\n').slice(0, 40).join('\n');
+    expectGolden('merge/docA.head40.txt', lines + '\n');
+  });
+
+  it('stays exact when every TSC is moved past 2^60 (hosts up for years)', async () => {
+    const K = 1n << 60n;
+    const shift = (src: string, dst: string): void => {
+      const t = readFileSync(src, 'utf8').replace(/\](\d+):/g, (_m, ts: string) => `]${BigInt(ts) + K}:`);
+      writeFileSync(dst, t);
+    };
+    shift(host, join(dir, 'h60.txt'));
+    shift(guest, join(dir, 'g60.txt'));
+    const p = await prepareMerge(request(join(dir, 'h60.txt'), join(dir, 'g60.txt')));
+    const r = await exportMerge(p, { text: join(dir, 'm60.txt') });
+    expect(r.result.guests[0].vcpus[0]).toMatchObject({ checked: 89827, inside: 89827 });
+    const a = readFileSync(join(dir, 'm.txt'), 'utf8').split('\n');
+    const b = readFileSync(join(dir, 'm60.txt'), 'utf8').split('\n');
+    expect(b.length).toBe(a.length);
+    for (let i = 1; i < a.length; i += 997) {
+      if (!a[i]) continue;
+      const [ta, ...ra] = a[i].split(' ');
+      const [tb, ...rb] = b[i].split(' ');
+      expect(BigInt(tb) - BigInt(ta)).toBe(K);
+      expect(rb).toEqual(ra);
+    }
+  });
+
+  it('fails validation loudly, and exits 1 with --check, when the offset is wrong by 1 ms', () => {
+    const r = kvmtrace([
+      'merge', '--host', host, '--guest', guest, '--tsc-offset', String(DOCA.tscOffset + 2_918_400n),
+      '--vcpu-thread', '0=483882', '--tsc-khz', '2918400', '--check', '-o', join(dir, 'bad.json'),
+    ]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/validation: FAILED/);
+    expect(r.stderr).toMatch(/vCPU 0: \d+ of \d+ guest events fall outside/);
+    expect(r.stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace
+  });
+});
