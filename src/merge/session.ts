@@ -89,7 +89,8 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
   for (const s of host)
     if (!s.clock) notes.push(`${s.file}: trace clock not recorded; integer timestamps are read as the host TSC (say --host-clock to be explicit)`);
 
-  const scan = host.length ? await scanHost(host, diags) : undefined;
+  // The scan reads the host once more than the merge: its bad lines are reported by the merge pass.
+  const scan = host.length ? await scanHost(host, new Diagnostics(req.strict ?? false, 0)) : undefined;
   if (scan && scan.events === 0) notes.push(`the host trace ${host[0].file} has no events: nothing can be checked`);
   const guests: MergeGuest[] = [];
   for (const g of guestGroups) {
@@ -132,7 +133,7 @@ export async function runMerge(p: PreparedMerge, sinks: MergeSinks, window?: num
     }
   let validator: Validator | undefined;
   let timeline: Timeline | undefined;
-  let pendingTl: Promise<void> | undefined;
+  let started = false;
   let events = 0;
   for await (const batch of mergeTimeline(sources, {
     diags: p.diags,
@@ -140,17 +141,18 @@ export async function runMerge(p: PreparedMerge, sinks: MergeSinks, window?: num
     onTimeline: (tl) => {
       timeline = tl;
       validator = new Validator(tl, p.scan, plans, p.tscKhz);
-      pendingTl = Promise.resolve(sinks.onTimeline?.(tl, plans));
     },
   })) {
-    if (pendingTl) {
-      await pendingTl;
-      pendingTl = undefined;
+    // The timeline is known before the first batch; sinks start here so their errors propagate.
+    if (!started) {
+      started = true;
+      await sinks.onTimeline?.(timeline!, plans);
     }
     events += batch.length;
     validator!.handle(batch);
     await sinks.onBatch(batch);
   }
+  if (!started) throw new UserError(`the inputs hold no events (${sources.map((s) => s.open.spec.file).join(', ')}): nothing to merge`);
   const result = validator ? validator.finalize() : { guests: [], ok: true, failures: [] };
   return { result, timeline, events };
 }
