@@ -2,9 +2,10 @@ import type { Command } from 'commander';
 import { register as merge } from './merge.js';
 import { register as demo } from './demo.js';
 import { register as stap } from './stap.js';
+import { register as inspect } from './inspect.js';
 
 /** A command module's entry: adds its command to the program. */
 export type Register = (program: Command) => void;
 
 /** Every command, in the order `kvmtrace --help` lists them. Add one import and one entry per command. */
-export const commands: Register[] = [demo, merge, stap];
+export const commands: Register[] = [demo, merge, stap, inspect];
