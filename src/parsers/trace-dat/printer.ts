@@ -1,0 +1,163 @@
+/**
+ * Turns trace.dat event records into the text `trace-cmd report` prints for them: the event
+ * name, the comm of the pid, and the body (plugin, print fmt, or raw `name=value` fields), with
+ * the comm registrations the sched plugin makes along the way.
+ */
+import type { EventFormat, FieldFormat } from './format.js';
+import type { TraceDat } from './open.js';
+import { PLUGINS, type Plugin, type PluginCtx } from './plugins.js';
+import { parsePrintFmt, type PrintFmt } from './printfmt-parse.js';
+import { readU, renderPretty, renderRaw, type Rec, type RenderEnv } from './printfmt-eval.js';
+
+/** What the printer knows about one event id. */
+interface Compiled {
+  ev: EventFormat;
+  pf: PrintFmt;
+  plugin?: Plugin;
+  typeField?: FieldFormat;
+}
+
+/** Raw field values of one record, decoded generically from the event's format. */
+export type FieldValues = Record<string, bigint | string | number[]>;
+
+/** Prints records of one trace.dat file. */
+export class EventPrinter {
+  readonly env: RenderEnv;
+  private compiled = new Map<number, Compiled>();
+  /** pid → comm: the file's saved cmdlines plus what plugins registered. */
+  readonly comms: Map<number, string>;
+  private typeOff = 0;
+  private typeSize = 2;
+  private pidOff = 4;
+  private pidSize = 4;
+  private rec: Rec = { buf: Buffer.alloc(0), pos: 0, len: 0 };
+  private ctx: PluginCtx;
+
+  constructor(readonly t: TraceDat) {
+    this.env = { le: t.littleEndian, longSize: t.longSize, kallsyms: t.kallsyms, printk: t.printk };
+    this.comms = new Map(t.cmdlines);
+    const any = t.events.values().next().value as EventFormat | undefined;
+    const ct = any?.byName.get('common_type');
+    const cp = any?.byName.get('common_pid');
+    if (ct) {
+      this.typeOff = ct.offset;
+      this.typeSize = ct.size;
+    }
+    if (cp) {
+      this.pidOff = cp.offset;
+      this.pidSize = cp.size;
+    }
+    this.ctx = {
+      env: this.env,
+      ev: any as EventFormat,
+      r: this.rec,
+      registerComm: (pid, comm) => {
+        if (pid !== 0 && !this.comms.has(pid)) this.comms.set(pid, comm);
+      },
+    };
+  }
+
+  /** Points the printer at a record (the bytes stay owned by the caller). */
+  at(buf: Buffer, pos: number, len: number): void {
+    this.rec.buf = buf;
+    this.rec.pos = pos;
+    this.rec.len = len;
+  }
+
+  /** Event id of the current record. */
+  type(): number {
+    return Number(readU(this.env, this.rec, this.typeOff, this.typeSize));
+  }
+
+  /** common_pid of the current record. */
+  pid(): number {
+    const r = this.rec;
+    if (this.pidSize === 4 && this.pidOff + 4 <= r.len)
+      return this.env.le ? r.buf.readInt32LE(r.pos + this.pidOff) : r.buf.readInt32BE(r.pos + this.pidOff);
+    return Number(BigInt.asIntN(this.pidSize * 8, readU(this.env, r, this.pidOff, this.pidSize)));
+  }
+
+  /** The comm trace-cmd prints for a pid (`<idle>` for 0, `<...>` when unknown). */
+  comm(pid: number): string {
+    if (pid === 0) return '<idle>';
+    return this.comms.get(pid) ?? '<...>';
+  }
+
+  /** The compiled description of an event id, undefined for ids the file has no format for. */
+  event(id: number): EventFormat | undefined {
+    return this.compile(id)?.ev;
+  }
+
+  private compile(id: number): Compiled | undefined {
+    let c = this.compiled.get(id);
+    if (c) return c;
+    const ev = this.t.events.get(id);
+    if (!ev) return undefined;
+    c = { ev, pf: parsePrintFmt(ev, this.t.longSize), plugin: PLUGINS.get(`${ev.system}:${ev.name}`) };
+    this.compiled.set(id, c);
+    return c;
+  }
+
+  /**
+   * The body of the current record as `trace-cmd report` prints it after the name column
+   * (`raw` = `-R`); one trailing newline is removed like trace-cmd does.
+   */
+  body(id: number, raw: boolean): string {
+    const c = this.compile(id);
+    if (!c) return '[UNKNOWN EVENT]';
+    let s: string;
+    if (raw) s = renderRaw(this.env, this.rec, c.ev.eventFields, c.pf);
+    else if (c.pf.failed && !c.plugin) s = '[FAILED TO PARSE]' + renderRaw(this.env, this.rec, c.ev.eventFields, undefined);
+    else {
+      s = '';
+      let pretty = true;
+      if (c.plugin) {
+        this.ctx.ev = c.ev;
+        const out = c.plugin(this.ctx);
+        s = out.text;
+        pretty = out.pretty;
+      }
+      if (pretty)
+        s += c.pf.failed
+          ? '[FAILED TO PARSE]' + renderRaw(this.env, this.rec, c.ev.eventFields, undefined)
+          : renderPretty(this.env, this.rec, c.pf);
+    }
+    if (s.endsWith('\n')) s = s.slice(0, -1);
+    return s;
+  }
+
+  /** The current record's field values, decoded generically from the event format. */
+  fields(id: number): FieldValues | undefined {
+    const c = this.compile(id);
+    if (!c) return undefined;
+    const out: FieldValues = {};
+    const r = this.rec;
+    for (const f of c.ev.fields) {
+      if (f.isArray) {
+        let off = f.offset;
+        let len = f.size;
+        if (f.isDynamic) {
+          const v = Number(readU(this.env, r, f.offset, f.size));
+          off = (v & 0xffff) + (f.isRelative ? f.offset + f.size : 0);
+          len = f.size === 2 ? r.len - off : (v >>> 16) & 0xffff;
+          if (off + len > r.len) len = Math.max(0, r.len - off);
+        }
+        if (f.isString) {
+          const start = r.pos + off;
+          let end = r.buf.indexOf(0, start);
+          if (end < 0 || end > start + len) end = start + len;
+          out[f.name] = r.buf.toString('latin1', start, end);
+        } else {
+          const el = f.elementSize || 1;
+          const vals: number[] = [];
+          for (let i = 0; i + el <= len; i += el) vals.push(Number(readU(this.env, r, off + i, Math.min(el, 8))));
+          out[f.name] = vals;
+        }
+      } else {
+        const v = readU(this.env, r, f.offset, f.size);
+        out[f.name] = f.signed ? BigInt.asIntN(Math.max(8, f.size * 8), v) : v;
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * `trace-cmd report` text of a trace.dat (trace-cmd 3.1.6 with libtraceevent 1.7.1 and its
+ * plugins): the `cpus=N` line, then one line per event of every buffer in timestamp order, with
+ * the `buffer:` column of multi-buffer files. Produced as chunks of text so the caller can write
+ * them with back-pressure.
+ */
+import type { Diagnostics } from '../../model/diagnostics.js';
+import { bufferBase, mergeStreams, type Stream } from './merge-cpus.js';
+import type { TraceDat } from './open.js';
+import { EventPrinter } from './printer.js';
+import { TimeConverter } from './timefmt.js';
+
+/** `trace-cmd report` switches kvmtrace reproduces. */
+export interface ReportOptions {
+  /** `-t`: nanosecond timestamps. */
+  nsec: boolean;
+  /** `-R`: raw `name=value` fields instead of the print format. */
+  raw: boolean;
+  /** `--raw-ts`: raw ring-buffer timestamps. */
+  rawTs: boolean;
+}
+
+const SPACES = ' '.repeat(64);
+
+/** Lines of the report, in chunks of about `chunkBytes` characters. */
+export function* reportChunks(t: TraceDat, o: ReportOptions, diags: Diagnostics, chunkBytes = 64 * 1024): Generator<string> {
+  yield `cpus=${t.cpus}\n`;
+  const top = t.buffers.find((b) => b.name === '');
+  if (top?.latency) {
+    yield* latencyText(t, top.text);
+    return;
+  }
+  const instances = t.buffers.filter((b) => b.name !== '' && !b.latency);
+  const maxName = Math.max(0, ...instances.map((b) => b.name.length));
+  const bufs: { buffer: (typeof t.buffers)[number]; base: bigint; conv: TimeConverter; prefix: string; keyOff: number }[] = [];
+  let globalBase: bigint | undefined;
+  for (const b of t.buffers) {
+    if (b.latency) continue;
+    const base = bufferBase(t, b);
+    if (base === undefined) continue;
+    const prefix = instances.length === 0 ? '' : b.name === '' ? SPACES.slice(0, maxName + 2).padEnd(maxName + 2) : b.name.padStart(maxName) + ': ';
+    bufs.push({ buffer: b, base, conv: new TimeConverter(t, base, { nsec: o.nsec, rawTs: o.rawTs }), prefix, keyOff: 0 });
+    if (globalBase === undefined || base < globalBase) globalBase = base;
+  }
+  if (bufs.length === 0) return;
+  const anyConverts = bufs.some((b) => b.conv.converts);
+  const keyBase = anyConverts ? bufs[0].conv.value(Number(globalBase! - bufs[0].base), 0) : globalBase!;
+  for (const b of bufs) b.keyOff = Number(b.base - globalBase!);
+  const key = anyConverts
+    ? (s: Stream) => Number(bufs[s.bufferIndex].conv.value(s.reader.ts, s.reader.cpu) - keyBase)
+    : (s: Stream) => bufs[s.bufferIndex].keyOff + s.reader.ts;
+
+  const p = new EventPrinter(t);
+  const inSeconds = bufs[0].conv.inSeconds;
+  let out = '';
+  for (const s of mergeStreams(t, bufs, diags, key)) {
+    const r = s.reader;
+    const b = bufs[s.bufferIndex];
+    p.at(r.buf, r.dataPos, r.dataLen);
+    const id = p.type();
+    const pid = p.pid();
+    let line = b.prefix;
+    if (r.missed > 0) line += `CPU:${r.cpu} [${r.missed} EVENTS DROPPED]\n`;
+    else if (r.missed < 0) line += `CPU:${r.cpu} [EVENTS DROPPED]\n`;
+    const comm = p.comm(pid);
+    line += comm.length >= 16 ? comm : SPACES.slice(0, 16 - comm.length) + comm;
+    const ps = String(pid);
+    line += '-' + (ps.length >= 5 ? ps : ps + SPACES.slice(0, 5 - ps.length));
+    const cs = String(r.cpu);
+    line += ' [' + (cs.length >= 3 ? cs : '000'.slice(cs.length) + cs) + ']';
+    const time = b.conv.format(r.ts, r.cpu);
+    line += inSeconds ? ' ' + time + ':' : time + ':';
+    const ev = p.event(id);
+    const name = ev ? ev.name : '(NULL)';
+    line += ' ' + name + ': ';
+    if (name.length < 20) line += SPACES.slice(0, 20 - name.length);
+    if (!ev) diags.add({ file: t.file, byteOffset: r.fileOffset, message: `CPU ${r.cpu}: event id ${id} has no format in the file` });
+    line += p.body(id, o.raw);
+    out += line + '\n';
+    if (out.length >= chunkBytes) {
+      yield out;
+      out = '';
+    }
+  }
+  if (out) yield out;
+}
+
+/** A latency file's text, as `trace-cmd report` prints it (unchanged). */
+function* latencyText(t: TraceDat, text: { offset: number; size: number } | undefined): Generator<string> {
+  if (!text) return;
+  const end = text.size < 0 ? t.dat.size : text.offset + text.size;
+  for (let pos = text.offset; pos < end; pos += 1 << 20) {
+    yield t.dat.readUpTo(pos, Math.min(1 << 20, end - pos)).toString('latin1');
+  }
+}
