@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { register as merge } from './merge.js';
+import { register as exits } from './exits.js';
+import { register as latency } from './latency.js';
 import { register as demo } from './demo.js';
 import { register as stap } from './stap.js';
 import { register as inspect } from './inspect.js';
@@ -8,4 +10,4 @@ import { register as inspect } from './inspect.js';
 export type Register = (program: Command) => void;
 
 /** Every command, in the order `kvmtrace --help` lists them. Add one import and one entry per command. */
-export const commands: Register[] = [demo, merge, stap, inspect];
+export const commands: Register[] = [demo, merge, exits, latency, stap, inspect];

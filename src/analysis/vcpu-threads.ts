@@ -1,0 +1,107 @@
+/**
+ * Which host thread runs which vCPU, for the analyses: first from the clock plans (bundle
+ * metadata, `--vcpu-thread`, kvm_entry evidence the host scan saw), then from kvm_entry events
+ * met while streaming (`vcpu N` on thread T) — the only evidence on host-only traces and for
+ * other VMs' threads on the same host.
+ */
+import type { Timeline } from '../merge/merge.js';
+import type { GuestPlan } from '../merge/plan.js';
+import type { MergedEvent } from '../merge/merged-event.js';
+import { kvmEntryVcpu } from '../parsers/event-fields.js';
+
+/** What is known about one host thread that runs a vCPU. */
+export interface VcpuThread {
+  tid: number;
+  comm: string;
+  /** vCPU index, -1 until known. */
+  vcpu: number;
+  /** Machine name of the guest it runs, when a guest source of this merge maps to it. */
+  guest: string | undefined;
+}
+
+/** Resolves host threads to vCPUs and gives every event its vCPU pairing key. */
+export class VcpuThreads {
+  readonly byTid = new Map<number, VcpuThread>();
+  /** Source index → machine name. */
+  private readonly machines: string[];
+  /** Source index → true for guest sources. */
+  private readonly guestSrc: boolean[];
+
+  constructor(tl: Timeline, plans: (GuestPlan | undefined)[]) {
+    this.machines = tl.sources.map((s) => s.machine);
+    this.guestSrc = tl.sources.map((s) => s.role === 'guest');
+    plans.forEach((p, i) => {
+      if (!p) return;
+      for (const v of p.vcpus.values())
+        if (v.tid !== undefined && !this.byTid.has(v.tid))
+          this.byTid.set(v.tid, { tid: v.tid, comm: '', vcpu: v.vcpu, guest: tl.sources[i].machine });
+    });
+  }
+
+  /** `machine:vcpu` of every guest vCPU that has events in this merge. */
+  private readonly guestVcpusSeen = new Set<string>();
+
+  /** True for events of a guest source (with or without a host to map to). */
+  isGuest(m: MergedEvent): boolean {
+    return this.guestSrc[m.src];
+  }
+
+  /** The vCPU index of a host thread, -1 when unknown. */
+  hostVcpu(tid: number): number {
+    return this.byTid.get(tid)?.vcpu ?? -1;
+  }
+
+  /** Learns from an event: kvm_entry names the vCPU of its thread; guest events show which vCPUs exist. */
+  note(m: MergedEvent): void {
+    if (this.guestSrc[m.src]) {
+      if (this.guestVcpusSeen.size < 4096) this.guestVcpusSeen.add(`${this.machines[m.src]}:${m.vcpu}`);
+      return;
+    }
+    const ev = m.ev;
+    if (ev.name !== 'kvm_entry' && ev.name !== 'kvm_exit' && ev.name !== 'kvm_fpu') {
+      const known = this.byTid.get(ev.pid);
+      if (known && !known.comm) known.comm = ev.comm;
+      return;
+    }
+    let t = this.byTid.get(ev.pid);
+    if (!t) this.byTid.set(ev.pid, (t = { tid: ev.pid, comm: ev.comm, vcpu: -1, guest: undefined }));
+    if (!t.comm || t.comm === '<...>') t.comm = ev.comm;
+    if (ev.name === 'kvm_entry' && t.vcpu < 0) t.vcpu = kvmEntryVcpu(ev.body);
+  }
+
+  /** The machine of a merged event's source. */
+  machine(m: MergedEvent): string {
+    return this.machines[m.src];
+  }
+
+  /**
+   * The key that pairs events of one vCPU across host and guest: `machine:vcpu` for guest events
+   * and for host threads known to run that vCPU; `tid:T` for other host threads (so host → host
+   * pairs stay on one thread).
+   */
+  vcpuKey(m: MergedEvent): string {
+    // Without a host (no plan), a guest event's vCPU is its CPU.
+    if (this.guestSrc[m.src]) return `${this.machines[m.src]}:${m.vcpu >= 0 ? m.vcpu : m.ev.cpu}`;
+    const t = this.byTid.get(m.ev.pid);
+    return t?.guest !== undefined ? `${t.guest}:${t.vcpu}` : `tid:${m.ev.pid}`;
+  }
+
+  /**
+   * The guest a host thread runs, when the guest's trace has events of that vCPU. The plan may
+   * name a thread for a vCPU index the guest does not have (another VM's thread seen running
+   * `vcpu 1` in kvm_entry); such threads are not attributed.
+   */
+  guestOf(tid: number): string | undefined {
+    const t = this.byTid.get(tid);
+    return t?.guest !== undefined && this.guestVcpusSeen.has(`${t.guest}:${t.vcpu}`) ? t.guest : undefined;
+  }
+
+  /** A label for a host thread: `comm-tid (vCPU n of guest)`. */
+  label(tid: number): string {
+    const t = this.byTid.get(tid);
+    if (!t) return `tid ${tid}`;
+    const g = this.guestOf(tid);
+    const v = t.vcpu >= 0 ? ` (vCPU ${t.vcpu}${g ? ` of ${g}` : ''})` : '';
+    return `${t.comm || '?'}-${tid}${v}`;
+  }
+}
