@@ -11,6 +11,11 @@ import { analyse } from '../src/analysis/run.js';
 import { parseMatch } from '../src/analysis/match.js';
 import { Pairer, parsePairKey } from '../src/analysis/pairing.js';
 import { buildLatencyReport, decadeHistogram, histogramText, LatencyAnalyzer, latencyKeysText, LATENCY_KEYS, type LatencyReport } from '../src/analysis/latency.js';
+import { mkdtempSync, readFileSync as readText } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { splitFlowSpec } from '../src/analysis/flows.js';
+import { checkChromeJson } from './helpers/chrome-check.js';
 import { kvmtrace } from './helpers/cli.js';
 import { DOCA, externalMissing, reference } from './helpers/external.js';
 import { expectGolden } from './helpers/golden.js';
@@ -161,7 +166,50 @@ describe.skipIf(externalMissing)('latency on the real docA pair', () => {
   });
 });
 
+describe.skipIf(externalMissing)('merge --flows on the real docA pair', () => {
+  it('draws one arrow per latency pair, from the guest event to the host event, in timestamp order', () => {
+    const host = reference('docA-host-trace.dat.report-rawts.txt');
+    const guest = reference('docA-guest-trace-Salamander4.dat.report-rawts.txt');
+    const args = ['--host', host, '--guest', guest, '--tsc-offset', String(DOCA.tscOffset), '--vcpu-thread', `0=${DOCA.vcpuThread}`, '--tsc-khz', String(DOCA.tscKhz)];
+    const out = join(mkdtempSync(join(tmpdir(), 'kvmtrace-flows-')), 'flows.json');
+    const m = kvmtrace(['merge', ...args, '-q', '-o', out, '--flows', 'guest:write_msr:host:kvm_exit']);
+    expect(m.status).toBe(0);
+    expect(m.stderr).toMatch(/flows: 589 arrow\(s\) drawn/);
+    const { events } = checkChromeJson(out);
+    const starts = new Map<number, { ts: number; pid: number; tid: number }>();
+    const pairs: number[] = [];
+    for (const e of events as unknown as { ph: string; id: number; ts: number; pid: number; tid: number; name: string }[]) {
+      if (e.ph === 's') starts.set(e.id, e);
+      if (e.ph !== 'f') continue;
+      const s = starts.get(e.id)!;
+      expect(s).toBeDefined();
+      expect(s.pid).toBe(2); // the guest's process
+      expect(e.pid).toBe(1); // the host's
+      expect(e.tid).toBe(DOCA.vcpuThread);
+      expect(e.name).toBe('guest:write_msr → host:kvm_exit');
+      pairs.push(e.ts - s.ts);
+    }
+    // The same pairs as kvmtrace latency (µs; the JSON keeps 3 decimals, so within 1 ns each).
+    const l = kvmtrace(['latency', ...args, '--from', 'guest:write_msr', '--to', 'host:kvm_exit', '--json']);
+    const rep = JSON.parse(l.stdout) as LatencyReport;
+    expect(pairs.length).toBe(rep.values.LATENCY_SAMPLES);
+    expect(Math.min(...pairs)).toBeCloseTo(rep.values.MIN_LATENCY!, 2);
+    expect(Math.max(...pairs)).toBeCloseTo(rep.values.MAX_LATENCY!, 2);
+    expect(readText(out, 'utf8')).toContain('"cat":"flow"');
+  });
+});
+
 describe('latency building blocks', () => {
+  it('splits --flows FROM:TO at the right colon', () => {
+    const [a, b] = splitFlowSpec('guest:marker~kvmsync:host:kvm_pio[port=0xe9]');
+    expect([a.text, b.text]).toEqual(['guest:marker~kvmsync', 'host:kvm_pio[port=0xe9]']);
+    const [c, d] = splitFlowSpec('kvm_exit:kvm_entry');
+    expect([c.text, d.text]).toEqual(['kvm_exit', 'kvm_entry']);
+    const [e, f] = splitFlowSpec('host:kvm_exit[reason=HLT]:guest:sched_switch');
+    expect([e.text, f.text]).toEqual(['host:kvm_exit[reason=HLT]', 'guest:sched_switch']);
+    expect(() => splitFlowSpec('guest:write_msr')).toThrow(/expected FROM:TO/);
+  });
+
   it("bins like netperf's HIST_add at the decade edges", () => {
     const h = decadeHistogram(Float64Array.from([0, 0.999, 1, 9.999, 10, 99.9, 100, 999_999, 1e6, 99_999_999, 1e8, 5e8]));
     expect(h.rows[0]).toEqual([2, 1, 0, 0, 0, 0, 0, 0, 0, 1]);

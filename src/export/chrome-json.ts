@@ -22,6 +22,19 @@ import type { GuestPlan } from '../merge/plan.js';
 import type { WindowKind } from '../merge/validate.js';
 import { cyclesToMicros } from './format-time.js';
 
+/** One end of a flow arrow, drawn at a merged event: `s` starts it, `f` finishes it (same `id`). */
+export interface FlowMark {
+  ph: 's' | 'f';
+  id: number;
+  name: string;
+}
+
+/** Optional extensions of the export. */
+export interface ChromeJsonOptions {
+  /** Called for every merged event before it is formatted; the marks it returns are written at the event's track and time. */
+  flows?: (m: MergedEvent) => FlowMark[] | undefined;
+}
+
 /** Guest CPU tracks get synthetic thread ids far above any kernel pid (pid_max ≤ 4,194,304). */
 const GUEST_TID_BASE = 10_000_000;
 
@@ -46,6 +59,7 @@ export class ChromeJsonExporter {
     private readonly tscKhz: number | undefined,
     private readonly plans: (GuestPlan | undefined)[],
     private readonly windowKind: WindowKind,
+    private readonly opts: ChromeJsonOptions = {},
   ) {
     if (!tscKhz)
       throw new UserError('the Chrome JSON output needs the TSC frequency: give --tsc-khz (or capture with kvmtrace, which records it)');
@@ -120,6 +134,8 @@ export class ChromeJsonExporter {
       if (this.zero === undefined) this.zero = m.t;
       this.lastT = m.t;
       const pid = m.src + 1;
+      // Flow ends go first: at equal ts, Perfetto binds an `f` to the next slice that begins on the track.
+      if (this.opts.flows) s += this.flowMarks(pid, m);
       if (m.vcpu < 0) s += this.host(pid, m);
       else s += this.guest(pid, m);
     }
@@ -190,6 +206,16 @@ export class ChromeJsonExporter {
       }
     }
     return s + this.instant(pid, tid, m.t, ev, 'guest');
+  }
+
+  private flowMarks(pid: number, m: MergedEvent): string {
+    const marks = this.opts.flows!(m);
+    if (!marks) return '';
+    const tid = m.vcpu < 0 ? m.ev.pid : GUEST_TID_BASE * pid + m.ev.cpu;
+    let s = '';
+    for (const f of marks)
+      s += this.rec(`{"ph":"${f.ph}","id":${f.id},"name":${JSON.stringify(f.name)},"cat":"flow","ts":${this.ts(m.t)},"pid":${pid},"tid":${tid}}`);
+    return s;
   }
 
   /** Closes every open slice at the last timestamp and ends the document. */

@@ -5,7 +5,9 @@
 import { runMerge, type PreparedMerge } from '../merge/session.js';
 import type { ValidationResult } from '../merge/validate.js';
 import { AtomicWriter } from './atomic-writer.js';
-import { ChromeJsonExporter } from './chrome-json.js';
+import { ChromeJsonExporter, type ChromeJsonOptions } from './chrome-json.js';
+import type { Timeline } from '../merge/merge.js';
+import type { GuestPlan } from '../merge/plan.js';
 import { TextExporter } from './text.js';
 import { validationJson } from './validation-report.js';
 import { VERSION } from '../version.js';
@@ -15,6 +17,8 @@ export interface MergeOutputs {
   json?: string;
   text?: string;
   summary?: string;
+  /** Builds, once the timeline is known, the flow hook of the Chrome JSON (see ChromeJsonOptions). */
+  flows?: (tl: Timeline, plans: (GuestPlan | undefined)[]) => ChromeJsonOptions['flows'];
   /** Called now and then with the number of events merged so far. */
   onProgress?: (events: number) => void;
 }
@@ -38,7 +42,7 @@ export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<
     const run = await runMerge(p, {
       onTimeline: async (tl, plans) => {
         if (jsonW) {
-          json = new ChromeJsonExporter(tl, p.tscKhz, plans, p.windowKind);
+          json = new ChromeJsonExporter(tl, p.tscKhz, plans, p.windowKind, { flows: out.flows?.(tl, plans) });
           await jsonW.write(json.begin());
         }
         if (textW) {

@@ -7,6 +7,7 @@ import { clockFlag } from '../../merge/inputs.js';
 import { prepareMerge, type MergeRequest } from '../../merge/session.js';
 import type { GuestOverrides } from '../../merge/plan.js';
 import { exportMerge } from '../../export/export-merge.js';
+import { flowHook } from '../../analysis/flows.js';
 import { printMergeReport } from '../report.js';
 import { progress } from '../progress.js';
 
@@ -98,13 +99,18 @@ export function register(program: Command): void {
     .option('--summary <file.json>', 'write the validation summary as JSON')
     .option('--check', 'exit with status 1 when validation fails')
     .option('-q, --quiet', 'print only failures')
-    .action(async (bundles: string[], o: MergeFlags & { output?: string; text?: string; summary?: string; check?: boolean; quiet?: boolean }) => {
+    .option('--flows <from:to>', 'in the JSON, draw flow arrows from each FROM event to the TO event it pairs with (same vCPU; see kvmtrace latency --help for the matcher syntax), e.g. guest:marker~kvmsync:host:kvm_pio')
+    .action(async (bundles: string[], o: MergeFlags & { output?: string; text?: string; summary?: string; check?: boolean; quiet?: boolean; flows?: string }) => {
+      if (o.flows && !o.output) throw new UserError('--flows draws arrows in the Chrome JSON: give -o FILE.json');
+      const flows = o.flows ? flowHook(o.flows) : undefined;
       const req = mergeRequest(bundles, o);
       const prepared = await prepareMerge(req);
       const text = o.text ?? (o.output ? undefined : '-');
       const prog = progress('merging');
-      const report = await exportMerge(prepared, { json: o.output, text, summary: o.summary, onProgress: prog.tick });
+      const report = await exportMerge(prepared, { json: o.output, text, summary: o.summary, flows: flows?.make, onProgress: prog.tick });
       prog.done();
+      const fc = flows?.counts();
+      if (fc) process.stderr.write(`flows: ${fc.paired} arrow(s) drawn; ${fc.superseded + fc.openAtEnd} of ${fc.fromEvents} FROM events found no TO event\n`);
       printMergeReport(prepared, report, { quiet: o.quiet, outputs: [o.output, text !== '-' ? text : undefined, o.summary] });
       if (!report.result.ok && o.check) process.exitCode = 1;
     });
