@@ -145,6 +145,21 @@ const kvmEntry: Plugin = (c) => {
   return { text: `${s} rip 0x${hex(rip)}`, pretty: false };
 };
 
+const kvmEmulateInsn: Plugin = (c) => {
+  const rip = val(c, 'rip');
+  const csbase = val(c, 'csbase');
+  const len = val(c, 'len');
+  const failed = val(c, 'failed');
+  const insn = c.ev.byName.get('insn');
+  if (rip === undefined || csbase === undefined || len === undefined || failed === undefined || !insn)
+    return { text: '', pretty: true };
+  // trace-cmd built without udis86 prints the instruction bytes.
+  const n = Math.min(Number(len), 15);
+  const bytes: string[] = [];
+  for (let i = 0; i < n; i++) bytes.push((c.r.buf[c.r.pos + insn.offset + i] ?? 0).toString(16).padStart(2, '0'));
+  return { text: `${hex(csbase)}:${hex(rip)}: ${bytes.join(' ')}${failed ? ' FAIL' : ''}`, pretty: false };
+};
+
 function numField(c: PluginCtx, fmt: string, name: string): string {
   const v = val(c, name);
   if (v === undefined) return `CAN'T FIND FIELD "${name}"`;
@@ -254,6 +269,7 @@ export const PLUGINS: ReadonlyMap<string, Plugin> = new Map([
   ['sched:sched_wakeup_new', schedWakeup],
   ['kvm:kvm_exit', kvmExit],
   ['kvm:kvm_entry', kvmEntry],
+  ['kvm:kvm_emulate_insn', kvmEmulateInsn],
   ['kvm:kvm_nested_vmexit', kvmNested],
   ['kvm:kvm_nested_vmexit_inject', kvmNestedInject],
   ['kmem:kfree', callSite],

@@ -6,7 +6,7 @@
 import { formatInt, formatStr, parseDirective, type Directive } from './cprintf.js';
 import type { FieldFormat } from './format.js';
 import type { Kallsyms } from './kallsyms.js';
-import { castValue, type Node, type Piece, type PrintFmt } from './printfmt-parse.js';
+import { atomValue, castValue, type Node, type Piece, type PrintFmt } from './printfmt-parse.js';
 
 /** One event record: `buf[pos .. pos+len)`. */
 export interface Rec {
@@ -81,8 +81,11 @@ export function evalNum(env: RenderEnv, r: Rec, n: Node): bigint {
   switch (n.k) {
     case 'num':
       return BigInt.asUintN(64, n.v);
-    case 'atom':
+    case 'atom': {
+      const v = atomValue(n.text);
+      if (v !== 0n || /^[0-9]/.test(n.text)) return v;
       return env.kallsyms.addressOf(n.text) ?? 0n;
+    }
     case 'field':
       return n.f ? readU(env, r, n.f.offset, n.f.size) : 0n;
     case 'cast':
@@ -226,7 +229,91 @@ function renderPointer(env: RenderEnv, r: Rec, p: Extract<Piece, { t: 'pointer' 
     const sep = ext === 'M' ? ':' : '';
     return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(sep);
   }
+  if (ext === 'I' || ext === 'i') return ipArg(r, p.arg, p.fmt.slice(p.fmt.indexOf('p') + 1));
+  if (ext === 'h') {
+    const delim = { C: ':', D: '-', N: '' }[p.fmt[p.fmt.indexOf('p') + 2] ?? ''] ?? ' ';
+    if (p.arg.k !== 'dynarray' || !p.arg.f) return `ARG TYPE NOT FIELD BUT ${ARG_TYPE[p.arg.k]}`;
+    // libtraceevent passes the `*` length, or 1, as the byte count.
+    const plenArg = p.len ? Number(BigInt.asIntN(32, evalNum(env, r, p.len))) : 1;
+    const { off, len } = dynLoc(env, r, p.arg.f);
+    const n = Math.min(len, plenArg);
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) out.push(hex2(r.buf[r.pos + off + i] ?? 0));
+    return out.join(delim);
+  }
   return glibcPointer(evalNum(env, r, p.arg));
+}
+
+/** `%pI4`, `%pi4`, `%pI6`, `%pi6`, `%pI6c` of a byte-array field (libtraceevent's print_ip*_arg). */
+function ipArg(r: Rec, n: Node, spec: string): string {
+  if (n.k !== 'field' || !n.f) return `ARG TYPE NOT FIELD BUT ${ARG_TYPE[n.k]}`;
+  const f = n.f;
+  const b = r.buf.subarray(r.pos + f.offset, r.pos + f.offset + f.size);
+  if (spec[1] === '4') {
+    if (f.size !== 4) return 'INVALIDIPv4';
+    return ip4(b, spec[0] === 'i');
+  }
+  if (spec[1] === '6') {
+    if (f.size !== 16) return 'INVALIDIPv6';
+    if (spec[0] === 'I' && spec[2] === 'c') return ip6c(b);
+    const words: string[] = [];
+    for (let i = 0; i < 16; i += 2) words.push(hex2(b[i]) + hex2(b[i + 1]));
+    return words.join(spec[0] === 'I' ? ':' : '');
+  }
+  return '';
+}
+
+/** libtraceevent's `enum tep_print_arg_type` numbers, for its error texts. */
+const ARG_TYPE: Record<Node['k'], number> = {
+  null: 0, atom: 1, num: 1, str: 1, field: 2, flags: 3, symbolic: 4, hex: 5, intarray: 6, cast: 7, getstr: 8,
+  dynarray: 10, op: 11, cond: 11, index: 11, func: 12, bitmask: 13, dynlen: 14,
+};
+
+const hex2 = (x: number): string => x.toString(16).padStart(2, '0');
+
+function ip4(b: Uint8Array, zeroPad: boolean): string {
+  return Array.from(b.subarray(0, 4), (x) => (zeroPad ? String(x).padStart(3, '0') : String(x))).join('.');
+}
+
+/** Compressed IPv6 text: the longest run (>1) of zero words becomes `::`; v4-mapped ends in a.b.c.d. */
+function ip6c(b: Buffer): string {
+  const word = (i: number) => (b[2 * i] << 8) | b[2 * i + 1];
+  const w2 = b.readUInt32BE(8);
+  const v4mapped = b.readUInt32BE(0) === 0 && b.readUInt32BE(4) === 0 && w2 === 0xffff;
+  const isatap = ((w2 | 0x02000000) >>> 0) === 0x02005efe;
+  const useV4 = v4mapped || isatap;
+  const range = useV4 ? 6 : 8;
+  let longest = 1;
+  let colonpos = -1;
+  for (let i = 0; i < range; i++) {
+    let z = 0;
+    for (let j = i; j < range && word(j) === 0; j++) z++;
+    if (z > longest) {
+      longest = z;
+      colonpos = i;
+    }
+  }
+  let s = '';
+  let needColon = false;
+  for (let i = 0; i < range; i++) {
+    if (i === colonpos) {
+      if (needColon || i === 0) s += ':';
+      s += ':';
+      needColon = false;
+      i += longest - 1;
+      continue;
+    }
+    if (needColon) s += ':';
+    const w = word(i);
+    const hi = w >> 8;
+    s += hi ? hi.toString(16) + hex2(w & 0xff) : (w & 0xff).toString(16);
+    needColon = true;
+  }
+  if (useV4) {
+    if (needColon) s += ':';
+    s += ip4(b.subarray(12, 16), false);
+  }
+  return s;
 }
 
 /** The bytes an array-valued argument points at (a field or a dynamic array). */

@@ -11,7 +11,7 @@ export type Node =
   | { k: 'atom'; text: string }
   | { k: 'str'; s: string }
   | { k: 'field'; name: string; f: FieldFormat | undefined }
-  | { k: 'op'; op: string; l: Node; r: Node }
+  | { k: 'op'; op: string; l: Node; r: Node; prio?: number }
   | { k: 'cond'; c: Node; t: Node; f: Node }
   | { k: 'cast'; type: string; x: Node }
   | { k: 'index'; a: Node; i: Node }
@@ -110,12 +110,30 @@ const TYPE_WORDS = new Set([
   'phys_addr_t', 'resource_size_t', 'sector_t', 'loff_t', 'umode_t', 'dev_t', 'ino_t', 'uintptr_t', 'unsigned_long',
 ]);
 
-const BIN_PREC: Record<string, number> = {
-  '||': 1, '&&': 2, '|': 3, '^': 4, '&': 5, '==': 6, '!=': 6, '<': 7, '>': 7, '<=': 7, '>=': 7, '<<': 8, '>>': 8,
-  '+': 9, '-': 9, '*': 10, '/': 10, '%': 10,
-};
 
 class ParseError extends Error {}
+
+/** libtraceevent's get_op_prio (lower binds tighter); -1 for tokens that are not operators. */
+function opPrio(op: string): number {
+  const p: Record<string, number> = {
+    '~': 4, '!': 4, '*': 6, '/': 6, '%': 6, '+': 7, '-': 7, '<<': 8, '>>': 8, '<': 9, '>': 9, '<=': 9, '>=': 9,
+    '==': 10, '!=': 10, '&': 11, '^': 12, '|': 13, '&&': 14, '||': 15, '?': 16, '++': 3, '--': 3,
+  };
+  return p[op] ?? -1;
+}
+
+/** Replaces a node's content in place (libtraceevent rewrites its arg structs the same way). */
+function become(target: Node, src: Node): void {
+  const t = target as unknown as Record<string, unknown>;
+  const copy = { ...(src as unknown as Record<string, unknown>) };
+  for (const k of Object.keys(t)) delete t[k];
+  Object.assign(t, copy);
+}
+
+/** An atom: numbers and words (strtoull of the text, or a kernel symbol's address). */
+function atom(text: string): Node {
+  return { k: 'atom', text };
+}
 
 /** Recursive-descent parser of the argument list. */
 class ArgParser {
@@ -143,79 +161,115 @@ class ArgParser {
     return !!t && t.t === 'op' && t.v === v;
   }
 
+  /** A whole argument: an operand and the operators after it (libtraceevent's process_field_arg). */
   expr(): Node {
-    const c = this.binary(1);
-    if (this.isOp('?')) {
-      this.take();
-      const t = this.expr();
-      this.expect(':');
-      const f = this.expr();
-      return { k: 'cond', c, t, f };
-    }
-    return c;
+    const a = this.operand();
+    while (this.contOp()) this.processOp(a);
+    return a;
   }
 
-  binary(min: number): Node {
-    let l = this.unary();
-    for (;;) {
-      const t = this.peek();
-      if (!t || t.t !== 'op') return l;
-      const p = BIN_PREC[t.v];
-      if (p === undefined || p < min) return l;
-      this.take();
-      const r = this.binary(p + 1);
-      l = { k: 'op', op: t.v, l, r };
-    }
-  }
-
-  unary(): Node {
+  /** True when the next token continues an expression (an operator other than `:` and `]`). */
+  contOp(): boolean {
     const t = this.peek();
-    if (t && t.t === 'op' && ['-', '!', '~', '&', '*', '+'].includes(t.v)) {
-      this.take();
-      const x = this.unary();
-      if (t.v === '&' || t.v === '*' || t.v === '+') return x;
-      return { k: 'op', op: t.v, l: { k: 'num', v: 0n }, r: x };
-    }
-    if (this.isOp('(') && this.isCast()) {
-      this.take();
-      const words: string[] = [];
-      while (!this.isOp(')')) words.push(this.take().v);
-      this.take();
-      const type = words.join(' ').replace(/ \*/g, ' *').replace(/\s+\*/g, ' *');
-      return { k: 'cast', type, x: this.unary() };
-    }
-    return this.postfix(this.primary());
+    return !!t && t.t === 'op' && t.v !== ':' && t.v !== ']' && t.v !== '(' && t.v !== ')' && t.v !== ',' && t.v !== '{' && t.v !== '}';
   }
 
-  isCast(): boolean {
-    let j = 1;
-    let sawType = false;
-    for (;;) {
-      const t = this.peek(j);
-      if (!t) return false;
-      if (t.t === 'op' && t.v === ')') break;
-      if (t.t === 'id' && (TYPE_WORDS.has(t.v) || sawType || /_t$/.test(t.v))) sawType = true;
-      else if (!(t.t === 'op' && t.v === '*' && sawType)) return false;
-      j++;
+  /**
+   * One operand (libtraceevent's process_arg_token): a field, an atom (consecutive words and
+   * numbers join), a string, a function call, a parenthesised expression or cast, or a unary
+   * operator with its operand (which, as in libtraceevent, takes the following operators too).
+   */
+  operand(): Node {
+    const t = this.take();
+    if (t.t === 'id' && t.v === 'REC') {
+      this.expect('->');
+      const name = this.take().v;
+      return { k: 'field', name, f: this.field(name) };
     }
-    if (!sawType) return false;
-    const after = this.peek(j + 1);
-    return !!after && (after.t !== 'op' || ['(', '-', '!', '~', '&', '*'].includes(after.v));
+    if (t.t === 'id' && this.isOp('(')) return this.call(t.v);
+    if (t.t === 'id' || t.t === 'num') {
+      let text = t.v;
+      while (this.peek() && (this.peek()!.t === 'id' || this.peek()!.t === 'num')) text += ' ' + this.take().v;
+      return atom(text);
+    }
+    if (t.t === 'str') {
+      let s = t.v;
+      while (this.peek()?.t === 'str') s += this.take().v;
+      return { k: 'str', s };
+    }
+    if (t.v === '(') return this.paren();
+    if (t.t === 'op' && ['~', '!', '+', '-'].includes(t.v)) {
+      const node: Node = { k: 'op', op: t.v, l: { k: 'null' }, r: { k: 'null' }, prio: 0 };
+      const right = this.operand();
+      node.r = right;
+      this.tail(node, right);
+      return node;
+    }
+    throw new ParseError(`bad op token ${t.v}`);
   }
 
-  postfix(n: Node): Node {
-    for (;;) {
-      if (this.isOp('[')) {
-        this.take();
-        const i = this.expr();
-        this.expect(']');
-        n = { k: 'index', a: n, i };
-      } else if (this.isOp('.') || this.isOp('->')) {
-        this.take();
-        this.take();
-        throw new ParseError('struct member access is not supported');
-      } else return n;
+  /** `( … )`: a grouped expression (its grouping is not remembered) or a cast. */
+  paren(): Node {
+    const inner = this.operand();
+    while (this.contOp()) this.processOp(inner);
+    this.expect(')');
+    const n = this.peek();
+    if (n && (n.t === 'id' || n.t === 'num' || n.t === 'str' || (n.t === 'op' && n.v === '('))) {
+      if (inner.k !== 'atom') throw new ParseError('previous needed to be an atom');
+      return { k: 'cast', type: inner.text, x: this.operand() };
     }
+    return inner;
+  }
+
+  /** libtraceevent's process_op: turns `arg` (in place) into an operation with what follows. */
+  processOp(arg: Node): void {
+    const t = this.take();
+    let right: Node | undefined;
+    if (t.v === '?') {
+      const left = { ...arg } as Node;
+      const a = this.operand();
+      while (this.contOp()) this.processOp(a);
+      this.expect(':');
+      const b = this.operand();
+      become(arg, { k: 'cond', c: left, t: a, f: b });
+    } else if (opPrio(t.v) > 0 && !['~', '!'].includes(t.v)) {
+      const left = { ...arg } as Node;
+      become(arg, { k: 'op', op: t.v, l: left, r: { k: 'null' }, prio: opPrio(t.v) });
+      if (t.v === '*' && this.isOp(')')) {
+        if (left.k !== 'atom') throw new ParseError('bad pointer type');
+        become(arg, atom(left.text + ' *'));
+        return;
+      }
+      right = this.operand();
+      const op = arg as Extract<Node, { k: 'op' }>;
+      const rp = right.k === 'op' ? opPrio(right.op) : right.k === 'cond' ? 16 : -1;
+      if (opPrio(op.op) < rp) {
+        // libtraceevent rotates by priority without knowing about parentheses.
+        op.r = (right as Extract<Node, { k: 'op' }>).l ?? { k: 'null' };
+        if (right.k === 'cond') op.r = right.c;
+        const tmp = { ...arg } as Node;
+        become(arg, right);
+        become(right, tmp);
+        if (arg.k === 'op') arg.l = right;
+        else if (arg.k === 'cond') arg.c = right;
+      } else op.r = right;
+    } else if (t.v === '[') {
+      const left = { ...arg } as Node;
+      const i = this.operand();
+      this.expect(']');
+      become(arg, { k: 'index', a: left, i });
+    } else throw new ParseError(`unknown op '${t.v}'`);
+    this.tail(arg, right);
+  }
+
+  /** The end of process_op: more operators go to the root or to the right operand by priority. */
+  tail(arg: Node, right: Node | undefined): void {
+    if (!this.contOp()) return;
+    const p = opPrio(this.peek()!.v);
+    const argPrio = arg.k === 'op' ? (arg.l.k === 'null' ? 0 : (arg.prio ?? 0)) : 0;
+    if (p > argPrio) this.processOp(arg);
+    else if (right) this.processOp(right);
+    else throw new ParseError(`unknown op '${this.peek()!.v}'`);
   }
 
   field(name: string): FieldFormat | undefined {
@@ -230,42 +284,6 @@ class ArgParser {
       return this.field(this.take().v);
     }
     return this.field(t.v);
-  }
-
-  primary(): Node {
-    const t = this.take();
-    if (t.t === 'num') return { k: 'num', v: BigInt(t.v) };
-    if (t.t === 'str') {
-      let s = t.v;
-      while (this.peek()?.t === 'str') s += this.take().v;
-      return { k: 'str', s };
-    }
-    if (t.t === 'op' && t.v === '(') {
-      const e = this.expr();
-      if (this.isOp(',')) {
-        // Comma expression: value of the last.
-        let last = e;
-        while (this.isOp(',')) {
-          this.take();
-          last = this.expr();
-        }
-        this.expect(')');
-        return last;
-      }
-      this.expect(')');
-      return e;
-    }
-    if (t.t !== 'id') throw new ParseError(`unexpected "${t.v}"`);
-    if (t.v === 'REC') {
-      if (this.isOp('->')) {
-        this.take();
-        const name = this.take().v;
-        return { k: 'field', name, f: this.field(name) };
-      }
-      throw new ParseError('REC without ->');
-    }
-    if (this.isOp('(')) return this.call(t.v);
-    return { k: 'atom', text: t.v };
   }
 
   call(name: string): Node {
@@ -389,7 +407,7 @@ const FLAG_NAMES: Record<string, bigint> = {
 
 /** A symbol/flag value: a constant expression's value; -1 when it is negative or not constant. */
 function flagValue(n: Node, longSize: number): bigint {
-  if (n.k === 'atom') return FLAG_NAMES[n.text] ?? -1n;
+  if (n.k === 'atom') return /^[0-9]/.test(n.text) ? atomValue(n.text) : (FLAG_NAMES[n.text] ?? -1n);
   const v = constEval(n, longSize);
   if (v === undefined || v < 0n) return -1n;
   return BigInt.asUintN(64, v);
@@ -399,6 +417,8 @@ function constEval(n: Node, longSize: number): bigint | undefined {
   switch (n.k) {
     case 'num':
       return n.v;
+    case 'atom':
+      return BigInt.asIntN(64, atomValue(n.text));
     case 'cast': {
       const v = constEval(n.x, longSize);
       return v === undefined ? undefined : castValue(BigInt.asUintN(64, v), n.type, false);
@@ -426,6 +446,14 @@ function constEval(n: Node, longSize: number): bigint | undefined {
     }
   }
   return undefined;
+}
+
+/** strtoull(text, NULL, 0) of an atom (0 when it does not start with a number). */
+export function atomValue(text: string): bigint {
+  const m = /^\s*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)/.exec(text);
+  if (!m) return 0n;
+  const v = BigInt(/^0[0-7]+$/.test(m[2]) ? '0o' + m[2].slice(1) : m[2]);
+  return BigInt.asUintN(64, m[1] === '-' ? -v : v);
 }
 
 /** libtraceevent's `eval_type_str`: the masks a cast applies (sign is never extended). */
