@@ -29,10 +29,16 @@ export function cyclesToSeconds(t: number, tscKhz: number): string {
 /** Microseconds since the start with at most 3 decimals (Chrome's `ts`/`dur`), from cycles and TSC kHz. */
 export function cyclesToMicros(t: number, tscKhz: number): string {
   const ns = Math.round((t * 1e6) / tscKhz);
-  const neg = ns < 0;
-  const a = Math.abs(ns);
-  const us = Math.floor(a / 1000);
-  const frac = a % 1000;
-  const f = frac === 0 ? '' : '.' + String(frac).padStart(3, '0').replace(/0+$/, '');
-  return (neg ? '-' : '') + String(us) + f;
+  if (ns < 0) return '-' + nsToMicros(-ns);
+  return nsToMicros(ns);
+}
+
+/** Formats a non-negative ns count as µs with trailing zeros of the fraction dropped (no regex). */
+function nsToMicros(ns: number): string {
+  const us = Math.floor(ns / 1000);
+  const f = ns - us * 1000;
+  if (f === 0) return String(us);
+  if (f % 100 === 0) return us + '.' + f / 100;
+  if (f % 10 === 0) return us + (f < 100 ? '.0' : '.') + f / 10;
+  return us + (f < 10 ? '.00' : f < 100 ? '.0' : '.') + f;
 }

@@ -20,8 +20,8 @@ export class TextExporter {
     private readonly tscKhz: number | undefined,
   ) {
     this.base = new TsBase(tl.base);
-    this.names = tl.sources.map((s) => s.machine);
-    this.width = Math.max(...this.names.map((n) => n.length));
+    this.width = Math.max(...tl.sources.map((s) => s.machine.length));
+    this.names = tl.sources.map((s) => s.machine.padEnd(this.width));
   }
 
   /** The header line naming the columns. */
@@ -33,28 +33,26 @@ export class TextExporter {
   /** Formats one batch. */
   format(batch: MergedEvent[]): string {
     let s = '';
-    const { hi, lo } = this.base;
-    for (const m of batch) {
-      const ev = m.ev;
-      const rel = this.tscKhz ? cyclesToSeconds(m.t, this.tscKhz) : String(m.t);
-      s +=
-        absDecimal(hi, lo, m.t) +
-        (m.t < 0 ? ' ' : ' +') +
-        rel +
-        ' ' +
-        this.names[m.src].padEnd(this.width) +
-        ' [' +
-        String(ev.cpu).padStart(3, '0') +
-        '] ' +
-        ev.comm +
-        '-' +
-        ev.pid +
-        ' ' +
-        ev.name +
-        ': ' +
-        ev.body +
-        '\n';
-    }
+    this.formatTo(batch, (x) => (s += x));
     return s;
   }
+
+  /** Formats one batch, handing each line to `put` (see ChromeJsonExporter.formatTo). */
+  formatTo(batch: MergedEvent[], put: (text: string) => void): void {
+    const { hi, lo } = this.base;
+    const khz = this.tscKhz;
+    for (const m of batch) {
+      const ev = m.ev;
+      const rel = khz ? cyclesToSeconds(m.t, khz) : String(m.t);
+      put(
+        absDecimal(hi, lo, m.t) + (m.t < 0 ? ' ' : ' +') + rel + ' ' + this.names[m.src] + ' [' + cpu3(ev.cpu) + '] ' +
+          ev.comm + '-' + ev.pid + ' ' + ev.name + ': ' + ev.body + '\n',
+      );
+    }
+  }
+}
+
+/** The CPU number as three digits, like ftrace. */
+function cpu3(cpu: number): string {
+  return cpu < 10 ? '00' + cpu : cpu < 100 ? '0' + cpu : String(cpu);
 }

@@ -9,7 +9,6 @@ import { isTscClock } from '../model/clock.js';
 import type { Diagnostics } from '../model/diagnostics.js';
 import { UserError } from '../model/errors.js';
 import type { TraceEvent } from '../model/event.js';
-import { EventHeap } from './event-heap.js';
 import type { MergedEvent } from './merged-event.js';
 import type { GuestPlan } from './plan.js';
 import type { OpenSource } from './source.js';
@@ -48,11 +47,11 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 /** Merges the sources into one ordered stream of batches. Sources[0] must be the host when there is one. */
 export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptions): AsyncGenerator<MergedEvent[]> {
-  const W = opts.window ?? 4096;
-  const B = opts.batch ?? 4096;
+  const W = opts.window ?? 1024;
+  const B = opts.batch ?? 1024;
   const n = sources.length;
   const iters = sources.map((s) => s.open.batches[Symbol.asyncIterator]());
-  const heaps = sources.map(() => new EventHeap());
+  const heaps = sources.map(() => new SourceQueue());
   const eof = sources.map(() => false);
   const seqs = new Array<number>(n).fill(0);
   const lastOut = new Array<number>(n).fill(-Infinity);
@@ -83,8 +82,10 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
       }
       // A source's mapper needs its own base, known once its first batch is read.
       const map = (mappers[i] ??= makeMapper(sources[i], i, timeline!.base, () => seqs[i]++));
-      const h = heaps[i];
-      for (const ev of r.value) h.push(map(ev));
+      const batch = r.value;
+      const mapped = new Array<MergedEvent>(batch.length);
+      for (let k = 0; k < batch.length; k++) mapped[k] = map(batch[k]);
+      heaps[i].pushBatch(mapped);
     }
   };
 
@@ -102,7 +103,7 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
       }
     }
     if (!bestE) break;
-    heaps[best].pop();
+    heaps[best].shift();
     if (bestE.t < lastOut[best]) counts[best].outOfOrder++;
     else lastOut[best] = bestE.t;
     counts[best].events++;
@@ -119,6 +120,48 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
         file: sources[i].open.spec.file,
         message: `${counts[i].outOfOrder} event(s) arrived more than ${W} events out of time order and were emitted late`,
       });
+}
+
+/**
+ * A source's reorder window: a FIFO while events arrive in order (the common case: O(1) per event),
+ * re-sorted (stable, by time then arrival) when a batch brings an event earlier than one queued.
+ */
+class SourceQueue {
+  private items: MergedEvent[] = [];
+  private head = 0;
+  private maxIn = -Infinity;
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  peek(): MergedEvent | undefined {
+    return this.head < this.items.length ? this.items[this.head] : undefined;
+  }
+
+  shift(): MergedEvent {
+    const e = this.items[this.head++];
+    if (this.head >= 8192 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return e;
+  }
+
+  pushBatch(batch: MergedEvent[]): void {
+    let sorted = true;
+    let max = this.maxIn;
+    for (const e of batch) {
+      if (e.t < max) sorted = false;
+      else max = e.t;
+      this.items.push(e);
+    }
+    this.maxIn = max;
+    if (!sorted) {
+      this.items = this.items.slice(this.head).sort((a, b) => a.t - b.t || a.seq - b.seq);
+      this.head = 0;
+    }
+  }
 }
 
 /** Builds the function that puts a source's events on the timeline. */

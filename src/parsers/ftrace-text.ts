@@ -12,10 +12,11 @@
  * column and the pid is the digits after the last dash before it.
  * Reference: the kernel's trace_output.c (lat and default formats) and trace-cmd's report output.
  */
-import { createReadStream } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import type { Diagnostics } from '../model/diagnostics.js';
 import { UserError } from '../model/errors.js';
-import { TsBase, splitDecimal, splitSeconds } from '../model/exact.js';
+import { TsBase } from '../model/exact.js';
 import type { SourceHeader, TraceEvent } from '../model/event.js';
 import { isCounterClock, type TraceClock } from '../model/clock.js';
 
@@ -133,8 +134,10 @@ export class FtraceTextParser {
       taskEnd = open;
       while (taskEnd > i && s.charCodeAt(taskEnd - 1) === SP) taskEnd--;
     }
-    const dash = s.lastIndexOf('-', taskEnd - 1);
-    if (dash <= i - 1 || dash === taskEnd - 1) return this.bad('expected TASK-PID before the CPU column');
+    // Bounded backward scans (lastIndexOf would search past the line into the chunk before it).
+    let dash = taskEnd - 1;
+    while (dash >= i && s.charCodeAt(dash) !== 45 /* - */) dash--;
+    if (dash < i || dash === taskEnd - 1) return this.bad('expected TASK-PID before the CPU column');
     let pid = 0;
     for (let k = dash + 1; k < taskEnd; k++) {
       const d = s.charCodeAt(k) - 48;
@@ -143,8 +146,9 @@ export class FtraceTextParser {
     }
     let commStart = i;
     // An optional `name: ` prefix (trace-cmd buffers / several input files).
-    const pfx = s.indexOf(': ', i);
-    if (pfx >= 0 && pfx < dash) {
+    let pfx = dash - 1;
+    while (pfx >= i && !(s.charCodeAt(pfx) === COLON && s.charCodeAt(pfx + 1) === SP)) pfx--;
+    if (pfx >= i) {
       this.prefixes.add(s.slice(i, pfx));
       commStart = pfx + 2;
       while (commStart < dash && s.charCodeAt(commStart) === SP) commStart++;
@@ -167,24 +171,20 @@ export class FtraceTextParser {
       if (s.charCodeAt(tokEnd - 1) !== COLON) return this.bad('expected "TIMESTAMP:" after the irq-info flags');
     }
     const tsEnd = tokEnd - 1;
-    let parts: [number, number] | undefined;
-    const isSec = s.indexOf('.', j) >= 0 && s.indexOf('.', j) < tsEnd;
-    if (isSec) parts = splitSeconds(s, j, tsEnd);
-    else parts = splitDecimal(s, j, tsEnd);
-    if (!parts) return this.bad(`expected a timestamp (integer counter or seconds with 6 or 9 decimals), found "${s.slice(j, tsEnd)}"`);
-    const shape = isSec ? 'sec' : 'int';
+    const shape = readTimestamp(s, j, tsEnd);
+    if (shape === 0) return this.bad(`expected a timestamp (integer counter or seconds with 6 or 9 decimals), found "${s.slice(j, tsEnd)}"`);
     if (this.shape === undefined) {
-      this.shape = shape;
-      if (this.header.clockFrom === 'unknown') this.header.clock = shape === 'int' ? 'counter' : 'unknown';
-    } else if (this.shape !== shape) {
+      this.shape = shape === 1 ? 'int' : 'sec';
+      if (this.header.clockFrom === 'unknown') this.header.clock = shape === 1 ? 'counter' : 'unknown';
+    } else if ((this.shape === 'int') !== (shape === 1)) {
       return this.bad(
-        shape === 'int'
+        shape === 1
           ? `expected a timestamp in seconds (clock ${this.header.clock}), found the integer "${s.slice(j, tsEnd)}"`
           : `expected an integer counter timestamp (clock ${this.header.clock}), found seconds "${s.slice(j, tsEnd)}"`,
       );
     }
-    if (this.header.base === undefined) this.header.base = new TsBase(BigInt(parts[0]) * 1_000_000_000n + BigInt(parts[1]));
-    const ts = this.header.base.rel(parts[0], parts[1]);
+    if (this.header.base === undefined) this.header.base = new TsBase(BigInt(TS_HI) * 1_000_000_000n + BigInt(TS_LO));
+    const ts = this.header.base.rel(TS_HI, TS_LO);
     if (ts > MAX_DELTA || ts < -MAX_DELTA)
       return this.bad(`timestamp ${s.slice(j, tsEnd)} lies more than 2^53 units from the file's first timestamp (${this.header.base.value}); it cannot be one trace`);
 
@@ -240,6 +240,47 @@ export class FtraceTextParser {
   }
 }
 
+// The last timestamp read, split at 1e9 (value = TS_HI·1e9 + TS_LO): module scratch, so the hot
+// path allocates nothing for it.
+let TS_HI = 0;
+let TS_LO = 0;
+
+/**
+ * Reads `DIGITS` (a counter; ≤ 20 digits) or `SECONDS.FRACTION` (6 or 9 decimals, kept as ns) in
+ * s[start, end) into TS_HI/TS_LO. Returns 1 for a counter, 2 for seconds, 0 for neither.
+ */
+function readTimestamp(s: string, start: number, end: number): 0 | 1 | 2 {
+  let dot = -1;
+  for (let k = start; k < end; k++) {
+    const c = s.charCodeAt(k);
+    if (c === 46 && dot < 0) dot = k;
+    else if (c < 48 || c > 57) return 0;
+  }
+  if (dot < 0) {
+    const n = end - start;
+    if (n === 0 || n > 20) return 0;
+    const cut = end - 9;
+    let hi = 0;
+    let lo = 0;
+    for (let k = start; k < end; k++) {
+      if (k < cut) hi = hi * 10 + (s.charCodeAt(k) - 48);
+      else lo = lo * 10 + (s.charCodeAt(k) - 48);
+    }
+    TS_HI = hi;
+    TS_LO = lo;
+    return 1;
+  }
+  const frac = end - dot - 1;
+  if (dot === start || (frac !== 6 && frac !== 9) || dot - start > 15) return 0;
+  let sec = 0;
+  for (let k = start; k < dot; k++) sec = sec * 10 + (s.charCodeAt(k) - 48);
+  let ns = 0;
+  for (let k = dot + 1; k < end; k++) ns = ns * 10 + (s.charCodeAt(k) - 48);
+  TS_HI = sec;
+  TS_LO = frac === 6 ? ns * 1000 : ns;
+  return 2;
+}
+
 /** Finds `[digits]` preceded by a space (or a TGID's ")"), returning the index of "[" or -1. */
 function findCpuColumn(s: string, from: number, to: number): number {
   let k = s.indexOf('[', from);
@@ -265,7 +306,11 @@ export function detectFtraceText(head: string): boolean {
   return events > 0 && events >= p.stats.badLines;
 }
 
-/** Reads a whole ftrace text file as batches of events, chunk by chunk (bounded memory). */
+/**
+ * Reads a whole ftrace text file as batches of events, 256 KiB at a time (bounded memory). Reads
+ * are synchronous: parsing is CPU-bound and the page cache answers at once, so an asynchronous
+ * read would only add a wait per chunk.
+ */
 export async function* readFtraceText(
   path: string,
   opts: Omit<FtraceTextOptions, 'file'> & { file?: string },
@@ -273,17 +318,29 @@ export async function* readFtraceText(
 ): AsyncGenerator<TraceEvent[]> {
   const parser = new FtraceTextParser({ ...opts, file: opts.file ?? path });
   parserOut?.(parser);
-  const stream = createReadStream(path, { highWaterMark: 1 << 20, encoding: 'utf8' });
+  let fd: number;
   try {
-    for await (const chunk of stream as AsyncIterable<string>) {
-      const evs = parser.write(chunk);
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new UserError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  try {
+    const buf = Buffer.allocUnsafe(1 << 16);
+    const dec = new StringDecoder('utf8');
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, null);
+      } catch (e) {
+        throw new UserError(`cannot read ${path}: ${(e as Error).message}`);
+      }
+      if (n === 0) break;
+      const evs = parser.write(dec.write(buf.subarray(0, n)));
       if (evs.length) yield evs;
     }
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code) throw new UserError(`cannot read ${path}: ${err.message}`);
-    throw e;
+    const last = parser.write(dec.end()).concat(parser.end());
+    if (last.length) yield last;
+  } finally {
+    closeSync(fd);
   }
-  const last = parser.end();
-  if (last.length) yield last;
 }

@@ -1,0 +1,27 @@
+// Shared helpers of the benchmarks: timing a child process with its peak RSS (GNU time), and
+// printing rows.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+export const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+
+/** Runs a command (argv, or a shell string when `shell`), stdout to a file or /dev/null; returns seconds and peak RSS in MB. */
+export function measure(cmd, args, { shell = false } = {}) {
+  const t0 = process.hrtime.bigint();
+  const argv = shell ? ['bash', '-c', cmd] : [cmd, ...args];
+  const r = TIME
+    ? spawnSync(TIME, ['-f', '__RSS_KB__ %M', ...argv], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const m = /__RSS_KB__ (\d+)/.exec(r.stderr ?? '');
+  if (r.status !== 0 && r.status !== 1) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return { secs, rssMb: m ? Number(m[1]) / 1024 : NaN, stderr: (r.stderr ?? '').replace(/__RSS_KB__ \d+\n?/, '') };
+}
+
+export const fmt = (n) => Math.round(n).toLocaleString('en-US');
+
+/** Prints a table of rows (arrays of cells), first row the header. */
+export function table(rows) {
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  for (const r of rows) console.log(r.map((c, i) => (i === 0 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  '));
+}

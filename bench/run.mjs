@@ -1,0 +1,66 @@
+// kvmtrace benchmarks (`npm run bench`): throughput and peak RSS on large inputs replayed from real
+// captures, each beside a real peer run on the same input in the same run.
+//  1. ftrace text: parse (lines/s); merge + Chrome JSON export and merge + text (events/s), against a
+//     hand-made awk | sort -m pipeline doing the same merge to text; peak RSS at two input sizes.
+//  2. trace.dat: bench/tracedat.mjs (kvmtrace report vs trace-cmd report), when present.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fmt, measure, table } from './lib.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const REF = join(ROOT, '..', 'shared', 'external', 'masterarbeit', 'reference');
+const work = mkdtempSync(join(tmpdir(), 'kvmtrace-bench-'));
+const COPIES = Number(process.env.BENCH_COPIES ?? 20);
+
+try {
+  // The real docA pair (Intel VMX host + guest) as raw-TSC ftrace text.
+  const hostSrc = join(work, 'docA-host.txt');
+  const guestSrc = join(work, 'docA-guest.txt');
+  if (!existsSync(join(REF, 'docA-host-trace.dat.report-rawts.txt.xz'))) {
+    console.log(`skipped the ftrace-text bench: the real recordings are not at ${REF}`);
+  } else {
+    spawnSync('sh', ['-c', `xz -dc ${REF}/docA-host-trace.dat.report-rawts.txt.xz > ${hostSrc}; xz -dc ${REF}/docA-guest-trace-Salamander4.dat.report-rawts.txt.xz > ${guestSrc}`]);
+    const sizes = [Math.max(1, Math.round(COPIES / 4)), COPIES];
+    const rows = [['input', 'tool', 'events', 'seconds', 'events/s (lines/s)', 'peak RSS MB']];
+    for (const copies of sizes) {
+      const dir = join(work, `x${copies}`);
+      spawnSync('mkdir', ['-p', dir]);
+      const gen = spawnSync(process.execPath, [join(ROOT, 'bench', 'gen-replay.mjs'), hostSrc, guestSrc, String(copies), dir], { encoding: 'utf8' });
+      const { events, hostEvents } = JSON.parse(gen.stdout);
+      const H = join(dir, 'host.txt');
+      const G = join(dir, 'guest.txt');
+      const label = `docA ×${copies}`;
+      const parse = measure(process.execPath, [join(ROOT, 'bench', 'parse-only.mjs'), H, G]);
+      const lines = JSON.parse(parse.stderr.trim().split('\n').pop()).lines;
+      rows.push([label, 'kvmtrace parse (ftrace text)', fmt(lines), parse.secs.toFixed(2), `(${fmt(lines / parse.secs)} lines/s)`, parse.rssMb.toFixed(0)]);
+      const flags = ['--host', H, '--guest', G, '--host-clock', 'x86-tsc', '--guest-clock', 'x86-tsc', '--tsc-offset', '-63430235715905', '--vcpu-thread', '0=483882', '--tsc-khz', '2918400', '-q'];
+      const json = measure(process.execPath, [CLI, 'merge', ...flags, '-o', join(dir, 'out.json')]);
+      rows.push([label, 'kvmtrace merge → Chrome JSON', fmt(events), json.secs.toFixed(2), fmt(events / json.secs), json.rssMb.toFixed(0)]);
+      const text = measure(process.execPath, [CLI, 'merge', ...flags, '--text', join(dir, 'out.txt')]);
+      rows.push([label, 'kvmtrace merge → text', fmt(events), text.secs.toFixed(2), fmt(events / text.secs), text.rssMb.toFixed(0)]);
+      // The peer: the merge as people do it by hand — awk maps guest TSC to host TSC (offset only,
+      // in doubles), sort -m merges the two sorted streams by that key.
+      const awk = `awk '{ if (match($0, /\\] ?[0-9]+:/)) { t = substr($0, RSTART, RLENGTH); gsub(/[^0-9]/, "", t); printf "%.0f\\t%s\\n", t + OFF, $0 } }'`;
+      const peer = measure(
+        `sort -m -s -n -k1,1 <(${awk.replace('OFF', '0')} ${H}) <(${awk.replace('OFF', '63430235715905')} ${G}) > ${join(dir, 'peer.txt')}`,
+        [],
+        { shell: true },
+      );
+      rows.push([label, 'peer: awk | sort -m → text', fmt(events), peer.secs.toFixed(2), fmt(events / peer.secs), peer.rssMb.toFixed(0)]);
+      void hostEvents;
+    }
+    console.log('\n## ftrace text: parse, merge + export (docA replayed; 2 cores)\n');
+    table(rows);
+  }
+  const td = join(ROOT, 'bench', 'tracedat.mjs');
+  if (existsSync(td)) {
+    console.log('\n## trace.dat\n');
+    spawnSync(process.execPath, [td], { stdio: 'inherit' });
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
