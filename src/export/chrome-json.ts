@@ -13,7 +13,7 @@
  * (X events would have to wait for their end). `ts` is in µs relative to the first event, with at
  * most 3 decimals (ns).
  */
-import { parseFields, type TraceEvent } from '../model/event.js';
+import type { TraceEvent } from '../model/event.js';
 import { UserError } from '../model/errors.js';
 import { isMarkerEvent, kvmEntryVcpu, kvmExitReason, kvmFpu, schedSwitch } from '../parsers/event-fields.js';
 import type { MergedEvent } from '../merge/merged-event.js';
@@ -21,6 +21,21 @@ import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
 import type { WindowKind } from '../merge/validate.js';
 import { cyclesToMicros } from './format-time.js';
+
+/** Thread keys: pid·2^32 + tid stays a safe integer for any pid and tid. */
+const TID_SPAN = 0x1_0000_0000;
+
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u2028\u2029\ud800-\udfff]/;
+
+/** A JSON string literal; the common case (nothing to escape) without JSON.stringify. */
+function jsonString(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"';
+}
+
+/** The args of an instant: the task and the event's printed text (markers: their text). */
+function argsJson(ev: TraceEvent): string {
+  return '{"task":' + jsonString(ev.comm + '-' + ev.pid) + ',"text":' + jsonString(ev.body) + '}';
+}
 
 /** One end of a flow arrow, drawn at a merged event: `s` starts it, `f` finishes it (same `id`). */
 export interface FlowMark {
@@ -49,8 +64,10 @@ interface ThreadSlices {
 export class ChromeJsonExporter {
   private zero: number | undefined;
   private lastT = 0;
-  private readonly named = new Set<string>();
-  private readonly slices = new Map<string, ThreadSlices>();
+  /** Threads already named, keyed pid·2^32 + tid (numbers: no string per event). */
+  private readonly named = new Set<number>();
+  private readonly slices = new Map<number, ThreadSlices>();
+  private readonly nameJson = new Map<string, string>();
   private readonly vcpuTids = new Map<number, number>();
   private first = true;
 
@@ -89,7 +106,7 @@ export class ChromeJsonExporter {
   }
 
   private thread(pid: number, tid: number, name: string, sort: number): string {
-    const key = pid + ':' + tid;
+    const key = pid * TID_SPAN + tid;
     if (this.named.has(key)) return '';
     this.named.add(key);
     return (
@@ -99,7 +116,7 @@ export class ChromeJsonExporter {
   }
 
   private state(pid: number, tid: number): ThreadSlices {
-    const key = pid + ':' + tid;
+    const key = pid * TID_SPAN + tid;
     let st = this.slices.get(key);
     if (!st) this.slices.set(key, (st = { open: [], inRun: false, onCpu: true }));
     return st;
@@ -119,27 +136,41 @@ export class ChromeJsonExporter {
 
   private instant(pid: number, tid: number, t: number, ev: TraceEvent, cat: string): string {
     const marker = isMarkerEvent(ev.name);
-    const name = marker ? ev.body.slice(0, 80) : ev.name;
-    const fields = marker ? {} : parseFields(ev.body);
-    const args = Object.keys(fields).length ? { task: `${ev.comm}-${ev.pid}`, ...fields } : { task: `${ev.comm}-${ev.pid}`, text: ev.body };
+    let name: string;
+    if (marker) name = jsonString(ev.body.slice(0, 80));
+    else {
+      name = this.nameJson.get(ev.name) ?? '';
+      if (!name) this.nameJson.set(ev.name, (name = jsonString(ev.name)));
+    }
     return this.rec(
-      `{"ph":"i","s":"t","name":${JSON.stringify(name)},"cat":"${marker ? 'marker' : cat}","ts":${this.ts(t)},"pid":${pid},"tid":${tid},"args":${JSON.stringify(args)}}`,
+      '{"ph":"i","s":"t","name":' + name + ',"cat":"' + (marker ? 'marker' : cat) + '","ts":' + this.ts(t) +
+        ',"pid":' + pid + ',"tid":' + tid + ',"args":' + argsJson(ev) + '}',
     );
   }
 
   /** Formats one batch of merged events. */
   format(batch: MergedEvent[]): string {
     let s = '';
+    this.formatTo(batch, (x) => (s += x));
+    return s;
+  }
+
+  /**
+   * Formats one batch, handing each event's text to `put` as soon as it is made: short-lived
+   * strings die young, where one string per batch would outlive collections and cost far more.
+   */
+  formatTo(batch: MergedEvent[], put: (text: string) => void): void {
     for (const m of batch) {
       if (this.zero === undefined) this.zero = m.t;
       this.lastT = m.t;
       const pid = m.src + 1;
+      let s = '';
       // Flow ends go first: at equal ts, Perfetto binds an `f` to the next slice that begins on the track.
       if (this.opts.flows) s += this.flowMarks(pid, m);
       if (m.vcpu < 0) s += this.host(pid, m);
       else s += this.guest(pid, m);
+      put(s);
     }
-    return s;
   }
 
   private host(pid: number, m: MergedEvent): string {
@@ -177,12 +208,12 @@ export class ChromeJsonExporter {
       if (ev.name === 'sched_switch') {
         const sw = schedSwitch(ev.body);
         if (sw) {
-          const out = this.slices.get(pid + ':' + sw.prevPid);
+          const out = this.slices.get(pid * TID_SPAN + sw.prevPid);
           if (out?.inRun && out.onCpu) {
             out.onCpu = false;
             if (out.open.length === 2) s += this.end1(pid, sw.prevPid, m.t);
           }
-          const inn = this.slices.get(pid + ':' + sw.nextPid);
+          const inn = this.slices.get(pid * TID_SPAN + sw.nextPid);
           if (inn?.inRun && !inn.onCpu) {
             inn.onCpu = true;
             if (inn.open.length === 1) s += this.begin1(pid, sw.nextPid, m.t, 'guest', 'guest_mode', '');
@@ -222,7 +253,8 @@ export class ChromeJsonExporter {
   end(meta: Record<string, unknown>): string {
     let s = '';
     for (const [key, st] of this.slices) {
-      const [pid, tid] = key.split(':').map(Number);
+      const pid = Math.floor(key / TID_SPAN);
+      const tid = key % TID_SPAN;
       while (st.open.length) s += this.end1(pid, tid, this.lastT);
     }
     return s + '\n],\n"otherData":' + JSON.stringify(meta) + '}\n';

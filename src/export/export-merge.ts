@@ -51,8 +51,14 @@ export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<
         }
       },
       onBatch: async (batch) => {
-        if (json) await jsonW!.write(json.format(batch));
-        if (text) await textW!.write(text.format(batch));
+        if (json) {
+          json.formatTo(batch, (s) => jsonW!.put(s));
+          await jsonW!.settle();
+        }
+        if (text) {
+          text.formatTo(batch, (s) => textW!.put(s));
+          await textW!.settle();
+        }
         sinceProgress += batch.length;
         if (out.onProgress && sinceProgress >= 65536) {
           out.onProgress(sinceProgress);
