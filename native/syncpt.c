@@ -2,6 +2,7 @@
  * syncpt: emits kvmsync sync points into an ftrace trace_marker (docs/bundle.md, "Sync points").
  *
  *   syncpt [-n N] [-k cpuid|pio] [-m /path/to/trace_marker]
+ *   syncpt --marker TEXT [-m /path/to/trace_marker]
  *
  * For each CPU the process may run on, in turn, it pins itself there (sched_setaffinity) and makes
  * N points. A point is: t0 = TSC; one instruction that exits to the hypervisor; t1 = TSC; then the
@@ -14,12 +15,16 @@
  * kind=pio:   OUT of one byte to port 0xe9 (QEMU's unused debug port unless isa-debugcon sits
  *             there), after ioperm(0xe9); needs CAP_SYS_RAWIO.
  *
+ * --marker TEXT: no sync points; one line "kvmmark tsc=T cpu=C text=TEXT" for an application that
+ *             marks its own moment, T read just before the write (TEXT: one line, under 3 KiB).
+ *
  * Exit status: 0 when every point was written, 1 on a usage error, 2 when the marker, ioperm or
  * affinity failed. Static build: see the Makefile.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,7 +44,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: syncpt [-n N] [-k cpuid|pio] [-m TRACE_MARKER]\n"
 		   "  -n N   sync points per CPU (default 20)\n"
 		   "  -k K   exit used: cpuid (default) or pio (OUT to port 0xe9)\n"
-		   "  -m F   trace_marker to write to (default " DEFAULT_MARKER ")\n");
+		   "  -m F   trace_marker to write to (default " DEFAULT_MARKER ")\n"
+		   "  --marker TEXT  write one \"kvmmark tsc=T cpu=C text=TEXT\" line instead of sync points\n");
 }
 
 /* One exit to the hypervisor of the given kind. */
@@ -65,9 +71,11 @@ int main(int argc, char **argv)
 	long n = 20;
 	enum kind k = KIND_CPUID;
 	const char *marker = DEFAULT_MARKER;
+	const char *mark = NULL;
 	int opt;
+	static const struct option longopts[] = { { "marker", required_argument, NULL, 'M' }, { NULL, 0, NULL, 0 } };
 
-	while ((opt = getopt(argc, argv, "n:k:m:h")) != -1) {
+	while ((opt = getopt_long(argc, argv, "n:k:m:h", longopts, NULL)) != -1) {
 		char *end;
 		switch (opt) {
 		case 'n':
@@ -91,6 +99,13 @@ int main(int argc, char **argv)
 		case 'm':
 			marker = optarg;
 			break;
+		case 'M':
+			mark = optarg;
+			if (strchr(mark, '\n') || strlen(mark) > 3000) {
+				fprintf(stderr, "syncpt: --marker wants one line of text under 3000 bytes\n");
+				return 1;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -108,6 +123,18 @@ int main(int argc, char **argv)
 	if (fd < 0) {
 		fprintf(stderr, "syncpt: cannot open trace marker %s: %s\n", marker, strerror(errno));
 		return 2;
+	}
+	if (mark) {
+		char line[3100];
+		uint64_t t = tsc_read();
+		int len = snprintf(line, sizeof line, "kvmmark tsc=%llu cpu=%d text=%s\n", (unsigned long long)t,
+				   sched_getcpu(), mark);
+		if (write_line(fd, line, (size_t)len) != 0) {
+			fprintf(stderr, "syncpt: write to %s failed: %s\n", marker, strerror(errno));
+			return 2;
+		}
+		close(fd);
+		return 0;
 	}
 	if (k == KIND_PIO && ioperm(SYNC_PORT, 1, 1) != 0) {
 		fprintf(stderr, "syncpt: ioperm(0x%x) failed: %s (kind=pio needs root and a kernel with CONFIG_X86_IOPL_IOPERM)\n",
