@@ -1,0 +1,57 @@
+/**
+ * `kvmtrace report [-t] [-R] [--raw-ts] FILE`: prints a trace.dat the way `trace-cmd report`
+ * (3.1.6) does, line for line, streaming to stdout with back-pressure.
+ */
+import type { Command } from 'commander';
+import { once } from 'node:events';
+import { Diagnostics } from '../../model/diagnostics.js';
+import { openTraceDat, reportChunks } from '../../parsers/trace-dat/index.js';
+
+/** Writes to stdout, waiting for 'drain' when the pipe is full; false once the reader has gone. */
+async function writeOut(text: string, state: { closed: boolean }): Promise<boolean> {
+  if (state.closed) return false;
+  if (!process.stdout.write(text)) {
+    try {
+      await Promise.race([once(process.stdout, 'drain'), once(process.stdout, 'close')]);
+    } catch (e) {
+      // `once` rejects when the stream emits 'error'; a reader that went away (EPIPE) ends the report.
+      if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
+      state.closed = true;
+    }
+  }
+  return !state.closed;
+}
+
+/** Registers `kvmtrace report`. */
+export function register(program: Command): void {
+  program
+    .command('report')
+    .description('Print a trace.dat (v6/v7) as `trace-cmd report` does')
+    .argument('<file>', 'trace.dat file')
+    .option('-t', 'nanosecond timestamps (as trace-cmd report -t)')
+    .option('-R', 'raw field values (as trace-cmd report -R)')
+    .option('--raw-ts', 'raw ring-buffer timestamps (as trace-cmd report --raw-ts)')
+    .option('--strict', 'stop at the first damaged event page instead of skipping it')
+    .action(async (file: string, o: { t?: boolean; R?: boolean; rawTs?: boolean; strict?: boolean }) => {
+      const diags = new Diagnostics(!!o.strict);
+      const t = openTraceDat(file, diags);
+      const state = { closed: false };
+      const onError = (e: NodeJS.ErrnoException) => {
+        if (e.code === 'EPIPE') state.closed = true;
+        else throw e;
+      };
+      process.stdout.on('error', onError);
+      try {
+        for (const chunk of reportChunks(t, { nsec: !!o.t, raw: !!o.R, rawTs: !!o.rawTs }, diags)) {
+          if (!(await writeOut(chunk, state))) break;
+        }
+      } finally {
+        t.close();
+        process.stdout.off('error', onError);
+      }
+      if (diags.count > 0) {
+        process.stderr.write(`kvmtrace: ${file}: ${diags.summary()}\n`);
+        process.exitCode = 1;
+      }
+    });
+}
