@@ -27,7 +27,7 @@ export class TextExporter {
   /** The header line naming the columns. */
   header(): string {
     const rel = this.tscKhz ? '+SECONDS' : '+CYCLES';
-    return `# HOST_TSC ${rel} ${'MACHINE'.padEnd(this.width)} [CPU] TASK-PID EVENT: FIELDS\n`;
+    return `# ${this.tscKhz === 1_000_000 ? 'HOST_NS' : 'HOST_TSC'} ${rel} ${'MACHINE'.padEnd(this.width)} [CPU] TASK-PID EVENT: FIELDS\n`;
   }
 
   /** Formats one batch. */

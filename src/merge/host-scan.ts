@@ -30,6 +30,8 @@ export interface HostScan {
   /** Thread → comm, as last seen. */
   comms: Map<number, string>;
   counts: { kvmEntry: number; kvmExit: number; kvmFpu: number; kvmPio: number };
+  /** Unit of the host's timestamps: TSC cycles, or ns for time clocks. */
+  unit: 'cycles' | 'ns' | undefined;
 }
 
 /** Scans the host's sources (one per trace file) completely. */
@@ -42,6 +44,7 @@ export async function scanHost(specs: SourceSpec[], diags: Diagnostics): Promise
     vcpuThreadsSeen: new Map(),
     comms: new Map(),
     counts: { kvmEntry: 0, kvmExit: 0, kvmFpu: 0, kvmPio: 0 },
+    unit: undefined,
   };
   for (const spec of specs) await scanOne(spec, diags, scan);
   scan.tscWrites.sort((a, b) => (a.hostTsc < b.hostTsc ? -1 : a.hostTsc > b.hostTsc ? 1 : 0));
@@ -85,6 +88,7 @@ async function scanOne(spec: SourceSpec, diags: Diagnostics, scan: HostScan): Pr
       }
     }
   }
+  scan.unit ??= src.header.unit;
   const base = src.header.base;
   if (base && minRel <= maxRel) {
     const first = base.abs(minRel);

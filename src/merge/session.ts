@@ -85,9 +85,9 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
     notes.push('no host trace given: guest events are shown on their own clock, unvalidated');
   for (const g of guestGroups)
     for (const s of g)
-      if (!s.clock) notes.push(`${s.file}: trace clock not recorded; integer timestamps are read as the guest TSC (say --guest-clock to be explicit)`);
+      if (!s.clock) notes.push(`${s.file}: trace clock not recorded; integer timestamps are read as the guest's TSC (say --guest-clock to be explicit)`);
   for (const s of host)
-    if (!s.clock) notes.push(`${s.file}: trace clock not recorded; integer timestamps are read as the host TSC (say --host-clock to be explicit)`);
+    if (!s.clock) notes.push(`${s.file}: trace clock not recorded; integer timestamps are read as the host's TSC, seconds as a time clock (say --host-clock to be explicit)`);
 
   // The scan reads the host once more than the merge: its bad lines are reported by the merge pass.
   const scan = host.length ? await scanHost(host, new Diagnostics(req.strict ?? false, 0)) : undefined;
@@ -104,8 +104,14 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
   }
   const guestOnly = !host.length ? guestGroups : [];
   const metaKhz = host[0]?.meta?.tscKhz ?? guestGroups.flat().find((s) => s.meta?.tscKhz)?.meta?.tscKhz;
-  const tscKhz = req.tscKhz ?? metaKhz;
-  const tscKhzFrom = req.tscKhz ? '--tsc-khz' : metaKhz ? (host[0]?.meta?.tscKhzFrom ?? 'bundle metadata') : 'unknown';
+  let tscKhz = req.tscKhz ?? metaKhz;
+  let tscKhzFrom = req.tscKhz ? '--tsc-khz' : metaKhz ? (host[0]?.meta?.tscKhzFrom ?? 'bundle metadata') : 'unknown';
+  if (scan?.unit === 'ns') {
+    // A host traced with a time clock: the timeline is in ns, i.e. "cycles" of a 1 GHz clock.
+    if (guestGroups.length) throw new UserError(`the host trace ${host[0].file} uses a time clock (ns): mapping guests needs the host traced with x86-tsc`);
+    tscKhz = 1_000_000;
+    tscKhzFrom = 'timestamps in ns (time clock)';
+  }
   if (req.tscKhz && metaKhz && req.tscKhz !== metaKhz) notes.push(`--tsc-khz ${req.tscKhz} differs from the bundle's ${metaKhz}; using ${req.tscKhz}`);
   const windowKind: WindowKind = !scan ? 'none' : scan.counts.kvmEntry > 0 ? 'entry-exit' : scan.counts.kvmFpu > 0 ? 'kvm-run' : 'none';
   for (const g of guestOnly) guests.push({ specs: g, plan: undefined });

@@ -44,6 +44,8 @@ export interface SourceHeader {
   cpus?: number;
   /** Total events the tracer reported lost (`[LOST N EVENTS]`, page headers). */
   lostEvents: number;
+  /** Unit of `ts` once known: cycles for counter clocks, ns for time clocks (from the clock or the data). */
+  unit?: 'cycles' | 'ns';
 }
 
 /**

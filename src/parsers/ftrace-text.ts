@@ -176,6 +176,7 @@ export class FtraceTextParser {
     if (this.shape === undefined) {
       this.shape = shape === 1 ? 'int' : 'sec';
       if (this.header.clockFrom === 'unknown') this.header.clock = shape === 1 ? 'counter' : 'unknown';
+      this.header.unit = shape === 1 ? 'cycles' : 'ns';
     } else if ((this.shape === 'int') !== (shape === 1)) {
       return this.bad(
         shape === 1
