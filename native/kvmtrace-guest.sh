@@ -115,6 +115,32 @@ else
   mkdir -p "$dir" || die "cannot create $dir"
 fi
 
+# Guest facts, gathered before tracing starts (each command costs a fork and exec, which under an
+# emulating hypervisor takes long enough to matter).
+json() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
+json_list() {
+  first=1; printf '['
+  for x in "$@"; do [ $first = 1 ] || printf ', '; json "$x"; first=0; done
+  printf ']'
+}
+kernel=$(uname -r)
+cpus=$(grep -c '^processor' /proc/cpuinfo)
+vendor=$(sed -n 's/^vendor_id[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+cpu_flags=" $(sed -n 's/^flags[[:space:]]*: //p' /proc/cpuinfo | head -n 1) "
+tsc_flags=""
+for f in $TSC_FLAGS; do case "$cpu_flags" in *" $f "*) tsc_flags="$tsc_flags $f" ;; esac; done
+clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo unknown)
+tsc_khz=""; tsc_from=""
+line=$(dmesg 2>/dev/null | grep -m 1 'tsc: Refined TSC clocksource calibration' || true)
+[ -n "$line" ] || line=$(dmesg 2>/dev/null | grep -m 1 'tsc: Detected [0-9.]* MHz' || true)
+if [ -n "$line" ]; then
+  mhz=$(printf '%s\n' "$line" | sed -n 's/.*[ :]\([0-9][0-9]*\.[0-9][0-9][0-9]\) MHz.*/\1/p')
+  if [ -n "$mhz" ]; then
+    tsc_khz=$(printf '%s' "$mhz" | tr -d . | sed 's/^0*//')
+    tsc_from="kernel log: $(printf '%s' "$line" | sed 's/^\[[^]]*\] *//')"
+  fi
+fi
+
 inst="$tracefs/instances/kvmtrace-$$"
 cat_pid=""; finished=0; stopping=0; workload_pid=""
 
@@ -193,7 +219,8 @@ echo "kvmtrace capture start" > "$inst/trace_marker"
 run_sync
 cmd_status=0
 if [ $# -gt 0 ]; then
-  "$@" &
+  # With -T stdout carries the tar: the command's output goes to stderr instead.
+  if [ "$to_tar" = 1 ]; then "$@" >&2 & else "$@" & fi
   workload_pid=$!
   wait "$workload_pid"; cmd_status=$?
   # wait returns early when a trapped signal arrives; wait again for the real status.
@@ -218,11 +245,12 @@ echo "kvmtrace capture end" > "$inst/trace_marker"
 echo 0 > "$inst/tracing_on"
 end_iso=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
-# Drain: trace_pipe still holds what was recorded; wait until every CPU buffer is empty.
+# Drain: trace_pipe still holds what was recorded; wait until every CPU buffer is empty. Few,
+# long polls: each costs a fork and exec, slow under an emulating hypervisor.
 i=0
 while grep -q '^entries: [1-9]' "$inst"/per_cpu/cpu*/stats 2>/dev/null; do
-  i=$((i + 1)); [ $i -gt 100 ] && { say "trace_pipe did not drain in 10 s"; break; }
-  sleep 0.1
+  i=$((i + 1)); [ $i -gt 20 ] && { say "WARNING: trace_pipe did not drain in 10 s; the trace may miss its last events"; break; }
+  sleep 0.5
 done
 lost=0
 for s in "$inst"/per_cpu/cpu*/stats; do
@@ -232,30 +260,6 @@ done
 kill "$cat_pid" 2>/dev/null; wait "$cat_pid" 2>/dev/null; cat_pid=""
 [ "$lost" -gt 0 ] && say "WARNING: the tracer lost $lost events (raise -b)"
 
-# Guest facts.
-json() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
-json_list() {
-  first=1; printf '['
-  for x in "$@"; do [ $first = 1 ] || printf ', '; json "$x"; first=0; done
-  printf ']'
-}
-kernel=$(uname -r)
-cpus=$(grep -c '^processor' /proc/cpuinfo)
-vendor=$(sed -n 's/^vendor_id[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-cpu_flags=" $(sed -n 's/^flags[[:space:]]*: //p' /proc/cpuinfo | head -n 1) "
-tsc_flags=""
-for f in $TSC_FLAGS; do case "$cpu_flags" in *" $f "*) tsc_flags="$tsc_flags $f" ;; esac; done
-clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo unknown)
-tsc_khz=""; tsc_from=""
-line=$(dmesg 2>/dev/null | grep -m 1 'tsc: Refined TSC clocksource calibration' || true)
-[ -n "$line" ] || line=$(dmesg 2>/dev/null | grep -m 1 'tsc: Detected [0-9.]* MHz' || true)
-if [ -n "$line" ]; then
-  mhz=$(printf '%s\n' "$line" | sed -n 's/.*[ :]\([0-9][0-9]*\.[0-9][0-9][0-9]\) MHz.*/\1/p')
-  if [ -n "$mhz" ]; then
-    tsc_khz=$(printf '%s' "$mhz" | tr -d . | sed 's/^0*//')
-    tsc_from="kernel log: $(printf '%s' "$line" | sed 's/^\[[^]]*\] *//')"
-  fi
-fi
 avail=$(printf '%s' "$available_clocks" | tr -d '[]')
 
 {

@@ -5,8 +5,8 @@
  * trace_marker work). Tests that need root or tracefs skip with the reason printed.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -132,14 +132,14 @@ describe.skipIf(!tracingOk)('tracefs instance (real, this machine)', () => {
       await inst.enableEvent('sched:sched_process_exec');
       expect((await inst.read('set_event')).trim()).toBe('sched:sched_process_exec');
       const file = join(tmp, 'poll.txt');
-      const out = await open(file, 'w');
-      const poller = await TracePipePoller.start(join(inst.dir, 'trace_pipe'), out, 20);
+      const out = openSync(file, 'w');
+      const poller = TracePipePoller.start(join(inst.dir, 'trace_pipe'), out, 20);
       await inst.write('tracing_on', '1');
       const r = spawnSync(syncpt, ['-n', '4', '-k', 'cpuid', '-m', join(inst.dir, 'trace_marker')], { encoding: 'utf8' });
       expect(r.status).toBe(0);
       await inst.write('tracing_on', '0');
       await poller.stop();
-      await out.close();
+      closeSync(out);
       expect(poller.error).toBeUndefined();
       const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.includes('kvmsync'));
       const cpus = parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8')).cpus;
@@ -217,7 +217,9 @@ describe('guest capture script', () => {
   });
 
   it.skipIf(!tracingOk || !helpersOk)('writes a tar to stdout with -T', () => {
-    const r = spawnSync('sh', ['-c', `sh ${GUEST_SCRIPT} -s ${syncpt} -T -k cpuid -n 1 -- true | tar -t -f -`], { encoding: 'utf8' });
+    // The command's own output must not end up in the tar.
+    const r = spawnSync('sh', ['-c', `sh ${GUEST_SCRIPT} -s ${syncpt} -T -k cpuid -n 1 -- echo chatter | tar -t -f -`], { encoding: 'utf8' });
+    expect(r.stderr).toMatch(/chatter/);
     expect(r.status).toBe(0);
     expect(r.stdout.trim().split('\n').sort()).toEqual(['meta.json', 'trace.txt']);
   });

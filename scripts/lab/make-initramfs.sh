@@ -4,11 +4,13 @@
 # syncpt and dbgout, and an /init that captures a guest bundle and sends it out through
 # isa-debugcon (port 0x5e9).
 #
-# usage: make-initramfs.sh OUT.cpio [SYNC_POINTS]
+# usage: make-initramfs.sh OUT.cpio [SYNC_POINTS] [VM_NAME] [GUEST_SCRIPT_ARGS]
 # Needs: native/build/{syncpt,dbgout} (make -C native), /bin/busybox (static).
 set -eu
 out=$1
 nsync=${2:-20}
+vm_name=${3:-kvmlab}
+extra=${4:-}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 busybox=/bin/busybox
 file "$busybox" 2>/dev/null | grep -q 'statically linked' ||
@@ -34,7 +36,7 @@ mount -t tmpfs tmp /tmp
 echo "KVMTRACE-GUEST-READY"
 # Give the host time to arm its capture (it watches the console for the line above).
 sleep 5
-kvmtrace-guest.sh -T -N kvmlab -k pio -k cpuid -n $nsync -s /bin/syncpt -- \\
+kvmtrace-guest.sh -T -N $vm_name -k pio -k cpuid -n $nsync -s /bin/syncpt $extra -- \\
   sh -c 'i=0; while [ \$i -lt 50 ]; do i=\$((i+1)); done; ls /proc > /dev/null; cat /proc/interrupts > /dev/null; sleep 1; echo workload done' \\
   > /tmp/bundle.tar
 echo "KVMTRACE-GUEST-DONE \$? \$(wc -c < /tmp/bundle.tar)"

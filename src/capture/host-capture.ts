@@ -7,7 +7,8 @@
  * nothing to overwrite. debugfs vCPU readings (thread, TSC offset, scaling) are taken at start and
  * end, each stamped with the host TSC. The instance is removed on every way out.
  */
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { metaToJson, validateMeta, type BundleMeta, type VcpuMeta } from '../model/bundle.js';
 import { UserError } from '../model/errors.js';
@@ -108,6 +109,21 @@ function vcpuMeta(start: VcpuReading[], end: VcpuReading[] | undefined, names: M
   });
 }
 
+/**
+ * The start reading of debugfs. A vCPU's `pid` is 0 until its thread first enters KVM_RUN (right
+ * after creation, when following QEMU from its start): read again until every vCPU has a thread.
+ */
+async function startReading(rdtsc: string, vm: FoundVm, stop: AbortSignal | undefined): Promise<VcpuReading[]> {
+  const until = Date.now() + 60_000;
+  for (;;) {
+    const r = await readVcpus(rdtsc, vm.debugfsDir, 'start');
+    if (r.every((v) => v.tid > 0)) return r;
+    if (Date.now() > until || stop?.aborted || !alive(vm.qemuPid))
+      throw new UserError(`vCPU ${r.find((v) => v.tid <= 0)!.vcpu} of ${vm.debugfsDir} has no thread yet (pid 0): did the VM ever run?`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
 /** A signal aborted when either given one is. */
 function anySignal(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
   const list = [a, b].filter((s): s is AbortSignal => s !== undefined);
@@ -155,7 +171,7 @@ export async function captureHost(opts: HostCaptureOptions): Promise<HostCapture
 
   const inst = await TraceInstance.create(tracefs);
   let reader: TracePipePoller | undefined;
-  let out: FileHandle | undefined;
+  let out: number | undefined;
   let ok = false;
   try {
     const availableClocks = await inst.availableClocks();
@@ -169,8 +185,8 @@ export async function captureHost(opts: HostCaptureOptions): Promise<HostCapture
       for (const e of list) if (!enabled.has(e)) (await inst.enableEvent(e), enabled.add(e));
     };
 
-    out = await open(join(opts.outDir, partName('trace.txt')), 'w');
-    reader = await TracePipePoller.start(join(inst.dir, 'trace_pipe'), out);
+    out = openSync(join(opts.outDir, partName('trace.txt')), 'w');
+    reader = TracePipePoller.start(join(inst.dir, 'trace_pipe'), out);
     let qemuPid = found?.qemuPid;
     const start = new Date();
     if (qemuPid === undefined) {
@@ -190,7 +206,7 @@ export async function captureHost(opts: HostCaptureOptions): Promise<HostCapture
     if (!opts.hold) await turnOn(enable);
     await inst.write('tracing_on', '1');
     const vm = found ?? (await waitForVm(debugfs, qemuPid, 60_000));
-    const startReadings = await readVcpus(rdtsc, vm.debugfsDir, 'start');
+    const startReadings = await startReading(rdtsc, vm, opts.stop);
     const names = new Map<number, string | undefined>();
     for (const r of startReadings) names.set(r.tid, await threadName(vm.qemuPid, r.tid));
     say(
@@ -218,7 +234,7 @@ export async function captureHost(opts: HostCaptureOptions): Promise<HostCapture
     const stats = await inst.stats();
     await reader.stop();
     if (reader.error) throw new UserError(reader.error);
-    await out.close();
+    closeSync(out);
     out = undefined;
     const lost = stats.overrun + stats.dropped;
     if (lost > 0) notes.push(`the tracer lost ${lost} events (overwritten ${stats.overrun}, dropped ${stats.dropped}): give a larger --buffer-kb`);
@@ -249,7 +265,7 @@ export async function captureHost(opts: HostCaptureOptions): Promise<HostCapture
     return { dir: opts.outDir, meta, traceBytes: size, endedBy, notes };
   } finally {
     if (reader) await reader.stop();
-    if (out !== undefined) await out.close().catch(() => undefined);
+    if (out !== undefined) closeSync(out);
     await inst.remove();
     if (!ok) await dropPart(opts.outDir, 'trace.txt');
   }

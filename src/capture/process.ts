@@ -3,8 +3,7 @@
  * trace_pipe reader whose output goes straight into a file.
  */
 import { spawn } from 'node:child_process';
-import { constants as fsConstants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, openSync, readSync, writeSync } from 'node:fs';
 import { UserError } from '../model/errors.js';
 
 /** Output of a finished helper. */
@@ -38,58 +37,81 @@ export function run(cmd: string, args: string[], opts: { okCodes?: number[]; inp
  *
  * A blocking reader is woken by every event; where the reader shares a CPU with the traced vCPU
  * thread, each wake-up preempts the vCPU and is itself traced (sched_switch), which wakes the
- * reader again: a feedback loop measured here at ~250,000 switches/s. Polling every `periodMs`
- * keeps the reader off the CPU between polls and never arms the ring buffer's wake-up.
+ * reader again: a feedback loop measured here at ~250,000 switches/s. So the poller sleeps
+ * `periodMs` between polls and drains the pipe with synchronous reads on one thread (trace_pipe
+ * gives at most a page per read; asynchronous reads would hop to the thread pool for each page,
+ * and those hops were themselves ~300 traced vCPU preemptions per second).
  */
 export class TracePipePoller {
-  private fh: FileHandle | undefined;
+  private fd: number | undefined;
   private stopping = false;
   private readonly loop: Promise<void>;
   private failure: string | undefined;
+  private wake: (() => void) | undefined;
   /** Bytes copied so far. */
   bytes = 0;
 
   private constructor(
     private readonly source: string,
-    fh: FileHandle,
-    private readonly out: FileHandle,
+    fd: number,
+    private readonly out: number,
     private readonly periodMs: number,
   ) {
-    this.fh = fh;
+    this.fd = fd;
     this.loop = this.run();
   }
 
-  /** Opens SOURCE (non-blocking) and starts copying it into the open file `out`. */
-  static async start(source: string, out: FileHandle, periodMs = 100): Promise<TracePipePoller> {
-    const fh = await open(source, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK).catch((e: Error) => {
-      throw new UserError(`cannot open ${source}: ${e.message}`);
-    });
-    return new TracePipePoller(source, fh, out, periodMs);
+  /** Opens SOURCE (non-blocking) and starts copying it into the open descriptor `out`. */
+  static start(source: string, out: number, periodMs = 100): TracePipePoller {
+    let fd: number;
+    try {
+      fd = openSync(source, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    } catch (e) {
+      throw new UserError(`cannot open ${source}: ${(e as Error).message}`);
+    }
+    return new TracePipePoller(source, fd, out, periodMs);
+  }
+
+  /** Reads until the pipe is empty; returns the bytes copied. */
+  private drainOnce(buf: Buffer): number {
+    let total = 0;
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(this.fd!, buf, 0, buf.length, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return total;
+        throw e;
+      }
+      if (n === 0) return total;
+      let off = 0;
+      while (off < n) off += writeSync(this.out, buf, off, n - off);
+      total += n;
+    }
   }
 
   private async run(): Promise<void> {
-    const buf = Buffer.alloc(1 << 20);
+    const buf = Buffer.alloc(1 << 16);
     let emptyAfterStop = 0;
-    while (this.fh !== undefined) {
-      let n = 0;
+    while (this.fd !== undefined) {
+      let n: number;
       try {
-        n = (await this.fh.read(buf, 0, buf.length, null)).bytesRead;
+        n = this.drainOnce(buf);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') {
-          this.failure = `reading ${this.source} failed: ${(e as Error).message}`;
-          return;
-        }
+        this.failure = `copying ${this.source} failed: ${(e as Error).message}`;
+        return;
       }
-      if (n > 0) {
-        let off = 0;
-        while (off < n) off += (await this.out.write(buf, off, n - off)).bytesWritten;
-        this.bytes += n;
-        emptyAfterStop = 0;
-        continue;
+      this.bytes += n;
+      // After stop() tracing is off: two empty polls in a row mean everything is out.
+      if (this.stopping) {
+        emptyAfterStop = n === 0 ? emptyAfterStop + 1 : 0;
+        if (emptyAfterStop >= 2) return;
       }
-      // Empty. After stop(): tracing is off, so two empty polls in a row mean it is drained.
-      if (this.stopping && ++emptyAfterStop >= 2) return;
-      await new Promise((r) => setTimeout(r, this.stopping ? 20 : this.periodMs));
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, this.stopping ? 20 : this.periodMs);
+        this.wake = () => (clearTimeout(t), r());
+      });
+      this.wake = undefined;
     }
   }
 
@@ -101,11 +123,11 @@ export class TracePipePoller {
   /** Reads what is left (call after tracing_on=0), then closes trace_pipe. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.wake?.();
     await this.loop;
-    if (this.fh !== undefined) {
-      const fh = this.fh;
-      this.fh = undefined;
-      await fh.close().catch(() => undefined);
+    if (this.fd !== undefined) {
+      closeSync(this.fd);
+      this.fd = undefined;
     }
   }
 }
