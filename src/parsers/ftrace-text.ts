@@ -61,6 +61,8 @@ export class FtraceTextParser {
   /** The timestamp shape of the first event: 'int' for counter clocks, 'sec' for time clocks. */
   private shape: 'int' | 'sec' | undefined;
   private readonly diags: Diagnostics;
+  private readonly interned = new Map<number, string>();
+  private readonly comms = new Map<number, string>();
   /** A `<stack trace>` event still collecting its frames. */
   private stack: TraceEvent | undefined;
 
@@ -153,7 +155,7 @@ export class FtraceTextParser {
       commStart = pfx + 2;
       while (commStart < dash && s.charCodeAt(commStart) === SP) commStart++;
     }
-    const comm = s.slice(commStart, dash);
+    const comm = this.commOf(pid, s, commStart, dash);
 
     // After "]": [FLAGS] TIMESTAMP:
     let j = cpuClose + 1;
@@ -162,7 +164,7 @@ export class FtraceTextParser {
     if (tokEnd < 0 || tokEnd > to) tokEnd = to;
     let flags = '';
     if (s.charCodeAt(tokEnd - 1) !== COLON) {
-      flags = s.slice(j, tokEnd);
+      flags = this.intern(s, j, tokEnd);
       if (flags.length < 4 || flags.length > 5) return this.bad(`expected 4 or 5 irq-info flags or a timestamp after the CPU column, found "${flags}"`);
       j = tokEnd;
       while (j < to && s.charCodeAt(j) === SP) j++;
@@ -200,12 +202,33 @@ export class FtraceTextParser {
     }
     const nameEnd = s.indexOf(':', e);
     if (nameEnd < 0 || nameEnd >= to || nameEnd === e) return this.bad('expected "EVENT:" after the timestamp');
-    const name = s.slice(e, nameEnd);
+    const name = this.intern(s, e, nameEnd);
     let b = nameEnd + 1;
     while (b < to && s.charCodeAt(b) === SP) b++;
     this.flushStack(out);
     this.stats.events++;
     out.push({ ts, cpu, comm, pid, tgid, flags, name, body: s.slice(b, to), line: this.lineNo });
+  }
+
+  /**
+   * Event names, flags and task names repeat on almost every line: reuse the string seen before
+   * when the text matches (startsWith compares in place), so the hot path allocates none of them.
+   */
+  private intern(s: string, from: number, to: number): string {
+    const key = (to - from) * 65536 + s.charCodeAt(from) * 256 + (s.charCodeAt(to - 1) & 255);
+    const hit = this.interned.get(key);
+    if (hit !== undefined && s.startsWith(hit, from)) return hit;
+    const fresh = s.slice(from, to);
+    if (this.interned.size < 4096) this.interned.set(key, fresh);
+    return fresh;
+  }
+
+  private commOf(pid: number, s: string, from: number, to: number): string {
+    const hit = this.comms.get(pid);
+    if (hit !== undefined && hit.length === to - from && s.startsWith(hit, from)) return hit;
+    const fresh = s.slice(from, to);
+    if (this.comms.size < 65536) this.comms.set(pid, fresh);
+    return fresh;
   }
 
   private flushStack(out: TraceEvent[]): void {
