@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { register as merge } from './merge.js';
 import { register as exits } from './exits.js';
 import { register as latency } from './latency.js';
+import { register as view } from './view.js';
 import { register as demo } from './demo.js';
 import { register as stap } from './stap.js';
 import { register as inspect } from './inspect.js';
@@ -14,4 +15,4 @@ import { register as report } from './report.js';
 export type Register = (program: Command) => void;
 
 /** Every command, in the order `kvmtrace --help` lists them. Add one import and one entry per command. */
-export const commands: Register[] = [demo, capture, guestScript, merge, exits, latency, stap, inspect, benchOverhead, report];
+export const commands: Register[] = [demo, capture, guestScript, merge, exits, latency, view, stap, inspect, benchOverhead, report];

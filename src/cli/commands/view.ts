@@ -1,0 +1,118 @@
+/**
+ * `kvmtrace view`: the terminal timeline. Builds the view's index in one pass over the merge, then
+ * drives the terminal (alternate screen, raw keys, redraw on resize). Without a terminal, or with
+ * --print, prints one screen.
+ */
+import type { Command } from 'commander';
+import { UserError } from '../../model/errors.js';
+import { prepareMerge } from '../../merge/session.js';
+import { analyse } from '../../analysis/run.js';
+import { IndexBuilder, type TimelineIndex } from '../../view/timeline-index.js';
+import { DEFAULT_LANE_CAP } from '../../view/lanes.js';
+import { handleKey, initialState, type ScreenSize, type ViewState } from '../../view/state.js';
+import { renderLines, renderScreen } from '../../view/render.js';
+import { parseTimeNs, splitKeys } from '../../view/keys.js';
+import { fromNs } from '../../view/time-format.js';
+import { mergeInputOptions, mergeRequest, type MergeFlags } from './merge.js';
+import { printAnalysisWarnings } from './exits.js';
+
+interface ViewFlags extends MergeFlags {
+  print?: boolean;
+  size?: string;
+  at?: string;
+  span?: string;
+  keys?: string;
+  laneCap: string;
+}
+
+function startState(ix: TimelineIndex, o: ViewFlags): ViewState {
+  const st = initialState(ix);
+  const time = (v: string, flag: string): number => {
+    const ns = parseTimeNs(v);
+    if (ns === undefined) throw new UserError(`${flag} ${v}: expected a time like 12.5ms, 300us, 2s or 1500ns`);
+    return fromNs(ns, ix.tscKhz);
+  };
+  if (o.span) st.span = Math.max(1, time(o.span, '--span'));
+  if (o.at) {
+    st.cursor = time(o.at, '--at');
+    st.t0 = st.cursor - st.span / 2;
+  }
+  return st;
+}
+
+function interactive(ix: TimelineIndex, st0: ViewState): Promise<void> {
+  const out = process.stdout;
+  const inp = process.stdin;
+  const size = (): ScreenSize => ({ cols: out.columns || 80, rows: out.rows || 24, color: out.hasColors?.() ?? false });
+  let st = st0;
+  const draw = (): void => void out.write(renderScreen(ix, st, size()));
+  return new Promise((resolve) => {
+    const finish = (): void => {
+      inp.off('data', onData);
+      out.off('resize', draw);
+      inp.setRawMode(false);
+      inp.pause();
+      out.write('\x1b[?25h\x1b[?1049l');
+      resolve();
+    };
+    const onData = (data: string): void => {
+      for (const k of splitKeys(data)) {
+        const next = handleKey(ix, st, k, size());
+        if (next === null) return finish();
+        st = next;
+      }
+      draw();
+    };
+    out.write('\x1b[?1049h\x1b[?25l');
+    inp.setRawMode(true);
+    inp.setEncoding('utf8');
+    inp.on('data', onData);
+    inp.resume();
+    out.on('resize', draw);
+    draw();
+  });
+}
+
+/** Registers `kvmtrace view`. */
+export function register(program: Command): void {
+  mergeInputOptions(
+    program
+      .command('view')
+      .summary('terminal timeline of a merged capture (zoom, pan, jump)')
+      .description(
+        'A terminal timeline: one lane per host vCPU thread (= guest mode, # in the host, with the exit reason\n' +
+          'where each exit begins; on KVM_RUN-only hosts . is KVM_RUN switched out and # user space) and one lane\n' +
+          'per guest CPU (the running task, * markers), a time axis, and a status line with what is under the\n' +
+          'cursor. Keys: ←/→ (h/l) cursor, ↑/↓ (k/j) lane, +/- zoom, [/] pan, n/N next/previous of the kind under\n' +
+          'the cursor, e/E next/previous exit, m/M marker, z zoom to the interval, f fit, 0/$ start/end, q quit.\n' +
+          'Memory: the index holds at most --lane-cap intervals per lane (20 bytes each); beyond that adjacent\n' +
+          'intervals are merged and the lane is marked ×2, ×4, … Takes the same inputs as `kvmtrace merge`.',
+      )
+      .argument('[bundles...]', 'capture bundle folders (one host, any number of guests)'),
+  )
+    .option('--print', 'print one screen and exit (the default when stdout is not a terminal)')
+    .option('--size <COLSxROWS>', 'screen size for --print (default: the terminal, else 120x30)')
+    .option('--at <time>', 'put the cursor at this time since the start (12.5ms, 300us, 2s)')
+    .option('--span <time>', 'show this much time across the screen')
+    .option('--keys <keys>', 'apply these keys before showing (e.g. "+++n")')
+    .option('--lane-cap <n>', 'intervals kept per lane before merging neighbours', String(DEFAULT_LANE_CAP))
+    .action(async (bundles: string[], o: ViewFlags) => {
+      const cap = Number(o.laneCap);
+      if (!Number.isSafeInteger(cap) || cap < 16) throw new UserError(`--lane-cap ${o.laneCap}: expected an integer ≥ 16`);
+      let size: ScreenSize = { cols: process.stdout.columns || 120, rows: process.stdout.rows || 30, color: false };
+      if (o.size) {
+        const m = /^(\d+)x(\d+)$/.exec(o.size);
+        if (!m) throw new UserError(`--size ${o.size}: expected COLSxROWS, e.g. 120x30`);
+        size = { cols: Number(m[1]), rows: Number(m[2]), color: false };
+      }
+      const prepared = await prepareMerge(mergeRequest(bundles, o));
+      const run = await analyse(prepared, (tl, plans) => new IndexBuilder(tl, plans, prepared.tscKhz, prepared.windowKind, cap));
+      const ix = run.analyzer.finish();
+      let st = startState(ix, o);
+      for (const k of splitKeys(o.keys ?? '')) st = handleKey(ix, st, k, size) ?? st;
+      const tty = process.stdout.isTTY && process.stdin.isTTY;
+      if (o.print || !tty) process.stdout.write(renderLines(ix, st, size).map((l) => l.trimEnd()).join('\n') + '\n');
+      else await interactive(ix, st);
+      printAnalysisWarnings(prepared, run.validation);
+    });
+}
