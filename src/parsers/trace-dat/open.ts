@@ -45,7 +45,7 @@ export function openTraceDat(file: string, diags: Diagnostics): TraceDat {
   } catch (e) {
     dat.close();
     if (e instanceof TraceDatError) throw e;
-    if (e instanceof RangeError || e instanceof TypeError)
+    if (e instanceof RangeError || e instanceof TypeError || e instanceof SyntaxError)
       throw new TraceDatError(file, 0, `corrupt metadata (${e.message})`);
     throw e;
   }
@@ -167,7 +167,7 @@ class V7 {
       const ch = new Cursor(this.dat.read(start, 8, `${what} compression header`), this.le, this.dat.path, start);
       const csize = ch.u32();
       const usize = ch.u32();
-      if (usize > 1 << 30) throw new TraceDatError(this.dat.path, start, `${what} section claims ${usize} bytes uncompressed`);
+      if (usize > 1 << 28) throw new TraceDatError(this.dat.path, start, `${what} section claims ${usize} bytes uncompressed`);
       const data = this.dat.read(start + 8, csize, `${what} compressed data`);
       const out = this.inflateChecked(data, usize, start, what);
       return { id, flags, c: new Cursor(out, this.le, this.dat.path, start, true) };

@@ -65,7 +65,7 @@ function chunkSource(t: TraceDat, cd: CpuData): BlockSource {
       const usize = h.u32();
       if (at + 8 + csize > end)
         throw new TraceDatError(path, at, `CPU ${cd.cpu} chunk of ${csize} bytes runs past the CPU data (ends at byte ${end})`);
-      if (usize > 1 << 30) throw new TraceDatError(path, at, `CPU ${cd.cpu} chunk claims ${usize} bytes uncompressed`);
+      if (usize > 1 << 26) throw new TraceDatError(path, at, `CPU ${cd.cpu} chunk claims ${usize} bytes uncompressed`);
       const data = t.dat.read(pos + 8, csize, `CPU ${cd.cpu} chunk`);
       pos += 8 + csize;
       done++;
@@ -211,6 +211,19 @@ export class CpuReader {
   /** Advances to the next data event; false at the end of the CPU's data. */
   next(): boolean {
     for (;;) {
+      try {
+        return this.step();
+      } catch (e) {
+        // A read outside the block can only come from damaged sizes: report it and skip the page.
+        if (!(e instanceof RangeError)) throw e;
+        this.bad(this.pos, `damaged event data (${e.message})`);
+        this.pos = this.end;
+      }
+    }
+  }
+
+  private step(): boolean {
+    for (;;) {
       if (this.pos >= this.end) {
         if (!this.nextPage()) return false;
         continue;
@@ -273,7 +286,7 @@ export class CpuReader {
           this.pos = this.end;
           continue;
         }
-        len = (l - 4 + 3) & ~3;
+        len = Math.floor((l - 4 + 3) / 4) * 4;
         dataAt = at + 8;
       } else {
         len = typeLen * 4;

@@ -66,7 +66,10 @@ export class EventPrinter {
 
   /** Event id of the current record. */
   type(): number {
-    return Number(readU(this.env, this.rec, this.typeOff, this.typeSize));
+    const r = this.rec;
+    if (this.typeSize === 2 && this.typeOff + 2 <= r.len)
+      return this.env.le ? r.buf.readUInt16LE(r.pos + this.typeOff) : r.buf.readUInt16BE(r.pos + this.typeOff);
+    return Number(readU(this.env, r, this.typeOff, this.typeSize));
   }
 
   /** common_pid of the current record. */
@@ -135,7 +138,8 @@ export class EventPrinter {
     for (const f of c.ev.fields) {
       if (f.isArray) {
         let off = f.offset;
-        let len = f.size;
+        // A fixed array of size 0 (`char buf[]`) is the rest of the record.
+        let len = f.size || Math.max(0, r.len - f.offset);
         if (f.isDynamic) {
           const v = Number(readU(this.env, r, f.offset, f.size));
           off = (v & 0xffff) + (f.isRelative ? f.offset + f.size : 0);

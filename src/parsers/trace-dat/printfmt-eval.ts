@@ -4,6 +4,7 @@
  * raw `name=value` form of `trace-cmd report -R` (`tep_print_fields`).
  */
 import { formatInt, formatStr, parseDirective, type Directive } from './cprintf.js';
+import { pieceRenderer } from './printfmt-fast.js';
 import type { FieldFormat } from './format.js';
 import type { Kallsyms } from './kallsyms.js';
 import { atomValue, castValue, type Node, type Piece, type PrintFmt } from './printfmt-parse.js';
@@ -57,7 +58,7 @@ export function readSmall(env: RenderEnv, r: Rec, off: number, size: number): nu
 /** Offset and length of a dynamic (`__data_loc`) field's data in the record. */
 export function dynLoc(env: RenderEnv, r: Rec, f: FieldFormat): { off: number; len: number } {
   if (f.offset + f.size > r.len) return { off: 0, len: 0 };
-  const v = Number(readU(env, r, f.offset, f.size));
+  const v = f.size <= 4 ? readSmall(env, r, f.offset, f.size) : Number(readU(env, r, f.offset, f.size) & 0xffffffffn);
   const o = v & 0xffff;
   const l = f.size === 2 ? r.len - o : (v >>> 16) & 0xffff;
   let off = o > r.len ? 0 : o;
@@ -82,9 +83,12 @@ export function evalNum(env: RenderEnv, r: Rec, n: Node): bigint {
     case 'num':
       return BigInt.asUintN(64, n.v);
     case 'atom': {
-      const v = atomValue(n.text);
-      if (v !== 0n || /^[0-9]/.test(n.text)) return v;
-      return env.kallsyms.addressOf(n.text) ?? 0n;
+      const c = n as { v?: bigint };
+      if (c.v !== undefined) return c.v;
+      let v = atomValue(n.text);
+      if (v === 0n && !/^[0-9]/.test(n.text)) v = env.kallsyms.addressOf(n.text) ?? 0n;
+      c.v = v;
+      return v;
     }
     case 'field':
       return n.f ? readU(env, r, n.f.offset, n.f.size) : 0n;
@@ -478,7 +482,7 @@ export function renderPiece(env: RenderEnv, r: Rec, p: Piece): string {
 /** Renders a whole print fmt (pretty mode). */
 export function renderPretty(env: RenderEnv, r: Rec, pf: PrintFmt): string {
   let s = '';
-  for (const p of pf.pieces) s += renderPiece(env, r, p);
+  for (const p of pf.pieces) s += pieceRenderer(env, p)(r);
   return s;
 }
 
@@ -559,7 +563,7 @@ export function renderRaw(env: RenderEnv, r: Rec, fields: FieldFormat[], pf: Pri
           continue;
         }
         if (hasOx) s += '0x';
-        s += renderPiece(env, r, p);
+        s += pieceRenderer(env, p)(r);
         // libtraceevent keeps a pointer to the next piece; past the last one it is NULL and every
         // later field prints raw.
         at = idx + 1 < pieces.length ? idx + 1 : -1;
