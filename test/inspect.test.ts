@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Command } from 'commander';
 import { checkInspectRoot, guestMetaFacts, inspectGuest, TSC_FLAGS } from '../src/capture/inspect/index.js';
 import { formatInspection } from '../src/capture/inspect/report.js';
+import { recordInspectTree } from '../src/capture/inspect/record.js';
 import { parseFeatureBits, VIRTIO_BLK_FEATURES } from '../src/capture/inspect/virtio-features.js';
 import { register as registerInspect } from '../src/cli/commands/inspect.js';
 import { UserError } from '../src/model/errors.js';
@@ -135,5 +136,29 @@ describe('inspect on the live machine', () => {
     expect(r.problems).toEqual([]);
     expect(r.tscFlags.length).toBeGreaterThan(0);
     expect(r.clocksource).toBe(readFileSync('/sys/devices/system/clocksource/clocksource0/current_clocksource', 'utf8').trim());
+  });
+});
+
+describe('recording a tree', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'kvmtrace-record-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('copies exactly what inspect reads: the copy inspects the same as the original', () => {
+    for (const src of [THIS_VM, WCE, NOWCE]) {
+      const dest = join(tmp, basename(src));
+      const files = recordInspectTree(src, dest);
+      expect(files).toContain('proc/cpuinfo');
+      const a = inspectGuest(src);
+      const b = inspectGuest(dest);
+      expect({ ...b, root: a.root }).toEqual(a);
+    }
+  });
+
+  it('records the live machine and refuses to overwrite', () => {
+    const dest = join(tmp, 'live');
+    recordInspectTree('/', dest);
+    const live = inspectGuest('/');
+    expect({ ...inspectGuest(dest), root: '/' }).toEqual(live);
+    expect(() => recordInspectTree('/', dest)).toThrow(/already exists/);
   });
 });
