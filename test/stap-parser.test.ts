@@ -124,6 +124,10 @@ describe('stap parser on bad input', () => {
     expect(() => parseStap(buf, { file: BROKEN, diags: new Diagnostics(true) })).toThrow(`${BROKEN}:4:`);
   });
 
+  it('keeps the scripts\' comment lines with their line numbers', () => {
+    expect(parser.comments).toEqual([{ line: 2, text: 'a comment line' }]);
+  });
+
   it('rejects a header of another format version', () => {
     const d = new Diagnostics();
     parseStap('# kvmtrace-stap 2 side=host\n', { file: 'x.stap', diags: d });

@@ -52,6 +52,8 @@ export class StapParser {
   readonly stats: StapStats = { lines: 0, events: 0, headerLines: 0, stapMessages: 0, badLines: 0 };
   /** `key=value` pairs of the `# kvmtrace-stap` header line (side, script, kernel, …). */
   readonly meta: Record<string, string> = {};
+  /** The scripts' own `#` comment lines after the header (`# zeroing armed…`, `# cross-check FAILED…`), first 100, with line numbers. */
+  readonly comments: { line: number; text: string }[] = [];
   private readonly diags: Diagnostics;
   private readonly decoder = new TextDecoder('utf-8');
   private rest = '';
@@ -143,7 +145,10 @@ export class StapParser {
 
   private headerLine(t: string): void {
     this.stats.headerLines++;
-    if (!t.startsWith(STAP_MAGIC)) return; // a comment
+    if (!t.startsWith(STAP_MAGIC)) {
+      if (this.comments.length < 100) this.comments.push({ line: this.lineNo, text: t.replace(/^#\s*/, '') });
+      return;
+    }
     const words = t.slice(STAP_MAGIC.length).trim().split(/\s+/);
     const version = Number(words[0]);
     if (version !== STAP_FORMAT_VERSION) {
