@@ -159,7 +159,11 @@ export async function runOverheadBench(o: OverheadOptions = {}): Promise<Overhea
   process.once('SIGTERM', onSignal);
   const recorded: OverheadReport['recorded'] = [];
   try {
-    mkdirSync(instance);
+    try {
+      mkdirSync(instance);
+    } catch (err) {
+      throw new UserError(`cannot create the tracefs instance ${instance}: ${(err as Error).message} (bench overhead needs root)`);
+    }
     made = true;
     step(`trace_marker write (instance ${instance})`);
     let before = instanceEventCount(instance);
