@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
 import { UserError } from '../src/model/errors.js';
 import type { TraceEvent } from '../src/model/event.js';
-import { detectStap, parseStap, readStap, StapParser } from '../src/parsers/stap.js';
+import { detectStap, openStap, parseStap, readStap, StapParser } from '../src/parsers/stap.js';
 import { detectFormat } from '../src/parsers/detect.js';
 
 const GUEST = 'fixtures/stap/guest-app.stap';
@@ -80,6 +80,17 @@ describe('stap parser on recorded guest-app output', () => {
     for await (const b of readStap(GUEST, { diags: new Diagnostics() }, (x) => (p = x))) all.push(...b);
     expect(all).toEqual(events);
     expect(p!.header.base!.value).toBe(parser.header.base!.value);
+  });
+
+  it('opens as a merge source whose header is there before the first batch and fills in while reading', async () => {
+    const src = openStap(GUEST, { diags: new Diagnostics() });
+    const header = src.parser.header;
+    expect(header).toMatchObject({ file: GUEST, clock: 'x86-tsc', clockFrom: 'header', base: undefined });
+    const all: TraceEvent[] = [];
+    for await (const b of src.batches) all.push(...b);
+    expect(all).toEqual(events);
+    expect(header.base!.value).toBe(parser.header.base!.value);
+    expect(src.parser.stats.events).toBe(events.length);
   });
 });
 

@@ -204,14 +204,8 @@ export function detectStap(head: string): boolean {
 // Content-based detection: `detectFormat` tries this before ftrace text.
 registerDetector('stap', (h) => detectStap(h.toString('utf8')));
 
-/** Reads a whole stap output file as batches of events, chunk by chunk (bounded memory). */
-export async function* readStap(
-  path: string,
-  opts: Omit<StapOptions, 'file'> & { file?: string },
-  parserOut?: (p: StapParser) => void,
-): AsyncGenerator<TraceEvent[]> {
-  const parser = new StapParser({ ...opts, file: opts.file ?? path });
-  parserOut?.(parser);
+/** Feeds a file to a parser chunk by chunk (bounded memory), yielding the events as they complete. */
+async function* streamInto(parser: StapParser, path: string): AsyncGenerator<TraceEvent[]> {
   const stream = createReadStream(path, { highWaterMark: 1 << 20 });
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
@@ -225,6 +219,30 @@ export async function* readStap(
   }
   const last = parser.end();
   if (last.length) yield last;
+}
+
+/** Reads a whole stap output file as batches of events, chunk by chunk (bounded memory). */
+export async function* readStap(
+  path: string,
+  opts: Omit<StapOptions, 'file'> & { file?: string },
+  parserOut?: (p: StapParser) => void,
+): AsyncGenerator<TraceEvent[]> {
+  const parser = new StapParser({ ...opts, file: opts.file ?? path });
+  parserOut?.(parser);
+  yield* streamInto(parser, path);
+}
+
+/**
+ * Opens a stap output file as a merge source. The parser exists at once, so `parser.header`
+ * (updated in place while reading: base, lost events) and `parser.stats` can be handed out before
+ * the first batch is pulled.
+ */
+export function openStap(
+  path: string,
+  opts: Omit<StapOptions, 'file'> & { file?: string },
+): { parser: StapParser; batches: AsyncGenerator<TraceEvent[]> } {
+  const parser = new StapParser({ ...opts, file: opts.file ?? path });
+  return { parser, batches: streamInto(parser, path) };
 }
 
 /** Parses a whole text at once (tests, small files): the events and the parser with its header and stats. */
