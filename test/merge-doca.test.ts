@@ -123,3 +123,25 @@ describe.skipIf(externalMissing)('docA: real VMX host + guest', () => {
     expect(r.stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace
   });
 });
+
+describe.skipIf(externalMissing)('docA and salB as trace.dat files: the mapping comes from the files', () => {
+  const dat = (f: string): string => join(import.meta.dirname, '..', '..', 'shared', 'external', 'masterarbeit', f);
+
+  it('merges the docA pair with no flags: TIME_SHIFT offset, GUEST thread map, TSC2NSEC frequency — 100 % inside', async () => {
+    const p = await prepareMerge({ bundles: [], hostFiles: [dat('docA-host-trace.dat')], guestFiles: [dat('docA-guest-trace-Salamander4.dat')], overrides: {} });
+    expect(p.tscKhz).toBe(DOCA.tscKhz);
+    const plan = p.guests[0].plan!;
+    expect(plan.vcpu(0).tid).toBe(DOCA.vcpuThread);
+    expect(plan.vcpu(0).tidFrom).toBe('trace.dat GUEST option');
+    expect(plan.vcpu(0).mapping.pieces.map((x) => x.offset)).toEqual([DOCA.tscOffset]);
+    const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-dat-'));
+    const r = await exportMerge(p, { text: join(dir, 'm.txt') });
+    expect(r.result.guests[0].vcpus[0]).toMatchObject({ vcpu: 0, hostTid: 483882, checked: 89827, inside: 89827, notCheckable: 202 });
+  });
+
+  it('refuses the salB files, which are not a pair, saying why', () => {
+    const r = kvmtrace(['merge', '--host', dat('salB-host-trace.dat'), '--guest', dat('salB-guest-trace-Salamander4.dat')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/salB-guest-trace-Salamander4\.dat does not belong to .*salB-host-trace\.dat: its TIME_SHIFT names host trace id 0x[0-9A-F]+, but .* has TRACEID 0x[0-9A-F]+/);
+  });
+});

@@ -5,6 +5,7 @@
  * Holds only small per-vCPU tables, never events.
  */
 import type { Diagnostics } from '../model/diagnostics.js';
+import { clockUnit } from '../model/clock.js';
 import type { OpenSource, SourceSpec } from './source.js';
 import { openSource } from './source.js';
 import { kvmEntryVcpu, kvmWriteTscOffset } from '../parsers/event-fields.js';
@@ -88,7 +89,8 @@ async function scanOne(spec: SourceSpec, diags: Diagnostics, scan: HostScan): Pr
       }
     }
   }
-  scan.unit ??= src.header.unit;
+  const unit = src.header.unit ?? clockUnit(src.header.clock);
+  if (unit !== 'unknown') scan.unit ??= unit;
   const base = src.header.base;
   if (base && minRel <= maxRel) {
     const first = base.abs(minRel);

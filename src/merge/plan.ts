@@ -6,6 +6,7 @@
  */
 import type { VmMeta } from '../model/bundle.js';
 import { UserError } from '../model/errors.js';
+import type { TraceDatOptions } from '../parsers/trace-dat/index.js';
 import type { HostScan, HostTscWrite } from './host-scan.js';
 import type { SourceSpec } from './source.js';
 import { VcpuMapping, type TscPiece } from './tsc-mapping.js';
@@ -19,6 +20,8 @@ export interface GuestOverrides {
   tscScalingFracBits?: number;
   /** vCPU → host thread (`--vcpu-thread 0=483882`). */
   vcpuThreads?: Map<number, number>;
+  /** Ignore the clock mapping written in trace.dat files (TIME_SHIFT) and their pairing ids. */
+  noFileOffsets?: boolean;
 }
 
 /** The plan for one vCPU. */
@@ -59,6 +62,11 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
         `the host bundle has ${vms.length} VMs (${vms.map((v) => v.name).join(', ')}) and guest ${guest.file} names none of them (meta.json guest.vm = ${JSON.stringify(wanted)})`,
       );
   }
+  const datGuest = over.noFileOffsets ? undefined : guest.dat?.options;
+  const datHost = over.noFileOffsets ? undefined : host.dat?.options;
+  checkPair(host, guest, datHost, datGuest);
+  const guestOpt = datHost?.guests.find((g) => datGuest?.traceId !== undefined && g.traceId === datGuest.traceId) ??
+    (datHost?.guests.length === 1 && datGuest?.traceId === undefined ? datHost.guests[0] : undefined);
   const cpuMap = guest.meta?.guest?.cpuToVcpu;
   const cpuToVcpu = (cpu: number): number => cpuMap?.get(cpu) ?? cpu;
 
@@ -78,7 +86,9 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
     let tidFrom = 'unknown';
     const flagTid = over.vcpuThreads?.get(v);
     const seenTid = scan.vcpuThreadsSeen.get(v);
+    const optTid = guestOpt?.vcpuToPid.get(v);
     if (meta) [tid, tidFrom] = [meta.tid, 'debugfs (bundle)'];
+    else if (optTid !== undefined) [tid, tidFrom] = [optTid, 'trace.dat GUEST option'];
     else if (flagTid !== undefined) [tid, tidFrom] = [flagTid, '--vcpu-thread'];
     else if (seenTid !== undefined) [tid, tidFrom] = [seenTid, 'kvm_entry events'];
     if (tid !== undefined && flagTid !== undefined && flagTid !== tid)
@@ -99,6 +109,9 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
     } else if (vWrites.length > 0) {
       pieces = fromWrites(vWrites, scaling);
       from = `kvm_write_tsc_offset events (${vWrites.length})`;
+    } else if (datGuest?.timeShift && datGuest.timeShift.cpus[v]?.length) {
+      pieces = fromTimeShift(guest.file, datGuest.timeShift.cpus[v], datGuest.timeShift.flags, notes, v);
+      from = `trace.dat TIME_SHIFT (${datGuest.timeShift.cpus[v].length} samples)`;
     } else if (flagOffset !== undefined) {
       pieces = [{ fromHostTsc: -1n, offset: flagOffset, ...scaling, source: '--tsc-offset' }];
       from = '--tsc-offset';
@@ -116,6 +129,8 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
 
   const candidates = new Set<number>([
     ...(vm?.vcpus.map((c) => c.vcpu) ?? []),
+    ...(guestOpt?.vcpuToPid.keys() ?? []),
+    ...(datGuest?.timeShift?.cpus.map((c, i) => (c.length ? i : -1)).filter((i) => i >= 0) ?? []),
     ...(over.vcpuThreads?.keys() ?? []),
     ...(over.tscOffsetByVcpu?.keys() ?? []),
     ...scan.vcpuThreadsSeen.keys(),
@@ -138,6 +153,52 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
     return p;
   };
   return { spec: guest, vm, cpuToVcpu, vcpu, vcpus, notes };
+}
+
+const hex = (v: bigint): string => '0x' + v.toString(16).toUpperCase();
+
+/**
+ * trace.dat files name their pair: a guest's TIME_SHIFT carries its peer's (the host's) TRACEID, and
+ * a host's GUEST option the TRACEIDs of its guests. A guest whose ids do not match is not merged:
+ * trace-cmd would put it wherever its offsets say, silently.
+ */
+function checkPair(host: SourceSpec, guest: SourceSpec, h: TraceDatOptions | undefined, g: TraceDatOptions | undefined): void {
+  if (!h || !g) return;
+  const why: string[] = [];
+  if (g.timeShift && h.traceId !== undefined && g.timeShift.peerTraceId !== h.traceId)
+    why.push(`its TIME_SHIFT names host trace id ${hex(g.timeShift.peerTraceId)}, but ${host.file} has TRACEID ${hex(h.traceId)}`);
+  if (h.guests.length && g.traceId !== undefined && !h.guests.some((x) => x.traceId === g.traceId))
+    why.push(`its TRACEID ${hex(g.traceId)} is not among the host's GUEST entries (${h.guests.map((x) => (x.name ? `${x.name} ` : '') + hex(x.traceId)).join(', ')})`);
+  if (why.length)
+    throw new UserError(
+      `${guest.file} does not belong to ${host.file}: ${why.join('; ')}. Not merging it (to merge anyway, give --no-file-offsets and a --tsc-offset)`,
+    );
+}
+
+/**
+ * Pieces from a guest trace.dat's TIME_SHIFT samples (trace-cmd: host = ((guest × scaling) >> frac)
+ * + offset). Without scaling, KVM's offset is the negated correction; each sample starts a piece at
+ * its host time. Interpolation between differing samples is not applied here: the offset steps.
+ */
+function fromTimeShift(
+  file: string,
+  samples: { time: bigint; offset: bigint; scaling: bigint; fracBits: number }[],
+  flags: number,
+  notes: string[],
+  v: number,
+): TscPiece[] {
+  const scaled = samples.find((x) => x.scaling !== 1n && x.scaling !== 1n << BigInt(x.fracBits));
+  if (scaled)
+    throw new UserError(`${file}: TIME_SHIFT for vCPU ${v} has TSC scaling ${scaled.scaling}/${scaled.fracBits}; kvmtrace maps unscaled TIME_SHIFT only (give --no-file-offsets and the mapping flags)`);
+  const pieces: TscPiece[] = [];
+  for (const x of samples) {
+    const offset = -x.offset;
+    if (pieces.length && pieces[pieces.length - 1].offset === offset) continue;
+    pieces.push({ fromHostTsc: pieces.length ? x.time + x.offset : -1n, offset, source: 'TIME_SHIFT' });
+  }
+  if (pieces.length > 1 && flags & 1)
+    notes.push(`vCPU ${v}: TIME_SHIFT asks for interpolation between ${samples.length} differing samples; kvmtrace steps from one to the next`);
+  return pieces;
 }
 
 /** Pieces from kvm_write_tsc_offset events alone: the `prev` offset before the first write, then each `next`. */

@@ -12,6 +12,8 @@ import { mergeTimeline, type Timeline, type TimelineSource } from './merge.js';
 import type { MergedEvent } from './merged-event.js';
 import { planGuest, type GuestOverrides, type GuestPlan } from './plan.js';
 import { openSource, type SourceSpec } from './source.js';
+import { detectFormat } from '../parsers/detect.js';
+import { openTraceDat } from '../parsers/trace-dat/index.js';
 import { Validator, type ValidationResult, type WindowKind } from './validate.js';
 
 /** Everything a merge is asked to do. */
@@ -83,11 +85,26 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
   if (!host.length && !guestGroups.length) throw new UserError('nothing to merge: give bundle folders, or --host/--guest files');
   if (!host.length && guestGroups.length)
     notes.push('no host trace given: guest events are shown on their own clock, unvalidated');
+  // Formats, and trace.dat metadata: its options may carry the mapping (TIME_SHIFT, GUEST, TRACEID).
+  for (const spec of [...host, ...guestGroups.flat()]) {
+    spec.format ??= await detectFormat(spec.file);
+    if (spec.format === 'trace-dat') {
+      const t = openTraceDat(spec.file, diags);
+      t.close();
+      spec.dat = t;
+    }
+  }
+  // Bare trace.dat guests take the name the host's GUEST option gives them.
+  for (const g of guestGroups)
+    for (const s of g) {
+      const named = host[0]?.dat?.options.guests.find((x) => x.traceId === s.dat?.options.traceId && x.name);
+      if (named && !s.meta && !req.guestName) s.machine = named.name;
+    }
   for (const g of guestGroups)
     for (const s of g)
-      if (!s.clock) notes.push(`${s.file}: trace clock not recorded; integer timestamps are read as the guest's TSC (say --guest-clock to be explicit)`);
+      if (!s.clock && s.format === 'ftrace-text') notes.push(`${s.file}: trace clock not recorded; integer timestamps are read as the guest's TSC (say --guest-clock to be explicit)`);
   for (const s of host)
-    if (!s.clock) notes.push(`${s.file}: trace clock not recorded; integer timestamps are read as the host's TSC, seconds as a time clock (say --host-clock to be explicit)`);
+    if (!s.clock && s.format === 'ftrace-text') notes.push(`${s.file}: trace clock not recorded; integer timestamps are read as the host's TSC, seconds as a time clock (say --host-clock to be explicit)`);
 
   // The scan reads the host once more than the merge: its bad lines are reported by the merge pass.
   const scan = host.length ? await scanHost(host, new Diagnostics(req.strict ?? false, 0)) : undefined;
@@ -104,8 +121,17 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
   }
   const guestOnly = !host.length ? guestGroups : [];
   const metaKhz = host[0]?.meta?.tscKhz ?? guestGroups.flat().find((s) => s.meta?.tscKhz)?.meta?.tscKhz;
-  let tscKhz = req.tscKhz ?? metaKhz;
-  let tscKhzFrom = req.tscKhz ? '--tsc-khz' : metaKhz ? (host[0]?.meta?.tscKhzFrom ?? 'bundle metadata') : 'unknown';
+  // trace-cmd's TSC2NSEC: ns = (tsc × mult) >> shift, so the TSC runs at 10^6 · 2^shift / mult kHz.
+  const t2n = [...host, ...guestGroups.flat()].find((s) => s.dat?.options.tsc2nsec)?.dat?.options.tsc2nsec;
+  const datKhz = t2n ? Math.round((1e6 * 2 ** t2n.shift) / t2n.mult) : undefined;
+  let tscKhz = req.tscKhz ?? metaKhz ?? datKhz;
+  let tscKhzFrom = req.tscKhz
+    ? '--tsc-khz'
+    : metaKhz
+      ? (host[0]?.meta?.tscKhzFrom ?? 'bundle metadata')
+      : datKhz
+        ? `trace.dat TSC2NSEC (mult ${t2n!.mult}, shift ${t2n!.shift})`
+        : 'unknown';
   if (scan?.unit === 'ns') {
     // A host traced with a time clock: the timeline is in ns, i.e. "cycles" of a 1 GHz clock.
     if (guestGroups.length) throw new UserError(`the host trace ${host[0].file} uses a time clock (ns): mapping guests needs the host traced with x86-tsc`);

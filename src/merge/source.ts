@@ -9,6 +9,7 @@ import { UserError } from '../model/errors.js';
 import type { SourceHeader, TraceEvent } from '../model/event.js';
 import { detectFormat } from '../parsers/detect.js';
 import { FtraceTextParser, readFtraceText } from '../parsers/ftrace-text.js';
+import { openTraceDat, readTraceDatEvents, type TraceDatInfo } from '../parsers/trace-dat/index.js';
 
 /** What the user (or a bundle) says about one input. */
 export interface SourceSpec {
@@ -21,6 +22,10 @@ export interface SourceSpec {
   clockFrom?: 'metadata' | 'flag';
   /** The bundle's metadata when the file came from a bundle. */
   meta?: BundleMeta;
+  /** A trace.dat file's metadata (options: TRACEID, GUEST, TIME_SHIFT, TSC2NSEC), read when it is planned. */
+  dat?: TraceDatInfo;
+  /** For trace.dat files with several buffers: which one (default: the top-level buffer). */
+  buffer?: string;
 }
 
 /** An opened input. `header.base` is set once the first batch has been read. */
@@ -61,6 +66,24 @@ export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<
       batches: follow(),
       stats: () => (parser ? { ...parser.stats } : {}),
     };
+  }
+  if (format === 'trace-dat') {
+    const t = openTraceDat(spec.file, diags);
+    const stream = readTraceDatEvents(t, { diags, buffer: spec.buffer });
+    let events = 0;
+    const counted = async function* (): AsyncGenerator<TraceEvent[]> {
+      try {
+        for await (const b of stream.batches) {
+          events += b.length;
+          yield b;
+        }
+      } finally {
+        t.close();
+      }
+    };
+    // A trace.dat's clock is in its options; bundle metadata or a flag may still override it.
+    if (spec.clock) Object.assign(stream.header, { clock: spec.clock, clockFrom: spec.clockFrom ?? 'flag' });
+    return { spec, format, header: stream.header, batches: counted(), stats: () => ({ events }) };
   }
   throw new UserError(`${spec.file}: ${format} input is not supported by this build of kvmtrace yet`);
 }

@@ -32,14 +32,14 @@ export function isCounterClock(c: TraceClock): boolean {
   return c === 'x86-tsc' || c === 'counter';
 }
 
-/** True when timestamps of this clock are host/guest TSC cycles. */
+/** True when timestamps of this clock are host/guest TSC cycles (trace-cmd's tsc2nsec records raw TSC too). */
 export function isTscClock(c: TraceClock): boolean {
-  return c === 'x86-tsc';
+  return c === 'x86-tsc' || c === 'tsc2nsec';
 }
 
 /** The unit a clock's timestamps are kept in by kvmtrace. */
 export function clockUnit(c: TraceClock): 'cycles' | 'ns' | 'unknown' {
-  if (c === 'x86-tsc' || c === 'counter') return 'cycles';
+  if (c === 'x86-tsc' || c === 'counter' || c === 'tsc2nsec') return 'cycles';
   if (c === 'unknown') return 'unknown';
   return 'ns';
 }

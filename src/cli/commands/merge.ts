@@ -25,6 +25,7 @@ export interface MergeFlags {
   vcpuThread: string[];
   tscKhz?: string;
   strict?: boolean;
+  fileOffsets?: boolean;
 }
 
 /** Turns the flags into a merge request (bigints for offsets; clear errors for bad values). */
@@ -47,6 +48,7 @@ export function mergeRequest(bundles: string[], o: MergeFlags): MergeRequest {
     if (!m) throw new UserError(`--vcpu-thread ${t}: expected VCPU=TID, e.g. 0=483882`);
     (over.vcpuThreads ??= new Map()).set(Number(m[1]), Number(m[2]));
   }
+  if (o.fileOffsets === false) over.noFileOffsets = true;
   let tscKhz: number | undefined;
   if (o.tscKhz !== undefined) {
     tscKhz = Number(o.tscKhz);
@@ -77,6 +79,7 @@ export function mergeInputOptions(c: Command): Command {
     .option('--tsc-scaling <ratio[/frac]>', 'TSC scaling ratio and fraction bits (48 Intel, 32 AMD)')
     .option('--vcpu-thread <v=tid>', 'host thread of a vCPU; repeatable', collect, [])
     .option('--tsc-khz <khz>', 'TSC frequency in kHz')
+    .option('--no-file-offsets', "ignore the clock mapping and pairing ids written in trace.dat files (TIME_SHIFT, GUEST, TRACEID)")
     .option('--strict', 'stop at the first unparsable line');
 }
 
