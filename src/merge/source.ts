@@ -10,6 +10,7 @@ import type { SourceHeader, TraceEvent } from '../model/event.js';
 import { detectFormat } from '../parsers/detect.js';
 import { FtraceTextParser, readFtraceText } from '../parsers/ftrace-text.js';
 import { openTraceDat, readTraceDatEvents, type TraceDatInfo } from '../parsers/trace-dat/index.js';
+import { openStap } from '../parsers/stap.js';
 
 /** What the user (or a bundle) says about one input. */
 export interface SourceSpec {
@@ -84,6 +85,10 @@ export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<
     // A trace.dat's clock is in its options; bundle metadata or a flag may still override it.
     if (spec.clock) Object.assign(stream.header, { clock: spec.clock, clockFrom: spec.clockFrom ?? 'flag' });
     return { spec, format, header: stream.header, batches: counted(), stats: () => ({ events }) };
+  }
+  if (format === 'stap') {
+    const { parser, batches } = openStap(spec.file, { clock: spec.clock, clockFrom: spec.clockFrom, diags });
+    return { spec, format, header: parser.header, batches, stats: () => ({ ...parser.stats }) };
   }
   throw new UserError(`${spec.file}: ${format} input is not supported by this build of kvmtrace yet`);
 }

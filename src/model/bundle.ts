@@ -38,6 +38,8 @@ export interface GuestMeta {
   clocksource?: string;
   tscFlags?: string[];
   syncKind?: 'cpuid' | 'pio';
+  /** What `kvmtrace inspect` found in the guest (clocksource, TSC flags, virtio devices), as it wrote it. */
+  inspect?: Record<string, unknown>;
 }
 
 /** A parsed, validated `meta.json` (docs/bundle.md, version 1). */
@@ -154,6 +156,7 @@ export function validateMeta(raw: unknown, file: string): BundleMeta {
       clocksource: opt(o.clocksource, (x) => str(x, 'guest.clocksource')),
       tscFlags: opt(o.tscFlags, (x) => arr(x, 'guest.tscFlags').map((f, i) => str(f, `guest.tscFlags[${i}]`))),
       syncKind: sk as 'cpuid' | 'pio' | undefined,
+      inspect: opt(o.inspect, (x) => obj(x, 'guest.inspect')),
     };
   });
   if (role === 'host' && guest) bad('guest', 'belongs in guest bundles only');
