@@ -30,3 +30,16 @@ describe('single-machine ftrace fixtures merge on their own', () => {
     });
   }
 });
+
+describe('systemtap output is a merge source like any other', () => {
+  it('fixtures/stap/guest-app.stap: detected from content, merged into text, every event kept exactly', () => {
+    const f = join(ROOT, 'fixtures', 'stap', 'guest-app.stap');
+    const r = kvmtrace(['merge', '--host', f, '--text', join(out, 'stap.txt')]);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = readFileSync(join(out, 'stap.txt'), 'utf8').trim().split('\n').slice(1);
+    const src = readFileSync(f, 'utf8').split('\n').filter((l) => /^\d+\t/.test(l));
+    expect(lines.length).toBe(src.length);
+    // The TSC column of the merged text is the get_cycles() value the script printed, in order.
+    expect(lines.map((l) => l.split(' ')[0])).toEqual(src.map((l) => l.split('\t')[0]).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0)));
+  });
+});
