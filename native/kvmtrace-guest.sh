@@ -20,6 +20,8 @@
 #   -V VM       the host's name for this VM (meta guest.vm; default: NAME)
 #   -b KB       per-CPU buffer size in KiB (default 1024)
 #   -c CLOCK    trace clock to use instead of x86-tsc
+#   -w SECONDS  pause after tracing starts, before the first sync points (time for a host capture
+#               that watches this script's "tracing started" line to arm itself)
 #   -f          write into a non-empty DIR
 # Exit status: 0 bundle written; 1 usage; 2 cannot capture (not root, no tracefs, ...); with
 # COMMAND, its non-zero status is reported but the bundle is still written.
@@ -35,15 +37,18 @@ die() { say "$*"; exit 2; }
 usage() { sed -n '/^# usage:/,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; }
 
 out=""; to_tar=0; duration=""; extra_events=""; defaults=1; kinds=""; nsync=20
-syncpt=""; name=""; vm=""; buf_kb=1024; want_clock="x86-tsc"; force=0
-while getopts o:Td:e:Ek:n:s:N:V:b:c:fh opt; do
+syncpt=""; name=""; vm=""; buf_kb=1024; want_clock="x86-tsc"; force=0; pause=""
+while getopts o:Td:e:Ek:n:s:N:V:b:c:w:fh opt; do
   case "$opt" in
     o) out="$OPTARG" ;;
     T) to_tar=1 ;;
     d) duration="$OPTARG" ;;
     e) extra_events="$extra_events $OPTARG" ;;
     E) defaults=0 ;;
-    k) case "$OPTARG" in pio|cpuid) kinds="$kinds $OPTARG" ;; *) say "-k wants pio or cpuid, not $OPTARG"; exit 1 ;; esac ;;
+    k) case "$OPTARG" in
+         pio|cpuid) case " $kinds " in *" $OPTARG "*) ;; *) kinds="$kinds $OPTARG" ;; esac ;;
+         *) say "-k wants pio or cpuid, not $OPTARG"; exit 1 ;;
+       esac ;;
     n) nsync="$OPTARG" ;;
     s) syncpt="$OPTARG" ;;
     N) name="$OPTARG" ;;
@@ -51,6 +56,7 @@ while getopts o:Td:e:Ek:n:s:N:V:b:c:fh opt; do
     b) buf_kb="$OPTARG" ;;
     c) want_clock="$OPTARG" ;;
     f) force=1 ;;
+    w) pause="$OPTARG" ;;
     *) usage ;;
   esac
 done
@@ -58,6 +64,7 @@ shift $((OPTIND - 1))
 
 case "$nsync" in ''|*[!0-9]*) say "-n wants a count, not $nsync"; exit 1 ;; esac
 case "$buf_kb" in ''|*[!0-9]*) say "-b wants KiB, not $buf_kb"; exit 1 ;; esac
+case "$pause" in *[!0-9.]*) say "-w wants seconds, not $pause"; exit 1 ;; esac
 if [ -n "$duration" ]; then
   case "$duration" in ''|*[!0-9.]*) say "-d wants seconds, not $duration"; exit 1 ;; esac
   [ $# -eq 0 ] || { say "give -d SECONDS or a COMMAND, not both"; exit 1; }
@@ -117,7 +124,13 @@ fi
 
 # Guest facts, gathered before tracing starts (each command costs a fork and exec, which under an
 # emulating hypervisor takes long enough to matter).
-json() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
+# JSON string; the sed (a fork) only for the rare value with a quote or backslash.
+json() {
+  case "$1" in
+    *[\"\\]*) printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')" ;;
+    *) printf '"%s"' "$1" ;;
+  esac
+}
 json_list() {
   first=1; printf '['
   for x in "$@"; do [ $first = 1 ] || printf ', '; json "$x"; first=0; done
@@ -209,12 +222,16 @@ for ev in sched_switch:"prev_pid != $cat_pid && next_pid != $cat_pid" \
 done
 echo 1 > "$inst/tracing_on"
 
+# One syncpt run for all kinds (pio,cpuid): under an emulating hypervisor each exec costs seconds.
+sync_arg=""
+for k in $kinds; do sync_arg="${sync_arg:+$sync_arg,}$k"; done
 run_sync() {
-  for k in $kinds; do
-    "$syncpt" -n "$nsync" -k "$k" -m "$inst/trace_marker" || die "syncpt -k $k failed"
-  done
+  "$syncpt" -n "$nsync" -k "$sync_arg" -m "$inst/trace_marker" || die "syncpt -k $sync_arg failed"
 }
 
+# Short: on a serial console under emulation every byte counts (~50 bytes/s).
+say "tracing started"
+[ -n "$pause" ] && sleep "$pause"
 echo "kvmtrace capture start" > "$inst/trace_marker"
 run_sync
 cmd_status=0
@@ -243,6 +260,7 @@ fi
 run_sync
 echo "kvmtrace capture end" > "$inst/trace_marker"
 echo 0 > "$inst/tracing_on"
+say "tracing stopped"
 end_iso=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 # Drain: trace_pipe still holds what was recorded; wait until every CPU buffer is empty. Few,
@@ -260,27 +278,29 @@ done
 kill "$cat_pid" 2>/dev/null; wait "$cat_pid" 2>/dev/null; cat_pid=""
 [ "$lost" -gt 0 ] && say "WARNING: the tracer lost $lost events (raise -b)"
 
-avail=$(printf '%s' "$available_clocks" | tr -d '[]')
+avail=$available_clocks
+case "$avail" in *\[*) avail_pre=${avail%%\[*}; avail_rest=${avail#*\[}; avail="$avail_pre${avail_rest%%\]*}${avail_rest#*\]}" ;; esac
 
 {
+  # Functions write straight into the file: no command substitution, so no fork per field.
   printf '{\n  "format": "kvmtrace-bundle",\n  "version": 1,\n  "role": "guest",\n'
-  printf '  "name": %s,\n' "$(json "$name")"
+  printf '  "name": '; json "$name"; printf ',\n'
   printf '  "traces": [{ "file": "trace.txt", "format": "ftrace-text" }],\n'
-  printf '  "traceClock": %s,\n' "$(json "$clock")"
-  [ -n "$tsc_khz" ] && printf '  "tscKhz": %s,\n  "tscKhzFrom": %s,\n' "$tsc_khz" "$(json "$tsc_from")"
-  printf '  "kernel": %s,\n' "$(json "$kernel")"
-  [ -n "$vendor" ] && printf '  "cpuVendor": %s,\n' "$(json "$vendor")"
+  printf '  "traceClock": '; json "$clock"; printf ',\n'
+  if [ -n "$tsc_khz" ]; then printf '  "tscKhz": %s,\n  "tscKhzFrom": ' "$tsc_khz"; json "$tsc_from"; printf ',\n'; fi
+  printf '  "kernel": '; json "$kernel"; printf ',\n'
+  if [ -n "$vendor" ]; then printf '  "cpuVendor": '; json "$vendor"; printf ',\n'; fi
   printf '  "cpus": %s,\n' "$cpus"
   # shellcheck disable=SC2086 # word splitting of the clock list is intended
-  printf '  "availableClocks": %s,\n' "$(json_list $avail)"
-  printf '  "capturedAt": { "start": %s, "end": %s },\n' "$(json "$start_iso")" "$(json "$end_iso")"
-  printf '  "tool": %s,\n' "$(json "kvmtrace $VERSION guest-script")"
+  { printf '  "availableClocks": '; json_list $avail; printf ',\n'; }
+  printf '  "capturedAt": { "start": '; json "$start_iso"; printf ', "end": '; json "$end_iso"; printf ' },\n'
+  printf '  "tool": '; json "kvmtrace $VERSION guest-script"; printf ',\n'
   printf '  "lostEvents": %s,\n' "$lost"
-  printf '  "guest": {\n    "vm": %s,\n' "$(json "$vm")"
-  printf '    "clocksource": %s,\n' "$(json "$clocksource")"
+  printf '  "guest": {\n    "vm": '; json "$vm"; printf ',\n'
+  printf '    "clocksource": '; json "$clocksource"; printf ',\n'
   # shellcheck disable=SC2086 # word splitting of the flag list is intended
-  printf '    "tscFlags": %s,\n' "$(json_list $tsc_flags)"
-  printf '    "syncKind": %s\n  }\n}\n' "$(json "$sync_kind")"
+  { printf '    "tscFlags": '; json_list $tsc_flags; printf ',\n'; }
+  printf '    "syncKind": '; json "$sync_kind"; printf '\n  }\n}\n'
 } > "$dir/meta.json.part" || die "cannot write $dir/meta.json"
 mv "$dir/trace.txt.part" "$dir/trace.txt" || die "cannot write $dir/trace.txt"
 mv "$dir/meta.json.part" "$dir/meta.json" || die "cannot write $dir/meta.json"

@@ -43,7 +43,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: syncpt [-n N] [-k cpuid|pio] [-m TRACE_MARKER]\n"
 		   "  -n N   sync points per CPU (default 20)\n"
-		   "  -k K   exit used: cpuid (default) or pio (OUT to port 0xe9)\n"
+		   "  -k K   exit used: cpuid (default), pio (OUT to port 0xe9), or both: pio,cpuid\n"
 		   "  -m F   trace_marker to write to (default " DEFAULT_MARKER ")\n"
 		   "  --marker TEXT  write one \"kvmmark tsc=T cpu=C text=TEXT\" line instead of sync points\n");
 }
@@ -69,7 +69,8 @@ static int write_line(int fd, const char *buf, size_t len)
 int main(int argc, char **argv)
 {
 	long n = 20;
-	enum kind k = KIND_CPUID;
+	enum kind kinds[2] = { KIND_CPUID };
+	int nkinds = 1;
 	const char *marker = DEFAULT_MARKER;
 	const char *mark = NULL;
 	int opt;
@@ -88,11 +89,15 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			if (strcmp(optarg, "cpuid") == 0)
-				k = KIND_CPUID;
+				kinds[0] = KIND_CPUID, nkinds = 1;
 			else if (strcmp(optarg, "pio") == 0)
-				k = KIND_PIO;
+				kinds[0] = KIND_PIO, nkinds = 1;
+			else if (strcmp(optarg, "pio,cpuid") == 0)
+				kinds[0] = KIND_PIO, kinds[1] = KIND_CPUID, nkinds = 2;
+			else if (strcmp(optarg, "cpuid,pio") == 0)
+				kinds[0] = KIND_CPUID, kinds[1] = KIND_PIO, nkinds = 2;
 			else {
-				fprintf(stderr, "syncpt: -k wants cpuid or pio, not \"%s\"\n", optarg);
+				fprintf(stderr, "syncpt: -k wants cpuid, pio or pio,cpuid, not \"%s\"\n", optarg);
 				return 1;
 			}
 			break;
@@ -136,7 +141,10 @@ int main(int argc, char **argv)
 		close(fd);
 		return 0;
 	}
-	if (k == KIND_PIO && ioperm(SYNC_PORT, 1, 1) != 0) {
+	int want_pio = 0;
+	for (int i = 0; i < nkinds; i++)
+		want_pio |= kinds[i] == KIND_PIO;
+	if (want_pio && ioperm(SYNC_PORT, 1, 1) != 0) {
 		fprintf(stderr, "syncpt: ioperm(0x%x) failed: %s (kind=pio needs root and a kernel with CONFIG_X86_IOPL_IOPERM)\n",
 			SYNC_PORT, strerror(errno));
 		return 2;
@@ -149,7 +157,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "syncpt: sched_getaffinity: %s\n", strerror(errno));
 		return 2;
 	}
-	const char *kname = k == KIND_CPUID ? "cpuid" : "pio";
 	long seq = 0, written = 0;
 	int cpus = 0;
 	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
@@ -163,23 +170,27 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		cpus++;
-		for (long i = 0; i < n; i++, seq++) {
-			uint64_t t0 = tsc_read();
-			do_exit_insn(k);
-			uint64_t t1 = tsc_read();
-			int on = sched_getcpu();
-			char line[160];
-			int len = snprintf(line, sizeof line, "kvmsync seq=%ld cpu=%d kind=%s t0=%llu t1=%llu\n", seq,
-					   on, kname, (unsigned long long)t0, (unsigned long long)t1);
-			if (write_line(fd, line, (size_t)len) != 0) {
-				fprintf(stderr, "syncpt: write to %s failed: %s\n", marker, strerror(errno));
-				return 2;
+		for (int j = 0; j < nkinds; j++) {
+			enum kind k = kinds[j];
+			const char *kname = k == KIND_CPUID ? "cpuid" : "pio";
+			for (long i = 0; i < n; i++, seq++) {
+				uint64_t t0 = tsc_read();
+				do_exit_insn(k);
+				uint64_t t1 = tsc_read();
+				int on = sched_getcpu();
+				char line[160];
+				int len = snprintf(line, sizeof line, "kvmsync seq=%ld cpu=%d kind=%s t0=%llu t1=%llu\n",
+						   seq, on, kname, (unsigned long long)t0, (unsigned long long)t1);
+				if (write_line(fd, line, (size_t)len) != 0) {
+					fprintf(stderr, "syncpt: write to %s failed: %s\n", marker, strerror(errno));
+					return 2;
+				}
+				written++;
 			}
-			written++;
 		}
 	}
 	sched_setaffinity(0, sizeof allowed, &allowed);
 	close(fd);
-	fprintf(stderr, "syncpt: %ld %s points on %d CPU(s)\n", written, kname, cpus);
+	fprintf(stderr, "syncpt: %ld points on %d CPU(s)\n", written, cpus);
 	return 0;
 }

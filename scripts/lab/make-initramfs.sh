@@ -34,17 +34,18 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 echo "KVMTRACE-GUEST-READY"
-# Give the host time to arm its capture (it watches the console for the line above).
-sleep 5
-kvmtrace-guest.sh -T -N $vm_name -k pio -k cpuid -n $nsync -s /bin/syncpt $extra -- \\
-  sh -c 'i=0; while [ \$i -lt 50 ]; do i=\$((i+1)); done; ls /proc > /dev/null; cat /proc/interrupts > /dev/null; sleep 1; echo workload done' \\
+# The host arms its full capture when the script says "tracing started" on the console; -w 4
+# gives it the time before the first sync points (the console itself moves ~50 bytes/s).
+# The workload is one small command: under the emulator every exec costs seconds, and the host
+# records everything while the guest traces.
+kvmtrace-guest.sh -T -w 4 -N $vm_name -k pio -k cpuid -n $nsync -s /bin/syncpt $extra -- \\
+  cp /proc/interrupts /tmp/workload.txt \\
   > /tmp/bundle.tar
 echo "KVMTRACE-GUEST-DONE \$? \$(wc -c < /tmp/bundle.tar)"
-# The host takes its end snapshot on the line above; give it a moment before the dump.
-sleep 2
 dbgout /tmp/bundle.tar
 echo "KVMTRACE-GUEST-SENT"
-poweroff -f
+# With -no-reboot QEMU exits when the guest reboots (microvm has no ACPI power-off).
+reboot -f
 EOF
 chmod +x "$stage/init"
 (cd "$stage" && find . | sort | busybox cpio -o -H newc 2>/dev/null) > "$out.part"

@@ -6,13 +6,15 @@
 # the guest's /init record its own bundle with native/kvmtrace-guest.sh and send it out through
 # isa-debugcon, then stops the host capture with SIGINT when the guest says it is done.
 #
-# usage: sudo scripts/lab/pvm-fixture.sh OUTDIR [VCPUS] [SYNC_POINTS]
+# usage: sudo scripts/lab/pvm-fixture.sh OUTDIR [VCPUS] [SYNC_POINTS] [capture host options...]
+# (e.g. -x kvm:kvm_apic to leave high-rate events out of a fixture)
 # Needs: root, /dev/kvm, qemu-system-x86, busybox-static, xz, native/ built (make -C native),
 # node_modules (npm ci). Writes OUTDIR/{host,guest}/ and OUTDIR/{serial.log,qemu.cmd,capture-host.log}.
 set -euo pipefail
 out=$1
 vcpus=${2:-1}
 nsync=${3:-20}
+shift $(($# < 3 ? $# : 3))
 root=$(cd "$(dirname "$0")/../.." && pwd)
 kernel_xz=${KVMLAB_KERNEL:-/work/shared/kvm-guest/vmlinux-6.1-kvmlab.xz}
 vm_name=kvmlab
@@ -36,7 +38,7 @@ trap 'exit 143' TERM
 xz -dc "$kernel_xz" > "$work/vmlinux"
 sh "$root/scripts/lab/make-initramfs.sh" "$work/initramfs.cpio" "$nsync"
 
-node --import tsx "$root/src/cli/main.ts" capture host --vm "$vm_name" --wait --hold -o "$out/host" \
+node --import tsx "$root/src/cli/main.ts" capture host --vm "$vm_name" --wait --hold -o "$out/host" "$@" \
   > "$out/capture-host.log" 2>&1 &
 cap_pid=$!
 sleep 3 # capture host sets up its instance, then polls for QEMU
@@ -57,21 +59,25 @@ wait_line() { # pattern timeout_s
   for _ in $(seq 1 $(($2 * 5))); do
     grep -q "$1" "$work/serial.log" 2>/dev/null && return 0
     kill -0 "$qemu_pid" 2>/dev/null || { echo "pvm-fixture: QEMU exited early" >&2; cat "$work/qemu.err" "$work/serial.log" >&2; exit 2; }
-    kill -0 "$cap_pid" 2>/dev/null || { echo "pvm-fixture: capture host exited early" >&2; cat "$out/capture-host.log" >&2; exit 2; }
+    [ -z "$cap_pid" ] || kill -0 "$cap_pid" 2>/dev/null || { echo "pvm-fixture: capture host exited early" >&2; cat "$out/capture-host.log" >&2; exit 2; }
     sleep 0.2
   done
   echo "pvm-fixture: timed out waiting for $1" >&2; cat "$work/serial.log" >&2; exit 2
 }
 echo "pvm-fixture: booting (about 2-3 minutes)..." >&2
 wait_line KVMTRACE-GUEST-READY 900
-# The boot is over: from here on the host records everything (before, only kvm_write_tsc_offset).
+echo "pvm-fixture: guest booted" >&2
+# The guest script says when its tracing runs (and then waits 3 s, -w 3) and when it stops: the
+# host records everything in between (before: only kvm_write_tsc_offset).
+wait_line 'kvmtrace-guest: tracing started' 900
 kill -USR1 "$cap_pid"
-echo "pvm-fixture: guest ready; host capture released from --hold" >&2
-wait_line KVMTRACE-GUEST-DONE 900
+echo "pvm-fixture: guest tracing; host capture released from --hold" >&2
+wait_line 'kvmtrace-guest: tracing stopped' 900
 kill -INT "$cap_pid"
 wait "$cap_pid" || { echo "pvm-fixture: capture host failed" >&2; cat "$out/capture-host.log" >&2; exit 2; }
 cap_pid=""
 echo "pvm-fixture: host bundle written; waiting for the guest's dump" >&2
+wait_line KVMTRACE-GUEST-DONE 900
 wait "$qemu_pid" || true
 qemu_pid=""
 grep -q KVMTRACE-GUEST-SENT "$work/serial.log" || { echo "pvm-fixture: guest did not finish its dump" >&2; cat "$work/serial.log" >&2; exit 2; }
