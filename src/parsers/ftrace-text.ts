@@ -217,7 +217,7 @@ export class FtraceTextParser {
   private intern(s: string, from: number, to: number): string {
     const key = (to - from) * 65536 + s.charCodeAt(from) * 256 + (s.charCodeAt(to - 1) & 255);
     const hit = this.interned.get(key);
-    if (hit !== undefined && s.startsWith(hit, from)) return hit;
+    if (hit !== undefined && sameAt(s, from, hit)) return hit;
     const fresh = s.slice(from, to);
     if (this.interned.size < 4096) this.interned.set(key, fresh);
     return fresh;
@@ -225,7 +225,7 @@ export class FtraceTextParser {
 
   private commOf(pid: number, s: string, from: number, to: number): string {
     const hit = this.comms.get(pid);
-    if (hit !== undefined && hit.length === to - from && s.startsWith(hit, from)) return hit;
+    if (hit !== undefined && hit.length === to - from && sameAt(s, from, hit)) return hit;
     const fresh = s.slice(from, to);
     if (this.comms.size < 65536) this.comms.set(pid, fresh);
     return fresh;
@@ -262,6 +262,12 @@ export class FtraceTextParser {
       this.bad('expected an ftrace event line "TASK-PID [CPU] TIMESTAMP: EVENT: …"');
     }
   }
+}
+
+/** True when `s` holds `word` at `at` (a plain loop: startsWith with a position is slow on long strings). */
+function sameAt(s: string, at: number, word: string): boolean {
+  for (let k = 0; k < word.length; k++) if (s.charCodeAt(at + k) !== word.charCodeAt(k)) return false;
+  return true;
 }
 
 // The last timestamp read, split at 1e9 (value = TS_HI·1e9 + TS_LO): module scratch, so the hot
