@@ -3,22 +3,37 @@
  * (3.1.6) does, line for line, streaming to stdout with back-pressure.
  */
 import type { Command } from 'commander';
-import { once } from 'node:events';
 import { Diagnostics } from '../../model/diagnostics.js';
 import { openTraceDat, reportChunks } from '../../parsers/trace-dat/index.js';
+
+/** Resolves when stdout drains, closes or fails (an EPIPE marks the reader gone). */
+function drained(state: { closed: boolean }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: NodeJS.ErrnoException) => {
+      process.stdout.off('drain', onDrain);
+      process.stdout.off('close', onClose);
+      process.stdout.off('error', done);
+      if (err && err.code !== 'EPIPE') reject(err);
+      else {
+        if (err) state.closed = true;
+        resolve();
+      }
+    };
+    const onDrain = () => done();
+    const onClose = () => {
+      state.closed = true;
+      done();
+    };
+    process.stdout.on('drain', onDrain);
+    process.stdout.on('close', onClose);
+    process.stdout.on('error', done);
+  });
+}
 
 /** Writes to stdout, waiting for 'drain' when the pipe is full; false once the reader has gone. */
 async function writeOut(text: string, state: { closed: boolean }): Promise<boolean> {
   if (state.closed) return false;
-  if (!process.stdout.write(text)) {
-    try {
-      await Promise.race([once(process.stdout, 'drain'), once(process.stdout, 'close')]);
-    } catch (e) {
-      // `once` rejects when the stream emits 'error'; a reader that went away (EPIPE) ends the report.
-      if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
-      state.closed = true;
-    }
-  }
+  if (!process.stdout.write(text)) await drained(state);
   return !state.closed;
 }
 

@@ -9,7 +9,7 @@ import type { Diagnostics } from '../../model/diagnostics.js';
 import { UserError } from '../../model/errors.js';
 import type { SourceHeader, TraceEvent } from '../../model/event.js';
 import { TsBase } from '../../model/exact.js';
-import { bufferBase, mergeStreams } from './merge-cpus.js';
+import { bufferBase, StreamMerger } from './merge-cpus.js';
 import type { TraceDat } from './open.js';
 import { EventPrinter, type FieldValues } from './printer.js';
 import type { TraceDatBuffer } from './types.js';
@@ -76,7 +76,8 @@ export function readTraceDatEvents(t: TraceDat, o: ReadEventsOptions): TraceDatS
     header.base = new TsBase(base);
     const p = new EventPrinter(t);
     let batch: TraceDatEvent[] = [];
-    for (const s of mergeStreams(t, [{ buffer, base }], o.diags, (x) => x.reader.ts)) {
+    const merger = new StreamMerger(t, [{ buffer, base }], o.diags, (x) => x.reader.ts);
+    for (let s = merger.next(); s; s = merger.next()) {
       const r = s.reader;
       p.at(r.buf, r.dataPos, r.dataLen);
       const id = p.type();

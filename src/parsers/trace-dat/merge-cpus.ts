@@ -27,43 +27,57 @@ export function bufferBase(t: TraceDat, b: TraceDatBuffer): bigint | undefined {
 
 /**
  * Merges the CPU streams of `buffers`; `key(stream)` gives the current event's ordering value
- * (a number). Yields the stream whose event is next; the caller reads it, then the merge
- * advances it.
+ * (a number). {@link next} returns the stream whose event is next; the caller reads it, and the
+ * following call advances it (a class rather than a generator: this runs once per event).
  */
-export function* mergeStreams(
-  t: TraceDat,
-  buffers: { buffer: TraceDatBuffer; base: bigint }[],
-  diags: Diagnostics,
-  key: (s: Stream) => number,
-): Generator<Stream> {
-  const live: Stream[] = [];
-  const keys: number[] = [];
-  buffers.forEach(({ buffer, base }, bufferIndex) => {
-    for (const cd of buffer.cpus) {
-      if (cd.size === 0) continue;
-      const reader = new CpuReader(t, buffer, cd, base, diags);
-      const s = { reader, buffer, bufferIndex };
-      if (reader.next()) {
-        live.push(s);
-        keys.push(key(s));
+export class StreamMerger {
+  private live: Stream[] = [];
+  private keys: number[] = [];
+  private last = -1;
+
+  constructor(
+    t: TraceDat,
+    buffers: { buffer: TraceDatBuffer; base: bigint }[],
+    diags: Diagnostics,
+    private readonly key: (s: Stream) => number,
+  ) {
+    buffers.forEach(({ buffer, base }, bufferIndex) => {
+      for (const cd of buffer.cpus) {
+        if (cd.size === 0) continue;
+        const reader = new CpuReader(t, buffer, cd, base, diags);
+        const s = { reader, buffer, bufferIndex };
+        if (reader.next()) {
+          this.live.push(s);
+          this.keys.push(key(s));
+        }
       }
+    });
+  }
+
+  /** The stream holding the next event, or undefined at the end. */
+  next(): Stream | undefined {
+    const live = this.live;
+    const keys = this.keys;
+    if (this.last >= 0) {
+      const s = live[this.last];
+      if (s.reader.next()) keys[this.last] = this.key(s);
+      else {
+        live.splice(this.last, 1);
+        keys.splice(this.last, 1);
+      }
+      this.last = -1;
     }
-  });
-  while (live.length > 0) {
+    const n = live.length;
+    if (n === 0) return undefined;
     let best = 0;
     let bk = keys[0];
-    for (let i = 1; i < live.length; i++) {
+    for (let i = 1; i < n; i++) {
       if (keys[i] < bk) {
         bk = keys[i];
         best = i;
       }
     }
-    const s = live[best];
-    yield s;
-    if (s.reader.next()) keys[best] = key(s);
-    else {
-      live.splice(best, 1);
-      keys.splice(best, 1);
-    }
+    this.last = best;
+    return live[best];
   }
 }

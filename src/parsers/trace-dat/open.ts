@@ -271,7 +271,7 @@ function readEventFormats(c: Cursor, meta: Meta): void {
 }
 
 function readKallsyms(c: Cursor, meta: Meta): void {
-  meta.kallsyms = Kallsyms.parse(c.text(c.u32('kallsyms size'), 'kallsyms'));
+  meta.kallsyms = Kallsyms.lazy(c.bytes(c.u32('kallsyms size'), 'kallsyms'));
 }
 
 function readPrintk(c: Cursor, meta: Meta): void {

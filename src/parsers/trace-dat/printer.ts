@@ -7,14 +7,15 @@ import type { EventFormat, FieldFormat } from './format.js';
 import type { TraceDat } from './open.js';
 import { PLUGINS, type Plugin, type PluginCtx } from './plugins.js';
 import { parsePrintFmt, type PrintFmt } from './printfmt-parse.js';
-import { readU, renderPretty, renderRaw, type Rec, type RenderEnv } from './printfmt-eval.js';
+import { prettyRenderer, readU, renderPretty, renderRaw, type Rec, type RenderEnv } from './printfmt-eval.js';
 
 /** What the printer knows about one event id. */
 interface Compiled {
   ev: EventFormat;
   pf: PrintFmt;
   plugin?: Plugin;
-  typeField?: FieldFormat;
+  /** The print fmt compiled (trailing newline dropped). */
+  pretty: (r: Rec) => string;
 }
 
 /** Raw field values of one record, decoded generically from the event's format. */
@@ -96,7 +97,8 @@ export class EventPrinter {
     if (c) return c;
     const ev = this.t.events.get(id);
     if (!ev) return undefined;
-    c = { ev, pf: parsePrintFmt(ev, this.t.longSize), plugin: PLUGINS.get(`${ev.system}:${ev.name}`) };
+    const pf = parsePrintFmt(ev, this.t.longSize);
+    c = { ev, pf, plugin: PLUGINS.get(`${ev.system}:${ev.name}`), pretty: prettyRenderer(this.env, pf) };
     this.compiled.set(id, c);
     return c;
   }
@@ -108,6 +110,7 @@ export class EventPrinter {
   body(id: number, raw: boolean): string {
     const c = this.compile(id);
     if (!c) return '[UNKNOWN EVENT]';
+    if (!raw && !c.plugin && !c.pf.failed) return c.pretty(this.rec);
     let s: string;
     if (raw) s = renderRaw(this.env, this.rec, c.ev.eventFields, c.pf);
     else if (c.pf.failed && !c.plugin) s = '[FAILED TO PARSE]' + renderRaw(this.env, this.rec, c.ev.eventFields, undefined);

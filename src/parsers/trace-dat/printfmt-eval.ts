@@ -486,6 +486,27 @@ export function renderPretty(env: RenderEnv, r: Rec, pf: PrintFmt): string {
   return s;
 }
 
+/**
+ * A compiled renderer of a whole print fmt that also drops one trailing newline (as trace-cmd
+ * does), looking only at the last piece's text so the line is not flattened.
+ */
+export function prettyRenderer(env: RenderEnv, pf: PrintFmt): (r: Rec) => string {
+  const fns = pf.pieces.map((p) => pieceRenderer(env, p));
+  const n = fns.length;
+  if (n === 0) return () => '';
+  return (r) => {
+    let s = '';
+    for (let i = 0; i < n - 1; i++) s += fns[i](r);
+    let t = fns[n - 1](r);
+    if (t === '') {
+      s += t;
+      return s.endsWith('\n') ? s.slice(0, -1) : s;
+    }
+    if (t.charCodeAt(t.length - 1) === 10) t = t.slice(0, -1);
+    return s + t;
+  };
+}
+
 function isPrintable(r: Rec, off: number, len: number): boolean {
   for (let i = 0; i < len; i++) {
     const c = r.buf[r.pos + off + i];

@@ -129,10 +129,19 @@ function plainConv(d: Directive): 'dec' | 'hex' | 'HEX' | undefined {
   return undefined;
 }
 
+/** Lower-case hex of a non-negative safe integer, without V8's slow double-radix conversion. */
+export function hexOf(v: number): string {
+  if (v < 0x80000000) return v.toString(16);
+  if (v < TWO32) return (v >>> 16).toString(16) + ((v & 0xffff) | 0x10000).toString(16).slice(1);
+  const hi = Math.floor(v / TWO32);
+  const lo = v - hi * TWO32;
+  return hexOf(hi) + ((lo >>> 16) | 0x10000).toString(16).slice(1) + ((lo & 0xffff) | 0x10000).toString(16).slice(1);
+}
+
 function numberFormatter(d: Directive): (v: number) => string {
   const plain = plainConv(d);
   if (plain === 'dec') return (v) => String(v);
-  if (plain === 'hex') return (v) => v.toString(16);
+  if (plain === 'hex') return hexOf;
   if (plain === 'HEX') return (v) => v.toString(16).toUpperCase();
   return (v) => formatInt(d, v);
 }

@@ -5,7 +5,7 @@
  * them with back-pressure.
  */
 import type { Diagnostics } from '../../model/diagnostics.js';
-import { bufferBase, mergeStreams, type Stream } from './merge-cpus.js';
+import { bufferBase, StreamMerger, type Stream } from './merge-cpus.js';
 import type { TraceDat } from './open.js';
 import { EventPrinter } from './printer.js';
 import { TimeConverter } from './timefmt.js';
@@ -53,7 +53,8 @@ export function* reportChunks(t: TraceDat, o: ReportOptions, diags: Diagnostics,
   const p = new EventPrinter(t);
   const inSeconds = bufs[0].conv.inSeconds;
   let out = '';
-  for (const s of mergeStreams(t, bufs, diags, key)) {
+  const merger = new StreamMerger(t, bufs, diags, key);
+  for (let s = merger.next(); s; s = merger.next()) {
     const r = s.reader;
     const b = bufs[s.bufferIndex];
     p.at(r.buf, r.dataPos, r.dataLen);
