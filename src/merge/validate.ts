@@ -58,12 +58,21 @@ export interface ValidationResult {
 
 const RING = 256;
 
+/** A three-valued fact: known yes, known no, or not known (yet). */
+const YES = 1;
+const NO = 0;
+const UNKNOWN = -1;
+type Fact = typeof YES | typeof NO | typeof UNKNOWN;
+
 class VcpuState {
-  inRun = false;
-  onCpu = true;
-  known = false;
-  inGuest = false;
+  /** entry-exit: in guest mode (kvm_entry → kvm_exit); kvm-run: inside KVM_RUN (kvm_fpu load → unload). */
+  inRun: Fact = UNKNOWN;
+  /** kvm-run only: the thread is on a CPU (sched_switch, or any event it traced). */
+  onCpu: Fact = UNKNOWN;
+  /** Whether the vCPU can be executing guest code now, from the two facts above. */
+  inGuest: Fact = UNKNOWN;
   lastLeave = -Infinity;
+  /** Guest events seen while the vCPU was known out of guest mode, waiting for the next entry to measure them. */
   pending: number[] = [];
   checked = 0;
   inside = 0;
@@ -83,24 +92,27 @@ class VcpuState {
     readonly guest: number,
     readonly vcpu: number,
     readonly tid: number | undefined,
+    private readonly needsCpu: boolean,
   ) {}
 
-  enter(t: number): void {
-    if (this.inGuest) return;
-    this.inGuest = true;
-    for (const p of this.pending) {
-      const d = Math.min(p - this.lastLeave, t - p);
-      if (d <= 0) this.inside++;
-      else if (d > this.worst) this.worst = d;
-    }
-    this.pending.length = 0;
-  }
-
-  leave(t: number): void {
-    this.known = true;
-    if (!this.inGuest) return;
-    this.inGuest = false;
-    this.lastLeave = t;
+  /** Recomputes `inGuest` after a change at time t; measures pending violations on entry. */
+  update(t: number): void {
+    const now: Fact =
+      this.inRun === YES && (!this.needsCpu || this.onCpu === YES)
+        ? YES
+        : this.inRun === NO || (this.needsCpu && this.onCpu === NO)
+          ? NO
+          : UNKNOWN;
+    if (now === this.inGuest) return;
+    if (now === YES) {
+      for (const p of this.pending) {
+        const d = Math.min(p - this.lastLeave, t - p);
+        if (d <= 0) this.inside++;
+        else if (d > this.worst) this.worst = d;
+      }
+      this.pending.length = 0;
+    } else if (this.inGuest === YES) this.lastLeave = t;
+    this.inGuest = now;
   }
 }
 
@@ -131,7 +143,7 @@ export class Validator {
     let s = this.states[src][vcpu];
     if (!s) {
       const tid = this.plans[src]!.vcpu(vcpu).tid;
-      s = new VcpuState(src, vcpu, tid);
+      s = new VcpuState(src, vcpu, tid, this.kind === 'kvm-run');
       this.states[src][vcpu] = s;
       if (tid !== undefined) {
         const l = this.byTid.get(tid) ?? [];
@@ -157,53 +169,35 @@ export class Validator {
       const sw = schedSwitch(ev.body);
       if (!sw) return;
       const out = this.byTid.get(sw.prevPid);
-      if (out) for (const s of out) this.schedOut(s, m.t);
+      if (out) for (const s of out) (s.onCpu = NO), s.update(m.t);
       const inn = this.byTid.get(sw.nextPid);
-      if (inn) for (const s of inn) this.schedIn(s, m.t);
+      if (inn) for (const s of inn) (s.onCpu = YES), s.update(m.t);
       return;
     }
-    if (c !== 107 /* k */) return;
     const ss = this.byTid.get(ev.pid);
     if (!ss) return;
+    // The thread traced this event, so it is on a CPU now (covers switch-ins the trace missed).
+    if (this.kind === 'kvm-run') for (const s of ss) if (s.onCpu !== YES) (s.onCpu = YES), s.update(m.t);
+    if (c !== 107 /* k */) return;
     switch (ev.name) {
       case 'kvm_entry':
-        if (this.kind === 'entry-exit') for (const s of ss) (s.known = true), s.enter(m.t);
+        if (this.kind === 'entry-exit') for (const s of ss) (s.inRun = YES), s.update(m.t);
         break;
       case 'kvm_exit': {
-        if (this.kind === 'entry-exit') for (const s of ss) s.leave(m.t);
+        if (this.kind === 'entry-exit') for (const s of ss) (s.inRun = NO), s.update(m.t);
         if (isCpuidExit(kvmExitReason(ev.body))) for (const s of ss) s.cpuid[s.cpuidN++ % RING] = m.t;
         break;
       }
       case 'kvm_fpu': {
         if (this.kind !== 'kvm-run') break;
         const f = kvmFpu(ev.body);
-        for (const s of ss) {
-          s.onCpu = true; // the thread is running: it just traced this event
-          if (f === 1) {
-            s.inRun = true;
-            s.known = true;
-            s.enter(m.t);
-          } else if (f === -1) {
-            s.inRun = false;
-            s.leave(m.t);
-          }
-        }
+        if (f !== 0) for (const s of ss) (s.inRun = f === 1 ? YES : NO), s.update(m.t);
         break;
       }
       case 'kvm_pio':
         if (kvmPioPort(ev.body) === SYNC_PORT) for (const s of ss) s.pio[s.pioN++ % RING] = m.t;
         break;
     }
-  }
-
-  private schedOut(s: VcpuState, t: number): void {
-    s.onCpu = false;
-    if (this.kind === 'kvm-run') s.leave(t);
-  }
-
-  private schedIn(s: VcpuState, t: number): void {
-    s.onCpu = true;
-    if (this.kind === 'kvm-run' && s.inRun) s.enter(t);
   }
 
   private guest(m: MergedEvent): void {
@@ -213,12 +207,12 @@ export class Validator {
       const sp = syncMarker(m.ev.body);
       if (sp) this.sync(m, sp.cpu, sp.kind, sp.t0, sp.t1);
     }
-    if (this.kind === 'none' || s.tid === undefined || t < this.first || t > this.last || !s.known) {
+    if (this.kind === 'none' || s.tid === undefined || t < this.first || t > this.last || s.inGuest === UNKNOWN) {
       s.notCheckable++;
       return;
     }
     s.checked++;
-    if (s.inGuest || t === s.lastLeave) s.inside++;
+    if (s.inGuest === YES || t === s.lastLeave) s.inside++;
     else s.pending.push(t);
   }
 
