@@ -33,7 +33,8 @@ function drained(state: { closed: boolean }): Promise<void> {
 /** Writes to stdout, waiting for 'drain' when the pipe is full; false once the reader has gone. */
 async function writeOut(text: string, state: { closed: boolean }): Promise<boolean> {
   if (state.closed) return false;
-  if (!process.stdout.write(text)) await drained(state);
+  // The text holds the file's bytes one char each (latin1), so it is written back the same way.
+  if (!process.stdout.write(text, 'latin1')) await drained(state);
   return !state.closed;
 }
 

@@ -35,7 +35,7 @@ export class EventPrinter {
   private ctx: PluginCtx;
 
   constructor(readonly t: TraceDat) {
-    this.env = { le: t.littleEndian, longSize: t.longSize, kallsyms: t.kallsyms, printk: t.printk };
+    this.env = { le: t.littleEndian, longSize: t.longSize, kallsyms: t.kallsyms, printk: t.printk, notString: new Set() };
     this.comms = new Map(t.cmdlines);
     const any = t.events.values().next().value as EventFormat | undefined;
     const ct = any?.byName.get('common_type');

@@ -22,6 +22,11 @@ export interface RenderEnv {
   longSize: number;
   kallsyms: Kallsyms;
   printk: Map<bigint, string>;
+  /**
+   * Fields libtraceevent no longer treats as strings: once it prints a char array as `ARRAY[…]`
+   * it clears the field's string flag for the rest of the run (print_field_raw).
+   */
+  notString?: Set<FieldFormat>;
 }
 
 const U64 = (1n << 64n) - 1n;
@@ -528,9 +533,10 @@ export function rawFieldText(env: RenderEnv, r: Rec, f: FieldFormat): string {
       off = f.offset;
       len = f.size;
     }
-    if (f.isString && isPrintable(r, off, len)) return cString(r, off, r.len - off);
+    if (f.isString && !env.notString?.has(f) && isPrintable(r, off, len)) return cString(r, off, r.len - off);
     const bytes: string[] = [];
     for (let i = 0; i < len; i++) bytes.push((r.buf[r.pos + off + i] ?? 0).toString(16).padStart(2, '0'));
+    (env.notString ??= new Set()).add(f);
     return `ARRAY[${bytes.join(', ')}]`;
   }
   const v = readU(env, r, f.offset, f.size);
