@@ -240,6 +240,29 @@ describe('guest capture script', () => {
     for (const x of [r, pio]) expect(existsSync(join(TRACEFS, 'instances', `kvmtrace-${x.pid}`))).toBe(false);
   });
 
+  const CLI = ['--import', 'tsx', join(import.meta.dirname, '..', 'src', 'cli', 'main.ts')];
+
+  it('kvmtrace guest-script prints the script itself', () => {
+    const r = spawnSync(process.execPath, [...CLI, 'guest-script'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(readFileSync(GUEST_SCRIPT, 'utf8'));
+  });
+
+  it.skipIf(!tracingOk || !helpersOk)('kvmtrace capture guest runs the script with the built syncpt and writes a bundle', () => {
+    const dir = join(tmp, 'cli-guest');
+    const r = spawnSync(process.execPath, [...CLI, 'capture', 'guest', '-o', dir, '--sync', 'cpuid', '--sync-points', '2', '--name', 'g1', '--', 'true'], {
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toMatch(/bundle written to/);
+    expect(r.status).toBe(0);
+    const meta = validateMeta(JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')), 'meta.json');
+    expect(meta.name).toBe('g1');
+    expect(readFileSync(join(dir, 'trace.txt'), 'utf8').split('\n').filter((l) => l.includes('kvmsync')).length).toBe(2 * 2 * meta.cpus!);
+    const bad = spawnSync(process.execPath, [...CLI, 'capture', 'guest', '-o', join(tmp, 'x'), '--sync', 'hlt'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toBe('kvmtrace: --sync hlt: expected pio or cpuid\n');
+  });
+
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     it.skipIf(!tracingOk || !helpersOk)(`ends cleanly on ${sig} mid-capture: bundle written, instance removed`, async () => {
       const dir = join(tmp, `guest-${sig}`);
