@@ -12,6 +12,8 @@ import { fmt, measure, table } from './lib.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+// The flags the kvmtrace command runs with (its shebang and the npm scripts): see src/cli/main.ts.
+const NODE_FLAGS = ['--max-old-space-size=128'];
 const REF = join(ROOT, '..', 'shared', 'external', 'masterarbeit', 'reference');
 const work = mkdtempSync(join(tmpdir(), 'kvmtrace-bench-'));
 const COPIES = Number(process.env.BENCH_COPIES ?? 20);
@@ -38,9 +40,9 @@ try {
       const lines = JSON.parse(parse.stderr.trim().split('\n').pop()).lines;
       rows.push([label, 'kvmtrace parse (ftrace text)', fmt(lines), parse.secs.toFixed(2), `(${fmt(lines / parse.secs)} lines/s)`, parse.rssMb.toFixed(0)]);
       const flags = ['--host', H, '--guest', G, '--host-clock', 'x86-tsc', '--guest-clock', 'x86-tsc', '--tsc-offset', '-63430235715905', '--vcpu-thread', '0=483882', '--tsc-khz', '2918400', '-q'];
-      const json = measure(process.execPath, [CLI, 'merge', ...flags, '-o', join(dir, 'out.json')]);
+      const json = measure(process.execPath, [...NODE_FLAGS, CLI, 'merge', ...flags, '-o', join(dir, 'out.json')]);
       rows.push([label, 'kvmtrace merge → Chrome JSON', fmt(events), json.secs.toFixed(2), fmt(events / json.secs), json.rssMb.toFixed(0)]);
-      const text = measure(process.execPath, [CLI, 'merge', ...flags, '--text', join(dir, 'out.txt')]);
+      const text = measure(process.execPath, [...NODE_FLAGS, CLI, 'merge', ...flags, '--text', join(dir, 'out.txt')]);
       rows.push([label, 'kvmtrace merge → text', fmt(events), text.secs.toFixed(2), fmt(events / text.secs), text.rssMb.toFixed(0)]);
       // The peer: the merge as people do it by hand — awk maps guest TSC to host TSC (offset only,
       // in doubles), sort -m merges the two sorted streams by that key.

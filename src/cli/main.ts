@@ -1,6 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-old-space-size=128
 /**
- * kvmtrace command line: commander wiring only. Each command lives in `commands/<name>.ts` and
+ * kvmtrace command line: commander wiring only. (The shebang caps V8's old space at 128 MB: the
+ * streaming pipeline keeps ~25 MB live, and without a cap V8 lets garbage grow the heap far past
+ * that before collecting it, so peak RSS would follow the input's size.) Each command lives in `commands/<name>.ts` and
  * exports `register(program)`; this file adds them, turns UserErrors into one sentence on
  * stderr with a non-zero exit code, and reports anything else as a bug.
  */
