@@ -159,6 +159,66 @@ describe.skipIf(externalMissing)('exits on real VMX recordings', () => {
   });
 });
 
+/** Independent reading of a kvm-pvm host: KVM_RUN spans and userspace exits of one thread (bigint). */
+function independentRuns(file: string, tid: number): { runs: number; runCycles: bigint; exits: number; exitCycles: bigint } {
+  const re = /^\s*.*?-(\d+)\s+\[\d+\]\s+\S+\s+(\d+): (kvm_fpu|kvm_userspace_exit): (.*)$/;
+  let inRun = false;
+  let start = 0n;
+  let pendingExit: bigint | undefined;
+  const r = { runs: 0, runCycles: 0n, exits: 0, exitCycles: 0n };
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = re.exec(line);
+    if (!m || Number(m[1]) !== tid) continue;
+    const t = BigInt(m[2]);
+    if (m[3] === 'kvm_userspace_exit') pendingExit = t;
+    else if (m[4].trim() === 'load' && !inRun) {
+      inRun = true;
+      start = t;
+      if (pendingExit !== undefined) {
+        r.exits++;
+        r.exitCycles += t - pendingExit;
+        pendingExit = undefined;
+      }
+    } else if (m[4].trim() === 'unload' && inRun) {
+      inRun = false;
+      r.runs++;
+      r.runCycles += t - start;
+    }
+  }
+  return r;
+}
+
+describe('exits on the kvm-pvm capture (fixtures/pvm-1vcpu: no kvm_exit/kvm_entry on this host)', () => {
+  const dir = new URL('../fixtures/pvm-1vcpu/', import.meta.url).pathname;
+  let pvm: ExitsReport;
+  beforeAll(async () => {
+    pvm = await exitsReport([], [dir + 'host', dir + 'guest']);
+  });
+
+  it('says that the host recorded no exits, and summarises KVM_RUN and userspace exits (exact cycles)', () => {
+    expect(pvm.mode).toBe('kvm-run');
+    expect(pvm.reasons).toEqual([]);
+    expect(exitsText(pvm)).toMatch(/^The host recorded no VM exits: this trace has no kvm_exit\/kvm_entry events/);
+    expect(pvm.kvmRun).toHaveLength(1);
+    const v = pvm.kvmRun[0];
+    expect(v).toMatchObject({ tid: 26619, vcpu: 0, guest: 'kvmlab' });
+    const ind = independentRuns(dir + 'host/trace.txt', 26619);
+    expect(v.runs).toBe(ind.runs);
+    expect(BigInt(v.runCycles)).toBe(ind.runCycles);
+    const io = v.userspaceExits.find((u) => u.reason === 'KVM_EXIT_IO')!;
+    expect(v.userspaceExits.reduce((a, u) => a + u.count, 0)).toBe(ind.exits);
+    expect(BigInt(v.userspaceExits.reduce((a, u) => a + u.totalCycles, 0))).toBe(ind.exitCycles);
+    expect(io.count).toBeGreaterThan(0);
+    // The 40 pio sync points leave through port 0xe9.
+    expect(v.pio.find((p) => p.port === 'out 0xe9')!.count).toBeGreaterThanOrEqual(39);
+  });
+
+  it('golden outputs (text and JSON)', () => {
+    expectGolden('exits/pvm-1vcpu.txt', exitsText(pvm));
+    expectGolden('exits/pvm-1vcpu.json', exitsJson(pvm));
+  });
+});
+
 describe('exit reason names per vendor', () => {
   it('reads Intel VMX names from real kvm_exit lines', () => {
     // docA host lines (real).

@@ -199,6 +199,48 @@ describe.skipIf(externalMissing)('merge --flows on the real docA pair', () => {
   });
 });
 
+describe('latency on the kvm-pvm capture (fixtures/pvm-1vcpu)', () => {
+  const dir = new URL('../fixtures/pvm-1vcpu/', import.meta.url).pathname;
+  it('host → guest: each pio sync exit (kvm_pio on port 0xe9) to the guest marker that reports it', async () => {
+    const p = await prepareMerge(mergeRequest([dir + 'host', dir + 'guest'], { tscOffset: [], vcpuThread: [] }));
+    const from = 'host:kvm_pio[port=0xe9]';
+    const to = 'guest:marker~kind=pio';
+    const r = await analyse(p, (_tl, _pl, vt) => new LatencyAnalyzer(new Pairer(parseMatch(from), parseMatch(to), parsePairKey('vcpu'), vt)));
+    const rep = buildLatencyReport(r.analyzer, p.tscKhz!, 'vcpu');
+    // Independent: the guest reads the host's TSC unchanged here (debugfs offset 0, see the fixture's
+    // README), so raw timestamps of both files are on one clock; pair in time order by hand.
+    const re = /^\s*.*?-(\d+)\s+\[\d+\]\s+\S+\s+(\d+): (\w+): (.*)$/;
+    const evs: { t: bigint; host: boolean; from: boolean; to: boolean }[] = [];
+    for (const [file, host] of [
+      [dir + 'host/trace.txt', true],
+      [dir + 'guest/trace.txt', false],
+    ] as const)
+      for (const line of readFileSync(file, 'utf8').split('\n')) {
+        const m = re.exec(line);
+        if (!m) continue;
+        const isFrom = host && Number(m[1]) === 26619 && m[3] === 'kvm_pio' && m[4].includes(' at 0xe9 ');
+        const isTo = !host && m[3] === 'tracing_mark_write' && m[4].includes('kind=pio');
+        if (isFrom || isTo) evs.push({ t: BigInt(m[2]), host, from: isFrom, to: isTo });
+      }
+    evs.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : Number(b.host) - Number(a.host)));
+    const plain: number[] = [];
+    let pending: bigint | undefined;
+    for (const e of evs) {
+      if (e.to && pending !== undefined) {
+        plain.push((Number(e.t - pending) * 1e6) / p.tscKhz! / 1000);
+        pending = undefined;
+      }
+      if (e.from) pending = e.t;
+    }
+    expect(plain).toHaveLength(40);
+    expect(rep.values.LATENCY_SAMPLES).toBe(40);
+    expect(rep.values.UNPAIRED_FROM).toBe(0);
+    const st = plainStats(plain);
+    for (const [k, v] of Object.entries(st)) expect(rep.values[k as keyof typeof rep.values]).toBeCloseTo(v, 6);
+    expectGolden('latency/pvm-1vcpu-pio-marker.txt', latencyKeysText(rep, LATENCY_KEYS) + '\n' + histogramText(rep.histogram, `${from} → ${to} latencies (µs)`));
+  });
+});
+
 describe('latency building blocks', () => {
   it('splits --flows FROM:TO at the right colon', () => {
     const [a, b] = splitFlowSpec('guest:marker~kvmsync:host:kvm_pio[port=0xe9]');

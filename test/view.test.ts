@@ -204,6 +204,34 @@ describe.skipIf(externalMissing)('view in a headless terminal', () => {
     expect(screen[19]).toMatch(/index coarsened/);
   });
 
+  it('the kvm-pvm capture (KVM_RUN only) at both sizes: user-space spans named, markers, goldens', async () => {
+    const dir = new URL('../fixtures/pvm-1vcpu/', import.meta.url).pathname;
+    const p = await prepareMerge(mergeRequest([dir + 'host', dir + 'guest'], { tscOffset: [], vcpuThread: [] }));
+    const pvm = (await analyse(p, (tl, plans) => new IndexBuilder(tl, plans, p.tscKhz, p.windowKind))).analyzer.finish();
+    for (const [cols, rows] of [
+      [80, 24],
+      [132, 40],
+    ] as const) {
+      const vt = new ViewTerminal(pvm, cols, rows, false);
+      let screen = await vt.lines();
+      expect(screen[3]).toMatch(/^>vCPU 0 26619 CPU 0\//);
+      expect(screen[4]).toMatch(/^ kvmlab CPU 0 +\|/);
+      // m: the first marker (a sync point); the guest lane shows it as '*' once zoomed in.
+      // (The guest script's own markers come first; the sync points' follow.)
+      for (let k = 0; k < 10 && !/marker "kvmsync/.test((await vt.lines())[rows - 1]); k++) await vt.type('m');
+      expect(vt.st.cursor).toBeGreaterThan(pvm.first);
+      await vt.type('+'.repeat(16));
+      screen = await vt.lines();
+      expect(screen[4].slice(screen[4].indexOf('|'))).toContain('*');
+      expect(screen[rows - 1]).toMatch(/marker "kvmsync seq=0 cpu=0 kind=pio/);
+      // e on the vCPU lane: the next return to user space, named by kvm_userspace_exit.
+      await vt.type('e');
+      screen = await vt.lines();
+      expect(screen[rows - 1]).toMatch(/\| in user space: KVM_EXIT_IO, [\d.]+ (ns|µs|ms) \[/);
+      expectGolden(`view/pvm-1vcpu-${cols}x${rows}.txt`, screen.join('\n') + '\n');
+    }
+  });
+
   it('too small a terminal says so', () => {
     expect(renderLines(docA, initialState(docA), { cols: 30, rows: 6, color: false })[0]).toMatch(/terminal too small/);
   });

@@ -54,6 +54,8 @@ export interface UserspaceExitRow {
   reason: string;
   count: number;
   totalNs: number;
+  /** Exact sum, in TSC cycles. */
+  totalCycles: number;
   minNs: number;
   meanNs: number;
   p50Ns: number;
@@ -70,6 +72,8 @@ export interface KvmRunRow {
   runs: number;
   /** Time inside KVM_RUN, ns (on CPU: runNs − offCpuNs). */
   runNs: number;
+  /** Exact time inside KVM_RUN, in TSC cycles. */
+  runCycles: number;
   offCpuNs: number;
   /** Time between KVM_RUN spans (in the VMM), ns. */
   outsideNs: number;
@@ -189,7 +193,7 @@ export function buildExitsReport(
     const ue: UserspaceExitRow[] = [];
     for (const [reason, b] of th.userspaceExits) {
       const s = sampleStats(b)!;
-      ue.push({ reason, count: s.count, totalNs: ns(s.sum), minNs: ns(s.min), meanNs: ns(s.mean), p50Ns: ns(s.p50), p99Ns: ns(s.p99), maxNs: ns(s.max) });
+      ue.push({ reason, count: s.count, totalNs: ns(s.sum), totalCycles: s.sum, minNs: ns(s.min), meanNs: ns(s.mean), p50Ns: ns(s.p50), p99Ns: ns(s.p99), maxNs: ns(s.max) });
     }
     ue.sort((a, b) => b.count - a.count || (a.reason < b.reason ? -1 : 1));
     kvmRun.push({
@@ -199,6 +203,7 @@ export function buildExitsReport(
       guest: vt.guestOf(th.tid) ?? null,
       runs: th.runs,
       runNs: ns(th.runCycles),
+      runCycles: th.runCycles,
       offCpuNs: ns(th.offCpuCycles),
       outsideNs: ns(th.outsideCycles),
       userspaceExits: ue,

@@ -198,6 +198,14 @@ export function statusText(ix: TimelineIndex, st: ViewState, dt: number): string
   const ns = (t: number): number => toNs(t, ix.tscKhz);
   const at = (t: number, res: number): string => fmtTime(ns(t), ns(st.span), res, cyc);
   let s = (st.message ? st.message + ' | ' : '') + `@ ${at(st.cursor, ns(dt) / 10)} | `;
+  // A marker in the cursor's column on any lane (what `m` jumps to), first: it is what was asked for.
+  for (const l of ix.lanes) {
+    const p = l.firstPointFrom(st.cursor - dt / 2);
+    if (p < l.np && l.pointT[p] < st.cursor + dt / 2) {
+      s += `marker "${ix.names[l.pointCode[p]]}" | `;
+      break;
+    }
+  }
   const lane = ix.lanes[st.lane];
   if (!lane) return s + 'no lanes: the capture has no vCPU threads and no guest CPUs';
   const i = lane.at(st.cursor);
@@ -211,7 +219,5 @@ export function statusText(ix: TimelineIndex, st: ViewState, dt: number): string
     s += `${what}, ${fmtDuration(dur, cyc)} [${at(lane.start[i], res)} → ${at(lane.end[i], res)}]`;
     if (lane.coarsening > 1) s += ` (index coarsened: merged from up to ${lane.coarsening} intervals)`;
   }
-  const p = lane.firstPointFrom(st.cursor - dt / 2);
-  if (p < lane.np && lane.pointT[p] < st.cursor + dt / 2) s += ` | marker "${ix.names[lane.pointCode[p]]}"`;
   return s + ` | on ${lane.label}`;
 }
