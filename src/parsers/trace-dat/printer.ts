@@ -32,6 +32,8 @@ export class EventPrinter {
   private pidOff = 4;
   private pidSize = 4;
   private rec: Rec = { buf: Buffer.alloc(0), pos: 0, len: 0 };
+  /** Called when a plugin registers a comm for a pid that had none. */
+  onRegister?: (pid: number) => void;
   private ctx: PluginCtx;
 
   constructor(readonly t: TraceDat) {
@@ -53,7 +55,10 @@ export class EventPrinter {
       ev: any as EventFormat,
       r: this.rec,
       registerComm: (pid, comm) => {
-        if (pid !== 0 && !this.comms.has(pid)) this.comms.set(pid, comm);
+        if (pid !== 0 && !this.comms.has(pid)) {
+          this.comms.set(pid, comm);
+          this.onRegister?.(pid);
+        }
       },
     };
   }

@@ -52,6 +52,13 @@ export function* reportChunks(t: TraceDat, o: ReportOptions, diags: Diagnostics,
 
   const p = new EventPrinter(t);
   const inSeconds = bufs[0].conv.inSeconds;
+  // Per-pid, per-cpu and per-event-id column texts, built once. A pid's column changes only when
+  // the sched plugin registers its comm, which drops the cached text.
+  const pidCol = new Map<number, string>();
+  p.onRegister = (pid) => pidCol.delete(pid);
+  const cpuCol: string[] = [];
+  const nameCol = new Map<number, string>();
+  const unknown = new Set<number>();
   let out = '';
   const merger = new StreamMerger(t, bufs, diags, key);
   for (let s = merger.next(); s; s = merger.next()) {
@@ -63,21 +70,30 @@ export function* reportChunks(t: TraceDat, o: ReportOptions, diags: Diagnostics,
     let line = b.prefix;
     if (r.missed > 0) line += `CPU:${r.cpu} [${r.missed} EVENTS DROPPED]\n`;
     else if (r.missed < 0) line += `CPU:${r.cpu} [EVENTS DROPPED]\n`;
-    const comm = p.comm(pid);
-    line += comm.length >= 16 ? comm : SPACES.slice(0, 16 - comm.length) + comm;
-    const ps = String(pid);
-    line += '-' + (ps.length >= 5 ? ps : ps + SPACES.slice(0, 5 - ps.length));
-    const cs = String(r.cpu);
-    line += ' [' + (cs.length >= 3 ? cs : '000'.slice(cs.length) + cs) + ']';
-    const time = b.conv.format(r.ts, r.cpu);
-    line += inSeconds ? ' ' + time + ':' : time + ':';
-    const ev = p.event(id);
-    const name = ev ? ev.name : '(NULL)';
-    line += ' ' + name + ': ';
-    if (name.length < 20) line += SPACES.slice(0, 20 - name.length);
-    if (!ev) diags.add({ file: t.file, byteOffset: r.fileOffset, message: `CPU ${r.cpu}: event id ${id} has no format in the file` });
-    line += p.body(id, o.raw);
-    out += line + '\n';
+    let pc = pidCol.get(pid);
+    if (pc === undefined) {
+      const comm = p.comm(pid);
+      const ps = String(pid);
+      pc = (comm.length >= 16 ? comm : SPACES.slice(0, 16 - comm.length) + comm) + '-' + (ps.length >= 5 ? ps : ps + SPACES.slice(0, 5 - ps.length));
+      pidCol.set(pid, pc);
+    }
+    let cc = cpuCol[r.cpu];
+    if (cc === undefined) {
+      const cs = String(r.cpu);
+      cc = cpuCol[r.cpu] = ' [' + (cs.length >= 3 ? cs : '000'.slice(cs.length) + cs) + ']' + (inSeconds ? ' ' : '');
+    }
+    let nc = nameCol.get(id);
+    if (nc === undefined) {
+      const ev = p.event(id);
+      const name = ev ? ev.name : '(NULL)';
+      nc = ': ' + name + ': ' + (name.length < 20 ? SPACES.slice(0, 20 - name.length) : '');
+      nameCol.set(id, nc);
+      if (!ev) unknown.add(id);
+    }
+    if (unknown.size > 0 && unknown.has(id))
+      diags.add({ file: t.file, byteOffset: r.fileOffset, message: `CPU ${r.cpu}: event id ${id} has no format in the file` });
+    line += pc + cc + b.conv.format(r.ts, r.cpu) + nc + p.body(id, o.raw) + '\n';
+    out += line;
     if (out.length >= chunkBytes) {
       yield out;
       out = '';

@@ -9,6 +9,8 @@ import type { TimeShift } from './types.js';
 /** Clocks trace-cmd prints in seconds (`extract_trace_clock`). */
 const TIME_CLOCKS = new Set(['local', 'global', 'uptime', 'perf', 'tsc2nsec', 'tai']);
 
+const ZEROS = '000000000';
+
 /** How a report prints times. */
 export interface TimeOptions {
   /** `-t`: nanoseconds instead of rounded microseconds. */
@@ -50,6 +52,8 @@ export class TimeConverter {
   }
 
   private readonly timeShift: TimeShift | undefined;
+  private lastHi = -1;
+  private lastSec = '';
 
   /** The corrected absolute value of a raw timestamp (bigint; used when {@link converts}). */
   value(rel: number, cpu: number): bigint {
@@ -78,7 +82,14 @@ export class TimeConverter {
       const s = hi > 0 ? hi.toString() + lo.toString().padStart(9, '0') : lo.toString();
       return s.padStart(12);
     }
-    if (this.opts.nsec) return hi.toString().padStart(5) + '.' + lo.toString().padStart(9, '0');
+    if (this.opts.nsec) {
+      if (hi !== this.lastHi) {
+        this.lastHi = hi;
+        this.lastSec = hi.toString().padStart(5) + '.';
+      }
+      const l = String(lo);
+      return this.lastSec + (l.length >= 9 ? l : ZEROS.slice(0, 9 - l.length) + l);
+    }
     // (ts + 500) / 1000, then seconds and microseconds.
     let us = Math.floor((lo + 500) / 1000);
     let sec = hi;
