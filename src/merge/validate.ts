@@ -97,10 +97,13 @@ class VcpuState {
 
   /** Recomputes `inGuest` after a change at time t; measures pending violations on entry. */
   update(t: number): void {
+    // Off-CPU counts only inside a known KVM_RUN span: before the first kvm_fpu the run state is
+    // unknown, and a switch-out whose switch-in the trace lacks (seen on this lab's host) must not
+    // turn into a violation on its own.
     const now: Fact =
       this.inRun === YES && (!this.needsCpu || this.onCpu === YES)
         ? YES
-        : this.inRun === NO || (this.needsCpu && this.onCpu === NO)
+        : this.inRun === NO || (this.inRun === YES && this.needsCpu && this.onCpu === NO)
           ? NO
           : UNKNOWN;
     if (now === this.inGuest) return;
