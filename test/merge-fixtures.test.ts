@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkChromeJson } from './helpers/chrome-check.js';
 import { kvmtrace, ROOT } from './helpers/cli.js';
+import { expectGolden } from './helpers/golden.js';
 
 const out = mkdtempSync(join(tmpdir(), 'kvmtrace-fixtures-'));
 const FT = join(ROOT, 'fixtures', 'ftrace-text');
@@ -41,5 +42,48 @@ describe('systemtap output is a merge source like any other', () => {
     expect(lines.length).toBe(src.length);
     // The TSC column of the merged text is the get_cycles() value the script printed, in order.
     expect(lines.map((l) => l.split(' ')[0])).toEqual(src.map((l) => l.split('\t')[0]).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0)));
+  });
+});
+
+describe('the demo capture (fixtures/pvm-1vcpu): kvm-pvm host, 1 vCPU, made with kvmtrace capture', () => {
+  const PVM = join(ROOT, 'fixtures', 'pvm-1vcpu');
+  const r = kvmtrace(['merge', join(PVM, 'host'), join(PVM, 'guest'), '-o', join(out, 'pvm.json'), '--text', join(out, 'pvm.txt'), '--summary', join(out, 'pvm.summary.json'), '--check']);
+
+  it('merges with no flags and validates: every checkable guest event inside KVM_RUN-minus-sched-out windows', () => {
+    expect(r.status, r.stderr).toBe(0);
+    const s = JSON.parse(readFileSync(join(out, 'pvm.summary.json'), 'utf8'));
+    const v = s.guests[0].vcpus[0];
+    // As measured independently by scripts/lab/windows.mjs (fixture README): 345 of 345, 263 before the first window.
+    expect(v).toMatchObject({ vcpu: 0, hostTid: 26619, windowKind: 'kvm-run', checked: 345, inside: 345, notCheckable: 263, worstViolationCycles: 0 });
+    expectGolden('merge/pvm-1vcpu.summary.json', JSON.stringify(s.guests, null, 1) + '\n');
+  });
+
+  it('checks the mapping against the sync points: 40/40 pio brackets hold, cpuid ones are reported not checkable', () => {
+    const s = JSON.parse(readFileSync(join(out, 'pvm.summary.json'), 'utf8'));
+    const sync = s.guests[0].vcpus[0].sync;
+    expect(sync).toMatchObject({ points: 80, matched: 40, noHostEvidence: 40 });
+    // The bound they give on the offset contains debugfs's 0 and excludes kvm_write_tsc_offset's claim.
+    expect(BigInt(sync.offsetLow) <= 0n && 0n <= BigInt(sync.offsetHigh)).toBe(true);
+    expect(BigInt(sync.offsetLow) > -6245492027656n).toBe(true);
+  });
+
+  it('reports the kvm_write_tsc_offset events that disagree with debugfs instead of following them', () => {
+    expect(r.stderr).toMatch(/kvm_write_tsc_offset event\(s\) disagree with debugfs .* claims offset -6245492027656, debugfs read 0/);
+    expect(r.stderr).toMatch(/mapping from debugfs snapshots/);
+  });
+
+  it('writes Chrome JSON with the vCPU thread carrying KVM_RUN and guest slices, and guest CPU tracks', () => {
+    const { processes, threads, slices } = checkChromeJson(join(out, 'pvm.json'));
+    expect([...processes.values()]).toEqual(['host (host)', 'kvmlab (guest)']);
+    expect(threads.get('1:26619')).toBe('CPU 0/KVM (vCPU 0)');
+    expect(slices.get('KVM_RUN')).toBeGreaterThan(100);
+    expect(slices.get('guest')).toBeGreaterThanOrEqual(slices.get('KVM_RUN')!);
+    expect([...threads.entries()].filter(([k]) => k.startsWith('2:'))).toEqual([['2:20000000', 'CPU 0 (vCPU 0)']]);
+  });
+
+  it('keeps the text timeline golden around the first sync points', () => {
+    const lines = readFileSync(join(out, 'pvm.txt'), 'utf8').split('\n');
+    const first = lines.findIndex((l) => l.includes('kvmsync seq=0'));
+    expectGolden('merge/pvm-1vcpu.sync.txt', lines.slice(Math.max(1, first - 15), first + 15).join('\n') + '\n');
   });
 });
