@@ -189,6 +189,27 @@ describe.skipIf(externalMissing)('merge --flows on the real docA pair', () => {
       expect(e.name).toBe('guest:write_msr → host:kvm_exit');
       pairs.push(e.ts - s.ts);
     }
+    // Each arrow binds where Perfetto will attach it (bp "e": the enclosing slice): the start inside
+    // the guest task running at the MSR write, the end on the exit slice that kvm_exit just began.
+    const stacks = new Map<string, { name: string; ts: number }[]>();
+    let startsInSlice = 0;
+    const endSlices = new Map<string, number>();
+    for (const e of events as unknown as { ph: string; ts: number; pid: number; tid: number; name: string; bp?: string }[]) {
+      const k = `${e.pid}:${e.tid}`;
+      if (!stacks.has(k)) stacks.set(k, []);
+      const st = stacks.get(k)!;
+      if (e.ph === 'B') st.push({ name: e.name, ts: e.ts });
+      else if (e.ph === 'E') st.pop();
+      else if (e.ph === 's' && st.length) startsInSlice++;
+      else if (e.ph === 'f') {
+        expect(e.bp).toBe('e');
+        const top = st[st.length - 1];
+        expect(top.ts).toBe(e.ts);
+        endSlices.set(top.name, (endSlices.get(top.name) ?? 0) + 1);
+      }
+    }
+    expect(startsInSlice).toBe(starts.size);
+    expect([...endSlices.keys()].every((n) => /^[A-Z_]+$/.test(n))).toBe(true); // VMX exit reasons
     // The same pairs as kvmtrace latency (µs; the JSON keeps 3 decimals, so within 1 ns each).
     const l = kvmtrace(['latency', ...args, '--from', 'guest:write_msr', '--to', 'host:kvm_exit', '--json']);
     const rep = JSON.parse(l.stdout) as LatencyReport;

@@ -165,10 +165,11 @@ export class ChromeJsonExporter {
       this.lastT = m.t;
       const pid = m.src + 1;
       let s = '';
-      // Flow ends go first: at equal ts, Perfetto binds an `f` to the next slice that begins on the track.
-      if (this.opts.flows) s += this.flowMarks(pid, m);
       if (m.vcpu < 0) s += this.host(pid, m);
       else s += this.guest(pid, m);
+      // Flow marks after the event's own records, bound to the enclosing slice ("bp":"e"): the slice
+      // this event just began (an exit) or is inside of (a task, a guest-mode span).
+      if (this.opts.flows) s += this.flowMarks(pid, m);
       put(s);
     }
   }
@@ -245,7 +246,7 @@ export class ChromeJsonExporter {
     const tid = m.vcpu < 0 ? m.ev.pid : GUEST_TID_BASE * pid + m.ev.cpu;
     let s = '';
     for (const f of marks)
-      s += this.rec(`{"ph":"${f.ph}","id":${f.id},"name":${JSON.stringify(f.name)},"cat":"flow","ts":${this.ts(m.t)},"pid":${pid},"tid":${tid}}`);
+      s += this.rec(`{"ph":"${f.ph}","id":${f.id},"name":${JSON.stringify(f.name)},"cat":"flow","ts":${this.ts(m.t)},"pid":${pid},"tid":${tid},"bp":"e"}`);
     return s;
   }
 
