@@ -4,7 +4,8 @@
  */
 import type { MergeReport } from '../export/export-merge.js';
 import type { PreparedMerge } from '../merge/session.js';
-import { validationText } from '../export/validation-report.js';
+import { clockCheckText, validationText } from '../export/validation-report.js';
+import { clockCheck } from '../merge/estimate/verdict.js';
 
 /** Prints the report of a merge. */
 export function printMergeReport(p: PreparedMerge, r: MergeReport, o: { quiet?: boolean; outputs: (string | undefined)[] }): void {
@@ -19,6 +20,7 @@ export function printMergeReport(p: PreparedMerge, r: MergeReport, o: { quiet?: 
   }
   if (p.diags.count) w(p.diags.summary(o.quiet ? 3 : 10) + '\n');
   if (!o.quiet || !r.result.ok) w(validationText(r.result));
+  if ((!o.quiet || !r.result.ok) && p.guests.some((g) => g.plan)) w(clockCheckText(clockCheck(p, r.result)));
   if (!r.result.ok) w('kvmtrace: the merged timeline FAILED validation — do not trust its guest/host ordering (see above)\n');
   if (!o.quiet) for (const f of o.outputs) if (f) w(`wrote ${f}\n`);
 }

@@ -2,6 +2,7 @@
  * The validation summary, as text for people and as the `--summary` JSON.
  */
 import type { ValidationResult } from '../merge/validate.js';
+import { verdictText, type ClockCheck } from '../merge/estimate/verdict.js';
 
 /** The `--summary` JSON: `{"guests":[{"name","vcpus":[{"vcpu","hostTid","checked","inside","worstViolationCycles",…}]}]}`. */
 export function validationJson(r: ValidationResult, extra: Record<string, unknown> = {}): string {
@@ -37,4 +38,42 @@ export function validationText(r: ValidationResult): string {
   lines.push(r.ok ? 'validation: PASSED' : 'validation: FAILED');
   for (const f of r.failures) lines.push(`  ✗ ${f}`);
   return lines.join('\n') + '\n';
+}
+
+/** The clock check (`kvmtrace check`, and the end of `merge`'s report) as text: per guest and vCPU, source, offsets, bound, evidence, verdict. */
+export function clockCheckText(c: ClockCheck): string {
+  const lines: string[] = [];
+  for (const g of c.guests) {
+    lines.push(`clock check: guest ${g.name} (${g.file}) — ${verdictText(g.verdict, g.boundNs)}`);
+    for (const v of g.vcpus) {
+      lines.push(`  vCPU ${v.vcpu} (host thread ${v.hostTid ?? '?'}): ${verdictText(v.verdict, v.boundNs, v.boundCycles)}`);
+      lines.push(`    mapping from ${v.source}`);
+      for (const p of v.pieces) {
+        const from = p.fromHostTsc === '-1' ? '' : ` from host TSC ${p.fromHostTsc}`;
+        const scal = p.ratio === null ? 'no scaling' : `scaling ${p.ratio}/2^${p.fracBits}`;
+        lines.push(`    offset ${p.offset}${from} (${scal})`);
+      }
+      if (v.verdict === 'BOUNDED' || v.boundCycles !== '0')
+        lines.push(`    the evidence allows [${v.offsetLow}, ${v.offsetHigh}]: ± ${v.boundCycles} cycles${v.boundNs !== null ? ` (${v.boundNs} ns)` : ''}`);
+      lines.push(
+        v.syncPoints === 0
+          ? '    sync points: none'
+          : `    sync points: ${v.syncPoints}, ${v.syncChecked} checkable, ${v.syncSatisfied} satisfied`,
+      );
+      let ev = `    guest events inside guest-mode windows: ${v.inside} of ${v.checked} (${pct(v.inside, v.checked)})`;
+      if (v.checked > v.inside) ev += `, worst violation ${v.worstViolationCycles} cycles${v.worstViolationNs !== null ? ` (${v.worstViolationNs} ns)` : ''}`;
+      if (v.notCheckable) ev += `; ${v.notCheckable} outside the host trace or before its first window (not checkable)`;
+      lines.push(ev);
+    }
+    if (g.vcpus.length === 0) lines.push('  no vCPU with events to check');
+  }
+  if (c.guests.length === 0) lines.push('clock check: no guest to check');
+  const bounds = c.guests.flatMap((g) => (g.boundNs === null ? [] : [g.boundNs]));
+  lines.push(`clock verdict: ${verdictText(c.verdict, bounds.length ? Math.max(...bounds) : null)}`);
+  return lines.join('\n') + '\n';
+}
+
+/** The clock check as JSON: `{"verdict","guests":[{"name","verdict","vcpus":[{"vcpu","source","offset","offsetLow","offsetHigh","checked","inside","worstViolationCycles",…}]}]}`. */
+export function clockCheckJson(c: ClockCheck): string {
+  return JSON.stringify(c, null, 2) + '\n';
 }

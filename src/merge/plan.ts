@@ -1,7 +1,8 @@
 /**
  * The clock plan of a merge: for each guest and vCPU, the mapping guest TSC → host TSC and the
  * host thread that runs it, built from the evidence the inputs carry, in this order of trust:
- * debugfs snapshots (bundle metadata) and kvm_write_tsc_offset events (exact), then the user's
+ * debugfs snapshots (bundle metadata) and kvm_write_tsc_offset events (exact), trace-cmd's
+ * TIME_SHIFT, an offset estimated from the traces (estimate/, bounded), then the user's
  * `--tsc-offset`. Where sources disagree, the plan says so in `notes` — it never silently picks.
  */
 import type { VmMeta } from '../model/bundle.js';
@@ -22,6 +23,8 @@ export interface GuestOverrides {
   vcpuThreads?: Map<number, number>;
   /** Ignore the clock mapping written in trace.dat files (TIME_SHIFT) and their pairing ids. */
   noFileOffsets?: boolean;
+  /** Offsets estimated from the traces (estimate/), per vCPU: used when no exact source states one. */
+  estimated?: Map<number, { offset: bigint; low: bigint; high: bigint; method: string }>;
 }
 
 /** The plan for one vCPU. */
@@ -31,6 +34,8 @@ export interface VcpuPlan {
   tidFrom: string;
   mapping: VcpuMapping;
   mappingFrom: string;
+  /** For estimated mappings: the interval of offsets the evidence allows (the error bound). */
+  bound?: { low: bigint; high: bigint };
 }
 
 /** The plan for one guest source. */
@@ -43,6 +48,8 @@ export interface GuestPlan {
   vcpu: (vcpu: number) => VcpuPlan;
   /** The vCPUs planned so far (all known from evidence, plus those met while merging). */
   vcpus: Map<number, VcpuPlan>;
+  /** vCPUs known to exist but with no evidence of their offset → their host thread (if known). */
+  unmapped: Map<number, number | undefined>;
   notes: string[];
 }
 
@@ -79,6 +86,7 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
   }
 
   const vcpus = new Map<number, VcpuPlan>();
+  const unmapped = new Map<number, number | undefined>();
   const build = (v: number): VcpuPlan | undefined => {
     const meta = vm?.vcpus.find((c) => c.vcpu === v);
     // Host thread.
@@ -112,11 +120,19 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
     } else if (datGuest?.timeShift && datGuest.timeShift.cpus[v]?.length) {
       pieces = fromTimeShift(guest.file, datGuest.timeShift.cpus[v], datGuest.timeShift.flags, notes, v);
       from = `trace.dat TIME_SHIFT (${datGuest.timeShift.cpus[v].length} samples)`;
+    } else if (over.estimated?.has(v)) {
+      const e = over.estimated.get(v)!;
+      pieces = [{ fromHostTsc: -1n, offset: e.offset, ...scaling, source: 'estimate' }];
+      from = `estimate from ${e.method}`;
     } else if (flagOffset !== undefined) {
       pieces = [{ fromHostTsc: -1n, offset: flagOffset, ...scaling, source: '--tsc-offset' }];
       from = '--tsc-offset';
     }
-    if (!pieces) return undefined;
+    if (!pieces) {
+      unmapped.set(v, tid);
+      return undefined;
+    }
+    unmapped.delete(v);
     if (flagOffset !== undefined && from !== '--tsc-offset') {
       const differ = pieces.filter((p) => p.offset !== flagOffset);
       if (differ.length)
@@ -124,7 +140,8 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
           `vCPU ${v}: --tsc-offset ${flagOffset} differs from ${from} (${differ.map((p) => p.offset).join(', ')}); following ${from}`,
         );
     }
-    return { vcpu: v, tid, tidFrom, mapping: new VcpuMapping(pieces), mappingFrom: from };
+    const est = from.startsWith('estimate') ? over.estimated?.get(v) : undefined;
+    return { vcpu: v, tid, tidFrom, mapping: new VcpuMapping(pieces), mappingFrom: from, ...(est ? { bound: { low: est.low, high: est.high } } : {}) };
   };
 
   const candidates = new Set<number>([
@@ -152,7 +169,7 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
     vcpus.set(v, p);
     return p;
   };
-  return { spec: guest, vm, cpuToVcpu, vcpu, vcpus, notes };
+  return { spec: guest, vm, cpuToVcpu, vcpu, vcpus, unmapped, notes };
 }
 
 const hex = (v: bigint): string => '0x' + v.toString(16).toUpperCase();

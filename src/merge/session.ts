@@ -15,6 +15,7 @@ import { openSource, type SourceSpec } from './source.js';
 import { detectFormat } from '../parsers/detect.js';
 import { openTraceDat } from '../parsers/trace-dat/index.js';
 import { Validator, type ValidationResult, type WindowKind } from './validate.js';
+import { estimateUnmapped, RECORD_NEXT_TIME } from './estimate/for-plan.js';
 
 /** Everything a merge is asked to do. */
 export interface MergeRequest {
@@ -112,11 +113,19 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
   const guests: MergeGuest[] = [];
   for (const g of guestGroups) {
     if (!host.length) continue;
-    const plan = planGuest(host[0], scan!, g[0], req.overrides);
+    let plan = planGuest(host[0], scan!, g[0], req.overrides);
+    // No source states some vCPU's offset: estimate it from the traces (a pass over both), or say why not.
+    const why: string[] = [];
+    if (plan.unmapped.size && req.overrides.tscOffset === undefined) {
+      const est = await estimateUnmapped(host, scan!, g[0], plan, diags);
+      why.push(...est.failures);
+      if (est.estimated.size) plan = planGuest(host[0], scan!, g[0], { ...req.overrides, estimated: est.estimated });
+    }
     if (plan.vcpus.size === 0)
       throw new UserError(
-        `no TSC mapping for guest ${g[0].file}: no debugfs snapshot, no kvm_write_tsc_offset event and no --tsc-offset — capture with \`kvmtrace capture host\`, or give --tsc-offset`,
+        `no TSC mapping for guest ${g[0].file}: no debugfs snapshot, no kvm_write_tsc_offset event, no TIME_SHIFT and no --tsc-offset, and the traces do not pin it down${why.length ? ` (${why.join('; ')})` : ''} — ${RECORD_NEXT_TIME}`,
       );
+    for (const w of why) plan.notes.push(`no estimate for ${w}`);
     guests.push({ specs: g, plan });
   }
   const guestOnly = !host.length ? guestGroups : [];

@@ -10,9 +10,10 @@ import { register as benchOverhead } from './bench-overhead.js';
 import { register as capture } from './capture.js';
 import { register as guestScript } from './guest-script.js';
 import { register as report } from './report.js';
+import { register as check } from './check.js';
 
 /** A command module's entry: adds its command to the program. */
 export type Register = (program: Command) => void;
 
 /** Every command, in the order `kvmtrace --help` lists them. Add one import and one entry per command. */
-export const commands: Register[] = [demo, capture, guestScript, merge, exits, latency, view, stap, inspect, benchOverhead, report];
+export const commands: Register[] = [demo, capture, guestScript, merge, check, exits, latency, view, stap, inspect, benchOverhead, report];

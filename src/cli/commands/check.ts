@@ -1,0 +1,68 @@
+/**
+ * `kvmtrace check HOST GUEST…`: how far a guest's clock mapping can be trusted. Plans the mapping
+ * from every source the inputs carry (estimating it when none states it), runs the merge without
+ * writing it, and prints per guest and vCPU the source, offsets, error bound, evidence and verdict
+ * (EXACT, BOUNDED (± N ns), FAILED). Exit 0 for EXACT and BOUNDED, 1 for FAILED, 2 for inputs that
+ * cannot be merged (not a pair, no evidence).
+ */
+import { statSync } from 'node:fs';
+import type { Command } from 'commander';
+import { UserError } from '../../model/errors.js';
+import { prepareMerge, runMerge } from '../../merge/session.js';
+import { clockCheck } from '../../merge/estimate/verdict.js';
+import { clockCheckJson, clockCheckText } from '../../export/validation-report.js';
+import { mergeInputOptions, mergeRequest, type MergeFlags } from './merge.js';
+import { progress } from '../progress.js';
+
+/** Registers `kvmtrace check`. */
+export function register(program: Command): void {
+  mergeInputOptions(
+    program
+      .command('check')
+      .summary("check a guest's clock mapping against the evidence (EXACT, BOUNDED, FAILED)")
+      .description(
+        'Check how far the mapping guest TSC → host TSC can be trusted. HOST and GUEST are trace files or\n' +
+          'capture bundle folders; the first is the host. The mapping comes from debugfs snapshots,\n' +
+          'kvm_write_tsc_offset events, trace-cmd TIME_SHIFT or --tsc-offset; with none of them it is\n' +
+          "estimated from the traces (guest-mode windows, kvmsync sync points). Prints per guest and vCPU\n" +
+          'the source, offset(s) and scaling, the error bound, the sync points checked and satisfied, the\n' +
+          'guest events inside guest-mode windows and a verdict. Exit status 0 for EXACT and BOUNDED, 1 for\n' +
+          'FAILED, 2 when the inputs cannot be merged at all (e.g. the guest file does not belong to the host).',
+      )
+      .argument('<host>', 'host trace file or bundle folder')
+      .argument('<guests...>', 'guest trace files or bundle folders'),
+  )
+    .option('--json', 'print the check as JSON on stdout (offsets as exact decimal strings)')
+    .action(async (hostArg: string, guestArgs: string[], o: MergeFlags & { json?: boolean }) => {
+      if (o.host?.length || o.guest?.length) throw new UserError('check takes HOST and GUEST as arguments, not --host/--guest');
+      const isDir = (p: string): boolean => {
+        try {
+          return statSync(p).isDirectory();
+        } catch {
+          throw new UserError(`${p}: no such file or folder`);
+        }
+      };
+      const bundles: string[] = [];
+      const flags: MergeFlags = { ...o, host: [], guest: [] };
+      for (const [i, a] of [hostArg, ...guestArgs].entries()) {
+        if (isDir(a)) bundles.push(a);
+        else if (i === 0) flags.host!.push(a);
+        else flags.guest!.push(a);
+      }
+      const prepared = await prepareMerge(mergeRequest(bundles, flags));
+      if (!prepared.guests.some((g) => g.plan)) throw new UserError('check needs a host and at least one guest');
+      const prog = progress('checking');
+      const run = await runMerge(prepared, { onBatch: (b) => prog.tick(b.length) });
+      prog.done();
+      const c = clockCheck(prepared, run.result);
+      if (prepared.diags.count) process.stderr.write(prepared.diags.summary(10) + '\n');
+      for (const n of prepared.notes) process.stderr.write(`note: ${n}\n`);
+      if (o.json) process.stdout.write(clockCheckJson(c));
+      else {
+        for (const g of c.guests) for (const n of g.notes) process.stdout.write(`note: ${g.name}: ${n}\n`);
+        process.stdout.write(clockCheckText(c));
+        for (const f of c.failures) process.stdout.write(`  ✗ ${f}\n`);
+      }
+      if (c.verdict === 'FAILED') process.exitCode = 1;
+    });
+}

@@ -1,0 +1,128 @@
+/**
+ * The clock check of a merge: per guest and vCPU, where the mapping came from, its offset(s) and
+ * scaling, its error bound, what the evidence says (sync points, events inside guest-mode
+ * windows), and a verdict:
+ *  - EXACT: the mapping is stated (debugfs, kvm_write_tsc_offset, TIME_SHIFT, --tsc-offset) and
+ *    every check passed — stated, then checked; a stated offset wrong by less than the slack of
+ *    the windows would still pass, which is why the evidence counts are printed next to it;
+ *  - BOUNDED (± N ns): the offset was estimated; every offset in [low, high] fits the evidence;
+ *  - FAILED: some guest event lies outside its vCPU's guest-mode windows, or a sync point has no
+ *    host event inside its bracket.
+ */
+import type { PreparedMerge } from '../session.js';
+import type { ValidationResult } from '../validate.js';
+
+/** A verdict. */
+export type Verdict = 'EXACT' | 'BOUNDED' | 'FAILED';
+
+/** The check of one vCPU. Offsets (guest − host TSC, cycles) are decimal strings: they exceed 2^53. */
+export interface VcpuCheck {
+  vcpu: number;
+  hostTid: number | null;
+  /** Where the mapping came from. */
+  source: string;
+  /** The offset (the first piece's when it changes over time). */
+  offset: string;
+  /** Every piece: from host TSC (-1: since before the trace), offset, scaling. */
+  pieces: { fromHostTsc: string; offset: string; ratio: string | null; fracBits: number | null }[];
+  /** Lowest and highest offset the evidence allows (equal to `offset` for a stated constant offset). */
+  offsetLow: string;
+  offsetHigh: string;
+  /** Half the width of [offsetLow, offsetHigh]: the error bound, in cycles and (when the TSC frequency is known) ns. */
+  boundCycles: string;
+  boundNs: number | null;
+  syncPoints: number;
+  syncChecked: number;
+  syncSatisfied: number;
+  checked: number;
+  inside: number;
+  notCheckable: number;
+  worstViolationCycles: number;
+  worstViolationNs: number | null;
+  verdict: Verdict;
+}
+
+/** The check of one guest. */
+export interface GuestCheck {
+  name: string;
+  file: string;
+  verdict: Verdict;
+  /** The largest error bound of its vCPUs, in ns (BOUNDED), when the TSC frequency is known. */
+  boundNs: number | null;
+  vcpus: VcpuCheck[];
+  notes: string[];
+}
+
+/** The check of a whole merge. */
+export interface ClockCheck {
+  verdict: Verdict;
+  guests: GuestCheck[];
+  failures: string[];
+}
+
+const rank: Record<Verdict, number> = { EXACT: 0, BOUNDED: 1, FAILED: 2 };
+const worse = (a: Verdict, b: Verdict): Verdict => (rank[a] >= rank[b] ? a : b);
+
+/** Builds the check from a prepared merge and its validation. */
+export function clockCheck(p: PreparedMerge, r: ValidationResult): ClockCheck {
+  const ns = (cycles: bigint): number | null => (p.tscKhz ? Number((cycles * 1_000_000n + BigInt(p.tscKhz) - 1n) / BigInt(p.tscKhz)) : null);
+  const guests: GuestCheck[] = [];
+  for (const gv of r.guests) {
+    const plan = p.guests.find((g) => g.plan?.spec.file === gv.file)?.plan;
+    if (!plan) continue;
+    const vcpus: VcpuCheck[] = [];
+    for (const v of gv.vcpus) {
+      const vp = plan.vcpus.get(v.vcpu) ?? plan.vcpu(v.vcpu);
+      const pieces = vp.mapping.pieces;
+      const offset = pieces[0].offset;
+      let low = vp.bound?.low ?? offset;
+      let high = vp.bound?.high ?? offset;
+      if (!vp.bound)
+        for (const x of pieces) {
+          if (x.offset < low) low = x.offset;
+          if (x.offset > high) high = x.offset;
+        }
+      // Half-width, rounded up: every allowed offset is within this of the one used.
+      const bound = vp.bound ? (high - low + 1n) / 2n : 0n;
+      const checkable = v.sync.points - v.sync.noHostEvidence;
+      let verdict: Verdict = vp.bound ? 'BOUNDED' : 'EXACT';
+      if (v.inside < v.checked || v.sync.matched < checkable) verdict = 'FAILED';
+      vcpus.push({
+        vcpu: v.vcpu,
+        hostTid: v.hostTid,
+        source: vp.mappingFrom,
+        offset: offset.toString(),
+        pieces: pieces.map((x) => ({
+          fromHostTsc: x.fromHostTsc.toString(),
+          offset: x.offset.toString(),
+          ratio: x.ratio?.toString() ?? null,
+          fracBits: x.ratio === undefined ? null : (x.fracBits ?? null),
+        })),
+        offsetLow: low.toString(),
+        offsetHigh: high.toString(),
+        boundCycles: bound.toString(),
+        boundNs: ns(bound),
+        syncPoints: v.sync.points,
+        syncChecked: checkable,
+        syncSatisfied: v.sync.matched,
+        checked: v.checked,
+        inside: v.inside,
+        notCheckable: v.notCheckable,
+        worstViolationCycles: v.worstViolationCycles,
+        worstViolationNs: v.worstViolationNs,
+        verdict,
+      });
+    }
+    const verdict = vcpus.reduce<Verdict>((a, v) => worse(a, v.verdict), 'EXACT');
+    const bounds = vcpus.filter((v) => v.verdict === 'BOUNDED' && v.boundNs !== null).map((v) => v.boundNs!);
+    guests.push({ name: gv.name, file: gv.file, verdict, boundNs: bounds.length ? Math.max(...bounds) : null, vcpus, notes: gv.notes });
+  }
+  const verdict = guests.reduce<Verdict>((a, g) => worse(a, g.verdict), 'EXACT');
+  return { verdict: r.ok ? verdict : 'FAILED', guests, failures: r.failures };
+}
+
+/** A verdict as printed: `EXACT`, `BOUNDED (± 287 ns)`, `FAILED`. */
+export function verdictText(v: Verdict, boundNs: number | null, boundCycles?: string): string {
+  if (v !== 'BOUNDED') return v;
+  return boundNs !== null ? `BOUNDED (± ${boundNs} ns)` : `BOUNDED (± ${boundCycles ?? '?'} cycles)`;
+}

@@ -1,0 +1,129 @@
+/**
+ * Offset estimation from guest-mode windows: the refinement is exactly the set of offsets that
+ * put every guest event inside a window (checked against brute force), and on the real docA pair
+ * with the file's offsets ignored it brackets the true offset.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Diagnostics } from '../src/model/diagnostics.js';
+import { estimateFromWindows } from '../src/merge/estimate/index.js';
+import { HoleCandidates, longestGap, WindowRefiner, type Span } from '../src/merge/estimate/from-windows.js';
+import type { ThreadWindows } from '../src/merge/estimate/host-windows.js';
+import { exportMerge } from '../src/export/export-merge.js';
+import { prepareMerge } from '../src/merge/session.js';
+import { DOCA, externalMissing, MASTERARBEIT } from './helpers/external.js';
+
+/** A deterministic pseudo-random sequence (xorshift32). */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 2 ** 32;
+  };
+}
+
+/** Host windows with random lengths and gaps, starting at `known`. */
+function windows(r: () => number, n: number, known: number): ThreadWindows {
+  const starts: number[] = [];
+  const ends: number[] = [];
+  let t = known;
+  for (let i = 0; i < n; i++) {
+    t += Math.floor(r() * 40);
+    starts.push(t);
+    t += 5 + Math.floor(r() * 60);
+    ends.push(t);
+  }
+  return { tid: 1, starts: Float64Array.from(starts), ends: Float64Array.from(ends), known };
+}
+
+/** Brute force: does offset o' put every guest event inside a window (or outside the checkable span)? */
+function fits(w: ThreadWindows, last: number, guest: number[], o: number): boolean {
+  return guest.every((g) => {
+    const h = g - o;
+    if (h < w.known || h > last) return true;
+    for (let i = 0; i < w.starts.length; i++) if (w.starts[i] <= h && h <= w.ends[i]) return true;
+    return false;
+  });
+}
+
+describe('refinement over guest-mode windows', () => {
+  for (const seed of [1, 7, 42, 1234, 99991]) {
+    it(`keeps exactly the offsets that fit every event (brute force, seed ${seed})`, () => {
+      const r = rng(seed);
+      const w = windows(r, 60, 100);
+      const last = w.ends[w.ends.length - 1] + 20;
+      const truth = 5000;
+      // Guest events inside random windows, at the true offset, in time order.
+      const guest: number[] = [];
+      for (let i = 0; i < w.starts.length; i++) {
+        if (r() < 0.3) continue;
+        const k = 1 + Math.floor(r() * 4);
+        for (let j = 0; j < k; j++) guest.push(truth + w.starts[i] + Math.floor(r() * (w.ends[i] - w.starts[i] + 1)));
+      }
+      guest.sort((a, b) => a - b);
+      const range: Span = [truth - 400, truth + 400];
+      const ref = new WindowRefiner(w, last, [range]);
+      for (const g of guest) ref.add(g);
+      const got = new Set<number>();
+      for (const [a, b] of ref.result) for (let o = a; o <= b; o++) got.add(o);
+      const want = new Set<number>();
+      for (let o = range[0]; o <= range[1]; o++) if (fits(w, last, guest, o)) want.add(o);
+      expect(got.has(truth)).toBe(true);
+      expect([...got].sort((a, b) => a - b)).toEqual([...want].sort((a, b) => a - b));
+    });
+  }
+
+  it("finds the true offset among the guest's holes long enough for the host's longest gap", () => {
+    const r = rng(5);
+    const w = windows(r, 40, 0);
+    const truth = -123456;
+    const guest: number[] = [];
+    for (let i = 0; i < w.starts.length; i++) guest.push(truth + w.starts[i], truth + w.ends[i]);
+    const gap = longestGap(w)!;
+    const holes = new HoleCandidates(gap, 100);
+    for (const g of guest) holes.add(g);
+    expect(holes.spans.some(([a, b]) => a <= truth && truth <= b)).toBe(true);
+    const ref = new WindowRefiner(w, Infinity, holes.spans);
+    for (const g of guest) ref.add(g);
+    // Events at both ends of every window pin the offset to the cycle.
+    expect(ref.result).toEqual([[truth, truth]]);
+  });
+});
+
+describe.skipIf(externalMissing)('docA with the file offsets ignored', () => {
+  if (externalMissing) console.log(`skipped: ${externalMissing}`);
+  const host = join(MASTERARBEIT, 'docA-host-trace.dat');
+  const guest = join(MASTERARBEIT, 'docA-guest-trace-Salamander4.dat');
+
+  it('brackets the true offset (−63430235715905) from the windows alone', async () => {
+    const est = await estimateFromWindows(
+      [{ role: 'host', machine: 'host', file: host }],
+      { role: 'guest', machine: 'guest', file: guest },
+      new Map([[0, DOCA.vcpuThread]]),
+      (cpu) => cpu,
+      'entry-exit',
+      new Diagnostics(false),
+    );
+    const e = est.get(0)!;
+    expect(e.intervals.length).toBe(1);
+    expect(e.low! <= DOCA.tscOffset && DOCA.tscOffset <= e.high!).toBe(true);
+    expect(e.constraining).toBe(89827);
+    // A bound well under a microsecond at 2.9184 GHz.
+    expect(Number(e.high! - e.low!)).toBeLessThan(2918);
+  });
+
+  it('merges with the estimate: bounded mapping, every checkable guest event inside', async () => {
+    const p = await prepareMerge({ bundles: [], hostFiles: [host], guestFiles: [guest], overrides: { noFileOffsets: true } });
+    const v = p.guests[0].plan!.vcpu(0);
+    expect(v.mappingFrom).toMatch(/^estimate from guest-mode windows/);
+    expect(v.tid).toBe(DOCA.vcpuThread);
+    expect(v.tidFrom).toBe('kvm_entry events');
+    expect(v.bound!.low <= DOCA.tscOffset && DOCA.tscOffset <= v.bound!.high).toBe(true);
+    const r = await exportMerge(p, {});
+    expect(r.result.guests[0].vcpus[0]).toMatchObject({ vcpu: 0, checked: 89827, inside: 89827 });
+  });
+});
