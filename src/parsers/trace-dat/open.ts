@@ -353,7 +353,8 @@ function readV6(f: FileCursor, le: boolean, pageSize: number, longSize: number, 
       meta.opts.v6FlyrecordClock = selectedClock(top.bufferClockText);
     }
   } else throw new TraceDatError(path, tagPos, `expected "flyrecord" or "latency", found ${JSON.stringify(tag)}`);
-  for (const b of meta.buffers) {
+  // trace-cmd reads nothing but the text of a latency file.
+  for (const b of top.latency ? [] : meta.buffers) {
     // v6 instance buffers: at their offset, a "flyrecord\0" tag and a CPU table like the top's.
     const bf = new FileCursor(f.f, le, b.sectionOffset);
     const t = bf.text(10, `buffer "${b.name}" tag`);

@@ -102,11 +102,13 @@ export function* reportChunks(t: TraceDat, o: ReportOptions, diags: Diagnostics,
   if (out) yield out;
 }
 
-/** A latency file's text, as `trace-cmd report` prints it (unchanged). */
+/** A latency file's text, as `trace-cmd report` prints it (unchanged, then a newline). */
 function* latencyText(t: TraceDat, text: { offset: number; size: number } | undefined): Generator<string> {
-  if (!text) return;
-  const end = text.size < 0 ? t.dat.size : text.offset + text.size;
-  for (let pos = text.offset; pos < end; pos += 1 << 20) {
-    yield t.dat.readUpTo(pos, Math.min(1 << 20, end - pos)).toString('latin1');
+  if (text) {
+    const end = text.size < 0 ? t.dat.size : text.offset + text.size;
+    for (let pos = text.offset; pos < end; pos += 1 << 20) {
+      yield t.dat.readUpTo(pos, Math.min(1 << 20, end - pos)).toString('latin1');
+    }
   }
+  yield '\n';
 }
