@@ -60,7 +60,75 @@ function buildLatencyFile(): string {
   return out;
 }
 
+/**
+ * A v7 latency file from a real v7 recording (uncompressed): a BUFFER_TEXT section with the text is
+ * appended, then a new options section (the old options minus BUFFER, plus BUFFER_TEXT), and the
+ * header is pointed at it.
+ */
+function buildV7LatencyFile(): string {
+  const src = readFileSync(join(ROOT, 'fixtures', 'tracedat', 'v7-none-x86tsc.dat'));
+  let p = 18; // magic (10), "7\0", endianness, long size, page size
+  const cstr = () => {
+    const e = src.indexOf(0, p);
+    const v = src.toString('latin1', p, e);
+    p = e + 1;
+    return v;
+  };
+  expect(cstr()).toBe('none');
+  cstr();
+  const headerOptionsAt = p;
+  let next = Number(src.readBigUInt64LE(p));
+  const kept: Buffer[] = [];
+  while (next !== 0) {
+    let q = next + 16;
+    next = 0;
+    for (;;) {
+      const id = src.readUInt16LE(q);
+      const size = src.readUInt32LE(q + 2);
+      if (id === 0) {
+        next = Number(src.readBigUInt64LE(q + 6));
+        break;
+      }
+      if (id !== 3) kept.push(src.subarray(q, q + 6 + size));
+      q += 6 + size;
+    }
+  }
+  const sectionHeader = (id: number, size: number) => {
+    const h = Buffer.alloc(16);
+    h.writeUInt16LE(id, 0);
+    h.writeBigUInt64LE(BigInt(size), 8);
+    return h;
+  };
+  const text = Buffer.from(TEXT, 'latin1');
+  const textAt = src.length;
+  const bufText = Buffer.concat([Buffer.alloc(8), Buffer.from('\0x86-tsc\0', 'latin1')]);
+  bufText.writeBigUInt64LE(BigInt(textAt), 0);
+  const optHead = Buffer.alloc(6);
+  optHead.writeUInt16LE(22, 0);
+  optHead.writeUInt32LE(bufText.length, 2);
+  const done = Buffer.alloc(14);
+  done.writeUInt32LE(8, 2);
+  const options = Buffer.concat([...kept, optHead, bufText, done]);
+  const out = Buffer.concat([src, sectionHeader(22, text.length), text, sectionHeader(0, options.length), options]);
+  out.writeBigUInt64LE(BigInt(textAt + 16 + text.length), headerOptionsAt);
+  const file = join(dir, 'latency-v7.dat');
+  writeFileSync(file, out);
+  return file;
+}
+
 describe.skipIf(noTraceCmd)('latency trace.dat', () => {
+  it('v7: prints the BUFFER_TEXT section as trace-cmd report does', () => {
+    const file = buildV7LatencyFile();
+    const ref = spawnSync('trace-cmd', ['report', file], { encoding: 'latin1' });
+    expect(ref.status, ref.stderr).toBe(0);
+    const diags = new Diagnostics();
+    const t = openTraceDat(file, diags);
+    const mine = [...reportChunks(t, { nsec: false, raw: false, rawTs: false }, diags)].join('');
+    t.close();
+    expect(ref.stdout).toContain('# tracer: irqsoff');
+    expect(mine).toBe(ref.stdout);
+  });
+
   if (noTraceCmd) console.log(`skipped: ${noTraceCmd}`);
   it('prints the latency text as trace-cmd report does', () => {
     const file = buildLatencyFile();

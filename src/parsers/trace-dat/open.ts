@@ -210,10 +210,13 @@ class V7 {
       offset = next;
     }
     for (const b of meta.buffers) {
-      if (b.latency) continue;
       const h = new Cursor(this.dat.read(b.sectionOffset, 16, 'buffer section header'), this.le, this.dat.path, b.sectionOffset);
       h.u16();
       b.compressed = (h.u16() & 1) !== 0;
+      h.u32();
+      const size = h.size64('buffer section size');
+      // A latency buffer's section holds the tracer's text (in chunks when compressed).
+      if (b.latency) b.text = { offset: b.sectionOffset + 16, size };
       if (b.compressed && !this.inflate)
         throw new TraceDatError(this.dat.path, b.sectionOffset, `buffer "${b.name}" is compressed but the file names no compression`);
     }

@@ -22,7 +22,7 @@ const COMMIT_MASK = (1 << 27) - 1;
 const WINDOW = 256 * 1024;
 
 /** A source of whole pages: file windows or decompressed chunks. */
-interface BlockSource {
+export interface BlockSource {
   /** The next block of pages, with the file offset that names it in errors; null at the end. */
   next(): { buf: Buffer; fileOffset: number; inflated: boolean } | null;
 }
@@ -43,7 +43,8 @@ function plainSource(t: TraceDat, cd: CpuData, pageSize: number): BlockSource {
   };
 }
 
-function chunkSource(t: TraceDat, cd: CpuData): BlockSource {
+/** The decompressed chunks of a compressed v7 data area (CPU data or latency text). */
+export function chunkSource(t: TraceDat, cd: CpuData): BlockSource {
   const le = t.littleEndian;
   const path = t.dat.path;
   let count = -1;

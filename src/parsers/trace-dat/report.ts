@@ -9,6 +9,8 @@ import { bufferBase, StreamMerger, type Stream } from './merge-cpus.js';
 import type { TraceDat } from './open.js';
 import { EventPrinter } from './printer.js';
 import { TimeConverter } from './timefmt.js';
+import { chunkSource } from './pages.js';
+import type { TraceDatBuffer } from './types.js';
 
 /** `trace-cmd report` switches kvmtrace reproduces. */
 export interface ReportOptions {
@@ -27,7 +29,7 @@ export function* reportChunks(t: TraceDat, o: ReportOptions, diags: Diagnostics,
   yield `cpus=${t.cpus}\n`;
   const top = t.buffers.find((b) => b.name === '');
   if (top?.latency) {
-    yield* latencyText(t, top.text);
+    yield* latencyText(t, top);
     return;
   }
   const instances = t.buffers.filter((b) => b.name !== '' && !b.latency);
@@ -103,8 +105,13 @@ export function* reportChunks(t: TraceDat, o: ReportOptions, diags: Diagnostics,
 }
 
 /** A latency file's text, as `trace-cmd report` prints it (unchanged, then a newline). */
-function* latencyText(t: TraceDat, text: { offset: number; size: number } | undefined): Generator<string> {
-  if (text) {
+function* latencyText(t: TraceDat, b: TraceDatBuffer): Generator<string> {
+  const text = b.text;
+  if (text && b.compressed) {
+    // v7: the text is compressed in chunks, like CPU data (u32 count, then size-prefixed chunks).
+    const src = chunkSource(t, { cpu: 0, offset: text.offset, size: text.size - 4 });
+    for (let c = src.next(); c; c = src.next()) yield c.buf.toString('latin1');
+  } else if (text) {
     const end = text.size < 0 ? t.dat.size : text.offset + text.size;
     for (let pos = text.offset; pos < end; pos += 1 << 20) {
       yield t.dat.readUpTo(pos, Math.min(1 << 20, end - pos)).toString('latin1');
