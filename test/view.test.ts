@@ -145,6 +145,24 @@ describe.skipIf(externalMissing)('view in a headless terminal', () => {
     });
   }
 
+  it('/ finds the next interval or marker by name, on any lane', async () => {
+    const vt = new ViewTerminal(docA, 100, 20, false);
+    await vt.type('/EPT_MIS');
+    expect((await vt.lines())[19]).toMatch(/^find .*: \/EPT_MIS_/);
+    await vt.type('\r');
+    let status = (await vt.lines())[19];
+    expect(status).toMatch(/\| exit EPT_MISCONFIG, /);
+    // A task name moves the selection to the guest CPU lane.
+    await vt.type('/trace-cmd\r');
+    status = (await vt.lines())[19];
+    expect(status).toMatch(/\| running trace-cmd-\d+, .* \| on guest CPU 0 *$/);
+    expect((await vt.lines())[6]).toMatch(/^>guest CPU 0/);
+    await vt.type('/no such thing\r');
+    expect((await vt.lines())[19]).toMatch(/^no "no such thing" after the cursor/);
+    await vt.type('/x\x1b'); // Esc cancels
+    expect(vt.st.prompt).toBeUndefined();
+  });
+
   it('shows what the guest CPU ran: task names in the lane where a task starts', async () => {
     const vt = new ViewTerminal(docA, 132, 40);
     await vt.type('jjj'); // guest CPU 0
@@ -224,6 +242,12 @@ describe.skipIf(externalMissing)('view in a headless terminal', () => {
       screen = await vt.lines();
       expect(screen[4].slice(screen[4].indexOf('|'))).toContain('*');
       expect(screen[rows - 1]).toMatch(/marker "kvmsync seq=0 cpu=0 kind=pio/);
+      // The sync points can also be found by name.
+      const before = vt.st.cursor;
+      await vt.type('/kind=pio\r');
+      expect(vt.st.cursor).toBeGreaterThan(before);
+      expect((await vt.lines())[rows - 1]).toMatch(/marker "kvmsync seq=1 cpu=0 kind=pio/);
+      await vt.type('k'.repeat(4));
       // e on the vCPU lane: the next return to user space, named by kvm_userspace_exit.
       await vt.type('e');
       screen = await vt.lines();

@@ -123,8 +123,8 @@ function renderRows(ix: TimelineIndex, st: ViewState, size: ScreenSize): string[
   }
 
   // Key help and status.
-  out.push(clip('keys: ←/→ cursor  ↑/↓ lane  +/- zoom  [/] pan  n/N same kind  e/E exit  m/M marker  z zoom to it  f fit  0/$ ends  q quit', cols));
-  const status = clip(statusText(ix, st, dt), cols);
+  out.push(clip('keys: ←/→ cursor  ↑/↓ lane  +/- zoom  [/] pan  n/N same kind  e/E exit  m/M marker  /text⏎ find  z zoom to it  f fit  0/$ ends  q quit', cols));
+  const status = clip(st.prompt !== undefined ? `find (next interval or marker whose name contains): /${st.prompt}_` : statusText(ix, st, dt), cols);
   out.push(color ? CSI + SGR.status + 'm' + status + CSI + '0m' : status);
   return out;
 }

@@ -18,6 +18,8 @@ export interface ViewState {
   laneTop: number;
   /** A one-off message for the status line (`no later HLT on this lane`). */
   message: string;
+  /** While typing a search after `/`: the text so far; undefined otherwise. */
+  prompt?: string;
 }
 
 /** Terminal size and capabilities. */
@@ -100,8 +102,43 @@ function seekPoint(ix: TimelineIndex, t: number, dir: 1 | -1): number | undefine
   return best;
 }
 
+/**
+ * The next interval start (any lane) or marker after `t` whose name contains `text` (case-insensitive):
+ * `/HLT`, `/bash`, `/kvmsync`. Returns the time and the lane to select.
+ */
+export function search(ix: TimelineIndex, t: number, text: string): { t: number; lane: number } | undefined {
+  const want = text.toLowerCase();
+  const hit = ix.names.map((n) => n.toLowerCase().includes(want));
+  let best: { t: number; lane: number } | undefined;
+  ix.lanes.forEach((lane, li) => {
+    const s = seek(lane, t, 1, (c) => hit[c]);
+    if (s !== undefined && (!best || s < best.t)) best = { t: s, lane: li };
+    for (let p = lane.firstPointFrom(t); p < lane.np; p++)
+      if (lane.pointT[p] > t && hit[lane.pointCode[p]]) {
+        if (!best || lane.pointT[p] < best.t) best = { t: lane.pointT[p], lane: li };
+        break;
+      }
+  });
+  return best;
+}
+
+function promptKey(ix: TimelineIndex, st: ViewState, key: string, size: ScreenSize): ViewState {
+  const text = st.prompt ?? '';
+  if (key === '\x1b') return { ...st, prompt: undefined };
+  if (key === '\x7f' || key === '\b') return { ...st, prompt: text.slice(0, -1) };
+  if (key === '\r' || key === '\n') {
+    if (!text) return { ...st, prompt: undefined };
+    const hit = search(ix, st.cursor, text);
+    if (!hit) return { ...st, prompt: undefined, message: `no "${text}" after the cursor` };
+    return ensureVisible({ ...st, prompt: undefined, cursor: hit.t, lane: hit.lane, message: '' }, size, ix);
+  }
+  if (key.length === 1 && key >= ' ') return { ...st, prompt: text + key };
+  return st;
+}
+
 /** Applies one key (as the terminal sends it); returns the new state, or null to quit. */
 export function handleKey(ix: TimelineIndex, st: ViewState, key: string, size: ScreenSize): ViewState | null {
+  if (st.prompt !== undefined) return promptKey(ix, st, key, size);
   const dt = cyclesPerCol(st, size);
   let s: ViewState = { ...st, message: '' };
   const jump = (to: number | undefined, what: string, where = ' on this lane'): void => {
@@ -113,6 +150,8 @@ export function handleKey(ix: TimelineIndex, st: ViewState, key: string, size: S
     case 'q':
     case '\x03':
       return null;
+    case '/':
+      return { ...s, prompt: '' };
     case '\x1b[C':
     case 'l':
       s.cursor += dt;

@@ -84,7 +84,8 @@ export function register(program: Command): void {
           'where each exit begins; on KVM_RUN-only hosts . is KVM_RUN switched out and # user space) and one lane\n' +
           'per guest CPU (the running task, * markers), a time axis, and a status line with what is under the\n' +
           'cursor. Keys: ←/→ (h/l) cursor, ↑/↓ (k/j) lane, +/- zoom, [/] pan, n/N next/previous of the kind under\n' +
-          'the cursor, e/E next/previous exit, m/M marker, z zoom to the interval, f fit, 0/$ start/end, q quit.\n' +
+          'the cursor, e/E next/previous exit, m/M marker, /TEXT Enter the next interval or marker whose name\n' +
+          'contains TEXT (any lane), z zoom to the interval, f fit, 0/$ start/end, q quit.\n' +
           'Memory: the index holds at most --lane-cap intervals per lane (20 bytes each); beyond that adjacent\n' +
           'intervals are merged and the lane is marked ×2, ×4, … Takes the same inputs as `kvmtrace merge`.',
       )
