@@ -2,7 +2,7 @@
  * The merge on real data from real hardware: the docA host/guest pair recorded with trace-cmd on an
  * Intel VMX host (../shared/external/masterarbeit), as ftrace text with raw TSC timestamps.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -143,5 +143,43 @@ describe.skipIf(externalMissing)('docA and salB as trace.dat files: the mapping 
     const r = kvmtrace(['merge', '--host', dat('salB-host-trace.dat'), '--guest', dat('salB-guest-trace-Salamander4.dat')]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/salB-guest-trace-Salamander4\.dat does not belong to .*salB-host-trace\.dat: its TIME_SHIFT names host trace id 0x[0-9A-F]+, but .* has TRACEID 0x[0-9A-F]+/);
+  });
+});
+
+describe.skipIf(externalMissing)('k-way merge of many sources: the docA host split into one file per CPU', () => {
+  it('gives the same timeline from 20 per-CPU host files (bundle) as from the one file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-percpu-'));
+    const host = reference('docA-host-trace.dat.report-rawts.txt');
+    const guest = reference('docA-guest-trace-Salamander4.dat.report-rawts.txt');
+    const byCpu = new Map<string, string[]>();
+    for (const l of readFileSync(host, 'utf8').split('\n')) {
+      const m = /\[(\d{3})\]/.exec(l);
+      if (m) (byCpu.get(m[1]) ?? byCpu.set(m[1], []).get(m[1])!).push(l);
+    }
+    const hb = join(dir, 'host');
+    const gb = join(dir, 'guest');
+    mkdirSync(hb);
+    mkdirSync(gb);
+    const traces = [...byCpu.keys()].sort().map((c) => ({ file: `cpu${c}.txt`, format: 'ftrace-text' }));
+    for (const [c, lines] of byCpu) writeFileSync(join(hb, `cpu${c}.txt`), lines.join('\n') + '\n');
+    const snap = { when: 'start', hostTsc: '0', tscOffset: String(DOCA.tscOffset) };
+    const meta = { format: 'kvmtrace-bundle', version: 1, traceClock: 'x86-tsc', tscKhz: DOCA.tscKhz };
+    writeFileSync(join(hb, 'meta.json'), JSON.stringify({ ...meta, role: 'host', name: 'host', traces, vms: [{ name: 'Salamander4', vcpus: [{ vcpu: 0, tid: DOCA.vcpuThread, snapshots: [snap] }] }] }));
+    writeFileSync(join(gb, 'trace.txt'), readFileSync(guest));
+    writeFileSync(join(gb, 'meta.json'), JSON.stringify({ ...meta, role: 'guest', name: 'guest', traces: [{ file: 'trace.txt', format: 'ftrace-text' }] }));
+    expect(traces.length).toBeGreaterThan(5);
+
+    const p = await prepareMerge({ bundles: [hb, gb], hostFiles: [], guestFiles: [], overrides: {} });
+    const r = await exportMerge(p, { text: join(dir, 'split.txt') });
+    expect(r.perSource.length).toBe(traces.length + 1);
+    expect(r.result.guests[0].vcpus[0]).toMatchObject({ checked: 89827, inside: 89827, notCheckable: 202 });
+    const one = await exportMerge(await prepareMerge(request(host, guest)), { text: join(dir, 'one.txt') });
+    expect(one.events).toBe(r.events);
+    // Same events at the same host TSC; only the ordering of equal timestamps may differ.
+    const key = (l: string): string => l.split(' ').filter((_, i) => i !== 1).join(' ');
+    const a = readFileSync(join(dir, 'split.txt'), 'utf8').split('\n').slice(1);
+    const b = readFileSync(join(dir, 'one.txt'), 'utf8').split('\n').slice(1);
+    expect(a.map((l) => l.split(' ')[0])).toEqual(b.map((l) => l.split(' ')[0]));
+    expect(a.map(key).sort()).toEqual(b.map(key).sort());
   });
 });
