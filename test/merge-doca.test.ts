@@ -147,7 +147,7 @@ describe.skipIf(externalMissing)('docA and salB as trace.dat files: the mapping 
 });
 
 describe.skipIf(externalMissing)('k-way merge of many sources: the docA host split into one file per CPU', () => {
-  it('gives the same timeline from 20 per-CPU host files (bundle) as from the one file', async () => {
+  it('gives the same timeline from per-CPU host files (a bundle of one file per CPU) as from the one file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-percpu-'));
     const host = reference('docA-host-trace.dat.report-rawts.txt');
     const guest = reference('docA-guest-trace-Salamander4.dat.report-rawts.txt');
