@@ -270,9 +270,18 @@ end_iso=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 # Drain: trace_pipe still holds what was recorded; wait until every CPU buffer is empty. Few,
 # long polls: each costs a fork and exec, slow under an emulating hypervisor.
-i=0
+# If the reader is not draining after 2 s it has died or hangs (busybox applets were seen to
+# crash under an emulating hypervisor): the events are still in the ring buffer, and a new reader
+# takes them (tracing is off now, so it cannot trace itself).
+i=0; restarted=0
 while grep -q '^entries: [1-9]' "$inst"/per_cpu/cpu*/stats 2>/dev/null; do
   i=$((i + 1)); [ $i -gt 20 ] && { say "WARNING: trace_pipe did not drain in 10 s; the trace may miss its last events"; break; }
+  if [ $i -eq 4 ] && [ $restarted = 0 ]; then
+    say "WARNING: the trace reader is not draining; starting a new one"
+    kill "$cat_pid" 2>/dev/null; wait "$cat_pid" 2>/dev/null
+    cat "$inst/trace_pipe" >> "$dir/trace.txt.part" &
+    cat_pid=$!; restarted=1
+  fi
   sleep 0.5
 done
 lost=0

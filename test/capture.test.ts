@@ -263,6 +263,26 @@ describe('guest capture script', () => {
     expect(bad.stderr).toBe('kvmtrace: --sync hlt: expected pio or cpuid\n');
   });
 
+  it.skipIf(!tracingOk || !helpersOk)('recovers the events when its trace reader dies mid-capture', async () => {
+    const dir = join(tmp, 'guest-reader-dies');
+    const child = spawn('sh', [GUEST_SCRIPT, '-s', syncpt, '-o', dir, '-k', 'cpuid', '-n', '2', '-d', '3'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    for (let i = 0; i < 100 && !/tracing started/.test(err); i++) await new Promise((r) => setTimeout(r, 50));
+    // The reader is the script's `cat .../trace_pipe` child: crash it, as busybox did in a guest.
+    const cat = spawnSync('pgrep', ['-P', String(child.pid), '-x', 'cat'], { encoding: 'utf8' }).stdout.trim();
+    expect(cat).toMatch(/^\d+$/);
+    process.kill(Number(cat), 'SIGSEGV');
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    expect(code).toBe(0);
+    expect(err).toMatch(/the trace reader is not draining; starting a new one/);
+    const trace = readFileSync(join(dir, 'trace.txt'), 'utf8');
+    const cpus = parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8')).cpus;
+    // The end points were recorded after the crash and still reach the bundle.
+    expect(trace.split('\n').filter((l) => l.includes('kvmsync')).length).toBe(2 * 2 * cpus);
+    expect(trace).toMatch(/kvmtrace capture end/);
+  });
+
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     it.skipIf(!tracingOk || !helpersOk)(`ends cleanly on ${sig} mid-capture: bundle written, instance removed`, async () => {
       const dir = join(tmp, `guest-${sig}`);
