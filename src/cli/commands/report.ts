@@ -1,10 +1,18 @@
 /**
  * `kvmtrace report [-t] [-R] [--raw-ts] FILE`: prints a trace.dat the way `trace-cmd report`
- * (3.1.6) does, line for line, streaming to stdout with back-pressure.
+ * (3.1.6) does, line for line, streaming to stdout with back-pressure. The text is rendered in a
+ * worker thread (report-worker.ts) with a small young generation, which keeps peak memory low and
+ * lets rendering overlap with writing; without the compiled worker (running from sources) it is
+ * rendered here.
  */
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { Diagnostics } from '../../model/diagnostics.js';
-import { openTraceDat, reportChunks } from '../../parsers/trace-dat/index.js';
+import { UserError } from '../../model/errors.js';
+import { loadFastZstd, openTraceDat, reportChunks, type ReportOptions } from '../../parsers/trace-dat/index.js';
+import type { ReportJob, ReportMsg } from './report-worker.js';
 
 /** Resolves when stdout drains, closes or fails (an EPIPE marks the reader gone). */
 function drained(state: { closed: boolean }): Promise<void> {
@@ -38,6 +46,53 @@ async function writeOut(text: string, state: { closed: boolean }): Promise<boole
   return !state.closed;
 }
 
+/** Renders in this thread (used when the compiled worker is not there). */
+async function reportHere(file: string, opts: ReportOptions, strict: boolean, state: { closed: boolean }): Promise<Diagnostics> {
+  const diags = new Diagnostics(strict);
+  const t = openTraceDat(file, diags);
+  if (t.compression?.name === 'zstd') await loadFastZstd();
+  try {
+    for (const chunk of reportChunks(t, opts, diags)) if (!(await writeOut(chunk, state))) break;
+  } finally {
+    t.close();
+  }
+  return diags;
+}
+
+/** Renders in a worker thread and writes its chunks in order; returns the diagnostics summary. */
+function reportInWorker(
+  workerUrl: URL,
+  file: string,
+  opts: ReportOptions,
+  strict: boolean,
+  state: { closed: boolean },
+): Promise<{ count: number; summary: string }> {
+  const inflight = new SharedArrayBuffer(4);
+  const counter = new Int32Array(inflight);
+  const job: ReportJob = { file, opts, strict, inflight };
+  const w = new Worker(workerUrl, { workerData: job, resourceLimits: { maxYoungGenerationSizeMb: 6 } });
+  return new Promise((resolve, reject) => {
+    let writing = Promise.resolve();
+    let result: { count: number; summary: string } | undefined;
+    w.on('message', (m: ReportMsg) => {
+      writing = writing.then(async () => {
+        if (m.t === 'chunk') {
+          const ok = await writeOut(m.text, state);
+          // -1 tells the worker the reader has gone; else one more chunk may be posted.
+          if (ok) Atomics.sub(counter, 0, 1);
+          else Atomics.store(counter, 0, -1);
+          Atomics.notify(counter, 0);
+        } else if (m.t === 'done') result = { count: m.diagCount, summary: m.summary };
+        else reject(m.user ? new UserError(m.message) : new Error(m.message));
+      });
+    });
+    w.on('error', reject);
+    w.on('exit', () => {
+      void writing.then(() => resolve(result ?? { count: 0, summary: '' }), reject);
+    });
+  });
+}
+
 /** Registers `kvmtrace report`. */
 export function register(program: Command): void {
   program
@@ -49,24 +104,28 @@ export function register(program: Command): void {
     .option('--raw-ts', 'raw ring-buffer timestamps (as trace-cmd report --raw-ts)')
     .option('--strict', 'stop at the first damaged event page instead of skipping it')
     .action(async (file: string, o: { t?: boolean; R?: boolean; rawTs?: boolean; strict?: boolean }) => {
-      const diags = new Diagnostics(!!o.strict);
-      const t = openTraceDat(file, diags);
+      const opts: ReportOptions = { nsec: !!o.t, raw: !!o.R, rawTs: !!o.rawTs };
       const state = { closed: false };
       const onError = (e: NodeJS.ErrnoException) => {
         if (e.code === 'EPIPE') state.closed = true;
         else throw e;
       };
       process.stdout.on('error', onError);
+      let count: number;
+      let summary: string;
       try {
-        for (const chunk of reportChunks(t, { nsec: !!o.t, raw: !!o.R, rawTs: !!o.rawTs }, diags)) {
-          if (!(await writeOut(chunk, state))) break;
+        const workerUrl = new URL('./report-worker.js', import.meta.url);
+        if (existsSync(fileURLToPath(workerUrl))) ({ count, summary } = await reportInWorker(workerUrl, file, opts, !!o.strict, state));
+        else {
+          const d = await reportHere(file, opts, !!o.strict, state);
+          count = d.count;
+          summary = d.count > 0 ? d.summary() : '';
         }
       } finally {
-        t.close();
         process.stdout.off('error', onError);
       }
-      if (diags.count > 0) {
-        process.stderr.write(`kvmtrace: ${file}: ${diags.summary()}\n`);
+      if (count > 0) {
+        process.stderr.write(`kvmtrace: ${file}: ${summary}\n`);
         process.exitCode = 1;
       }
     });

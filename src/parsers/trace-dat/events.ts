@@ -9,6 +9,7 @@ import type { Diagnostics } from '../../model/diagnostics.js';
 import { UserError } from '../../model/errors.js';
 import type { SourceHeader, TraceEvent } from '../../model/event.js';
 import { TsBase } from '../../model/exact.js';
+import { loadFastZstd } from './compress.js';
 import { bufferBase, StreamMerger } from './merge-cpus.js';
 import type { TraceDat } from './open.js';
 import { EventPrinter, type FieldValues } from './printer.js';
@@ -71,6 +72,7 @@ export function readTraceDatEvents(t: TraceDat, o: ReadEventsOptions): TraceDatS
   const size = o.batchSize ?? 4096;
   async function* gen(): AsyncGenerator<TraceDatEvent[]> {
     if (!buffer) return;
+    if (buffer.compressed && t.compression?.name === 'zstd') await loadFastZstd();
     const base = bufferBase(t, buffer);
     if (base === undefined) return;
     header.base = new TsBase(base);

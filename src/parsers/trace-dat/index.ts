@@ -10,6 +10,7 @@ export { openTraceDat, type TraceDat } from './open.js';
 export { readTraceDatEvents, pickBuffer, type TraceDatEvent, type TraceDatStream, type ReadEventsOptions } from './events.js';
 export { reportChunks, type ReportOptions } from './report.js';
 export { TraceDatError } from './bytes.js';
+export { loadFastZstd } from './compress.js';
 export { hostSync } from './timefmt.js';
 export type { FieldValues } from './printer.js';
 export type {
