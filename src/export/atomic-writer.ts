@@ -56,13 +56,77 @@ export class AtomicWriter {
     this.off += this.buf.write(text, this.off, 'utf8');
   }
 
+  /** Queues the current buffer for the file and takes a fresh one. */
+  private rotate(): void {
+    if (this.off > 0) this.queue.push(this.buf.subarray(0, this.off));
+    this.buf = this.pool.pop() ?? Buffer.allocUnsafe(SIZE);
+    this.off = 0;
+  }
+
+  /**
+   * Appends a string without making any: one-byte text is copied char by char, anything else
+   * goes through the UTF-8 encoder. For the exporters' hot paths, with `uint`, `pad` and `byte`.
+   */
+  text(s: string): void {
+    const n = s.length;
+    if (this.off + n * 3 > SIZE) {
+      if (n * 3 > SIZE) return this.put(s);
+      this.rotate();
+    }
+    if (n > 24) {
+      this.off += this.buf.write(s, this.off, 'utf8');
+      return;
+    }
+    const b = this.buf;
+    let o = this.off;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 128) {
+        this.off = o + b.write(s.slice(i), o, 'utf8');
+        return;
+      }
+      b[o++] = c;
+    }
+    this.off = o;
+  }
+
+  /** Appends one ASCII byte. */
+  byte(c: number): void {
+    if (this.off + 1 > SIZE) this.rotate();
+    this.buf[this.off++] = c;
+  }
+
+  /** Appends a non-negative safe integer in decimal. */
+  uint(v: number): void {
+    let len = 1;
+    for (let x = v; x >= 10; x = Math.floor(x / 10)) len++;
+    this.pad(v, len);
+  }
+
+  /** Appends a non-negative safe integer in decimal, left-padded with zeros to `width` digits. */
+  pad(v: number, width: number): void {
+    if (this.off + width + 16 > SIZE) this.rotate();
+    let len = 1;
+    for (let x = v; x >= 10; x = Math.floor(x / 10)) len++;
+    if (len < width) len = width;
+    const b = this.buf;
+    let o = this.off + len;
+    this.off = o;
+    for (let i = 0; i < len; i++) {
+      const q = Math.floor(v / 10);
+      b[--o] = 48 + (v - q * 10);
+      v = q;
+    }
+  }
+
   /** Starts writing queued buffers; waits while more than one is outstanding (back-pressure). */
   async settle(): Promise<void> {
     while (this.queue.length > 0) {
       await this.inflight;
       const next = this.queue.shift()!;
       this.inflight = this.writeOut(next).then(() => {
-        if (next.buffer.byteLength === SIZE && this.pool.length < 2) this.pool.push(Buffer.from(next.buffer, 0, SIZE));
+        // Reuse only what went to a file: a stream may still hold a buffer it was given.
+        if (this.tmp !== undefined && next.buffer.byteLength === SIZE && this.pool.length < 2) this.pool.push(Buffer.from(next.buffer, 0, SIZE));
       });
       if (this.queue.length === 0) break;
     }

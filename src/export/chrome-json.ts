@@ -21,6 +21,7 @@ import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
 import type { WindowKind } from '../merge/validate.js';
 import { cyclesToMicros } from './format-time.js';
+import type { AtomicWriter } from './atomic-writer.js';
 
 /** Thread keys: pid·2^32 + tid stays a safe integer for any pid and tid. */
 const TID_SPAN = 0x1_0000_0000;
@@ -135,6 +136,11 @@ export class ChromeJsonExporter {
   }
 
   private instant(pid: number, tid: number, t: number, ev: TraceEvent, cat: string): string {
+    if (this.sink) {
+      // writeTo: the instant goes straight into the writer after the event's other records.
+      this.held = { pid, tid, t, ev, cat };
+      return '';
+    }
     const marker = isMarkerEvent(ev.name);
     let name: string;
     if (marker) name = jsonString(ev.body.slice(0, 80));
@@ -146,6 +152,80 @@ export class ChromeJsonExporter {
       '{"ph":"i","s":"t","name":' + name + ',"cat":"' + (marker ? 'marker' : cat) + '","ts":' + this.ts(t) +
         ',"pid":' + pid + ',"tid":' + tid + ',"args":' + argsJson(ev) + '}',
     );
+  }
+
+  /** The instant of the event being written by `writeTo`, held until its other records are out. */
+  private held: { pid: number; tid: number; t: number; ev: TraceEvent; cat: string } | undefined;
+  private sink: AtomicWriter | undefined;
+
+  /**
+   * Writes one batch into `w`: the same text as `formatTo`, with the instants (most events) written
+   * byte by byte into the writer's buffer rather than built as strings.
+   */
+  writeTo(batch: MergedEvent[], w: AtomicWriter): void {
+    this.sink = w;
+    try {
+      for (const m of batch) {
+        this.formatTo([m], (s) => s && w.put(s));
+        const h = this.held;
+        if (h) {
+          this.held = undefined;
+          this.writeInstant(w, h.pid, h.tid, h.t, h.ev, h.cat);
+        }
+      }
+    } finally {
+      this.sink = undefined;
+    }
+  }
+
+  private writeInstant(w: AtomicWriter, pid: number, tid: number, t: number, ev: TraceEvent, cat: string): void {
+    const marker = isMarkerEvent(ev.name);
+    let name: string;
+    if (marker) name = jsonString(ev.body.slice(0, 80));
+    else {
+      name = this.nameJson.get(ev.name) ?? '';
+      if (!name) this.nameJson.set(ev.name, (name = jsonString(ev.name)));
+    }
+    w.text(this.first ? '\n{"ph":"i","s":"t","name":' : ',\n{"ph":"i","s":"t","name":');
+    this.first = false;
+    w.text(name);
+    w.text(marker ? ',"cat":"marker","ts":' : cat === 'host' ? ',"cat":"host","ts":' : ',"cat":"' + cat + '","ts":');
+    // ts in µs with up to 3 decimals, from ns (as cyclesToMicros).
+    const ns = Math.round(((t - (this.zero ?? t)) * 1e6) / this.tscKhz!);
+    if (ns < 0) w.text(cyclesToMicros(t - (this.zero ?? t), this.tscKhz!));
+    else {
+      const us = Math.floor(ns / 1000);
+      let f = ns - us * 1000;
+      w.uint(us);
+      if (f !== 0) {
+        w.byte(46);
+        let width = 3;
+        while (f % 10 === 0) (f /= 10), width--;
+        w.pad(f, width);
+      }
+    }
+    w.text(',"pid":');
+    w.uint(pid);
+    w.text(',"tid":');
+    w.uint(tid);
+    w.text(',"args":{"task":');
+    const task = ev.comm + '-' + ev.pid;
+    if (NEEDS_ESCAPE.test(task)) w.text(JSON.stringify(task));
+    else {
+      w.byte(34);
+      w.text(ev.comm);
+      w.byte(45);
+      w.uint(ev.pid);
+      w.byte(34);
+    }
+    w.text(',"text":');
+    if (NEEDS_ESCAPE.test(ev.body)) w.text(JSON.stringify(ev.body));
+    else {
+      w.byte(34);
+      w.text(ev.body);
+      w.byte(34);
+    }
+    w.text('}}');
   }
 
   /** Formats one batch of merged events. */

@@ -52,11 +52,11 @@ export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<
       },
       onBatch: async (batch) => {
         if (json) {
-          json.formatTo(batch, (s) => jsonW!.put(s));
+          json.writeTo(batch, jsonW!);
           await jsonW!.settle();
         }
         if (text) {
-          text.formatTo(batch, (s) => textW!.put(s));
+          text.writeTo(batch, textW!);
           await textW!.settle();
         }
         sinceProgress += batch.length;

@@ -8,6 +8,7 @@ import { TsBase } from '../model/exact.js';
 import type { MergedEvent } from '../merge/merged-event.js';
 import type { Timeline } from '../merge/merge.js';
 import { absDecimal, cyclesToSeconds } from './format-time.js';
+import type { AtomicWriter } from './atomic-writer.js';
 
 /** Formats merged events as text lines. */
 export class TextExporter {
@@ -35,6 +36,55 @@ export class TextExporter {
     let s = '';
     this.formatTo(batch, (x) => (s += x));
     return s;
+  }
+
+  /** Writes one batch into `w` byte by byte (no string per line: see AtomicWriter.text). */
+  writeTo(batch: MergedEvent[], w: AtomicWriter): void {
+    const { hi, lo } = this.base;
+    const khz = this.tscKhz;
+    for (const m of batch) {
+      const ev = m.ev;
+      const t = m.t;
+      // Absolute host TSC = base + t, split at 1e9 so every part is exact.
+      let l = lo + t;
+      let h = hi;
+      if (l >= 1e9 || l < 0) {
+        const carry = Math.floor(l / 1e9);
+        h += carry;
+        l -= carry * 1e9;
+      }
+      if (h > 0) {
+        w.uint(h);
+        w.pad(l, 9);
+      } else if (h === 0) w.uint(l);
+      else w.text(absDecimal(hi, lo, t));
+      w.byte(32);
+      if (t < 0) w.byte(45);
+      else w.byte(43);
+      if (khz) {
+        const ns = Math.round((Math.abs(t) * 1e6) / khz);
+        const sec = Math.floor(ns / 1e9);
+        w.uint(sec);
+        w.byte(46);
+        w.pad(ns - sec * 1e9, 9);
+      } else w.uint(Math.abs(t));
+      w.byte(32);
+      w.text(this.names[m.src]);
+      w.byte(32);
+      w.byte(91);
+      w.pad(ev.cpu, 3);
+      w.byte(93);
+      w.byte(32);
+      w.text(ev.comm);
+      w.byte(45);
+      w.uint(ev.pid);
+      w.byte(32);
+      w.text(ev.name);
+      w.byte(58);
+      w.byte(32);
+      w.text(ev.body);
+      w.byte(10);
+    }
   }
 
   /** Formats one batch, handing each line to `put` (see ChromeJsonExporter.formatTo). */
