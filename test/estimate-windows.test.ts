@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
-import { estimateFromWindows } from '../src/merge/estimate/index.js';
+import { estimateOffsets } from '../src/merge/estimate/index.js';
 import { HoleCandidates, longestGap, WindowRefiner, type Span } from '../src/merge/estimate/from-windows.js';
 import type { ThreadWindows } from '../src/merge/estimate/host-windows.js';
 import { exportMerge } from '../src/export/export-merge.js';
@@ -26,25 +26,25 @@ function rng(seed: number): () => number {
   };
 }
 
-/** Host windows with random lengths and gaps, starting at `known`. */
-function windows(r: () => number, n: number, known: number): ThreadWindows {
+/** Host windows with random lengths and gaps, from `from` on. */
+function windows(r: () => number, n: number, from: number): ThreadWindows {
   const starts: number[] = [];
   const ends: number[] = [];
-  let t = known;
+  let t = from;
   for (let i = 0; i < n; i++) {
     t += Math.floor(r() * 40);
     starts.push(t);
     t += 5 + Math.floor(r() * 60);
     ends.push(t);
   }
-  return { tid: 1, starts: Float64Array.from(starts), ends: Float64Array.from(ends), known };
+  return { tid: 1, starts: Float64Array.from(starts), ends: Float64Array.from(ends), pio: new Float64Array(0), cpuid: new Float64Array(0) };
 }
 
 /** Brute force: does offset o' put every guest event inside a window (or outside the checkable span)? */
-function fits(w: ThreadWindows, last: number, guest: number[], o: number): boolean {
+function fits(w: ThreadWindows, first: number, last: number, guest: number[], o: number): boolean {
   return guest.every((g) => {
     const h = g - o;
-    if (h < w.known || h > last) return true;
+    if (h < first || h > last) return true;
     for (let i = 0; i < w.starts.length; i++) if (w.starts[i] <= h && h <= w.ends[i]) return true;
     return false;
   });
@@ -66,12 +66,13 @@ describe('refinement over guest-mode windows', () => {
       }
       guest.sort((a, b) => a - b);
       const range: Span = [truth - 400, truth + 400];
-      const ref = new WindowRefiner(w, last, [range]);
+      const first = w.starts[0] - 15;
+      const ref = new WindowRefiner(w, first, last, [range]);
       for (const g of guest) ref.add(g);
       const got = new Set<number>();
       for (const [a, b] of ref.result) for (let o = a; o <= b; o++) got.add(o);
       const want = new Set<number>();
-      for (let o = range[0]; o <= range[1]; o++) if (fits(w, last, guest, o)) want.add(o);
+      for (let o = range[0]; o <= range[1]; o++) if (fits(w, first, last, guest, o)) want.add(o);
       expect(got.has(truth)).toBe(true);
       expect([...got].sort((a, b) => a - b)).toEqual([...want].sort((a, b) => a - b));
     });
@@ -87,7 +88,7 @@ describe('refinement over guest-mode windows', () => {
     const holes = new HoleCandidates(gap, 100);
     for (const g of guest) holes.add(g);
     expect(holes.spans.some(([a, b]) => a <= truth && truth <= b)).toBe(true);
-    const ref = new WindowRefiner(w, Infinity, holes.spans);
+    const ref = new WindowRefiner(w, -Infinity, Infinity, holes.spans);
     for (const g of guest) ref.add(g);
     // Events at both ends of every window pin the offset to the cycle.
     expect(ref.result).toEqual([[truth, truth]]);
@@ -100,7 +101,7 @@ describe.skipIf(externalMissing)('docA with the file offsets ignored', () => {
   const guest = join(MASTERARBEIT, 'docA-guest-trace-Salamander4.dat');
 
   it('brackets the true offset (−63430235715905) from the windows alone', async () => {
-    const est = await estimateFromWindows(
+    const est = await estimateOffsets(
       [{ role: 'host', machine: 'host', file: host }],
       { role: 'guest', machine: 'guest', file: guest },
       new Map([[0, DOCA.vcpuThread]]),
@@ -119,7 +120,7 @@ describe.skipIf(externalMissing)('docA with the file offsets ignored', () => {
   it('merges with the estimate: bounded mapping, every checkable guest event inside', async () => {
     const p = await prepareMerge({ bundles: [], hostFiles: [host], guestFiles: [guest], overrides: { noFileOffsets: true } });
     const v = p.guests[0].plan!.vcpu(0);
-    expect(v.mappingFrom).toMatch(/^estimate from guest-mode windows/);
+    expect(v.mappingFrom).toMatch(/^estimate from the host.s longest out-of-guest gap .* guest-mode windows of thread 483882 \(89827 guest events checked\)$/);
     expect(v.tid).toBe(DOCA.vcpuThread);
     expect(v.tidFrom).toBe('kvm_entry events');
     expect(v.bound!.low <= DOCA.tscOffset && DOCA.tscOffset <= v.bound!.high).toBe(true);

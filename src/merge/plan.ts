@@ -99,6 +99,11 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
     else if (optTid !== undefined) [tid, tidFrom] = [optTid, 'trace.dat GUEST option'];
     else if (flagTid !== undefined) [tid, tidFrom] = [flagTid, '--vcpu-thread'];
     else if (seenTid !== undefined) [tid, tidFrom] = [seenTid, 'kvm_entry events'];
+    else {
+      // QEMU creates each vCPU in its own thread, so the thread that wrote a vCPU's TSC offset runs it.
+      const w = writes.filter((x) => x.vcpu === v).at(-1);
+      if (w) [tid, tidFrom] = [w.pid, 'kvm_write_tsc_offset events'];
+    }
     if (tid !== undefined && flagTid !== undefined && flagTid !== tid)
       notes.push(`vCPU ${v}: --vcpu-thread says thread ${flagTid}, ${tidFrom} says ${tid}; using ${tid}`);
     if (tid !== undefined && seenTid !== undefined && seenTid !== tid)

@@ -7,7 +7,7 @@ import type { HostScan } from '../host-scan.js';
 import type { GuestPlan } from '../plan.js';
 import type { SourceSpec } from '../source.js';
 import type { WindowKind } from '../validate.js';
-import { estimateFromWindows, type VcpuEstimate } from './index.js';
+import { estimateOffsets, type VcpuEstimate } from './index.js';
 
 /** Estimates (per vCPU) and, for the vCPUs left without one, the reasons. */
 export interface PlanEstimates {
@@ -31,7 +31,7 @@ export async function estimateUnmapped(host: SourceSpec[], scan: HostScan, guest
     else tids.set(v, tid);
   }
   if (tids.size === 0) return res;
-  const est = await estimateFromWindows(host, guest, tids, plan.cpuToVcpu, windowKindOf(scan), diags);
+  const est = await estimateOffsets(host, guest, tids, plan.cpuToVcpu, windowKindOf(scan), diags);
   for (const [v, e] of est) {
     res.details.set(v, e);
     if (e.offset !== undefined) res.estimated.set(v, { offset: e.offset, low: e.low!, high: e.high!, method: e.method });

@@ -68,7 +68,8 @@ export class WindowRefiner {
 
   constructor(
     private readonly w: ThreadWindows,
-    /** Last checkable host time (the host trace's last event). */
+    /** First and last checkable host time (the host trace's first and last event). */
+    private readonly first: number,
     private readonly last: number,
     candidates: Span[],
   ) {
@@ -84,14 +85,14 @@ export class WindowRefiner {
   add(g: number): void {
     const cur = this.spans;
     if (cur.length === 0) return;
-    const known = this.w.known;
+    const first = this.first;
     const out: Span[] = [];
     let constrained = false;
     for (const [a, b] of cur) {
-      // Offsets that put the event after the host's last event, or before the thread's first evidence: not checkable.
+      // Offsets that put the event after the host's last event, or before its first: not checkable.
       if (a <= g - this.last - 1) out.push([a, Math.min(b, g - this.last - 1)]);
       const lo = Math.max(a, g - this.last);
-      const hi = Math.min(b, g - known);
+      const hi = Math.min(b, g - first);
       if (lo <= hi) {
         constrained = true;
         // Host times g − hi … g − lo must be inside a window: o' ∈ [g − end, g − start] for each window met.
@@ -102,7 +103,7 @@ export class WindowRefiner {
           inside.push([g - Math.min(this.w.ends[i], hr), g - Math.max(this.w.starts[i], hl)]);
         for (let k = inside.length - 1; k >= 0; k--) out.push(inside[k]);
       }
-      if (g - known + 1 <= b) out.push([Math.max(a, g - known + 1), b]);
+      if (g - first + 1 <= b) out.push([Math.max(a, g - first + 1), b]);
     }
     if (constrained) this.constraining++;
     this.spans = normalize(out);

@@ -1,15 +1,23 @@
 /**
- * Estimation of a guest's TSC offset when no source states it: from the host's guest-mode windows
- * (every guest event must lie inside one) and, when the guest traced `kvmsync` markers, from sync
- * points (each bounds the offset: t0 − h ≤ offset ≤ t1 − h). Two streaming passes over the guest;
- * the host is read once for the windows of the vCPU threads.
+ * Estimation of a guest's TSC offset when no source states it, from two kinds of evidence:
+ *  - sync points: `kvmsync` markers (guest) bracket a VM exit the host traced (kvm_pio on the sync
+ *    port, or a CPUID kvm_exit): t0 − h ≤ offset ≤ t1 − h (from-sync.ts);
+ *  - guest-mode windows: every guest event must lie inside a window of its vCPU's host thread
+ *    (from-windows.ts).
+ * Both are intersections of unions of intervals, so they combine exactly: the sync points' interval
+ * (when there are markers) or the guest's holes (when there are none) seed the window refinement.
+ * Two streaming passes over the guest; the host is read once for the vCPU threads' windows and
+ * sync exits.
  */
 import type { Diagnostics } from '../../model/diagnostics.js';
 import { isTscClock } from '../../model/clock.js';
 import { UserError } from '../../model/errors.js';
+import type { TraceEvent } from '../../model/event.js';
+import { isMarkerEvent, syncMarker } from '../../parsers/event-fields.js';
 import { openSource, type SourceSpec } from '../source.js';
 import type { WindowKind } from '../validate.js';
-import { HoleCandidates, longestGap, WindowRefiner, type Span } from './from-windows.js';
+import { HoleCandidates, longestGap, normalize, WindowRefiner, type Span } from './from-windows.js';
+import { SyncRefiner } from './from-sync.js';
 import { collectHostWindows } from './host-windows.js';
 
 /** What estimation found for one vCPU. Offsets are guest − host TSC, in cycles. */
@@ -26,18 +34,37 @@ export interface VcpuEstimate {
   method: string;
   /** Why there is no estimate, when there is none. */
   why?: string;
-  /** Guest events that constrained the result. */
+  /** Guest events that constrained the result (window evidence). */
   constraining: number;
+  /** Sync markers seen for the vCPU, and how many the estimate matched to a host exit. */
+  syncMarkers: number;
+  syncMatched: number;
 }
 
 /** Most qualifying guest holes refined at once (beyond it the host's longest gap is not selective enough). */
 const MAX_CANDIDATES = 4096;
 
+/** Per-vCPU state of the estimation. */
+interface VcpuWork {
+  tid: number;
+  holes?: HoleCandidates;
+  gap?: { x: number; y: number };
+  pio?: SyncRefiner;
+  cpuid?: SyncRefiner;
+  markers: number;
+  used: boolean;
+  /** Seed of the window refinement, and what it came from. */
+  seed?: Span[];
+  seedFrom?: string;
+  syncMatched: number;
+  refiner?: WindowRefiner;
+}
+
 /**
- * Estimates the offset of each vCPU in `vcpuTids` (vCPU → host thread) from the host's windows.
- * `cpuToVcpu` maps a guest CPU to its vCPU.
+ * Estimates the offset of each vCPU in `vcpuTids` (vCPU → host thread). `cpuToVcpu` maps a guest
+ * CPU to its vCPU. vCPUs that the guest trace never shows are left out of the result.
  */
-export async function estimateFromWindows(
+export async function estimateOffsets(
   host: SourceSpec[],
   guest: SourceSpec,
   vcpuTids: Map<number, number>,
@@ -46,67 +73,111 @@ export async function estimateFromWindows(
   diags: Diagnostics,
 ): Promise<Map<number, VcpuEstimate>> {
   const out = new Map<number, VcpuEstimate>();
-  const fail = (v: number, why: string): void => {
-    out.set(v, { vcpu: v, intervals: [], offset: undefined, low: undefined, high: undefined, method: 'guest-mode windows', why, constraining: 0 });
-  };
-  if (kind === 'none') {
-    for (const v of vcpuTids.keys()) fail(v, 'the host trace has no guest-mode evidence (no kvm_entry/kvm_exit, no kvm_fpu)');
-    return out;
-  }
   const hw = await collectHostWindows(host, [...new Set(vcpuTids.values())], kind, diags);
-  const holes = new Map<number, HoleCandidates>();
-  const gaps = new Map<number, { x: number; y: number }>();
+  const work = new Map<number, VcpuWork>();
   for (const [v, tid] of vcpuTids) {
     const w = hw.threads.get(tid)!;
-    const gap = longestGap(w);
-    if (!gap) fail(v, `host thread ${tid} has ${w.starts.length} guest-mode window(s): no gap between two windows to align the guest with`);
-    else {
-      gaps.set(v, gap);
-      holes.set(v, new HoleCandidates(gap, MAX_CANDIDATES));
-    }
+    const gap = kind === 'none' ? undefined : longestGap(w);
+    work.set(v, {
+      tid,
+      gap,
+      holes: gap ? new HoleCandidates(gap, MAX_CANDIDATES) : undefined,
+      pio: w.pio.length ? new SyncRefiner(w.pio, hw.first, hw.last) : undefined,
+      cpuid: w.cpuid.length ? new SyncRefiner(w.cpuid, hw.first, hw.last) : undefined,
+      markers: 0,
+      used: false,
+      syncMatched: 0,
+    });
   }
-  if (holes.size === 0) return out;
 
-  // Pass 1: candidate offsets from the guest's holes.
-  const used = new Set<number>();
-  const gBase = await forEachGuestEvent(guest, diags, (cpu, g) => {
-    const v = cpuToVcpu(cpu);
-    used.add(v);
-    holes.get(v)?.add(g);
+  // Pass 1: the guest's holes, and its sync markers against the host's sync exits.
+  let gBase = 0n;
+  const base = await forEachGuestEvent(guest, diags, (b) => (gBase = b), (ev, g) => {
+    const wk = work.get(cpuToVcpu(ev.cpu));
+    if (wk) {
+      wk.used = true;
+      wk.holes?.add(g);
+    }
+    if (isMarkerEvent(ev.name)) {
+      const sp = syncMarker(ev.body);
+      const sw = sp && work.get(cpuToVcpu(sp.cpu));
+      if (sp && sw) {
+        sw.markers++;
+        sw[sp.kind]?.add(Number(sp.t0 - gBase), Number(sp.t1 - gBase));
+      }
+    }
   });
-  if (gBase === undefined) {
-    for (const v of holes.keys()) fail(v, `${guest.file} has no events`);
+  const fail = (v: number, why: string, wk?: VcpuWork): void => {
+    out.set(v, { vcpu: v, intervals: [], offset: undefined, low: undefined, high: undefined, method: 'estimate', why, constraining: 0, syncMarkers: wk?.markers ?? 0, syncMatched: 0 });
+  };
+  if (base === undefined) {
+    for (const v of vcpuTids.keys()) fail(v, `${guest.file} has no events`);
     return out;
   }
-  const refiners = new Map<number, WindowRefiner>();
-  // vCPUs the guest trace never shows (another VM's threads seen on the host) need no estimate.
-  for (const v of vcpuTids.keys()) if (!used.has(v)) out.delete(v);
-  for (const [v, h] of holes) {
-    if (!used.has(v)) continue;
-    const gap = gaps.get(v)!;
-    const lenCycles = gap.y - gap.x;
-    if (h.overflow) fail(v, `more than ${MAX_CANDIDATES} holes in the guest's event stream are as long as the host's longest gap (${lenCycles} cycles): the windows do not single out an offset`);
-    else if (h.spans.length === 0) fail(v, `no hole in the guest's event stream is as long as the host's longest out-of-guest gap (${lenCycles} cycles): the guest trace does not cover it, or does not belong to this host trace`);
-    else refiners.set(v, new WindowRefiner(hw.threads.get(vcpuTids.get(v)!)!, hw.last, h.spans));
-  }
-  // Pass 2: refine.
-  await forEachGuestEvent(guest, diags, (cpu, g) => refiners.get(cpuToVcpu(cpu))?.add(g));
-  const shift = gBase - hw.base;
-  for (const [v, r] of refiners) {
-    const spans = r.result;
-    const gap = gaps.get(v)!;
-    const method = `guest-mode windows (${r.constraining} guest events checked; host gap of ${gap.y - gap.x} cycles aligned with the guest's holes)`;
-    if (spans.length === 0) {
-      fail(v, `no offset puts every guest event inside a guest-mode window of host thread ${vcpuTids.get(v)} (${holes.get(v)!.spans.length} alignments tried)`);
+
+  for (const [v, wk] of work) {
+    if (!wk.used) continue;
+    const w = hw.threads.get(wk.tid)!;
+    // Sync points first: the interval every kind of marker agrees on.
+    const kinds = [wk.pio?.best, wk.cpuid?.best].filter((b) => b && b.matched > 0) as { spans: Span[]; matched: number }[];
+    if (kinds.length) {
+      let seed = kinds[0].spans;
+      for (const k of kinds.slice(1)) seed = intersect(seed, k.spans);
+      wk.syncMatched = kinds.reduce((a, k) => a + k.matched, 0);
+      if (seed.length === 0) {
+        fail(v, `the pio and cpuid sync points on vCPU ${v} allow no common offset`, wk);
+        continue;
+      }
+      wk.seed = seed;
+      wk.seedFrom = `sync points (${wk.syncMatched} of ${wk.markers} matched to a host exit on thread ${wk.tid})`;
+    } else if (wk.markers > 0 && !wk.gap)
+      diags.add({ file: guest.file, message: `vCPU ${v}: ${wk.markers} kvmsync marker(s), but host thread ${wk.tid} traced no sync exit (kvm_pio on port 0xe9, CPUID kvm_exit)` });
+    if (!wk.gap) {
+      if (wk.seed) continue; // sync points alone
+      fail(v, kind === 'none'
+        ? 'the host trace has no guest-mode evidence (no kvm_entry/kvm_exit, no kvm_fpu) and the guest no sync points'
+        : `host thread ${wk.tid} has ${w.starts.length} guest-mode window(s): no gap between two windows to align the guest with, and the guest has no sync points`, wk);
       continue;
     }
-    out.set(v, fromSpans(v, spans, shift, method, r.constraining));
+    if (!wk.seed) {
+      const h = wk.holes!;
+      const len = wk.gap.y - wk.gap.x;
+      if (h.overflow) fail(v, `more than ${MAX_CANDIDATES} holes in the guest's event stream are as long as the host's longest out-of-guest gap (${len} cycles): the windows do not single out an offset`, wk);
+      else if (h.spans.length === 0) fail(v, `no hole in the guest's event stream is as long as the host's longest out-of-guest gap (${len} cycles): the guest trace does not cover it, or does not belong to this host trace`, wk);
+      else {
+        wk.seed = h.spans;
+        wk.seedFrom = `the host's longest out-of-guest gap (${len} cycles) aligned with ${h.spans.length} hole(s) of the guest's event stream`;
+      }
+    }
+    if (wk.seed) wk.refiner = new WindowRefiner(w, hw.first, hw.last, wk.seed);
+  }
+
+  // Pass 2: refine by every guest event.
+  if ([...work.values()].some((wk) => wk.refiner))
+    await forEachGuestEvent(guest, diags, () => {}, (ev, g) => work.get(cpuToVcpu(ev.cpu))?.refiner?.add(g));
+  const shift = base - hw.base;
+  for (const [v, wk] of work) {
+    if (!wk.used || out.has(v) || !wk.seed) continue;
+    const spans = wk.refiner ? wk.refiner.result : wk.seed;
+    const win = wk.refiner ? `; guest-mode windows of thread ${wk.tid} (${wk.refiner.constraining} guest events checked)` : '';
+    if (spans.length === 0) {
+      fail(v, `no offset allowed by ${wk.seedFrom} puts every guest event inside a guest-mode window of host thread ${wk.tid}`, wk);
+      continue;
+    }
+    out.set(v, { ...fromSpans(v, spans, shift, `${wk.seedFrom}${win}`, wk.refiner?.constraining ?? 0), syncMarkers: wk.markers, syncMatched: wk.syncMatched });
   }
   return out;
 }
 
+/** Intersection of two sorted, disjoint interval lists. */
+function intersect(a: Span[], b: Span[]): Span[] {
+  const out: Span[] = [];
+  for (const [p, q] of a) for (const [r, s] of b) if (Math.max(p, r) <= Math.min(q, s)) out.push([Math.max(p, r), Math.min(q, s)]);
+  return normalize(out);
+}
+
 /** Turns relative spans into the estimate (bigint offsets). */
-export function fromSpans(v: number, spans: Span[], shift: bigint, method: string, constraining: number): VcpuEstimate {
+function fromSpans(v: number, spans: Span[], shift: bigint, method: string, constraining: number): Omit<VcpuEstimate, 'syncMarkers' | 'syncMatched'> {
   const intervals = spans.map(([a, b]) => [shift + BigInt(a), shift + BigInt(b)] as [bigint, bigint]);
   const low = intervals[0][0];
   const high = intervals[intervals.length - 1][1];
@@ -114,11 +185,16 @@ export function fromSpans(v: number, spans: Span[], shift: bigint, method: strin
 }
 
 /**
- * Streams a guest source and calls `f(cpu, guestTsc − base)` for every event; returns the base
- * (the source's first timestamp), or undefined for an empty source. The guest must be traced with
- * a TSC clock (or counter).
+ * Streams a guest source and calls `f(event, guestTsc − base)` for every event, after `onBase(base)`
+ * (the source's first timestamp); returns the base, or undefined for an empty source. The guest must
+ * be traced with a TSC clock (or counter).
  */
-async function forEachGuestEvent(spec: SourceSpec, diags: Diagnostics, f: (cpu: number, g: number) => void): Promise<bigint | undefined> {
+async function forEachGuestEvent(
+  spec: SourceSpec,
+  diags: Diagnostics,
+  onBase: (base: bigint) => void,
+  f: (ev: TraceEvent, g: number) => void,
+): Promise<bigint | undefined> {
   const src = await openSource(spec, diags);
   let base: bigint | undefined;
   for await (const batch of src.batches) {
@@ -126,9 +202,10 @@ async function forEachGuestEvent(spec: SourceSpec, diags: Diagnostics, f: (cpu: 
       base = src.header.base!.value;
       const clock = src.header.clock;
       if (!isTscClock(clock) && clock !== 'counter' && clock !== 'unknown')
-        throw new UserError(`${spec.file}: estimating the offset from guest-mode windows needs a guest traced with the TSC (clock ${clock})`);
+        throw new UserError(`${spec.file}: the guest was traced with the ${clock} clock; estimating its TSC offset needs the x86-tsc clock (record the guest with trace_clock x86-tsc)`);
+      onBase(base);
     }
-    for (const ev of batch) f(ev.cpu, ev.ts);
+    for (const ev of batch) f(ev, ev.ts);
   }
   return base;
 }
