@@ -80,7 +80,7 @@ function renderRows(ix: TimelineIndex, st: ViewState, size: ScreenSize): string[
   const out: string[] = [];
 
   // Title.
-  const title = `kvmtrace view — ${ix.lanes.length} lane(s), ${ix.events.toLocaleString('en-US')} events — window ${fmtTime(ns(st.t0), ns(st.span), ns(dt), cyc)} + ${fmtDuration(ns(st.span), cyc)}`;
+  const title = `kvmtrace view — ${ix.lanes.length} lane(s), ${ix.events.toLocaleString('en-US')} events — window ${fmtTime(ns(st.t0), magnitude(ix, st), ns(dt), cyc)} + ${fmtDuration(ns(st.span), cyc)}`;
   out.push(color ? CSI + '1m' + clip(title, cols) + CSI + '0m' : clip(title, cols));
 
   // Axis labels and ticks.
@@ -89,14 +89,15 @@ function renderRows(ix: TimelineIndex, st: ViewState, size: ScreenSize): string[
   labels.put(0, clip(cyc ? 'time (cycles)' : 'time since start', L.labelW - 1), SGR.axis);
   ticks.put(0, ''.padEnd(L.labelW - 1) + '+', SGR.axis);
   for (let c = 0; c < L.plotW; c++) ticks.put(L.labelW + c, '-', SGR.axis);
-  const stepNs = niceStep(ns(dt) * 12);
+  const stepNs = niceStep(ns(dt) * 14);
+  const magnitudeNs = Math.max(magnitude(ix, st), stepNs);
   const step = cyc ? stepNs : (stepNs * ix.tscKhz!) / 1e6;
   let lastEnd = -1;
   for (let k = Math.ceil(st.t0 / step); k * step < st.t0 + st.span; k++) {
     const col = Math.round((k * step - st.t0) / dt);
     if (col < 0 || col >= L.plotW) continue;
     ticks.put(L.labelW + col, '|', SGR.axis);
-    const text = fmtTime(k * stepNs, stepNs, stepNs, cyc);
+    const text = fmtTime(k * stepNs, magnitudeNs, stepNs, cyc);
     if (col > lastEnd && col + text.length <= L.plotW) {
       labels.put(L.labelW + col, text, SGR.axis);
       lastEnd = col + text.length;
@@ -127,6 +128,14 @@ function renderRows(ix: TimelineIndex, st: ViewState, size: ScreenSize): string[
   const status = clip(st.prompt !== undefined ? `find (next interval or marker whose name contains): /${st.prompt}_` : statusText(ix, st, dt), cols);
   out.push(color ? CSI + SGR.status + 'm' + status + CSI + '0m' : status);
   return out;
+}
+
+/**
+ * The size of the times on screen, in ns: times are printed in its unit (191.7648 s, not
+ * 191764800 µs), with as many decimals as the zoom needs.
+ */
+function magnitude(ix: TimelineIndex, st: ViewState): number {
+  return Math.max(Math.abs(toNs(st.t0, ix.tscKhz)), Math.abs(toNs(st.t0 + st.span, ix.tscKhz)), 1);
 }
 
 /** Fills a lane row's plot columns. */
@@ -196,7 +205,8 @@ function drawLane(row: Row, x0: number, w: number, lane: IntervalLane, ix: Timel
 export function statusText(ix: TimelineIndex, st: ViewState, dt: number): string {
   const cyc = !ix.tscKhz;
   const ns = (t: number): number => toNs(t, ix.tscKhz);
-  const at = (t: number, res: number): string => fmtTime(ns(t), ns(st.span), res, cyc);
+  const mag = magnitude(ix, st);
+  const at = (t: number, res: number): string => fmtTime(ns(t), mag, res, cyc);
   let s = (st.message ? st.message + ' | ' : '') + `@ ${at(st.cursor, ns(dt) / 10)} | `;
   // A marker in the cursor's column on any lane (what `m` jumps to), first: it is what was asked for.
   for (const l of ix.lanes) {

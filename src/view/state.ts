@@ -50,10 +50,30 @@ export function layout(size: ScreenSize): Layout {
   return { labelW, plotW: Math.max(1, size.cols - labelW), laneRow0: HEADER_ROWS, laneRows: Math.max(1, size.rows - HEADER_ROWS - FOOTER_ROWS) };
 }
 
-/** The whole trace in view, cursor at the start, first lane selected. */
+/**
+ * Where the lanes have something to show: from the first interval or marker to the last. A capture
+ * may begin long before (kvmtrace capture --hold records only TSC offset writes until released).
+ */
+export function dataExtent(ix: TimelineIndex): [number, number] {
+  let a = Infinity;
+  let b = -Infinity;
+  for (const l of ix.lanes) {
+    if (l.n) {
+      a = Math.min(a, l.start[0]);
+      b = Math.max(b, l.end[l.n - 1]);
+    }
+    if (l.np) {
+      a = Math.min(a, l.pointT[0]);
+      b = Math.max(b, l.pointT[l.np - 1]);
+    }
+  }
+  return a < b ? [a, b] : [ix.first, ix.last];
+}
+
+/** Everything the lanes show in view, cursor at its start, first lane selected. */
 export function initialState(ix: TimelineIndex): ViewState {
-  const span = Math.max(1, ix.last - ix.first);
-  return { t0: ix.first, span, cursor: ix.first, lane: 0, laneTop: 0, message: '' };
+  const [a, b] = dataExtent(ix);
+  return { t0: a, span: Math.max(1, b - a), cursor: a, lane: 0, laneTop: 0, message: '' };
 }
 
 /** Cycles per column. */
