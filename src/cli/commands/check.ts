@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { UserError } from '../../model/errors.js';
 import { prepareMerge, runMerge } from '../../merge/session.js';
 import { clockCheck } from '../../merge/estimate/verdict.js';
+import { crossCheckFailed } from '../../merge/estimate/for-plan.js';
 import { clockCheckJson, clockCheckText } from '../../export/validation-report.js';
 import { mergeInputOptions, mergeRequest, type MergeFlags } from './merge.js';
 import { progress } from '../progress.js';
@@ -55,6 +56,8 @@ export function register(program: Command): void {
       const run = await runMerge(prepared, { onBatch: (b) => prog.tick(b.length) });
       prog.done();
       const c = clockCheck(prepared, run.result);
+      // A stated mapping the evidence refutes: say what the evidence allows instead.
+      if (c.verdict === 'FAILED') await crossCheckFailed(prepared, c);
       if (prepared.diags.count) process.stderr.write(prepared.diags.summary(10) + '\n');
       for (const n of prepared.notes) process.stderr.write(`note: ${n}\n`);
       if (o.json) process.stdout.write(clockCheckJson(c));

@@ -5,6 +5,8 @@
 import type { Diagnostics } from '../../model/diagnostics.js';
 import type { HostScan } from '../host-scan.js';
 import type { GuestPlan } from '../plan.js';
+import type { PreparedMerge } from '../session.js';
+import type { ClockCheck } from './verdict.js';
 import type { SourceSpec } from '../source.js';
 import type { WindowKind } from '../validate.js';
 import { estimateOffsets, type VcpuEstimate } from './index.js';
@@ -44,3 +46,28 @@ export async function estimateUnmapped(host: SourceSpec[], scan: HostScan, guest
 export const RECORD_NEXT_TIME =
   'next time, capture with `kvmtrace capture host` (debugfs TSC offsets), record kvm_write_tsc_offset on the host from before the VM starts, ' +
   'record with trace-cmd\'s guest agent (-A, TIME_SHIFT), or run `syncpt` in the guest for kvmsync markers; or give --tsc-offset';
+
+/**
+ * For every vCPU whose stated mapping FAILED the check, estimate the offset from the traces alone
+ * and say how the two disagree (the check's guest notes get one sentence per vCPU).
+ */
+export async function crossCheckFailed(p: PreparedMerge, c: ClockCheck): Promise<void> {
+  for (const g of c.guests) {
+    const plan = p.guests.find((x) => x.plan?.spec.file === g.file)?.plan;
+    if (!plan || !p.scan) continue;
+    const tids = new Map<number, number>();
+    for (const v of g.vcpus) if (v.verdict === 'FAILED' && v.hostTid !== null) tids.set(v.vcpu, v.hostTid);
+    if (tids.size === 0) continue;
+    const est = await estimateOffsets(p.host, plan.spec, tids, plan.cpuToVcpu, windowKindOf(p.scan), p.diags);
+    for (const v of g.vcpus) {
+      const e = est.get(v.vcpu);
+      if (!e) continue;
+      const stated = v.pieces.length > 1 ? `offsets ${v.pieces.map((x) => x.offset).join(', ')}` : `offset ${v.offset}`;
+      g.notes.push(
+        e.offset !== undefined
+          ? `vCPU ${v.vcpu}: ${v.source} gives ${stated}, but the traces allow only [${e.low}, ${e.high}] (from ${e.method}) — the sources disagree, and the evidence points to offset ${e.offset} ± ${(e.high! - e.low! + 1n) / 2n} cycles`
+          : `vCPU ${v.vcpu}: ${v.source} gives ${stated}, and the traces do not pin down another offset either (${e.why})`,
+      );
+    }
+  }
+}
