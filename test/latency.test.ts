@@ -262,6 +262,36 @@ describe('latency on the kvm-pvm capture (fixtures/pvm-1vcpu)', () => {
   });
 });
 
+describe('merge --flows on the kvm-pvm capture: host → guest arrows', () => {
+  it('draws an arrow from each pio sync exit to the marker the guest wrote, ending in the guest task', () => {
+    const dir = new URL('../fixtures/pvm-1vcpu/', import.meta.url).pathname;
+    const out = join(mkdtempSync(join(tmpdir(), 'kvmtrace-flows-')), 'pvm.json');
+    const m = kvmtrace(['merge', dir + 'host', dir + 'guest', '-q', '-o', out, '--flows', 'host:kvm_pio[port=0xe9]:guest:marker~kind=pio']);
+    expect(m.stderr).toMatch(/flows: 40 arrow\(s\) drawn; 0 of 40 FROM events found no TO event/);
+    const { events } = checkChromeJson(out);
+    const stacks = new Map<string, string[]>();
+    const ends = new Map<string, number>();
+    let starts = 0;
+    for (const e of events as unknown as { ph: string; pid: number; tid: number; name: string }[]) {
+      const k = `${e.pid}:${e.tid}`;
+      if (!stacks.has(k)) stacks.set(k, []);
+      const st = stacks.get(k)!;
+      if (e.ph === 'B') st.push(e.name);
+      else if (e.ph === 'E') st.pop();
+      else if (e.ph === 's') {
+        expect(e.pid).toBe(1);
+        starts++;
+      } else if (e.ph === 'f') {
+        expect(e.pid).toBe(2);
+        ends.set(st[st.length - 1], (ends.get(st[st.length - 1]) ?? 0) + 1);
+      }
+    }
+    expect(starts).toBe(40);
+    // Every arrow ends inside the guest task that wrote the marker: the sync helper.
+    expect([...ends]).toEqual([['syncpt', 40]]);
+  });
+});
+
 describe('latency building blocks', () => {
   it('splits --flows FROM:TO at the right colon', () => {
     const [a, b] = splitFlowSpec('guest:marker~kvmsync:host:kvm_pio[port=0xe9]');
