@@ -1,4 +1,5 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -140,5 +141,26 @@ describe.skipIf(externalMissing)('trace-cmd report text of the real docA recordi
     for (const d of diags.list) expect(lines[d.line! - 1]).toMatch(/^[0-9a-f]{3}: /);
     expect(p.header.cpus).toBe(1);
     expect(DOCA.vcpuThread).toBe(483882);
+  });
+});
+
+describe('reading files (readFtraceText)', () => {
+  it('gives the same events as the byte-fed parser across chunk boundaries, UTF-8 and lines longer than a chunk', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-read-'));
+    const lines: string[] = [];
+    for (let i = 0; i < 3000; i++)
+      lines.push(`        bash-${100 + (i % 7)}   [001] ..... ${1_000_000 + i}: tracing_mark_write: marker ${i} — µs ✓ ${'é'.repeat(i % 40)}`);
+    lines.push(`        bash-1   [001] ..... 2000000: tracing_mark_write: ${'long '.repeat(30_000)}`);
+    lines.push('        bash-1   [001] ..... 2000001: tracing_mark_write: no newline at the end');
+    const text = lines.join('\n');
+    writeFileSync(join(dir, 'm.txt'), text);
+    const ref = parseBytes(Buffer.from(text), 4096, 'm');
+    const got: TraceEvent[] = [];
+    let p!: FtraceTextParser;
+    for await (const b of readFtraceText(join(dir, 'm.txt'), { diags: new Diagnostics() }, (x) => (p = x))) got.push(...b);
+    expect(got.length).toBe(3002);
+    expect(got.map((e) => canon(p, e))).toEqual(ref.events.map((e) => canon(ref.parser, e)));
+    expect(got[2999].body.endsWith('é'.repeat(2999 % 40))).toBe(true);
+    expect(got[3000].body).toBe('long '.repeat(30_000));
   });
 });

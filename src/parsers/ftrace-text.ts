@@ -13,7 +13,7 @@
  * Reference: the kernel's trace_output.c (lat and default formats) and trace-cmd's report output.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
+import { isAscii } from 'node:buffer';
 import type { Diagnostics } from '../model/diagnostics.js';
 import { UserError } from '../model/errors.js';
 import { TsBase } from '../model/exact.js';
@@ -337,9 +337,11 @@ export function detectFtraceText(head: string): boolean {
 }
 
 /**
- * Reads a whole ftrace text file as batches of events, 256 KiB at a time (bounded memory). Reads
+ * Reads a whole ftrace text file as batches of events, 64 KiB at a time (bounded memory). Reads
  * are synchronous: parsing is CPU-bound and the page cache answers at once, so an asynchronous
- * read would only add a wait per chunk.
+ * read would only add a wait per chunk. Only whole lines are decoded (the bytes after the last
+ * newline wait for the next read), so a UTF-8 sequence is never split, and chunks of pure ASCII —
+ * nearly all ftrace text — take the cheaper one-byte decoding.
  */
 export async function* readFtraceText(
   path: string,
@@ -355,22 +357,47 @@ export async function* readFtraceText(
     throw new UserError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
   try {
-    const buf = Buffer.allocUnsafe(1 << 16);
-    const dec = new StringDecoder('utf8');
+    let buf = Buffer.allocUnsafe(1 << 16);
+    let carry = 0;
     for (;;) {
+      if (carry === buf.length) {
+        // A line longer than the buffer: grow it (lines are short; this is the rare exception).
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, carry);
+        buf = bigger;
+      }
       let n: number;
       try {
-        n = readSync(fd, buf, 0, buf.length, null);
+        n = readSync(fd, buf, carry, buf.length - carry, null);
       } catch (e) {
         throw new UserError(`cannot read ${path}: ${(e as Error).message}`);
       }
-      if (n === 0) break;
-      const evs = parser.write(dec.write(buf.subarray(0, n)));
+      const end = carry + n;
+      if (n === 0) {
+        if (end > 0) {
+          const evs = parser.write(decode(buf, end));
+          if (evs.length) yield evs;
+        }
+        break;
+      }
+      const cut = buf.lastIndexOf(10, end - 1) + 1;
+      if (cut === 0) {
+        carry = end;
+        continue;
+      }
+      const evs = parser.write(decode(buf, cut));
+      buf.copy(buf, 0, cut, end);
+      carry = end - cut;
       if (evs.length) yield evs;
     }
-    const last = parser.write(dec.end()).concat(parser.end());
+    const last = parser.end();
     if (last.length) yield last;
   } finally {
     closeSync(fd);
   }
+}
+
+/** Decodes buf[0, end): one-byte decoding when it is all ASCII, UTF-8 otherwise. */
+function decode(buf: Buffer, end: number): string {
+  return buf.toString(isAscii(buf.subarray(0, end)) ? 'latin1' : 'utf8', 0, end);
 }
