@@ -1,12 +1,14 @@
 // Generates a large ftrace-text host/guest pair by replaying a real capture N times, each copy
 // shifted in time by the capture's span (host and guest alike, so the TSC offset still holds).
-// Usage: node bench/gen-replay.mjs HOST GUEST COPIES OUTDIR → prints the event count.
+// Usage: node bench/gen-replay.mjs HOST GUEST COPIES OUTDIR [GUEST_TO_HOST] → prints the event
+// count. GUEST_TO_HOST (host TSC − guest TSC) lets the copies be spaced by the span of both traces,
+// so no guest event of one copy falls among another copy's host events.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 
-const [host, guest, copiesArg, out] = process.argv.slice(2);
+const [host, guest, copiesArg, out, shiftArg] = process.argv.slice(2);
 const copies = Number(copiesArg);
 
 async function span(file) {
@@ -37,8 +39,14 @@ async function replay(src, dst, shiftStep) {
   return events;
 }
 
-const [hlo, hhi] = await span(host);
-const step = hhi - hlo + 1_000_000n;
+let [lo, hi] = await span(host);
+if (shiftArg !== undefined) {
+  const [glo, ghi] = await span(guest);
+  const d = BigInt(shiftArg);
+  if (glo + d < lo) lo = glo + d;
+  if (ghi + d > hi) hi = ghi + d;
+}
+const step = hi - lo + 1_000_000n;
 const h = await replay(host, join(out, 'host.txt'), step);
 const g = await replay(guest, join(out, 'guest.txt'), step);
 console.log(JSON.stringify({ hostEvents: h, guestEvents: g, events: h + g }));

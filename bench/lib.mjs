@@ -14,7 +14,7 @@ export function measure(cmd, args, { shell = false } = {}) {
     : spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const m = /__RSS_KB__ (\d+)/.exec(r.stderr ?? '');
-  if (r.status !== 0 && r.status !== 1) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
   return { secs, rssMb: m ? Number(m[1]) / 1024 : NaN, stderr: (r.stderr ?? '').replace(/__RSS_KB__ \d+\n?/, '') };
 }
 

@@ -31,7 +31,7 @@ try {
     for (const copies of sizes) {
       const dir = join(work, `x${copies}`);
       spawnSync('mkdir', ['-p', dir]);
-      const gen = spawnSync(process.execPath, [join(ROOT, 'bench', 'gen-replay.mjs'), hostSrc, guestSrc, String(copies), dir], { encoding: 'utf8' });
+      const gen = spawnSync(process.execPath, [join(ROOT, 'bench', 'gen-replay.mjs'), hostSrc, guestSrc, String(copies), dir, '63430235715905'], { encoding: 'utf8' });
       const { events, hostEvents } = JSON.parse(gen.stdout);
       const H = join(dir, 'host.txt');
       const G = join(dir, 'guest.txt');
