@@ -39,10 +39,11 @@ function drained(state: { closed: boolean }): Promise<void> {
 }
 
 /** Writes to stdout, waiting for 'drain' when the pipe is full; false once the reader has gone. */
-async function writeOut(text: string, state: { closed: boolean }): Promise<boolean> {
+async function writeOut(text: string | Uint8Array, state: { closed: boolean }): Promise<boolean> {
   if (state.closed) return false;
-  // The text holds the file's bytes one char each (latin1), so it is written back the same way.
-  if (!process.stdout.write(text, 'latin1')) await drained(state);
+  // Text holds the file's bytes one char each (latin1), so it is written back the same way.
+  const ok = typeof text === 'string' ? process.stdout.write(text, 'latin1') : process.stdout.write(text);
+  if (!ok) await drained(state);
   return !state.closed;
 }
 

@@ -8,8 +8,8 @@ export class Kallsyms {
   private addrs: BigUint64Array;
   private names: string[];
   private mods: (string | undefined)[];
-  /** The unparsed text, when parsing is deferred to the first lookup. */
-  private pending: Buffer | undefined;
+  /** Where the unparsed text comes from, when parsing is deferred to the first lookup. */
+  private pending: (() => Buffer) | undefined;
 
   private constructor(addrs: BigUint64Array, names: string[], mods: (string | undefined)[]) {
     this.addrs = addrs;
@@ -21,15 +21,15 @@ export class Kallsyms {
    * A table parsed on first use: most reports never look a symbol up, and the parsed table of a
    * full kernel (~120 k symbols) costs tens of MB.
    */
-  static lazy(text: Buffer): Kallsyms {
+  static lazy(text: () => Buffer): Kallsyms {
     const k = Kallsyms.empty();
-    k.pending = Buffer.from(text);
+    k.pending = text;
     return k;
   }
 
   private ensure(): void {
     if (!this.pending) return;
-    const p = Kallsyms.parse(this.pending);
+    const p = Kallsyms.parse(this.pending());
     this.pending = undefined;
     this.addrs = p.addrs;
     this.names = p.names;

@@ -153,7 +153,7 @@ class V7 {
   ) {}
 
   /** Reads a section header at `offset` and returns its (decompressed) content. */
-  section(offset: number, expectId: number | undefined, what: string): { id: number; flags: number; c: Cursor } {
+  section(offset: number, expectId: number | undefined, what: string, headerOnly = false): { id: number; flags: number; c: Cursor } {
     const h = new Cursor(this.dat.read(offset, 16, `${what} section header`), this.le, this.dat.path, offset);
     const id = h.u16();
     const flags = h.u16();
@@ -162,6 +162,12 @@ class V7 {
     if (expectId !== undefined && id !== expectId)
       throw new TraceDatError(this.dat.path, offset, `expected the ${what} section (id ${expectId}) here, found id ${id}`);
     const start = offset + 16;
+    if (headerOnly) {
+      // Checks that the section is there and whole, without reading it.
+      if (start + size > this.dat.size)
+        throw new TraceDatError(this.dat.path, offset, `${what} section of ${size} bytes runs past the end of the file (byte ${this.dat.size})`);
+      return { id, flags, c: new Cursor(Buffer.alloc(0), this.le, this.dat.path, start) };
+    }
     if (flags & 1) {
       if (!this.inflate) throw new TraceDatError(this.dat.path, offset, `${what} section is compressed but the file names no compression`);
       const ch = new Cursor(this.dat.read(start, 8, `${what} compression header`), this.le, this.dat.path, start);
@@ -231,7 +237,14 @@ class V7 {
     const ef = s.get(OPT.EVENT_FORMATS);
     if (ef !== undefined) readEventFormats(this.section(ef, SEC.EVENT_FORMATS, 'event formats').c, meta);
     const ks = s.get(OPT.KALLSYMS);
-    if (ks !== undefined) readKallsyms(this.section(ks, SEC.KALLSYMS, 'kallsyms').c, meta);
+    // Read (and decompressed) only when a symbol is first looked up: most reports need none.
+    if (ks !== undefined) {
+      this.section(ks, SEC.KALLSYMS, 'kallsyms', true);
+      meta.kallsyms = Kallsyms.lazy(() => {
+        const c = this.section(ks, SEC.KALLSYMS, 'kallsyms').c;
+        return c.bytes(c.u32('kallsyms size'), 'kallsyms');
+      });
+    }
     const pk = s.get(OPT.PRINTK);
     if (pk !== undefined) readPrintk(this.section(pk, SEC.PRINTK, 'printk').c, meta);
     const cl = s.get(OPT.CMDLINES);
@@ -274,7 +287,8 @@ function readEventFormats(c: Cursor, meta: Meta): void {
 }
 
 function readKallsyms(c: Cursor, meta: Meta): void {
-  meta.kallsyms = Kallsyms.lazy(c.bytes(c.u32('kallsyms size'), 'kallsyms'));
+  const text = Buffer.from(c.bytes(c.u32('kallsyms size'), 'kallsyms'));
+  meta.kallsyms = Kallsyms.lazy(() => text);
 }
 
 function readPrintk(c: Cursor, meta: Meta): void {

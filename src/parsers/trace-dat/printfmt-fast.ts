@@ -172,6 +172,10 @@ function compileDigit(env: RenderEnv, p: Extract<Piece, { t: 'digit' }>): ((r: R
   const loAt = le ? 0 : 4;
   const hiAt = le ? 4 : 0;
   const slow = (r: Rec) => renderPiece(env, r, p);
+  // A one-entry memo: consecutive events often repeat an argument (the same fd, buffer, count).
+  let lastLo = -1;
+  let lastHi = -1;
+  let lastText = '';
   return (r) => {
     if (off + 8 > r.len) return slow(r);
     const at = r.pos + off;
@@ -179,9 +183,15 @@ function compileDigit(env: RenderEnv, p: Extract<Piece, { t: 'digit' }>): ((r: R
     if (bits === 32) return fmt(signed ? lo | 0 : lo);
     if (bits < 32) return slow(r);
     const hi = le ? r.buf.readUInt32LE(at + hiAt) : r.buf.readUInt32BE(at + hiAt);
-    if (hi < 0x200000) return fmt(hi * TWO32 + lo);
-    if (signed && hi >= 0xffe00000) return fmt(-((0xffffffff - hi) * TWO32 + (TWO32 - lo)));
-    return slow(r);
+    if (lo === lastLo && hi === lastHi) return lastText;
+    let text: string;
+    if (hi < 0x200000) text = fmt(hi * TWO32 + lo);
+    else if (signed && hi >= 0xffe00000) text = fmt(-((0xffffffff - hi) * TWO32 + (TWO32 - lo)));
+    else return slow(r);
+    lastLo = lo;
+    lastHi = hi;
+    lastText = text;
+    return text;
   };
 }
 
