@@ -21,7 +21,8 @@ import { expectGolden } from './helpers/golden.js';
 
 /** Independent reading: per host thread, exit → next entry durations in cycles (bigint), by reason. */
 function independentExits(file: string): { byTid: Map<number, bigint>; byReason: Map<string, { n: number; sum: bigint }>; count: number } {
-  const re = /^\s*.*?-(\d+)\s+\[\d+\]\s*(\d+): (kvm_entry|kvm_exit):\s+(.*)$/;
+  // Raw TSC (`[007]64642412873143:`) or seconds with 9 decimals (`[007] 25135.606831953:`, read as ns).
+  const re = /^\s*.*?-(\d+)\s+\[\d+\]\s*(\d+(?:\.\d{9})?): (kvm_entry|kvm_exit):\s+(.*)$/;
   const pending = new Map<number, { t: bigint; reason: string }>();
   const byTid = new Map<number, bigint>();
   const byReason = new Map<string, { n: number; sum: bigint }>();
@@ -30,7 +31,7 @@ function independentExits(file: string): { byTid: Map<number, bigint>; byReason:
     const m = re.exec(line);
     if (!m) continue;
     const tid = Number(m[1]);
-    const t = BigInt(m[2]);
+    const t = BigInt(m[2].replace('.', ''));
     if (m[3] === 'kvm_exit') {
       const body = m[4];
       pending.set(tid, { t, reason: body.slice(body.indexOf('reason ') + 7, body.indexOf(' rip ')) });
@@ -71,7 +72,7 @@ async function exitsReport(args: string[], bundles: string[] = []): Promise<Exit
     return { ex, kr, handle: (b: Parameters<ExitsAnalyzer['handle']>[0]) => (ex.handle(b), kr.handle(b)) };
   });
   run.analyzer.ex.finish();
-  return buildExitsReport(run.analyzer.ex, run.analyzer.kr, run.vcpuThreads, p.tscKhz!);
+  return buildExitsReport(run.analyzer.ex, run.analyzer.kr, run.vcpuThreads, p.tscKhz!, { tscKhzFrom: p.tscKhzFrom });
 }
 
 describe.skipIf(externalMissing)('exits on real VMX recordings', () => {
@@ -132,6 +133,19 @@ describe.skipIf(externalMissing)('exits on real VMX recordings', () => {
     expect(ltsR.total.count).toBe(ind.count);
     expect(BigInt(ltsR.total.totalCycles)).toBe([...ind.byTid.values()].reduce((a, b) => a + b, 0n));
     expect(ltsR.vcpus.every((v) => v.guest === null && v.vcpu >= 0)).toBe(true);
+  });
+
+  it('docC and salB (host only, trace-cmd report -t: ns timeline): totals equal the independent sums; goldens', async () => {
+    for (const name of ['docC-host-only-trace', 'salB-host-trace']) {
+      const file = reference(`${name}.dat.report-t.txt`);
+      const r = await exitsReport(['--host', file]);
+      const ind = independentExits(file);
+      expect(r.tscKhz).toBe(1_000_000); // a time clock: the timeline counts ns
+      expect(r.total.count).toBe(ind.count);
+      expect(BigInt(r.total.totalCycles)).toBe([...ind.byTid.values()].reduce((a, b) => a + b, 0n));
+      for (const v of r.vcpus) expect(BigInt(v.hostCycles)).toBe(ind.byTid.get(v.tid) ?? 0n);
+      expectGolden(`exits/${name}.txt`, exitsText(r));
+    }
   });
 
   it('golden outputs (text and JSON)', () => {

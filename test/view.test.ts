@@ -186,6 +186,23 @@ describe.skipIf(externalMissing)('view in a headless terminal', () => {
     }
   });
 
+  it('docC and salB (host only, ns timelines) at both sizes: golden screens', async () => {
+    for (const name of ['docC-host-only-trace', 'salB-host-trace']) {
+      const ix = await buildIndex({ host: [reference(`${name}.dat.report-t.txt`)], tscOffset: [], vcpuThread: [] });
+      expect(ix.lanes.length).toBe(3);
+      for (const [cols, rows] of [
+        [80, 24],
+        [132, 40],
+      ]) {
+        const vt = new ViewTerminal(ix, cols, rows, false);
+        await vt.type('e++++++');
+        const screen = await vt.lines();
+        expect(screen[rows - 1]).toMatch(/\| exit [A-Z_]+, /);
+        expectGolden(`view/${name}-${cols}x${rows}.txt`, screen.join('\n') + '\n');
+      }
+    }
+  });
+
   it('docA golden screens at both sizes (whole trace, and zoomed onto an exit)', async () => {
     for (const [cols, rows] of [
       [80, 24],

@@ -87,6 +87,8 @@ export interface ExitsReport {
   mode: 'exits' | 'kvm-run' | 'none';
   vendor: ExitVendor;
   tscKhz: number;
+  /** Where the frequency came from (`--tsc-khz`, the bundle, or `timestamps in ns (time clock)`). */
+  tscKhzFrom: string;
   reasons: ReasonRow[];
   vcpus: VcpuRow[];
   total: { count: number; totalNs: number; totalCycles: number };
@@ -141,7 +143,7 @@ export function buildExitsReport(
   runs: KvmRunAnalyzer,
   vt: VcpuThreads,
   tscKhz: number,
-  o: { filter?: ExitsFilter; sort?: SortKey } = {},
+  o: { filter?: ExitsFilter; sort?: SortKey; tscKhzFrom?: string } = {},
 ): ExitsReport {
   const sort = o.sort ?? 'count';
   const ns = (c: number): number => Math.round(cyclesToNsF(c, tscKhz));
@@ -215,6 +217,7 @@ export function buildExitsReport(
     mode,
     vendor: ex.vendor(),
     tscKhz,
+    tscKhzFrom: o.tscKhzFrom ?? 'given',
     reasons,
     vcpus,
     total: { count: reasons.reduce((a, r) => a + r.count, 0), totalNs: ns(totalCycles), totalCycles },
@@ -243,7 +246,7 @@ function vcpuLabel(v: { tid: number; comm: string; vcpu: number; guest: string |
 /** The report as text: the reason table, then guest mode vs. host per vCPU thread (`by: 'vcpu'` adds a reason table per thread). */
 export function exitsText(r: ExitsReport, o: { by?: 'reason' | 'vcpu' } = {}): string {
   if (r.mode !== 'exits') return kvmRunText(r);
-  let s = `VM exits: ${num(r.total.count)} on ${r.vcpus.length} vCPU thread(s), ${num(r.total.totalNs)} ns in the host; reasons as printed by ${vendorLabel(r.vendor)}; TSC ${num(r.tscKhz)} kHz\n\n`;
+  let s = `VM exits: ${num(r.total.count)} on ${r.vcpus.length} vCPU thread(s), ${num(r.total.totalNs)} ns in the host; reasons as printed by ${vendorLabel(r.vendor)}; ${clockText(r)}\n\n`;
   if (o.by === 'vcpu')
     for (const v of r.vcpus) s += `${vcpuLabel(v)}\n` + reasonTable(v.reasons, { count: v.exits, totalNs: v.hostNs }) + '\n';
   else s += reasonTable(r.reasons, r.total) + '\n';
@@ -263,13 +266,17 @@ export function exitsText(r: ExitsReport, o: { by?: 'reason' | 'vcpu' } = {}): s
   return s;
 }
 
+function clockText(r: ExitsReport): string {
+  return r.tscKhzFrom.startsWith('timestamps in ns') ? 'timestamps in ns (the trace clock counts time, not TSC cycles)' : `TSC ${num(r.tscKhz)} kHz`;
+}
+
 function kvmRunText(r: ExitsReport): string {
   if (r.mode === 'none') return 'The host recorded no VM exits: no kvm_exit/kvm_entry events, and no KVM_RUN spans (kvm_fpu) either.\n';
   let s =
     'The host recorded no VM exits: this trace has no kvm_exit/kvm_entry events (a kvm-pvm host, or those events\n' +
     'were not enabled). What it does show, per vCPU thread: KVM_RUN spans (kvm_fpu load → unload) and why each\n' +
     'returned to user space (kvm_userspace_exit; time = until the next KVM_RUN starts). Exits handled inside the\n' +
-    `kernel are not visible here. TSC ${num(r.tscKhz)} kHz.\n\n`;
+    `kernel are not visible here. ${clockText(r)}.\n\n`;
   s += table(
     ['VCPU THREAD', 'KVM_RUNS', 'IN_RUN_NS', 'OFF_CPU_NS', 'OUTSIDE_NS'],
     r.kvmRun.map((v) => [vcpuLabel(v), num(v.runs), num(v.runNs), num(v.offCpuNs), num(v.outsideNs)]),

@@ -68,7 +68,7 @@ export function register(program: Command): void {
         return { ex, kr, handle: (b) => (ex.handle(b), kr.handle(b)) };
       });
       run.analyzer.ex.finish();
-      const report = buildExitsReport(run.analyzer.ex, run.analyzer.kr, run.vcpuThreads, khz, { filter, sort: o.sort as SortKey });
+      const report = buildExitsReport(run.analyzer.ex, run.analyzer.kr, run.vcpuThreads, khz, { filter, sort: o.sort as SortKey, tscKhzFrom: prepared.tscKhzFrom });
       process.stdout.write(o.json ? exitsJson(report) : exitsText(report, { by: o.by }));
       printAnalysisWarnings(prepared, run.validation);
     });
