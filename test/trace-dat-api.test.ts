@@ -77,6 +77,18 @@ describe('trace.dat events API', () => {
     expect(g.base).not.toBe(h.base);
   });
 
+  it('DATE: hex microseconds from the trace clock to the time of day, applied in ns', () => {
+    const t = openTraceDat(join(FIX, 'v7-date.dat'), new Diagnostics());
+    const text = [...reportChunks(t, { nsec: true, raw: false, rawTs: false }, new Diagnostics())].join('');
+    t.close();
+    const d = t.options.date!;
+    expect(d.text).toMatch(/^0x[0-9a-f]+$/);
+    expect(d.offsetNs).toBe(BigInt(d.text) * 1000n);
+    // The printed times are then seconds since the epoch (this fixture: 2026).
+    const secs = Number(/\] (\d+)\.\d{9}:/.exec(text.split('\n')[1])![1]);
+    expect(new Date(secs * 1000).getUTCFullYear()).toBeGreaterThanOrEqual(2025);
+  });
+
   it('v6 files: options, cmdlines, kallsyms and the flyrecord clock are read', () => {
     const t = openTraceDat(join(FIX, 'v6-x86tsc.dat'), new Diagnostics());
     t.close();
