@@ -142,16 +142,19 @@ export class ChromeJsonExporter {
       return '';
     }
     const marker = isMarkerEvent(ev.name);
-    let name: string;
-    if (marker) name = jsonString(ev.body.slice(0, 80));
-    else {
-      name = this.nameJson.get(ev.name) ?? '';
-      if (!name) this.nameJson.set(ev.name, (name = jsonString(ev.name)));
-    }
+    const name = this.instantName(ev, marker);
     return this.rec(
       '{"ph":"i","s":"t","name":' + name + ',"cat":"' + (marker ? 'marker' : cat) + '","ts":' + this.ts(t) +
         ',"pid":' + pid + ',"tid":' + tid + ',"args":' + argsJson(ev) + '}',
     );
+  }
+
+  /** An instant's name as a JSON literal: the marker text (80 characters) or the event name (cached). */
+  private instantName(ev: TraceEvent, marker: boolean): string {
+    if (marker) return jsonString(ev.body.slice(0, 80));
+    let name = this.nameJson.get(ev.name);
+    if (name === undefined) this.nameJson.set(ev.name, (name = jsonString(ev.name)));
+    return name;
   }
 
   /** The instant of the event being written by `writeTo`, held until its other records are out. */
@@ -180,12 +183,7 @@ export class ChromeJsonExporter {
 
   private writeInstant(w: AtomicWriter, pid: number, tid: number, t: number, ev: TraceEvent, cat: string): void {
     const marker = isMarkerEvent(ev.name);
-    let name: string;
-    if (marker) name = jsonString(ev.body.slice(0, 80));
-    else {
-      name = this.nameJson.get(ev.name) ?? '';
-      if (!name) this.nameJson.set(ev.name, (name = jsonString(ev.name)));
-    }
+    const name = this.instantName(ev, marker);
     w.text(this.first ? '\n{"ph":"i","s":"t","name":' : ',\n{"ph":"i","s":"t","name":');
     this.first = false;
     w.text(name);

@@ -15,6 +15,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import type { Diagnostics } from '../model/diagnostics.js';
+import { LineParser } from './line-parser.js';
 import { UserError } from '../model/errors.js';
 import { TsBase } from '../model/exact.js';
 import type { SourceHeader, TraceEvent } from '../model/event.js';
@@ -51,23 +52,20 @@ const COLON = 58;
  * A streaming parser: `write()` takes text chunks of any size (split anywhere), returns the
  * events completed so far; `end()` flushes the last line. Bad lines become diagnostics.
  */
-export class FtraceTextParser {
+export class FtraceTextParser extends LineParser {
   readonly header: SourceHeader;
   readonly stats: FtraceTextStats = { lines: 0, events: 0, headerLines: 0, stackLines: 0, lostLines: 0, badLines: 0 };
   /** `name: ` prefixes seen (trace-cmd buffer or file names); events carry none. */
   readonly prefixes = new Set<string>();
-  private rest = '';
-  private lineNo = 0;
   /** The timestamp shape of the first event: 'int' for counter clocks, 'sec' for time clocks. */
   private shape: 'int' | 'sec' | undefined;
-  private readonly diags: Diagnostics;
   private readonly interned = new Map<number, string>();
   private readonly comms = new Map<number, string>();
   /** A `<stack trace>` event still collecting its frames. */
   private stack: TraceEvent | undefined;
 
   constructor(opts: FtraceTextOptions) {
-    this.diags = opts.diags;
+    super(opts.diags);
     this.header = {
       file: opts.file,
       clock: opts.clock ?? 'unknown',
@@ -78,39 +76,11 @@ export class FtraceTextParser {
     if (opts.clock) this.shape = isCounterClock(opts.clock) ? 'int' : 'sec';
   }
 
-  /** Parses a chunk; returns the events whose lines are complete. */
-  write(chunk: string): TraceEvent[] {
-    const out: TraceEvent[] = [];
-    let text = this.rest.length ? this.rest + chunk : chunk;
-    let start = 0;
-    for (;;) {
-      const nl = text.indexOf('\n', start);
-      if (nl < 0) break;
-      this.line(text, start, nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl, out);
-      start = nl + 1;
-    }
-    this.rest = start < text.length ? text.slice(start) : '';
-    text = '';
-    return out;
-  }
-
-  /** Flushes the last line (a file need not end with a newline). */
-  end(): TraceEvent[] {
-    const out: TraceEvent[] = [];
-    if (this.rest.length) this.line(this.rest, 0, this.rest.length, out);
-    this.rest = '';
+  protected override flush(out: TraceEvent[]): void {
     this.flushStack(out);
-    return out;
   }
 
-  private bad(message: string): void {
-    this.stats.badLines++;
-    this.diags.add({ file: this.header.file, line: this.lineNo, message });
-  }
-
-  private line(s: string, from: number, to: number, out: TraceEvent[]): void {
-    this.lineNo++;
-    this.stats.lines++;
+  protected line(s: string, from: number, to: number, out: TraceEvent[]): void {
     let i = from;
     while (i < to && s.charCodeAt(i) === SP) i++;
     if (i === to) return; // blank

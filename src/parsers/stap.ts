@@ -13,6 +13,7 @@
  */
 import { createReadStream } from 'node:fs';
 import type { Diagnostics } from '../model/diagnostics.js';
+import { LineParser } from './line-parser.js';
 import { UserError } from '../model/errors.js';
 import { TsBase, splitDecimal } from '../model/exact.js';
 import type { SourceHeader, TraceEvent } from '../model/event.js';
@@ -47,20 +48,17 @@ export interface StapStats {
  * A streaming parser: `write()` takes text or bytes split anywhere (a UTF-8 sequence split across
  * chunks is kept until complete), returns the events whose lines are complete; `end()` flushes.
  */
-export class StapParser {
+export class StapParser extends LineParser {
   readonly header: SourceHeader;
   readonly stats: StapStats = { lines: 0, events: 0, headerLines: 0, stapMessages: 0, badLines: 0 };
   /** `key=value` pairs of the `# kvmtrace-stap` header line (side, script, kernel, …). */
   readonly meta: Record<string, string> = {};
   /** The scripts' own `#` comment lines after the header (`# zeroing armed…`, `# cross-check FAILED…`), first 100, with line numbers. */
   readonly comments: { line: number; text: string }[] = [];
-  private readonly diags: Diagnostics;
   private readonly decoder = new TextDecoder('utf-8');
-  private rest = '';
-  private lineNo = 0;
 
   constructor(opts: StapOptions) {
-    this.diags = opts.diags;
+    super(opts.diags);
     // The format defines its clock (get_cycles(), the TSC on x86); metadata or a flag may say otherwise.
     this.header = {
       file: opts.file,
@@ -71,39 +69,20 @@ export class StapParser {
     };
   }
 
-  /** Parses a chunk; returns the events whose lines are complete. */
-  write(chunk: string | Uint8Array): TraceEvent[] {
-    const text = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
-    const s = this.rest.length ? this.rest + text : text;
-    const out: TraceEvent[] = [];
-    let start = 0;
-    for (;;) {
-      const nl = s.indexOf('\n', start);
-      if (nl < 0) break;
-      this.line(s, start, nl > start && s.charCodeAt(nl - 1) === 13 ? nl - 1 : nl, out);
-      start = nl + 1;
-    }
-    this.rest = start < s.length ? s.slice(start) : '';
-    return out;
+  /** Parses a chunk of text or bytes (UTF-8 split anywhere); returns the events whose lines are complete. */
+  override write(chunk: string | Uint8Array): TraceEvent[] {
+    return super.write(typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true }));
   }
 
   /** Flushes the last line (output cut short need not end with a newline). */
-  end(): TraceEvent[] {
-    const out: TraceEvent[] = [];
-    const tail = this.rest + this.decoder.decode();
-    this.rest = '';
-    if (tail.length) this.line(tail, 0, tail.length, out);
+  override end(): TraceEvent[] {
+    const tail = this.decoder.decode();
+    const out = tail.length ? super.write(tail) : [];
+    for (const e of super.end()) out.push(e);
     return out;
   }
 
-  private bad(message: string): void {
-    this.stats.badLines++;
-    this.diags.add({ file: this.header.file, line: this.lineNo, message });
-  }
-
-  private line(s: string, from: number, to: number, out: TraceEvent[]): void {
-    this.lineNo++;
-    this.stats.lines++;
+  protected line(s: string, from: number, to: number, out: TraceEvent[]): void {
     if (from === to) return;
     if (s.charCodeAt(from) === 35 /* # */) return this.headerLine(s.slice(from, to));
     if (s.startsWith('WARNING:', from)) return this.warning(s.slice(from, to));
