@@ -5,6 +5,8 @@
  * lts host-only trace (Intel VMX, ../shared/external/masterarbeit).
  */
 import xterm from '@xterm/headless';
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { prepareMerge } from '../src/merge/session.js';
 import { mergeRequest } from '../src/cli/commands/merge.js';
@@ -13,7 +15,7 @@ import { IndexBuilder, type TimelineIndex } from '../src/view/timeline-index.js'
 import { handleKey, initialState, type ScreenSize, type ViewState } from '../src/view/state.js';
 import { renderLines, renderScreen } from '../src/view/render.js';
 import { splitKeys } from '../src/view/keys.js';
-import { kvmtrace } from './helpers/cli.js';
+import { kvmtrace, ROOT } from './helpers/cli.js';
 import { DOCA, externalMissing, reference } from './helpers/external.js';
 import { expectGolden } from './helpers/golden.js';
 
@@ -293,4 +295,50 @@ describe.skipIf(externalMissing)('view in a headless terminal', () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--at soon: expected a time like/);
   });
+});
+
+// The CLI driving a real pseudo-terminal: util-linux `script` gives it one (no native pty module here).
+const scriptMissing = spawnSync('script', ['--version']).status === 0 ? undefined : 'util-linux script(1) is not installed';
+
+describe.skipIf(scriptMissing)('kvmtrace view on a pseudo-terminal', () => {
+  if (scriptMissing) console.log(`skipped: ${scriptMissing}`);
+  it('enters the alternate screen, answers keys, and restores the terminal on q', async () => {
+    const dir = join(ROOT, 'fixtures', 'pvm-1vcpu');
+    const cmd = `stty cols 100 rows 20; exec ${process.execPath} ${join(ROOT, 'dist', 'cli', 'main.js')} view ${dir}/host ${dir}/guest`;
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    const seen = (re: RegExp): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}; got ${JSON.stringify(out.slice(-400))}`)), 60_000);
+        const check = (): void => {
+          if (re.test(out)) {
+            clearTimeout(timer);
+            child.stdout.off('data', check);
+            resolve();
+          }
+        };
+        child.stdout.on('data', check);
+        check();
+      });
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (out += d));
+    await seen(/keys: /);
+    child.stdin.write('/kind=pio\r');
+    await seen(/marker "kvmsync seq=0/);
+    const upTo = out.length;
+    child.stdin.write('q');
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    expect(code).toBe(0);
+    expect(out).toContain('\x1b[?1049h'); // alternate screen on …
+    expect(out.slice(upTo)).toContain('\x1b[?1049l'); // … and off again after q
+    // What the person saw last, replayed into a terminal emulator of the same size.
+    const term = new xterm.Terminal({ cols: 100, rows: 20, allowProposedApi: true });
+    await new Promise<void>((r) => term.write(out.slice(0, upTo), r));
+    const b = term.buffer.active;
+    const lines = Array.from({ length: 20 }, (_, i) => b.getLine(b.viewportY + i)!.translateToString(true));
+    expect(lines[0]).toMatch(/^kvmtrace view — 2 lane\(s\)/);
+    expect(lines[3]).toMatch(/^ vCPU 0 26619 CPU 0\/KVM/);
+    expect(lines[4]).toMatch(/^>kvmlab CPU 0 .*\*/); // the search selected the marker's lane
+    expect(lines[19]).toMatch(/^@ [\d.]+ s \| marker "kvmsync seq=0 cpu=0 kind=pio/);
+  }, 90_000);
 });
