@@ -7,6 +7,8 @@
  * pending `from` is counted as unmatched (usually harmless: most VM exits have no marker before
  * them). Keys: the vCPU (default; a guest event's vCPU and the host thread that runs it share a
  * key), the guest CPU, a field's value (a marker's sequence number), or none (one global queue).
+ * Memory: one pending entry per key — a handful for vcpu/cpu keys; for field keys, at most one per
+ * distinct value still waiting for its `to`.
  */
 import { UserError } from '../model/errors.js';
 import type { MergedEvent } from '../merge/merged-event.js';
