@@ -22,7 +22,7 @@ export function validationText(r: ValidationResult): string {
       lines.push(`  vCPU ${v.vcpu} on host thread ${v.hostTid ?? '?'} — mapping from ${v.mappingFrom}; checked against ${win}`);
       lines.push(
         `    events checked ${v.checked}, inside ${v.inside} (${pct(v.inside, v.checked)}), not checkable ${v.notCheckable}` +
-          (v.checked > v.inside ? `, worst violation ${v.worstViolationCycles} cycles${v.worstViolationNs !== null ? ` (${v.worstViolationNs} ns)` : ''}` : ''),
+          (v.checked > v.inside ? `, worst violation ${v.worstIsLowerBound ? '≥ ' : ''}${v.worstViolationCycles} cycles${v.worstViolationNs !== null ? ` (${v.worstViolationNs} ns)` : ''}` : ''),
       );
       const sp = v.sync;
       if (sp.points > 0) {

@@ -36,6 +36,8 @@ export interface VcpuValidation {
   worstViolationCycles: number;
   /** Worst violation in ns, when the TSC frequency is known. */
   worstViolationNs: number | null;
+  /** True when more outside events came in one gap than are measured (PENDING_CAP): the worst is a lower bound. */
+  worstIsLowerBound: boolean;
   sync: { points: number; matched: number; noHostEvidence: number; offsetLow: string | null; offsetHigh: string | null };
   mappingFrom: string;
 }
@@ -57,6 +59,8 @@ export interface ValidationResult {
 }
 
 const RING = 256;
+/** At most this many outside events wait for their gap's end to be measured (memory bound). */
+const PENDING_CAP = 1 << 16;
 
 /** A three-valued fact: known yes, known no, or not known (yet). */
 const YES = 1;
@@ -74,6 +78,8 @@ class VcpuState {
   lastLeave = -Infinity;
   /** Guest events seen while the vCPU was known out of guest mode, waiting for the next entry to measure them. */
   pending: number[] = [];
+  /** Outside events beyond PENDING_CAP in one gap: counted, not measured. */
+  unmeasured = 0;
   checked = 0;
   inside = 0;
   notCheckable = 0;
@@ -216,7 +222,12 @@ export class Validator {
     }
     s.checked++;
     if (s.inGuest === YES || t === s.lastLeave) s.inside++;
-    else s.pending.push(t);
+    else if (s.pending.length < PENDING_CAP) s.pending.push(t);
+    else {
+      // Bounded memory: past the cap, an outside event still counts (checked − inside) but is not
+      // measured; the worst violation reported is then a lower bound, and says so.
+      s.unmeasured++;
+    }
   }
 
   private sync(m: MergedEvent, cpu: number, kind: 'pio' | 'cpuid', t0: bigint, t1: bigint): void {
@@ -274,6 +285,7 @@ export class Validator {
           notCheckable: s.notCheckable,
           worstViolationCycles: s.worst,
           worstViolationNs: this.tscKhz ? Math.round((s.worst * 1e6) / this.tscKhz) : null,
+          worstIsLowerBound: s.unmeasured > 0,
           sync: {
             points: s.syncPoints,
             matched: s.syncMatched,
