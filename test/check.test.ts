@@ -87,7 +87,7 @@ describe('check on the kvm-pvm capture (fixtures/pvm-1vcpu)', () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/mapping from kvm_write_tsc_offset events \(2\)/);
     expect(r.stdout).toMatch(/sync points: 80, 40 checkable, 0 satisfied/);
-    const m = /gives offsets .*, but the traces allow only \[(-?\d+), (-?\d+)\] \(from sync points \(40 of 80/.exec(r.stdout);
+    const m = /gives offsets .*, but the traces allow only \[(-?\d+), (-?\d+)\] \(estimate from sync points \(40 of 80/.exec(r.stdout);
     expect(m).not.toBeNull();
     expect(BigInt(m![1]) <= 0n && 0n <= BigInt(m![2])).toBe(true);
   });

@@ -31,7 +31,7 @@ describe('the kvm-pvm capture, its files read bare (no debugfs snapshot)', () =>
     expect(e.low! <= 0n && 0n <= e.high!).toBe(true);
     // The README's smallest margin at offset 0 is 6,214 cycles: a pio bracket ends that close.
     expect(e.low).toBe(-6214n);
-    expect(e.method).toMatch(/^sync points \(40 of 80 matched to a host exit on thread 26619\); guest-mode windows of thread 26619/);
+    expect(e.method).toMatch(/^estimate from sync points \(40 of 80 matched to a host exit on thread 26619\); guest-mode windows of thread 26619/);
   });
 });
 

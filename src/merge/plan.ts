@@ -128,7 +128,7 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
     } else if (over.estimated?.has(v)) {
       const e = over.estimated.get(v)!;
       pieces = [{ fromHostTsc: -1n, offset: e.offset, ...scaling, source: 'estimate' }];
-      from = `estimate from ${e.method}`;
+      from = e.method;
     } else if (flagOffset !== undefined) {
       pieces = [{ fromHostTsc: -1n, offset: flagOffset, ...scaling, source: '--tsc-offset' }];
       from = '--tsc-offset';
@@ -145,7 +145,7 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
           `vCPU ${v}: --tsc-offset ${flagOffset} differs from ${from} (${differ.map((p) => p.offset).join(', ')}); following ${from}`,
         );
     }
-    const est = from.startsWith('estimate') ? over.estimated?.get(v) : undefined;
+    const est = pieces[0].source === 'estimate' ? over.estimated?.get(v) : undefined;
     return { vcpu: v, tid, tidFrom, mapping: new VcpuMapping(pieces), mappingFrom: from, ...(est ? { bound: { low: est.low, high: est.high } } : {}) };
   };
 

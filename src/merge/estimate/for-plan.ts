@@ -27,11 +27,7 @@ export function windowKindOf(scan: HostScan): WindowKind {
 /** Estimates the offsets of a plan's unmapped vCPUs (those with a known host thread). */
 export async function estimateUnmapped(host: SourceSpec[], scan: HostScan, guest: SourceSpec, plan: GuestPlan, diags: Diagnostics): Promise<PlanEstimates> {
   const res: PlanEstimates = { estimated: new Map(), details: new Map(), failures: [] };
-  const tids = new Map<number, number>();
-  for (const [v, tid] of plan.unmapped) {
-    if (tid === undefined) res.failures.push(`vCPU ${v}: its host thread is not known (no kvm_entry event names vCPU ${v}; give --vcpu-thread ${v}=TID)`);
-    else tids.set(v, tid);
-  }
+  const tids = new Map<number, number | undefined>(plan.unmapped);
   if (tids.size === 0) return res;
   const est = await estimateOffsets(host, guest, tids, plan.cpuToVcpu, windowKindOf(scan), diags);
   for (const [v, e] of est) {
@@ -55,7 +51,7 @@ export async function crossCheckFailed(p: PreparedMerge, c: ClockCheck): Promise
   for (const g of c.guests) {
     const plan = p.guests.find((x) => x.plan?.spec.file === g.file)?.plan;
     if (!plan || !p.scan) continue;
-    const tids = new Map<number, number>();
+    const tids = new Map<number, number | undefined>();
     for (const v of g.vcpus) if (v.verdict === 'FAILED' && v.hostTid !== null) tids.set(v.vcpu, v.hostTid);
     if (tids.size === 0) continue;
     const est = await estimateOffsets(p.host, plan.spec, tids, plan.cpuToVcpu, windowKindOf(p.scan), p.diags);
@@ -65,7 +61,7 @@ export async function crossCheckFailed(p: PreparedMerge, c: ClockCheck): Promise
       const stated = v.pieces.length > 1 ? `offsets ${v.pieces.map((x) => x.offset).join(', ')}` : `offset ${v.offset}`;
       g.notes.push(
         e.offset !== undefined
-          ? `vCPU ${v.vcpu}: ${v.source} gives ${stated}, but the traces allow only [${e.low}, ${e.high}] (from ${e.method}) — the sources disagree, and the evidence points to offset ${e.offset} ± ${(e.high! - e.low! + 1n) / 2n} cycles`
+          ? `vCPU ${v.vcpu}: ${v.source} gives ${stated}, but the traces allow only [${e.low}, ${e.high}] (${e.method}) — the sources disagree, and the evidence points to offset ${e.offset} ± ${(e.high! - e.low! + 1n) / 2n} cycles`
           : `vCPU ${v.vcpu}: ${v.source} gives ${stated}, and the traces do not pin down another offset either (${e.why})`,
       );
     }

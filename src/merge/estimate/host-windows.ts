@@ -9,6 +9,7 @@
  * Outside the host trace's span nothing can be checked.
  */
 import type { Diagnostics } from '../../model/diagnostics.js';
+import { fieldOf } from '../../model/event.js';
 import { isCpuidExit, kvmExitReason, kvmFpu, kvmPioPort, schedSwitch } from '../../parsers/event-fields.js';
 import { openSource, type SourceSpec } from '../source.js';
 import { SYNC_PORT, type WindowKind } from '../validate.js';
@@ -34,6 +35,8 @@ export interface HostWindows {
   first: number;
   last: number;
   threads: Map<number, ThreadWindows>;
+  /** vCPU → number of `tsc_offset_zeroed` events (the stap method: KVM was made to write offset 0). */
+  zeroed: Map<number, number>;
 }
 
 // Transition codes, in the order the validator acts on them (a thread's own event first proves it on a CPU).
@@ -57,6 +60,7 @@ export async function collectHostWindows(host: SourceSpec[], tids: number[], kin
   let base: bigint | undefined;
   let first = Infinity;
   let last = -Infinity;
+  const zeroed = new Map<number, number>();
   const add = (tid: number, t: number, code: number): void => {
     const tr = trans.get(tid)!;
     // Repeated proofs of being on a CPU change nothing: keep one.
@@ -75,6 +79,11 @@ export async function collectHostWindows(host: SourceSpec[], tids: number[], kin
         if (t > last) last = t;
         if (t < first) first = t;
         const c = ev.name.charCodeAt(0);
+        if (c === 116 /* t */ && ev.name === 'tsc_offset_zeroed') {
+          const v = Number(fieldOf(ev.body, 'vcpu'));
+          if (Number.isSafeInteger(v)) zeroed.set(v, (zeroed.get(v) ?? 0) + 1);
+          continue;
+        }
         if (c === 115 /* s */ && ev.name === 'sched_switch') {
           if (kind !== 'kvm-run') continue;
           const sw = schedSwitch(ev.body);
@@ -104,7 +113,7 @@ export async function collectHostWindows(host: SourceSpec[], tids: number[], kin
     const sy = sync.get(tid)!;
     threads.set(tid, { ...replay(tid, tr.t, tr.code, kind, host.length > 1), pio: sorted(sy.pio), cpuid: sorted(sy.cpuid) });
   }
-  return { base: base ?? 0n, kind, first, last, threads };
+  return { base: base ?? 0n, kind, first, last, threads, zeroed };
 }
 
 const YES = 1;

@@ -18,7 +18,7 @@ import { openSource, type SourceSpec } from '../source.js';
 import type { WindowKind } from '../validate.js';
 import { HoleCandidates, longestGap, normalize, WindowRefiner, type Span } from './from-windows.js';
 import { SyncRefiner } from './from-sync.js';
-import { collectHostWindows } from './host-windows.js';
+import { collectHostWindows, type ThreadWindows } from './host-windows.js';
 
 /** What estimation found for one vCPU. Offsets are guest − host TSC, in cycles. */
 export interface VcpuEstimate {
@@ -46,7 +46,7 @@ const MAX_CANDIDATES = 4096;
 
 /** Per-vCPU state of the estimation. */
 interface VcpuWork {
-  tid: number;
+  tid: number | undefined;
   holes?: HoleCandidates;
   gap?: { x: number; y: number };
   pio?: SyncRefiner;
@@ -67,17 +67,19 @@ interface VcpuWork {
 export async function estimateOffsets(
   host: SourceSpec[],
   guest: SourceSpec,
-  vcpuTids: Map<number, number>,
+  vcpuTids: Map<number, number | undefined>,
   cpuToVcpu: (cpu: number) => number,
   kind: WindowKind,
   diags: Diagnostics,
 ): Promise<Map<number, VcpuEstimate>> {
   const out = new Map<number, VcpuEstimate>();
-  const hw = await collectHostWindows(host, [...new Set(vcpuTids.values())], kind, diags);
+  const tids = [...new Set(vcpuTids.values())].filter((t): t is number => t !== undefined);
+  const hw = await collectHostWindows(host, tids, kind, diags);
   const work = new Map<number, VcpuWork>();
+  const none = new Float64Array(0);
   for (const [v, tid] of vcpuTids) {
-    const w = hw.threads.get(tid)!;
-    const gap = kind === 'none' ? undefined : longestGap(w);
+    const w = tid !== undefined ? hw.threads.get(tid)! : { starts: none, ends: none, pio: none, cpuid: none };
+    const gap = kind === 'none' || tid === undefined ? undefined : longestGap(w as ThreadWindows);
     work.set(v, {
       tid,
       gap,
@@ -117,6 +119,16 @@ export async function estimateOffsets(
 
   for (const [v, wk] of work) {
     if (!wk.used) continue;
+    // The stap method: the host made KVM write offset 0, so the guest reads the host's TSC.
+    const z = hw.zeroed.get(v);
+    if (z) {
+      out.set(v, { vcpu: v, intervals: [[0n, 0n]], offset: 0n, low: 0n, high: 0n, method: `zeroed offset (${z} tsc_offset_zeroed event(s) on the host: the stap method)`, constraining: 0, syncMarkers: wk.markers, syncMatched: 0 });
+      continue;
+    }
+    if (wk.tid === undefined) {
+      fail(v, `its host thread is not known (no kvm_entry event names vCPU ${v}; give --vcpu-thread ${v}=TID)`, wk);
+      continue;
+    }
     const w = hw.threads.get(wk.tid)!;
     // Sync points first: the interval every kind of marker agrees on.
     const kinds = [wk.pio?.best, wk.cpuid?.best].filter((b) => b && b.matched > 0) as { spans: Span[]; matched: number }[];
@@ -129,7 +141,7 @@ export async function estimateOffsets(
         continue;
       }
       wk.seed = seed;
-      wk.seedFrom = `sync points (${wk.syncMatched} of ${wk.markers} matched to a host exit on thread ${wk.tid})`;
+      wk.seedFrom = `estimate from sync points (${wk.syncMatched} of ${wk.markers} matched to a host exit on thread ${wk.tid})`;
     } else if (wk.markers > 0 && !wk.gap)
       diags.add({ file: guest.file, message: `vCPU ${v}: ${wk.markers} kvmsync marker(s), but host thread ${wk.tid} traced no sync exit (kvm_pio on port 0xe9, CPUID kvm_exit)` });
     if (!wk.gap) {
@@ -146,7 +158,7 @@ export async function estimateOffsets(
       else if (h.spans.length === 0) fail(v, `no hole in the guest's event stream is as long as the host's longest out-of-guest gap (${len} cycles): the guest trace does not cover it, or does not belong to this host trace`, wk);
       else {
         wk.seed = h.spans;
-        wk.seedFrom = `the host's longest out-of-guest gap (${len} cycles) aligned with ${h.spans.length} hole(s) of the guest's event stream`;
+        wk.seedFrom = `estimate from the host's longest out-of-guest gap (${len} cycles) aligned with ${h.spans.length} hole(s) of the guest's event stream`;
       }
     }
     if (wk.seed) wk.refiner = new WindowRefiner(w, hw.first, hw.last, wk.seed);

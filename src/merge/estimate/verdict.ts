@@ -85,7 +85,8 @@ export function clockCheck(p: PreparedMerge, r: ValidationResult): ClockCheck {
       // Half-width, rounded up: every allowed offset is within this of the one used.
       const bound = vp.bound ? (high - low + 1n) / 2n : 0n;
       const checkable = v.sync.points - v.sync.noHostEvidence;
-      let verdict: Verdict = vp.bound ? 'BOUNDED' : 'EXACT';
+      // An estimate the evidence pins to one cycle (or a zeroed offset) is exact.
+      let verdict: Verdict = vp.bound && vp.bound.high > vp.bound.low ? 'BOUNDED' : 'EXACT';
       if (v.inside < v.checked || v.sync.matched < checkable) verdict = 'FAILED';
       vcpus.push({
         vcpu: v.vcpu,
