@@ -1,8 +1,9 @@
 /**
- * Big-endian trace.dat files. None can be recorded on these (x86) machines, so a real v6
- * recording is turned big-endian here, field by field, using the file's own descriptions (header,
- * options, CPU tables, page headers, event headers, and every event field by its format). trace-cmd
- * itself reads the result and is the oracle: the test runs only where it is installed.
+ * Big-endian trace.dat files and 4-byte longs. None can be recorded on these (x86-64) machines, so
+ * a real v6 recording is converted here: to big-endian field by field, using the file's own
+ * descriptions (header, options, CPU tables, page headers, event headers, every event field by its
+ * format); to 4-byte longs by rewriting header_page and the page headers. trace-cmd itself reads
+ * the results and is the oracle: the tests run only where it is installed.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -144,6 +145,61 @@ function swapPage(b: Buffer, pg: number, pageSize: number, events: Map<number, E
     p = data + len;
   }
 }
+
+/**
+ * Converts a v6 file (little-endian, 8-byte longs) to 4-byte longs, as a 32-bit kernel writes
+ * them: long size 4 in the header, `header_page` with a 4-byte commit and data at 12, and every
+ * page's data moved up by 4 bytes. (Event layouts are described by their formats and stay.)
+ */
+function toLong4(src: Buffer, regions: { offset: number; size: number }[], pageSize: number): Buffer {
+  const b = Buffer.from(src);
+  const v = b.indexOf(0, 10) + 1;
+  b[v + 1] = 4;
+  const hp = b.indexOf('header_page\0', 0, 'latin1') + 12;
+  const size = Number(b.readBigUInt64LE(hp));
+  const text = b.toString('latin1', hp + 8, hp + 8 + size);
+  const fixed = text
+    .replace(/(local_t commit;\s*offset:8;\s*size:)8;/, '$14;')
+    .replace(/(char data;\s*offset:)16(;\s*size:)(\d+);/, (_m, a: string, c: string, n: string) => `${a}12${c}${Number(n) + 4};`);
+  expect(fixed.length).toBe(text.length);
+  expect(fixed).not.toBe(text);
+  b.write(fixed, hp + 8, 'latin1');
+  for (const r of regions)
+    for (let pg = r.offset; pg < r.offset + r.size; pg += pageSize) {
+      const commit = b.readUInt32LE(pg + 8);
+      b.writeUInt32LE(commit, pg + 8);
+      b.copy(b, pg + 12, pg + 16, pg + pageSize);
+      b.fill(0, pg + pageSize - 4, pg + pageSize);
+    }
+  return b;
+}
+
+describe.skipIf(noTraceCmd)('4-byte longs', () => {
+  it('a file with 4-byte longs (32-bit page headers) prints as trace-cmd prints it', () => {
+    const srcFile = join(ROOT, 'fixtures', 'tracedat', 'v6-x86tsc.dat');
+    const le = openTraceDat(srcFile, new Diagnostics());
+    le.close();
+    const regions = le.buffers.flatMap((x) => x.cpus.map((c) => ({ offset: c.offset, size: c.size })));
+    const file = join(dir, 'long4.dat');
+    writeFileSync(file, toLong4(readFileSync(srcFile), regions, le.pageSize));
+    for (const args of [['-t'], ['-t', '-R']]) {
+      const ref = spawnSync('trace-cmd', ['report', ...args, file], { encoding: 'latin1', maxBuffer: 1 << 28 });
+      expect(ref.status, ref.stderr).toBe(0);
+      const diags = new Diagnostics();
+      const t = openTraceDat(file, diags);
+      expect(t.longSize).toBe(4);
+      expect(t.commitSize).toBe(4);
+      const mine = [...reportChunks(t, { nsec: true, raw: args.includes('-R'), rawTs: false }, diags)].join('');
+      t.close();
+      const a = mine.split('\n');
+      const r = ref.stdout.split('\n');
+      expect(r.length).toBeGreaterThan(1000);
+      const bad = r.findIndex((line, i) => line !== a[i]);
+      expect(bad, bad >= 0 ? `line ${bad + 1}:\n  kvmtrace:  ${a[bad]}\n  trace-cmd: ${r[bad]}` : '').toBe(-1);
+      expect(a.length).toBe(r.length);
+    }
+  });
+});
 
 describe.skipIf(noTraceCmd)('big-endian trace.dat', () => {
   if (noTraceCmd) console.log(`skipped: ${noTraceCmd}`);
