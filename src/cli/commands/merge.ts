@@ -1,7 +1,7 @@
 /**
  * `kvmtrace merge`: bundles or bare files → one validated timeline (Chrome JSON and/or text).
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { UserError } from '../../model/errors.js';
 import { clockFlag } from '../../merge/inputs.js';
 import { prepareMerge, type MergeRequest } from '../../merge/session.js';
@@ -11,7 +11,7 @@ import { flowHook } from '../../analysis/flows.js';
 import { printMergeReport } from '../report.js';
 import { progress } from '../progress.js';
 
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
+const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
 /** Options shared by merge-like commands. */
 export interface MergeFlags {
@@ -31,7 +31,7 @@ export interface MergeFlags {
 /** Turns the flags into a merge request (bigints for offsets; clear errors for bad values). */
 export function mergeRequest(bundles: string[], o: MergeFlags): MergeRequest {
   const over: GuestOverrides = {};
-  for (const t of o.tscOffset) {
+  for (const t of o.tscOffset ?? []) {
     const m = /^(?:(\d+)=)?(-?\d+)$/.exec(t);
     if (!m) throw new UserError(`--tsc-offset ${t}: expected a signed integer, or VCPU=OFFSET`);
     if (m[1] === undefined) over.tscOffset = BigInt(m[2]);
@@ -43,7 +43,7 @@ export function mergeRequest(bundles: string[], o: MergeFlags): MergeRequest {
     over.tscScalingRatio = BigInt(m[1]);
     over.tscScalingFracBits = m[2] ? Number(m[2]) : 48;
   }
-  for (const t of o.vcpuThread) {
+  for (const t of o.vcpuThread ?? []) {
     const m = /^(\d+)=(\d+)$/.exec(t);
     if (!m) throw new UserError(`--vcpu-thread ${t}: expected VCPU=TID, e.g. 0=483882`);
     (over.vcpuThreads ??= new Map()).set(Number(m[1]), Number(m[2]));
@@ -70,14 +70,14 @@ export function mergeRequest(bundles: string[], o: MergeFlags): MergeRequest {
 /** Adds the input flags of a merge to a command. */
 export function mergeInputOptions(c: Command): Command {
   return c
-    .option('--host <file>', 'host trace file (bare file instead of a bundle)', collect, [])
-    .option('--guest <file>', 'guest trace file (repeatable)', collect, [])
+    .addOption(new Option('--host <file>', 'host trace file (bare file instead of a bundle)').argParser(collect).default([], 'none'))
+    .addOption(new Option('--guest <file>', 'guest trace file (repeatable)').argParser(collect).default([], 'none'))
     .option('--host-clock <clock>', 'trace clock of --host files (default: read from the data, and said so)')
     .option('--guest-clock <clock>', 'trace clock of --guest files')
     .option('--guest-name <name>', 'machine name of --guest files')
-    .option('--tsc-offset <n>', 'guest TSC offset (signed), or VCPU=OFFSET; repeatable', collect, [])
+    .addOption(new Option('--tsc-offset <n>', 'guest TSC offset (signed), or VCPU=OFFSET; repeatable').argParser(collect).default([], 'none'))
     .option('--tsc-scaling <ratio[/frac]>', 'TSC scaling ratio and fraction bits (48 Intel, 32 AMD)')
-    .option('--vcpu-thread <v=tid>', 'host thread of a vCPU; repeatable', collect, [])
+    .addOption(new Option('--vcpu-thread <v=tid>', 'host thread of a vCPU; repeatable').argParser(collect).default([], 'none'))
     .option('--tsc-khz <khz>', 'TSC frequency in kHz')
     .option('--no-file-offsets', "ignore the clock mapping and pairing ids written in trace.dat files (TIME_SHIFT, GUEST, TRACEID)")
     .option('--strict', 'stop at the first unparsable line');
@@ -90,10 +90,10 @@ export function register(program: Command): void {
       .command('merge')
       .summary('merge host and guest traces into one validated timeline')
       .description(
-        'Merge a host trace and guest traces onto one timeline in host TSC cycles, validate the mapping\n' +
-          '(every guest event must fall inside a guest-mode window of its vCPU), and write Chrome trace\n' +
-          'JSON (Perfetto UI) and/or a text timeline. Give bundle folders written by `kvmtrace capture`,\n' +
-          'or bare files with --host/--guest and the mapping flags.',
+        'Merge a host trace and guest traces onto one timeline in host TSC cycles, validate the mapping ' +
+          '(every guest event must fall inside a guest-mode window of its vCPU), and write Chrome trace ' +
+          'JSON (Perfetto UI) and/or a text timeline. Give bundle folders written by `kvmtrace capture`, ' +
+          'or bare files with --host/--guest and the mapping flags. Inputs: ftrace text, trace.dat, systemtap output.',
       )
       .argument('[bundles...]', 'capture bundle folders (one host, any number of guests)'),
   )
