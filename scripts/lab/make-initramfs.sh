@@ -13,7 +13,7 @@ vm_name=${3:-kvmlab}
 extra=${4:-}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 busybox=/bin/busybox
-file "$busybox" 2>/dev/null | grep -q 'statically linked' ||
+{ file "$busybox" 2>/dev/null | grep -q 'statically linked' || ldd "$busybox" 2>&1 | grep -q 'not a dynamic executable'; } ||
   { echo "make-initramfs: $busybox is not static (apt-get install busybox-static)" >&2; exit 2; }
 for h in syncpt dbgout; do
   [ -x "$root/native/build/$h" ] || { echo "make-initramfs: build native/ first (make -C native)" >&2; exit 2; }
