@@ -142,6 +142,20 @@ describe.skipIf(missing !== undefined)('capture host on a real (firmware-only) V
     expect(existsSync(instanceOf(c2))).toBe(false);
   });
 
+  it('refuses to run without root', () => {
+    const setpriv = spawnSync('setpriv', ['--version']);
+    if (setpriv.error) {
+      console.log('setpriv not installed: the non-root refusal is not tested');
+      return;
+    }
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...CLI, 'capture', 'host', '--vm', 'x', '-o', join(tmp, 'nobody')], {
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe('kvmtrace: capture host must run as root (it writes tracefs and reads debugfs kvm/)\n');
+    expect(existsSync(join(tmp, 'nobody'))).toBe(false);
+  });
+
   it('refuses clearly: unknown VM, existing bundle, --hold without --wait', async () => {
     const none = capture(['--vm', 'no-such-vm-kvmtrace', '-o', join(tmp, 'none')]);
     expect(await none.done).toBe(2);
