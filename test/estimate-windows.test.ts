@@ -3,6 +3,8 @@
  * put every guest event inside a window (checked against brute force), and on the real docA pair
  * with the file's offsets ignored it brackets the true offset.
  */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
@@ -11,7 +13,7 @@ import { HoleCandidates, longestGap, WindowRefiner, type Span } from '../src/mer
 import type { ThreadWindows } from '../src/merge/estimate/host-windows.js';
 import { exportMerge } from '../src/export/export-merge.js';
 import { prepareMerge } from '../src/merge/session.js';
-import { DOCA, externalMissing, MASTERARBEIT } from './helpers/external.js';
+import { DOCA, externalMissing, MASTERARBEIT, reference } from './helpers/external.js';
 
 /** A deterministic pseudo-random sequence (xorshift32). */
 function rng(seed: number): () => number {
@@ -115,6 +117,24 @@ describe.skipIf(externalMissing)('docA with the file offsets ignored', () => {
     expect(e.constraining).toBe(89827);
     // A bound well under a microsecond at 2.9184 GHz.
     expect(Number(e.high! - e.low!)).toBeLessThan(2918);
+  });
+
+  it('gives the same interval from the host split into per-CPU text files (transitions sorted across files)', async () => {
+    const raw = readFileSync(reference('docA-host-trace.dat.report-rawts.txt'), 'utf8').split('\n');
+    const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-split-'));
+    const even = raw.filter((l) => /\[\d*[02468]\]/.test(l));
+    const odd = raw.filter((l) => /\[\d*[13579]\]/.test(l));
+    expect(even.length).toBeGreaterThan(100);
+    expect(odd.length).toBeGreaterThan(100);
+    writeFileSync(join(dir, 'even.txt'), even.join('\n') + '\n');
+    writeFileSync(join(dir, 'odd.txt'), odd.join('\n') + '\n');
+    const g = { role: 'guest' as const, machine: 'guest', file: reference('docA-guest-trace-Salamander4.dat.report-rawts.txt'), clock: 'x86-tsc' as const };
+    const run = (files: string[]) =>
+      estimateOffsets(files.map((f) => ({ role: 'host' as const, machine: 'host', file: f, clock: 'x86-tsc' as const })), g, new Map([[0, DOCA.vcpuThread]]), (c) => c, 'entry-exit', new Diagnostics(false));
+    const split = (await run([join(dir, 'even.txt'), join(dir, 'odd.txt')])).get(0)!;
+    const whole = (await run([reference('docA-host-trace.dat.report-rawts.txt')])).get(0)!;
+    expect(split.intervals).toEqual(whole.intervals);
+    expect(whole.low! <= DOCA.tscOffset && DOCA.tscOffset <= whole.high!).toBe(true);
   });
 
   it('merges with the estimate: bounded mapping, every checkable guest event inside', async () => {

@@ -48,25 +48,53 @@ const SCHED_IN = 5;
 const SCHED_OUT = 6;
 const ON_CPU = 7; // kvm-run: the thread traced an event, so it is on a CPU
 
-/** Reads the host once and returns the windows of `tids` (memory: the transitions of those threads only). */
+/** A growable list of doubles outside the JS heap (typed-array storage: 8 bytes per value). */
+class F64List {
+  a = new Float64Array(256);
+  n = 0;
+  push(x: number): void {
+    if (this.n === this.a.length) {
+      const b = new Float64Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.n++] = x;
+  }
+  last(): number {
+    return this.a[this.n - 1];
+  }
+  setLast(x: number): void {
+    this.a[this.n - 1] = x;
+  }
+  done(): Float64Array {
+    return this.a.slice(0, this.n);
+  }
+}
+
+/** Reads the host once and returns the windows of `tids` (memory: 16 bytes per window and 8 per sync exit of those threads). */
 export async function collectHostWindows(host: SourceSpec[], tids: number[], kind: WindowKind, diags: Diagnostics): Promise<HostWindows> {
   const want = new Set(tids);
-  const trans = new Map<number, { t: number[]; code: number[] }>();
-  const sync = new Map<number, { pio: number[]; cpuid: number[] }>();
+  const machines = new Map<number, WindowMachine>();
+  const sync = new Map<number, { pio: F64List; cpuid: F64List }>();
+  // One host file: events arrive in time order, so the machines run as they come. Several files
+  // (per-CPU text files): keep each thread's transitions (8+8 bytes each) and sort them first.
+  const buffered = host.length > 1 ? new Map<number, { t: F64List; code: F64List }>() : undefined;
   for (const tid of tids) {
-    trans.set(tid, { t: [], code: [] });
-    sync.set(tid, { pio: [], cpuid: [] });
+    machines.set(tid, new WindowMachine(kind === 'kvm-run'));
+    sync.set(tid, { pio: new F64List(), cpuid: new F64List() });
+    buffered?.set(tid, { t: new F64List(), code: new F64List() });
   }
   let base: bigint | undefined;
   let first = Infinity;
   let last = -Infinity;
   const zeroed = new Map<number, number>();
   const add = (tid: number, t: number, code: number): void => {
-    const tr = trans.get(tid)!;
+    if (!buffered) return machines.get(tid)!.step(t, code);
+    const b = buffered.get(tid)!;
     // Repeated proofs of being on a CPU change nothing: keep one.
-    if (code === ON_CPU && tr.code[tr.code.length - 1] === ON_CPU) return;
-    tr.t.push(t);
-    tr.code.push(code);
+    if (code === ON_CPU && b.code.n && b.code.last() === ON_CPU) return;
+    b.t.push(t);
+    b.code.push(code);
   };
   for (const spec of host) {
     const src = await openSource(spec, diags);
@@ -108,10 +136,17 @@ export async function collectHostWindows(host: SourceSpec[], tids: number[], kin
     }
   }
   const threads = new Map<number, ThreadWindows>();
-  const sorted = (a: number[]): Float64Array => Float64Array.from(a).sort();
-  for (const [tid, tr] of trans) {
+  for (const tid of tids) {
+    const m = machines.get(tid)!;
+    const b = buffered?.get(tid);
+    if (b) {
+      const t = b.t.done();
+      const code = b.code.done();
+      const order = Uint32Array.from(t.keys()).sort((x, y) => t[x] - t[y] || x - y);
+      for (const i of order) m.step(t[i], code[i]);
+    }
     const sy = sync.get(tid)!;
-    threads.set(tid, { ...replay(tid, tr.t, tr.code, kind, host.length > 1), pio: sorted(sy.pio), cpuid: sorted(sy.cpuid) });
+    threads.set(tid, { tid, ...m.finish(), pio: sy.pio.done().sort(), cpuid: sy.cpuid.done().sort() });
   }
   return { base: base ?? 0n, kind, first, last, threads, zeroed };
 }
@@ -121,56 +156,57 @@ const NO = 0;
 const UNKNOWN = -1;
 
 /**
- * Runs the validator's three-valued state machine over one thread's transitions and returns the
- * times a guest event is accepted: while in guest mode (closed: an event at the exit's cycle is
- * inside) and while the state is not known (unknown is never a violation; half-open there).
+ * The validator's three-valued state machine for one thread, fed transitions in time order; it
+ * records the times a guest event is accepted: while in guest mode (closed: an event at the exit's
+ * cycle is inside) and while the state is not known (never a violation; half-open there).
  */
-function replay(tid: number, t: number[], code: number[], kind: WindowKind, sort: boolean): Omit<ThreadWindows, 'pio' | 'cpuid'> {
-  let order = t.map((_, i) => i);
-  // Several host files (per-CPU text files): put the transitions in time order, stable.
-  if (sort) order = order.sort((a, b) => t[a] - t[b] || a - b);
-  const needsCpu = kind === 'kvm-run';
-  const starts: number[] = [];
-  const ends: number[] = [];
-  const push = (a: number, b: number): void => {
-    if (a > b) return;
-    const n = ends.length;
-    if (n && a <= ends[n - 1] + 1) ends[n - 1] = Math.max(ends[n - 1], b);
-    else starts.push(a), ends.push(b);
-  };
-  let inRun = UNKNOWN;
-  let onCpu = UNKNOWN;
-  let state = UNKNOWN;
-  let since = -Infinity;
-  for (const i of order) {
-    const x = t[i];
-    switch (code[i]) {
+class WindowMachine {
+  private inRun = UNKNOWN;
+  private onCpu = UNKNOWN;
+  private state = UNKNOWN;
+  private since = -Infinity;
+  private readonly starts = new F64List();
+  private readonly ends = new F64List();
+
+  constructor(private readonly needsCpu: boolean) {}
+
+  step(x: number, code: number): void {
+    switch (code) {
       case ENTER:
       case RUN_ON:
-        inRun = YES;
+        this.inRun = YES;
         break;
       case LEAVE:
       case RUN_OFF:
-        inRun = NO;
+        this.inRun = NO;
         break;
       case SCHED_OUT:
-        onCpu = NO;
+        this.onCpu = NO;
         break;
       case SCHED_IN:
       case ON_CPU:
-        onCpu = YES;
+        this.onCpu = YES;
         break;
     }
-    const now =
-      inRun === YES && (!needsCpu || onCpu === YES) ? YES : inRun === NO || (inRun === YES && needsCpu && onCpu === NO) ? NO : UNKNOWN;
-    if (now === state) continue;
-    if (state === YES) push(since, x);
-    else if (state === UNKNOWN) push(since, x - 1);
-    state = now;
-    since = x;
+    const { inRun, onCpu, needsCpu } = this;
+    const now = inRun === YES && (!needsCpu || onCpu === YES) ? YES : inRun === NO || (inRun === YES && needsCpu && onCpu === NO) ? NO : UNKNOWN;
+    if (now === this.state) return;
+    if (this.state === YES) this.push(this.since, x);
+    else if (this.state === UNKNOWN) this.push(this.since, x - 1);
+    this.state = now;
+    this.since = x;
   }
-  if (state !== NO) push(since, Infinity);
-  return { tid, starts: Float64Array.from(starts), ends: Float64Array.from(ends) };
+
+  private push(a: number, b: number): void {
+    if (a > b) return;
+    if (this.ends.n && a <= this.ends.last() + 1) this.ends.setLast(Math.max(this.ends.last(), b));
+    else this.starts.push(a), this.ends.push(b);
+  }
+
+  finish(): { starts: Float64Array; ends: Float64Array } {
+    if (this.state !== NO) this.push(this.since, Infinity);
+    return { starts: this.starts.done(), ends: this.ends.done() };
+  }
 }
 
 /** Index of the first window whose end is ≥ h (binary search), or the window count. */
