@@ -216,6 +216,14 @@ describe('guest capture script', () => {
     expect(topLevelState()).toEqual(before);
   });
 
+  it.skipIf(!tracingOk || !helpersOk)('falls back to another clock when the one asked for is missing, and says so', () => {
+    const dir = join(tmp, 'guest-clock');
+    const r = runScript(['-o', dir, '-c', 'no-such-clock', '-k', 'cpuid', '-n', '1', '--', 'true']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/WARNING: trace clock no-such-clock is not available here .*; using global\. Timestamps will not be TSC cycles/);
+    expect(validateMeta(JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')), 'meta.json').traceClock).toBe('global');
+  });
+
   it.skipIf(!tracingOk || !helpersOk)('writes a tar to stdout with -T', () => {
     // The command's own output must not end up in the tar.
     const r = spawnSync('sh', ['-c', `sh ${GUEST_SCRIPT} -s ${syncpt} -T -k cpuid -n 1 -- echo chatter | tar -t -f -`], { encoding: 'utf8' });
