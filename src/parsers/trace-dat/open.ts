@@ -12,6 +12,7 @@
 import type { Diagnostics } from '../../model/diagnostics.js';
 import { Cursor, DatFile, FileCursor, TraceDatError } from './bytes.js';
 import { inflaterFor, type Inflate } from './compress.js';
+import { COMPRESS_HEADER_SIZE, parseCompressHeader, parseSectionHeader, SECTION_HEADER_SIZE } from './structs.js';
 import { parseEventFormat, parseHeaderPage, type EventFormat } from './format.js';
 import { Kallsyms } from './kallsyms.js';
 import { decodeOption, emptyOptions, OPT, selectedClock, type SectionOffsets } from './options.js';
@@ -154,11 +155,9 @@ class V7 {
 
   /** Reads a section header at `offset` and returns its (decompressed) content. */
   section(offset: number, expectId: number | undefined, what: string, headerOnly = false): { id: number; flags: number; c: Cursor } {
-    const h = new Cursor(this.dat.read(offset, 16, `${what} section header`), this.le, this.dat.path, offset);
-    const id = h.u16();
-    const flags = h.u16();
-    h.u32();
-    const size = h.size64(`${what} section size`);
+    const { id, flags, size: size64 } = parseSectionHeader(this.dat.read(offset, SECTION_HEADER_SIZE, `${what} section header`), this.le);
+    if (size64 > BigInt(this.dat.size)) throw new TraceDatError(this.dat.path, offset, `${what} section size ${size64} is larger than the file`);
+    const size = Number(size64);
     if (expectId !== undefined && id !== expectId)
       throw new TraceDatError(this.dat.path, offset, `expected the ${what} section (id ${expectId}) here, found id ${id}`);
     const start = offset + 16;
@@ -170,9 +169,7 @@ class V7 {
     }
     if (flags & 1) {
       if (!this.inflate) throw new TraceDatError(this.dat.path, offset, `${what} section is compressed but the file names no compression`);
-      const ch = new Cursor(this.dat.read(start, 8, `${what} compression header`), this.le, this.dat.path, start);
-      const csize = ch.u32();
-      const usize = ch.u32();
+      const { csize, usize } = parseCompressHeader(this.dat.read(start, COMPRESS_HEADER_SIZE, `${what} compression header`), this.le);
       if (usize > 1 << 28) throw new TraceDatError(this.dat.path, start, `${what} section claims ${usize} bytes uncompressed`);
       const data = this.dat.read(start + 8, csize, `${what} compressed data`);
       const out = this.inflateChecked(data, usize, start, what);
@@ -216,11 +213,10 @@ class V7 {
       offset = next;
     }
     for (const b of meta.buffers) {
-      const h = new Cursor(this.dat.read(b.sectionOffset, 16, 'buffer section header'), this.le, this.dat.path, b.sectionOffset);
-      h.u16();
-      b.compressed = (h.u16() & 1) !== 0;
-      h.u32();
-      const size = h.size64('buffer section size');
+      const h = parseSectionHeader(this.dat.read(b.sectionOffset, SECTION_HEADER_SIZE, 'buffer section header'), this.le);
+      b.compressed = (h.flags & 1) !== 0;
+      if (h.size > BigInt(this.dat.size)) throw new TraceDatError(this.dat.path, b.sectionOffset, `buffer "${b.name}" section size ${h.size} is larger than the file`);
+      const size = Number(h.size);
       // A latency buffer's section holds the tracer's text (in chunks when compressed).
       if (b.latency) b.text = { offset: b.sectionOffset + 16, size };
       if (b.compressed && !this.inflate)

@@ -3,6 +3,7 @@
  * {@link TraceDatOptions} and buffer descriptions.
  */
 import type { Cursor } from './bytes.js';
+import { parseTsc2Nsec } from './structs.js';
 import type { TimeShiftSample, TraceDatBuffer, TraceDatOptions } from './types.js';
 
 /** Option ids (trace-cmd's `enum tracecmd_file_options`). */
@@ -151,7 +152,7 @@ export function decodeOption(
       break;
     }
     case OPT.TSC2NSEC:
-      opts.tsc2nsec = { mult: c.u32('TSC2NSEC mult'), shift: c.u32('TSC2NSEC shift'), offset: c.u64('TSC2NSEC offset') };
+      opts.tsc2nsec = parseTsc2Nsec(c.bytes(16, 'TSC2NSEC'), c.le);
       break;
     case OPT.HEADER_INFO:
       opts.headerInfoOffset = c.size64('HEADER_INFO offset');

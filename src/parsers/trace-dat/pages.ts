@@ -12,6 +12,7 @@ import type { Diagnostics } from '../../model/diagnostics.js';
 import { Cursor, TraceDatError } from './bytes.js';
 import type { TraceDat } from './open.js';
 import type { CpuData, TraceDatBuffer } from './types.js';
+import { COMPRESS_HEADER_SIZE, parseCompressHeader } from './structs.js';
 
 const TS_SHIFT = 27;
 const DELTA_MASK = (1 << 27) - 1;
@@ -61,9 +62,7 @@ export function chunkSource(t: TraceDat, cd: CpuData): BlockSource {
       }
       if (done >= count) return null;
       const at = pos;
-      const h = new Cursor(t.dat.read(pos, 8, `CPU ${cd.cpu} chunk header`), le, path, pos);
-      const csize = h.u32();
-      const usize = h.u32();
+      const { csize, usize } = parseCompressHeader(t.dat.read(pos, COMPRESS_HEADER_SIZE, `CPU ${cd.cpu} chunk header`), le);
       if (at + 8 + csize > end)
         throw new TraceDatError(path, at, `CPU ${cd.cpu} chunk of ${csize} bytes runs past the CPU data (ends at byte ${end})`);
       if (usize > 1 << 26) throw new TraceDatError(path, at, `CPU ${cd.cpu} chunk claims ${usize} bytes uncompressed`);
