@@ -21,7 +21,7 @@ describe('single-machine ftrace fixtures merge on their own', () => {
       const int = /x86tsc|counter/.test(f);
       const r = kvmtrace(['merge', '--host', join(FT, f), ...(int ? ['--tsc-khz', LAB_TSC_KHZ] : []), '-o', join(out, f + '.json'), '--text', join(out, f + '.out')]);
       expect(r.status, r.stderr).toBe(0);
-      expect(r.stderr).toMatch(/validation: PASSED/);
+      expect(r.stderr).toMatch(/validation: nothing to check \(it needs a host trace and a guest trace\)/);
       const { processes, threads } = checkChromeJson(join(out, f + '.json'));
       expect([...processes.values()]).toEqual(['host (host)']);
       expect(threads.size).toBeGreaterThan(1);

@@ -34,8 +34,8 @@ export function validationText(r: ValidationResult): string {
       }
     }
   }
-  if (r.guests.length === 0) lines.push('no guest to validate');
-  lines.push(r.ok ? 'validation: PASSED' : 'validation: FAILED');
+  if (r.guests.length === 0) lines.push('validation: nothing to check (it needs a host trace and a guest trace)');
+  else lines.push(r.ok ? 'validation: PASSED' : 'validation: FAILED');
   for (const f of r.failures) lines.push(`  ✗ ${f}`);
   return lines.join('\n') + '\n';
 }
@@ -55,6 +55,8 @@ export function clockCheckText(c: ClockCheck): string {
       }
       if (v.verdict === 'BOUNDED' || v.boundCycles !== '0')
         lines.push(`    the evidence allows [${v.offsetLow}, ${v.offsetHigh}]: ± ${v.boundCycles} cycles${v.boundNs !== null ? ` (${v.boundNs} ns)` : ''}`);
+      if (v.evidence)
+        lines.push(`    the traces alone allow [${v.evidence.offsetLow}, ${v.evidence.offsetHigh}] (${v.evidence.method}): ${v.evidence.agrees ? 'agrees' : 'DISAGREES'}`);
       lines.push(
         v.syncPoints === 0
           ? '    sync points: none'
