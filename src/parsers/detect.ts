@@ -19,6 +19,7 @@ export async function readHead(path: string, n = 16384): Promise<Buffer> {
     return buf.subarray(0, bytesRead);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EISDIR') throw new UserError(`${path} is a folder, not a trace file (give a bundle folder without --host/--guest)`);
     throw new UserError(`cannot read ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
   } finally {
     await fh?.close();
