@@ -25,6 +25,10 @@ describe.skipIf(externalMissing)('check on the docA and salB recordings', () => 
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/vCPU 0 \(host thread 483882\): EXACT\n {4}mapping from trace\.dat TIME_SHIFT \(2 samples\)\n {4}offset -63430235715905 \(no scaling\)/);
     expect(r.stdout).toMatch(/guest events inside guest-mode windows: 89827 of 89827 \(100 %\)/);
+    // Cross-checked against the windows alone: the stated offset lies in what they allow.
+    const m = /the traces alone allow \[(-\d+), (-\d+)\] \(estimate from .*\): agrees/.exec(r.stdout);
+    expect(m).not.toBeNull();
+    expect(BigInt(m![1]) <= DOCA.tscOffset && DOCA.tscOffset <= BigInt(m![2])).toBe(true);
     expectGolden('check/docA.txt', clean(r.stdout));
   });
 
@@ -79,6 +83,7 @@ describe('check on the kvm-pvm capture (fixtures/pvm-1vcpu)', () => {
     const r = kvmtrace(['check', join(PVM, 'host'), join(PVM, 'guest')]);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/sync points: 80, 40 checkable, 40 satisfied/);
+    expect(r.stdout).toMatch(/the traces alone allow \[-6214, \d+\] \(estimate from sync points \(40 of 80 .*\): agrees/);
     expectGolden('check/pvm-1vcpu.txt', clean(r.stdout));
   });
 

@@ -6,7 +6,7 @@ import type { Diagnostics } from '../../model/diagnostics.js';
 import type { HostScan } from '../host-scan.js';
 import type { GuestPlan } from '../plan.js';
 import type { PreparedMerge } from '../session.js';
-import type { ClockCheck } from './verdict.js';
+import type { ClockCheck, VcpuCheck } from './verdict.js';
 import type { SourceSpec } from '../source.js';
 import type { WindowKind } from '../validate.js';
 import { estimateOffsets, type VcpuEstimate } from './index.js';
@@ -27,7 +27,10 @@ export function windowKindOf(scan: HostScan): WindowKind {
 /** Estimates the offsets of a plan's unmapped vCPUs (those with a known host thread). */
 export async function estimateUnmapped(host: SourceSpec[], scan: HostScan, guest: SourceSpec, plan: GuestPlan, diags: Diagnostics): Promise<PlanEstimates> {
   const res: PlanEstimates = { estimated: new Map(), details: new Map(), failures: [] };
-  const tids = new Map<number, number | undefined>(plan.unmapped);
+  // vCPUs beyond the guest's CPU count (threads of other VMs seen on the host) need no estimate.
+  const cpus = guest.dat?.cpus || guest.meta?.cpus;
+  const identity = !guest.meta?.guest?.cpuToVcpu;
+  const tids = new Map<number, number | undefined>([...plan.unmapped].filter(([v]) => !(cpus && identity && v >= cpus)));
   if (tids.size === 0) return res;
   const est = await estimateOffsets(host, guest, tids, plan.cpuToVcpu, windowKindOf(scan), diags);
   for (const [v, e] of est) {
@@ -44,26 +47,35 @@ export const RECORD_NEXT_TIME =
   'record with trace-cmd\'s guest agent (-A, TIME_SHIFT), or run `syncpt` in the guest for kvmsync markers; or give --tsc-offset';
 
 /**
- * For every vCPU whose stated mapping FAILED the check, estimate the offset from the traces alone
- * and say how the two disagree (the check's guest notes get one sentence per vCPU).
+ * Sets each stated mapping against an estimate from the traces alone (sync points, guest-mode
+ * windows): a vCPU's `evidence` says what the evidence allows and whether the stated offset is in
+ * it; a FAILED vCPU, or a disagreement, also gets a sentence in the guest's notes. Mappings with
+ * offset changes are not cross-checked (the estimate is one constant offset).
  */
-export async function crossCheckFailed(p: PreparedMerge, c: ClockCheck): Promise<void> {
+export async function crossCheck(p: PreparedMerge, c: ClockCheck): Promise<void> {
   for (const g of c.guests) {
     const plan = p.guests.find((x) => x.plan?.spec.file === g.file)?.plan;
     if (!plan || !p.scan) continue;
     const tids = new Map<number, number | undefined>();
-    for (const v of g.vcpus) if (v.verdict === 'FAILED' && v.hostTid !== null) tids.set(v.vcpu, v.hostTid);
+    const constant = (v: VcpuCheck): boolean => v.pieces.every((x) => x.offset === v.offset && x.ratio === null);
+    for (const v of g.vcpus)
+      if (v.hostTid !== null && (v.verdict === 'FAILED' || (!v.source.startsWith('estimate') && constant(v)))) tids.set(v.vcpu, v.hostTid);
     if (tids.size === 0) continue;
     const est = await estimateOffsets(p.host, plan.spec, tids, plan.cpuToVcpu, windowKindOf(p.scan), p.diags);
     for (const v of g.vcpus) {
       const e = est.get(v.vcpu);
       if (!e) continue;
       const stated = v.pieces.length > 1 ? `offsets ${v.pieces.map((x) => x.offset).join(', ')}` : `offset ${v.offset}`;
-      g.notes.push(
-        e.offset !== undefined
-          ? `vCPU ${v.vcpu}: ${v.source} gives ${stated}, but the traces allow only [${e.low}, ${e.high}] (${e.method}) — the sources disagree, and the evidence points to offset ${e.offset} ± ${(e.high! - e.low! + 1n) / 2n} cycles`
-          : `vCPU ${v.vcpu}: ${v.source} gives ${stated}, and the traces do not pin down another offset either (${e.why})`,
-      );
+      if (e.offset === undefined) {
+        if (v.verdict === 'FAILED') g.notes.push(`vCPU ${v.vcpu}: ${v.source} gives ${stated}, and the traces do not pin down another offset either (${e.why})`);
+        continue;
+      }
+      const agrees = constant(v) && e.low! <= BigInt(v.offset) && BigInt(v.offset) <= e.high!;
+      v.evidence = { offsetLow: e.low!.toString(), offsetHigh: e.high!.toString(), method: e.method, agrees };
+      if (!agrees)
+        g.notes.push(
+          `vCPU ${v.vcpu}: ${v.source} gives ${stated}, but the traces allow only [${e.low}, ${e.high}] (${e.method}) — the sources disagree, and the evidence points to offset ${e.offset} ± ${(e.high! - e.low! + 1n) / 2n} cycles`,
+        );
     }
   }
 }

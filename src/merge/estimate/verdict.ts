@@ -40,6 +40,8 @@ export interface VcpuCheck {
   worstViolationCycles: number;
   worstViolationNs: number | null;
   verdict: Verdict;
+  /** `check` only: what the traces alone allow (sync points, windows), and whether the stated offset is in it. */
+  evidence?: { offsetLow: string; offsetHigh: string; method: string; agrees: boolean };
 }
 
 /** The check of one guest. */
