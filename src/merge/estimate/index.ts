@@ -193,7 +193,13 @@ function fromSpans(v: number, spans: Span[], shift: bigint, method: string, cons
   const intervals = spans.map(([a, b]) => [shift + BigInt(a), shift + BigInt(b)] as [bigint, bigint]);
   const low = intervals[0][0];
   const high = intervals[intervals.length - 1][1];
-  return { vcpu: v, intervals, offset: low + (high - low) / 2n, low, high, method, constraining };
+  if (intervals.length === 1) return { vcpu: v, intervals, offset: low + (high - low) / 2n, low, high, method, constraining };
+  // Several disjoint intervals: the bound is their hull, and the estimate the middle of the widest
+  // one (the hull's middle may fit no evidence at all).
+  let w = intervals[0];
+  for (const x of intervals) if (x[1] - x[0] > w[1] - w[0]) w = x;
+  const why = `${method}; ${intervals.length} disjoint intervals fit the evidence, the estimate is in the widest`;
+  return { vcpu: v, intervals, offset: w[0] + (w[1] - w[0]) / 2n, low, high, method: why, constraining };
 }
 
 /**

@@ -28,7 +28,7 @@ export interface VcpuCheck {
   /** Lowest and highest offset the evidence allows (equal to `offset` for a stated constant offset). */
   offsetLow: string;
   offsetHigh: string;
-  /** Half the width of [offsetLow, offsetHigh]: the error bound, in cycles and (when the TSC frequency is known) ns. */
+  /** The error bound: the farthest allowed offset from `offset`, in cycles and (when the TSC frequency is known) ns. */
   boundCycles: string;
   boundNs: number | null;
   syncPoints: number;
@@ -84,8 +84,8 @@ export function clockCheck(p: PreparedMerge, r: ValidationResult): ClockCheck {
           if (x.offset < low) low = x.offset;
           if (x.offset > high) high = x.offset;
         }
-      // Half-width, rounded up: every allowed offset is within this of the one used.
-      const bound = vp.bound ? (high - low + 1n) / 2n : 0n;
+      // Every allowed offset is within this of the one used (half the width, rounded up, when it is the middle).
+      const bound = vp.bound ? (high - offset > offset - low ? high - offset : offset - low) : 0n;
       const checkable = v.sync.points - v.sync.noHostEvidence;
       // An estimate the evidence pins to one cycle (or a zeroed offset) is exact.
       let verdict: Verdict = vp.bound && vp.bound.high > vp.bound.low ? 'BOUNDED' : 'EXACT';
