@@ -38,7 +38,9 @@ trap 'exit 143' TERM
 xz -dc "$kernel_xz" > "$work/vmlinux"
 sh "$root/scripts/lab/make-initramfs.sh" "$work/initramfs.cpio" "$nsync"
 
-node --import tsx "$root/src/cli/main.ts" capture host --vm "$vm_name" --wait --hold -o "$out/host" "$@" \
+# HOLD=0: record everything from QEMU's start (a much larger host trace, with every KVM_RUN whole).
+hold=--hold; [ "${HOLD:-1}" = 0 ] && hold=""
+node --import tsx "$root/src/cli/main.ts" capture host --vm "$vm_name" --wait $hold -o "$out/host" "$@" \
   > "$out/capture-host.log" 2>&1 &
 cap_pid=$!
 sleep 3 # capture host sets up its instance, then polls for QEMU
@@ -70,7 +72,7 @@ echo "pvm-fixture: guest booted" >&2
 # The guest script says when its tracing runs (and then waits 3 s, -w 3) and when it stops: the
 # host records everything in between (before: only kvm_write_tsc_offset).
 wait_line 'kvmtrace-guest: tracing started' 900
-kill -USR1 "$cap_pid"
+[ -n "$hold" ] && kill -USR1 "$cap_pid"
 echo "pvm-fixture: guest tracing; host capture released from --hold" >&2
 wait_line 'kvmtrace-guest: tracing stopped' 900
 kill -INT "$cap_pid"
