@@ -71,7 +71,7 @@ function reportInWorker(
   const inflight = new SharedArrayBuffer(4);
   const counter = new Int32Array(inflight);
   const job: ReportJob = { file, opts, strict, inflight };
-  const w = new Worker(workerUrl, { workerData: job, resourceLimits: { maxYoungGenerationSizeMb: 6 } });
+  const w = new Worker(workerUrl, { workerData: job, resourceLimits: { maxYoungGenerationSizeMb: 12 } });
   return new Promise((resolve, reject) => {
     let writing = Promise.resolve();
     let result: { count: number; summary: string } | undefined;

@@ -5,7 +5,6 @@
  * to the exact u64 (bigint) evaluator. The output is the same; only the speed differs.
  */
 import { formatInt, type Directive, parseDirective } from './cprintf.js';
-import type { FieldFormat } from './format.js';
 import { atomValue, castValue, type Node, type Piece } from './printfmt-parse.js';
 import { renderPiece, type Rec, type RenderEnv } from './printfmt-eval.js';
 
@@ -227,5 +226,3 @@ function plainStr(d: Directive): boolean {
   return d.width === -1 && d.prec === -1;
 }
 
-/** The field a fast path reads, for tests and diagnostics. */
-export type { FieldFormat };

@@ -61,7 +61,9 @@ export function* reportChunks(t: TraceDat, o: ReportOptions, diags: Diagnostics,
   const cpuCol: string[] = [];
   const nameCol = new Map<number, string>();
   const unknown = new Set<number>();
-  let out = '';
+  // Pieces are collected and joined once per chunk: no intermediate concatenated strings.
+  let parts: string[] = [];
+  let size = 0;
   const merger = new StreamMerger(t, bufs, diags, key);
   for (let s = merger.next(); s; s = merger.next()) {
     const r = s.reader;
@@ -69,9 +71,9 @@ export function* reportChunks(t: TraceDat, o: ReportOptions, diags: Diagnostics,
     p.at(r.buf, r.dataPos, r.dataLen);
     const id = p.type();
     const pid = p.pid();
-    let line = b.prefix;
-    if (r.missed > 0) line += `CPU:${r.cpu} [${r.missed} EVENTS DROPPED]\n`;
-    else if (r.missed < 0) line += `CPU:${r.cpu} [EVENTS DROPPED]\n`;
+    if (b.prefix) parts.push(b.prefix);
+    if (r.missed > 0) parts.push(`CPU:${r.cpu} [${r.missed} EVENTS DROPPED]\n`);
+    else if (r.missed < 0) parts.push(`CPU:${r.cpu} [EVENTS DROPPED]\n`);
     let pc = pidCol.get(pid);
     if (pc === undefined) {
       const comm = p.comm(pid);
@@ -94,14 +96,17 @@ export function* reportChunks(t: TraceDat, o: ReportOptions, diags: Diagnostics,
     }
     if (unknown.size > 0 && unknown.has(id))
       diags.add({ file: t.file, byteOffset: r.fileOffset, message: `CPU ${r.cpu}: event id ${id} has no format in the file` });
-    line += pc + cc + b.conv.format(r.ts, r.cpu) + nc + p.body(id, o.raw) + '\n';
-    out += line;
-    if (out.length >= chunkBytes) {
-      yield out;
-      out = '';
+    const time = b.conv.format(r.ts, r.cpu);
+    const body = p.body(id, o.raw);
+    parts.push(pc, cc, time, nc, body, '\n');
+    size += pc.length + time.length + body.length + 40;
+    if (size >= chunkBytes) {
+      yield parts.join('');
+      parts = [];
+      size = 0;
     }
   }
-  if (out) yield out;
+  if (parts.length) yield parts.join('');
 }
 
 /** A latency file's text, as `trace-cmd report` prints it (unchanged, then a newline). */
