@@ -3,6 +3,8 @@
  * debugfs offsets left out; on sync points built around the real kvm_exits of the docA host; and,
  * with drift, on brackets computed with the kernel's scaling formula.
  */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
@@ -12,6 +14,9 @@ import { fitDrift, SyncRefiner, type SyncPair } from '../src/merge/estimate/from
 import { hostToGuest, type TscPiece } from '../src/merge/tsc-mapping.js';
 import { DOCA, externalMissing, MASTERARBEIT } from './helpers/external.js';
 import { ROOT } from './helpers/cli.js';
+import { exportMerge } from '../src/export/export-merge.js';
+import { prepareMerge } from '../src/merge/session.js';
+import { clockCheck } from '../src/merge/estimate/verdict.js';
 
 const PVM = join(ROOT, 'fixtures', 'pvm-1vcpu');
 
@@ -101,5 +106,41 @@ describe('drift: a scaled guest TSC (the kernel formula)', () => {
   it('refuses brackets no line can pass between', () => {
     const bad = [...pairs.slice(0, 10), { t0: pairs[5].t0 + 10_000, t1: pairs[5].t1 + 10_000, h: pairs[5].h + 1 }];
     expect(fitDrift(bad)).toBeUndefined();
+  });
+});
+
+describe('drift on real data: the pvm capture as a guest with TSC scaling would have recorded it', () => {
+  // Every guest TSC value (timestamps, marker brackets) passed through KVM's formula with ratio
+  // 1 + 50 ppm and another offset: what the same run gives with a scaled guest TSC. The host copy
+  // lacks its two kvm_write_tsc_offset lines (recorded before the capture was armed), so nothing
+  // states the mapping and it must come from the sync points.
+  const R = (1n << 48n) + (1n << 48n) / 20_000n;
+  const OFF = -5_000_000_000_000n;
+  const scale = (x: string): string => (((BigInt(x) * R) >> 48n) + OFF).toString();
+
+  it('pairs the sync points chunk by chunk, fits the drift, and maps every checkable marker and event inside', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-drift-'));
+    const guest = readFileSync(join(PVM, 'guest', 'trace.txt'), 'utf8')
+      .replace(/^(.*?\] \S+ )(\d+)(: )/gm, (_m, a: string, ts: string, b: string) => a + scale(ts) + b)
+      .replace(/ t([01])=(\d+)/g, (_m, k: string, v: string) => ` t${k}=${scale(v)}`);
+    const host = readFileSync(join(PVM, 'host', 'trace.txt'), 'utf8').split('\n').filter((l) => !l.includes('kvm_write_tsc_offset:')).join('\n');
+    writeFileSync(join(dir, 'guest.txt'), guest);
+    writeFileSync(join(dir, 'host.txt'), host);
+    const p = await prepareMerge({
+      bundles: [], hostFiles: [join(dir, 'host.txt')], guestFiles: [join(dir, 'guest.txt')], hostClock: 'x86-tsc', guestClock: 'x86-tsc',
+      overrides: { vcpuThreads: new Map([[0, 26619]]) },
+    });
+    const v = p.guests[0].plan!.vcpu(0);
+    expect(v.mappingFrom).toMatch(/^estimate from sync points with drift \(40 of 40 pio markers paired/);
+    const piece = v.mapping.pieces[0];
+    expect(piece.fracBits).toBe(48);
+    // The brackets (~60 µs wide, ~10 s apart) pin the rate to a few ppm: the fit is well within that.
+    expect(Math.abs(Number(piece.ratio! - R)) / 2 ** 48).toBeLessThan(1e-6);
+    const r = await exportMerge(p, {});
+    const val = r.result.guests[0].vcpus[0];
+    expect(val.sync).toMatchObject({ points: 80, matched: 40, noHostEvidence: 40 });
+    expect(val.checked).toBeGreaterThan(300);
+    expect(val.inside).toBe(val.checked);
+    expect(clockCheck(p, r.result).guests[0].verdict).toBe('BOUNDED');
   });
 });

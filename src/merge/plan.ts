@@ -24,7 +24,7 @@ export interface GuestOverrides {
   /** Ignore the clock mapping written in trace.dat files (TIME_SHIFT) and their pairing ids. */
   noFileOffsets?: boolean;
   /** Offsets estimated from the traces (estimate/), per vCPU: used when no exact source states one. */
-  estimated?: Map<number, { offset: bigint; low: bigint; high: bigint; method: string }>;
+  estimated?: Map<number, { offset: bigint; low: bigint; high: bigint; method: string; ratio?: bigint; fracBits?: number }>;
 }
 
 /** The plan for one vCPU. */
@@ -127,7 +127,8 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
       from = `trace.dat TIME_SHIFT (${datGuest.timeShift.cpus[v].length} samples)`;
     } else if (over.estimated?.has(v)) {
       const e = over.estimated.get(v)!;
-      pieces = [{ fromHostTsc: -1n, offset: e.offset, ...scaling, source: 'estimate' }];
+      const scal = e.ratio !== undefined ? { ratio: e.ratio, fracBits: e.fracBits ?? 48 } : scaling;
+      pieces = [{ fromHostTsc: -1n, offset: e.offset, ...scal, source: 'estimate' }];
       from = e.method;
     } else if (flagOffset !== undefined) {
       pieces = [{ fromHostTsc: -1n, offset: flagOffset, ...scaling, source: '--tsc-offset' }];

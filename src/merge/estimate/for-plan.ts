@@ -13,7 +13,7 @@ import { estimateOffsets, type VcpuEstimate } from './index.js';
 
 /** Estimates (per vCPU) and, for the vCPUs left without one, the reasons. */
 export interface PlanEstimates {
-  estimated: Map<number, { offset: bigint; low: bigint; high: bigint; method: string }>;
+  estimated: Map<number, { offset: bigint; low: bigint; high: bigint; method: string; ratio?: bigint; fracBits?: number }>;
   details: Map<number, VcpuEstimate>;
   /** One sentence per vCPU that could not be estimated. */
   failures: string[];
@@ -35,7 +35,7 @@ export async function estimateUnmapped(host: SourceSpec[], scan: HostScan, guest
   const est = await estimateOffsets(host, guest, tids, plan.cpuToVcpu, windowKindOf(scan), diags);
   for (const [v, e] of est) {
     res.details.set(v, e);
-    if (e.offset !== undefined) res.estimated.set(v, { offset: e.offset, low: e.low!, high: e.high!, method: e.method });
+    if (e.offset !== undefined) res.estimated.set(v, { offset: e.offset, low: e.low!, high: e.high!, method: e.method, ratio: e.ratio, fracBits: e.fracBits });
     else res.failures.push(`vCPU ${v}: ${e.why}`);
   }
   return res;

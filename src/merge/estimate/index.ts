@@ -18,6 +18,7 @@ import { openSource, type SourceSpec } from '../source.js';
 import type { WindowKind } from '../validate.js';
 import { HoleCandidates, longestGap, normalize, WindowRefiner, type Span } from './from-windows.js';
 import { SyncRefiner } from './from-sync.js';
+import { driftMapping, estimateDrift, type Bracket } from './drift.js';
 import { collectHostWindows, type ThreadWindows } from './host-windows.js';
 
 /** What estimation found for one vCPU. Offsets are guest − host TSC, in cycles. */
@@ -39,6 +40,9 @@ export interface VcpuEstimate {
   /** Sync markers seen for the vCPU, and how many the estimate matched to a host exit. */
   syncMarkers: number;
   syncMatched: number;
+  /** With drift: KVM's scaling ratio (48 fraction bits) of the mapping guest = ((host × ratio) >> 48) + offset. */
+  ratio?: bigint;
+  fracBits?: number;
 }
 
 /** Most qualifying guest holes refined at once (beyond it the host's longest gap is not selective enough). */
@@ -52,6 +56,7 @@ interface VcpuWork {
   pio?: SyncRefiner;
   cpuid?: SyncRefiner;
   markers: number;
+  brackets: { pio: Bracket[]; cpuid: Bracket[] };
   used: boolean;
   /** Seed of the window refinement, and what it came from. */
   seed?: Span[];
@@ -87,6 +92,7 @@ export async function estimateOffsets(
       pio: w.pio.length ? new SyncRefiner(w.pio, hw.first, hw.last) : undefined,
       cpuid: w.cpuid.length ? new SyncRefiner(w.cpuid, hw.first, hw.last) : undefined,
       markers: 0,
+      brackets: { pio: [], cpuid: [] },
       used: false,
       syncMatched: 0,
     });
@@ -105,7 +111,9 @@ export async function estimateOffsets(
       const sw = sp && work.get(cpuToVcpu(sp.cpu));
       if (sp && sw) {
         sw.markers++;
-        sw[sp.kind]?.add(Number(sp.t0 - gBase), Number(sp.t1 - gBase));
+        const b = { t0: Number(sp.t0 - gBase), t1: Number(sp.t1 - gBase) };
+        sw[sp.kind]?.add(b.t0, b.t1);
+        if (sw[sp.kind]) sw.brackets[sp.kind].push(b);
       }
     }
   });
@@ -130,6 +138,31 @@ export async function estimateOffsets(
       continue;
     }
     const w = hw.threads.get(wk.tid)!;
+    // Drift: markers of a kind that no constant offset matches, half of them or more, but that pair up chunk by chunk.
+    let drifted = false;
+    for (const k of ['pio', 'cpuid'] as const) {
+      const ms = wk.brackets[k];
+      if (drifted || !wk[k] || ms.length < 4 || wk[k]!.best.matched * 2 > ms.length) continue;
+      const d = estimateDrift(ms, w[k], hw.first, hw.last);
+      if (!d || d.pairs.length * 2 < ms.length) continue;
+      const m = driftMapping(d.fit, base, hw.base);
+      const ppm = (Number(m.ratio - (1n << 48n)) / 2 ** 48) * 1e6;
+      out.set(v, {
+        vcpu: v,
+        intervals: [[m.offset - m.boundCycles, m.offset + m.boundCycles]],
+        offset: m.offset,
+        low: m.offset - m.boundCycles,
+        high: m.offset + m.boundCycles,
+        ratio: m.ratio,
+        fracBits: m.fracBits,
+        method: `estimate from sync points with drift (${d.pairs.length} of ${ms.length} ${k} markers paired with a host exit on thread ${wk.tid}; convex-hull fit: ${ppm.toFixed(3)} ppm, ratio ${m.ratio}/2^48)`,
+        constraining: 0,
+        syncMarkers: wk.markers,
+        syncMatched: d.pairs.length,
+      });
+      drifted = true;
+    }
+    if (drifted) continue;
     // Sync points first: the interval every kind of marker agrees on.
     const kinds = [wk.pio?.best, wk.cpuid?.best].filter((b) => b && b.matched > 0) as { spans: Span[]; matched: number }[];
     if (kinds.length) {
