@@ -70,6 +70,13 @@ describe.skipIf(externalMissing)('check on the docA and salB recordings', () => 
     expect(r.stdout).toBe('');
   });
 
+  it('salB with the file ids ignored: nothing states or bounds an offset, so it refuses and says what to record', () => {
+    const r = kvmtrace(['check', '--no-file-offsets', dat('salB-host-trace.dat'), dat('salB-guest-trace-Salamander4.dat')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/no TSC mapping for guest .*salB-guest-trace-Salamander4\.dat: .*the traces do not pin it down \(vCPU 0: no hole in the guest's event stream is as long as the host's longest out-of-guest gap/);
+    expect(r.stderr).toMatch(/next time, capture with `kvmtrace capture host`/);
+  });
+
   it('merge prints the same check', () => {
     const r = kvmtrace(['merge', '--host', host, '--guest', guest, '--text', join(mkdtempSync(join(tmpdir(), 'kvmtrace-check-')), 'm.txt')]);
     expect(r.status).toBe(0);
