@@ -1,53 +1,70 @@
 /**
- * The worker thread of `kvmtrace report`: reads the trace.dat and renders the text in chunks,
- * posted to the main thread, which writes them. A small young generation (set by the main thread)
- * keeps peak memory low, and rendering overlaps with writing. At most {@link MAX_INFLIGHT} chunks
- * wait in the main thread at a time: the worker blocks on a shared counter until one is written.
+ * The worker thread of `kvmtrace report`: reads the trace.dat, renders the text in chunks and
+ * writes them itself to the output file descriptor with blocking writes (a full pipe makes it
+ * wait: that is the back-pressure). It runs with a small young generation set by the main thread,
+ * which keeps peak memory low; the main thread only waits for the outcome.
  */
+import { writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Diagnostics } from '../../model/diagnostics.js';
 import { isUserError } from '../../model/errors.js';
 import { loadFastZstd, openTraceDat, reportChunks, type ReportOptions } from '../../parsers/trace-dat/index.js';
-
-/** Chunks allowed in flight between the worker and the writer. */
-export const MAX_INFLIGHT = 4;
 
 /** What the main thread passes in. */
 export interface ReportJob {
   file: string;
   opts: ReportOptions;
   strict: boolean;
-  /** inflight[0]: chunks posted and not yet written. */
-  inflight: SharedArrayBuffer;
+  /** File descriptor to write to (1: stdout). */
+  fd: number;
 }
 
-/** Messages to the main thread. */
+/** The outcome, posted once to the main thread. */
 export type ReportMsg =
-  | { t: 'chunk'; text: string }
-  | { t: 'done'; diagCount: number; summary: string }
+  | { t: 'done'; diagCount: number; summary: string; readerGone: boolean }
   | { t: 'error'; message: string; user: boolean };
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** Writes all of `buf` to `fd`, waiting out EAGAIN (a non-blocking fd); false once the reader has gone. */
+function writeAll(fd: number, buf: Buffer, len: number): boolean {
+  let off = 0;
+  while (off < len) {
+    try {
+      off += writeSync(fd, buf, off, len - off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') Atomics.wait(pause, 0, 0, 1);
+      else if (code === 'EPIPE') return false;
+      else throw e;
+    }
+  }
+  return true;
+}
 
 async function run(job: ReportJob): Promise<void> {
   const port = parentPort!;
-  const inflight = new Int32Array(job.inflight);
   const diags = new Diagnostics(job.strict);
+  let readerGone = false;
   try {
     const t = openTraceDat(job.file, diags);
     if (t.compression?.name === 'zstd') await loadFastZstd();
+    // One reused buffer: the text holds the file's bytes one char each (latin1), written back as such.
+    let scratch = Buffer.allocUnsafe(1 << 20);
     try {
       for (const text of reportChunks(t, job.opts, diags)) {
-        // Wait while the writer is MAX_INFLIGHT chunks behind (a -1 means it stopped: reader gone).
-        for (let n = Atomics.load(inflight, 0); n >= MAX_INFLIGHT; n = Atomics.load(inflight, 0)) Atomics.wait(inflight, 0, n);
-        if (Atomics.load(inflight, 0) < 0) break;
-        Atomics.add(inflight, 0, 1);
-        // Sent as text: moving encoded ArrayBuffers instead was measured to raise peak RSS by 60 MB.
-        port.postMessage({ t: 'chunk', text } satisfies ReportMsg);
+        if (text.length > scratch.length) scratch = Buffer.allocUnsafe(text.length * 2);
+        const n = scratch.write(text, 0, 'latin1');
+        if (!writeAll(job.fd, scratch, n)) {
+          readerGone = true;
+          break;
+        }
       }
     } finally {
       t.close();
     }
     const summary = diags.count > 0 ? diags.summary() : '';
-    port.postMessage({ t: 'done', diagCount: diags.count, summary } satisfies ReportMsg);
+    port.postMessage({ t: 'done', diagCount: diags.count, summary, readerGone } satisfies ReportMsg);
   } catch (e) {
     const user = isUserError(e);
     const message = user ? (e as Error).message : e instanceof Error ? (e.stack ?? e.message) : String(e);
@@ -56,4 +73,3 @@ async function run(job: ReportJob): Promise<void> {
 }
 
 if (parentPort && workerData) void run(workerData as ReportJob);
-

@@ -1,9 +1,8 @@
 /**
  * `kvmtrace report [-t] [-R] [--raw-ts] FILE`: prints a trace.dat the way `trace-cmd report`
- * (3.1.6) does, line for line, streaming to stdout with back-pressure. The text is rendered in a
- * worker thread (report-worker.ts) with a small young generation, which keeps peak memory low and
- * lets rendering overlap with writing; without the compiled worker (running from sources) it is
- * rendered here.
+ * (3.1.6) does, line for line, streaming to stdout with back-pressure. The text is rendered and
+ * written by a worker thread (report-worker.ts) with a small young generation, which keeps peak
+ * memory low; without the compiled worker (running from sources) it is rendered and written here.
  */
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
@@ -60,37 +59,21 @@ async function reportHere(file: string, opts: ReportOptions, strict: boolean, st
   return diags;
 }
 
-/** Renders in a worker thread and writes its chunks in order; returns the diagnostics summary. */
-function reportInWorker(
-  workerUrl: URL,
-  file: string,
-  opts: ReportOptions,
-  strict: boolean,
-  state: { closed: boolean },
-): Promise<{ count: number; summary: string }> {
-  const inflight = new SharedArrayBuffer(4);
-  const counter = new Int32Array(inflight);
-  const job: ReportJob = { file, opts, strict, inflight };
+/**
+ * Renders and writes in a worker thread (which writes to fd 1 itself; stdout is not touched here,
+ * so the descriptor keeps its blocking mode); resolves with the diagnostics summary.
+ */
+function reportInWorker(workerUrl: URL, file: string, opts: ReportOptions, strict: boolean): Promise<{ count: number; summary: string }> {
+  const job: ReportJob = { file, opts, strict, fd: 1 };
   const w = new Worker(workerUrl, { workerData: job, resourceLimits: { maxYoungGenerationSizeMb: 12 } });
   return new Promise((resolve, reject) => {
-    let writing = Promise.resolve();
     let result: { count: number; summary: string } | undefined;
     w.on('message', (m: ReportMsg) => {
-      writing = writing.then(async () => {
-        if (m.t === 'chunk') {
-          const ok = await writeOut(m.text, state);
-          // -1 tells the worker the reader has gone; else one more chunk may be posted.
-          if (ok) Atomics.sub(counter, 0, 1);
-          else Atomics.store(counter, 0, -1);
-          Atomics.notify(counter, 0);
-        } else if (m.t === 'done') result = { count: m.diagCount, summary: m.summary };
-        else reject(m.user ? new UserError(m.message) : new Error(m.message));
-      });
+      if (m.t === 'done') result = { count: m.diagCount, summary: m.summary };
+      else reject(m.user ? new UserError(m.message) : new Error(m.message));
     });
     w.on('error', reject);
-    w.on('exit', () => {
-      void writing.then(() => resolve(result ?? { count: 0, summary: '' }), reject);
-    });
+    w.on('exit', () => resolve(result ?? { count: 0, summary: '' }));
   });
 }
 
@@ -106,24 +89,24 @@ export function register(program: Command): void {
     .option('--strict', 'stop at the first damaged event page instead of skipping it')
     .action(async (file: string, o: { t?: boolean; R?: boolean; rawTs?: boolean; strict?: boolean }) => {
       const opts: ReportOptions = { nsec: !!o.t, raw: !!o.R, rawTs: !!o.rawTs };
-      const state = { closed: false };
-      const onError = (e: NodeJS.ErrnoException) => {
-        if (e.code === 'EPIPE') state.closed = true;
-        else throw e;
-      };
-      process.stdout.on('error', onError);
       let count: number;
       let summary: string;
-      try {
-        const workerUrl = new URL('./report-worker.js', import.meta.url);
-        if (existsSync(fileURLToPath(workerUrl))) ({ count, summary } = await reportInWorker(workerUrl, file, opts, !!o.strict, state));
-        else {
+      const workerUrl = new URL('./report-worker.js', import.meta.url);
+      if (existsSync(fileURLToPath(workerUrl))) ({ count, summary } = await reportInWorker(workerUrl, file, opts, !!o.strict));
+      else {
+        const state = { closed: false };
+        const onError = (e: NodeJS.ErrnoException) => {
+          if (e.code === 'EPIPE') state.closed = true;
+          else throw e;
+        };
+        process.stdout.on('error', onError);
+        try {
           const d = await reportHere(file, opts, !!o.strict, state);
           count = d.count;
           summary = d.count > 0 ? d.summary() : '';
+        } finally {
+          process.stdout.off('error', onError);
         }
-      } finally {
-        process.stdout.off('error', onError);
       }
       if (count > 0) {
         process.stderr.write(`kvmtrace: ${file}: ${summary}\n`);
