@@ -101,6 +101,38 @@ class VcpuState {
     private readonly needsCpu: boolean,
   ) {}
 
+  /** Guest events (in the host's span) that came before the first run evidence, with the on-CPU fact at each. */
+  early: number[] = [];
+  earlyCpu: Fact[] = [];
+
+  /** A run-state change (kvm_entry/exit, kvm_fpu load/unload) at t. */
+  setRun(v: Fact, t: number): void {
+    if (this.inRun === UNKNOWN) this.resolveEarly(v === YES ? NO : YES, t);
+    this.inRun = v;
+    this.update(t);
+  }
+
+  /**
+   * The first run evidence tells what came before it: an entry (or KVM_RUN start) at t means the
+   * vCPU was out since the trace began — nesting is impossible — and an exit (or KVM_RUN end)
+   * means it was in. Early guest events are judged by that: inside, or outside by the time left
+   * until t. Off-CPU moments stay not checkable (the trace may lack a switch-in, see below).
+   */
+  private resolveEarly(before: Fact, t: number): void {
+    for (let i = 0; i < this.early.length; i++) {
+      const p = this.early[i];
+      if (before === YES) {
+        if (this.needsCpu && this.earlyCpu[i] === NO) this.notCheckable++;
+        else (this.checked++, this.inside++);
+      } else {
+        this.checked++;
+        if (t - p > this.worst) this.worst = t - p;
+      }
+    }
+    this.early.length = 0;
+    this.earlyCpu.length = 0;
+  }
+
   /** Recomputes `inGuest` after a change at time t; measures pending violations on entry. */
   update(t: number): void {
     // Off-CPU counts only inside a known KVM_RUN span: before the first kvm_fpu the run state is
@@ -190,17 +222,17 @@ export class Validator {
     if (c !== 107 /* k */) return;
     switch (ev.name) {
       case 'kvm_entry':
-        if (this.kind === 'entry-exit') for (const s of ss) (s.inRun = YES), s.update(m.t);
+        if (this.kind === 'entry-exit') for (const s of ss) s.setRun(YES, m.t);
         break;
       case 'kvm_exit': {
-        if (this.kind === 'entry-exit') for (const s of ss) (s.inRun = NO), s.update(m.t);
+        if (this.kind === 'entry-exit') for (const s of ss) s.setRun(NO, m.t);
         if (isCpuidExit(kvmExitReason(ev.body))) for (const s of ss) s.cpuid[s.cpuidN++ % RING] = m.t;
         break;
       }
       case 'kvm_fpu': {
         if (this.kind !== 'kvm-run') break;
         const f = kvmFpu(ev.body);
-        if (f !== 0) for (const s of ss) (s.inRun = f === 1 ? YES : NO), s.update(m.t);
+        if (f !== 0) for (const s of ss) s.setRun(f === 1 ? YES : NO, m.t);
         break;
       }
       case 'kvm_pio':
@@ -216,7 +248,17 @@ export class Validator {
       const sp = syncMarker(m.ev.body);
       if (sp) this.sync(m, sp.cpu, sp.kind, sp.t0, sp.t1);
     }
-    if (this.kind === 'none' || s.tid === undefined || t < this.first || t > this.last || s.inGuest === UNKNOWN) {
+    if (this.kind === 'none' || s.tid === undefined || t < this.first || t > this.last) {
+      s.notCheckable++;
+      return;
+    }
+    if (s.inRun === UNKNOWN) {
+      // Before the first run evidence of this vCPU: judged when it comes (see resolveEarly).
+      if (s.early.length < PENDING_CAP) (s.early.push(t), s.earlyCpu.push(s.onCpu));
+      else s.notCheckable++;
+      return;
+    }
+    if (s.inGuest === UNKNOWN) {
       s.notCheckable++;
       return;
     }
@@ -274,6 +316,9 @@ export class Validator {
           const d = p - s.lastLeave;
           if (d > s.worst) s.worst = d;
         }
+        // No run evidence ever came for these: nothing to judge them by.
+        s.notCheckable += s.early.length;
+        s.early.length = 0;
         s.pending.length = 0;
         const p = plan.vcpu(s.vcpu);
         const v: VcpuValidation = {
@@ -299,6 +344,16 @@ export class Validator {
         if (v.inside < v.checked)
           failures.push(`${name} vCPU ${v.vcpu}: ${v.checked - v.inside} of ${v.checked} guest events fall outside the host's guest-mode windows (worst by ${v.worstViolationCycles} cycles)`);
         const checkableSync = v.sync.points - v.sync.noHostEvidence;
+        if (v.checked === 0 && checkableSync === 0)
+          failures.push(
+            `${name} vCPU ${v.vcpu}: nothing could be checked — ` +
+              (this.kind === 'none'
+                ? 'the host trace has no guest-mode evidence (no kvm_entry/kvm_exit, no kvm_fpu)'
+                : v.hostTid === null
+                  ? 'no host thread is known for this vCPU'
+                  : `all ${v.notCheckable} guest events fall outside the host trace's span or before any evidence`) +
+              ', so the mapping is unverified',
+          );
         if (v.sync.matched < checkableSync)
           failures.push(`${name} vCPU ${v.vcpu}: ${checkableSync - v.sync.matched} of ${checkableSync} sync points have no host event inside their [t0, t1] bracket`);
       }
