@@ -8,7 +8,7 @@ import { writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Diagnostics } from '../../model/diagnostics.js';
 import { isUserError } from '../../model/errors.js';
-import { loadFastZstd, openTraceDat, reportChunks, type ReportOptions } from '../../parsers/trace-dat/index.js';
+import { loadFastZstd, openTraceDat, reportBytes, type ReportOptions } from '../../parsers/trace-dat/index.js';
 
 /** What the main thread passes in. */
 export interface ReportJob {
@@ -49,13 +49,11 @@ async function run(job: ReportJob): Promise<void> {
   try {
     const t = openTraceDat(job.file, diags);
     if (t.compression?.name === 'zstd') await loadFastZstd();
-    // One reused buffer: the text holds the file's bytes one char each (latin1), written back as such.
-    let scratch = Buffer.allocUnsafe(1 << 20);
     try {
-      for (const text of reportChunks(t, job.opts, diags)) {
-        if (text.length > scratch.length) scratch = Buffer.allocUnsafe(text.length * 2);
-        const n = scratch.write(text, 0, 'latin1');
-        if (!writeAll(job.fd, scratch, n)) {
+      for (const out of reportBytes(t, job.opts, diags)) {
+        const ok = writeAll(job.fd, out.buf, out.pos);
+        out.pos = 0;
+        if (!ok) {
           readerGone = true;
           break;
         }

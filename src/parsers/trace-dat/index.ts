@@ -8,7 +8,8 @@
  */
 export { openTraceDat, type TraceDat } from './open.js';
 export { readTraceDatEvents, pickBuffer, type TraceDatEvent, type TraceDatStream, type ReadEventsOptions } from './events.js';
-export { reportChunks, type ReportOptions } from './report.js';
+export { reportBytes, reportChunks, type ReportOptions } from './report.js';
+export { Out } from './out.js';
 export { TraceDatError } from './bytes.js';
 export { loadFastZstd } from './compress.js';
 export { hostSync } from './timefmt.js';

@@ -6,6 +6,8 @@
 import type { EventFormat, FieldFormat } from './format.js';
 import type { TraceDat } from './open.js';
 import { PLUGINS, type Plugin, type PluginCtx } from './plugins.js';
+import type { Out } from './out.js';
+import { compileBytes } from './printfmt-bytes.js';
 import { parsePrintFmt, type PrintFmt } from './printfmt-parse.js';
 import { prettyRenderer, readU, renderPretty, renderRaw, type Rec, type RenderEnv } from './printfmt-eval.js';
 
@@ -16,6 +18,8 @@ interface Compiled {
   plugin?: Plugin;
   /** The print fmt compiled (trailing newline dropped). */
   pretty: (r: Rec) => string;
+  /** The print fmt compiled to a byte writer (made on first use). */
+  bytes?: (out: Out, r: Rec) => void;
 }
 
 /** Raw field values of one record, decoded generically from the event's format. */
@@ -135,6 +139,18 @@ export class EventPrinter {
     }
     if (s.endsWith('\n')) s = s.slice(0, -1);
     return s;
+  }
+
+  /** Writes the body of the current record (as {@link body} gives it) into `out` as bytes. */
+  bodyTo(out: Out, id: number, raw: boolean): void {
+    const c = this.compile(id);
+    if (c && !raw && !c.plugin && !c.pf.failed) {
+      const start = out.pos;
+      (c.bytes ??= compileBytes(this.env, c.pf))(out, this.rec);
+      if (out.pos > start && out.buf[out.pos - 1] === 10) out.pos--;
+      return;
+    }
+    out.str(this.body(id, raw));
   }
 
   /** The current record's field values, decoded generically from the event format. */

@@ -1,8 +1,8 @@
 /**
  * `trace-cmd report` text of a trace.dat (trace-cmd 3.1.6 with libtraceevent 1.7.1 and its
  * plugins): the `cpus=N` line, then one line per event of every buffer in timestamp order, with
- * the `buffer:` column of multi-buffer files. Produced as chunks of text so the caller can write
- * them with back-pressure.
+ * the `buffer:` column of multi-buffer files. Produced in chunks (bytes or text) so the caller can
+ * write them with back-pressure.
  */
 import type { Diagnostics } from '../../model/diagnostics.js';
 import { bufferBase, StreamMerger, type Stream } from './merge-cpus.js';
@@ -10,6 +10,7 @@ import type { TraceDat } from './open.js';
 import { EventPrinter } from './printer.js';
 import { TimeConverter } from './timefmt.js';
 import { chunkSource } from './pages.js';
+import { Out } from './out.js';
 import type { TraceDatBuffer } from './types.js';
 
 /** `trace-cmd report` switches kvmtrace reproduces. */
@@ -22,29 +23,46 @@ export interface ReportOptions {
   rawTs: boolean;
 }
 
-const SPACES = ' '.repeat(64);
-
-/** Lines of the report, in chunks of about `chunkBytes` characters. */
+/** Lines of the report as text, in chunks of about `chunkBytes` characters. */
 export function* reportChunks(t: TraceDat, o: ReportOptions, diags: Diagnostics, chunkBytes = 64 * 1024): Generator<string> {
-  yield `cpus=${t.cpus}\n`;
+  for (const out of reportBytes(t, o, diags, chunkBytes)) {
+    yield out.buf.toString('latin1', 0, out.pos);
+    out.pos = 0;
+  }
+}
+
+/**
+ * Lines of the report as bytes (the file's own bytes for its strings): yields the same {@link Out}
+ * each time it holds about `chunkBytes` bytes; the consumer writes `buf[0, pos)` and sets `pos` to 0.
+ */
+export function* reportBytes(t: TraceDat, o: ReportOptions, diags: Diagnostics, chunkBytes = 64 * 1024): Generator<Out> {
+  const out = new Out(chunkBytes * 2);
+  out.str(`cpus=${t.cpus}\n`);
   const top = t.buffers.find((b) => b.name === '');
   if (top?.latency) {
-    yield* latencyText(t, top);
+    for (const text of latencyText(t, top)) {
+      out.str(text);
+      yield out;
+    }
     return;
   }
   const instances = t.buffers.filter((b) => b.name !== '' && !b.latency);
   const maxName = Math.max(0, ...instances.map((b) => b.name.length));
-  const bufs: { buffer: (typeof t.buffers)[number]; base: bigint; conv: TimeConverter; prefix: string; keyOff: number }[] = [];
+  const bufs: { buffer: TraceDatBuffer; base: bigint; conv: TimeConverter; prefix: Buffer; keyOff: number }[] = [];
   let globalBase: bigint | undefined;
   for (const b of t.buffers) {
     if (b.latency) continue;
     const base = bufferBase(t, b);
     if (base === undefined) continue;
-    const prefix = instances.length === 0 ? '' : b.name === '' ? SPACES.slice(0, maxName + 2).padEnd(maxName + 2) : b.name.padStart(maxName) + ': ';
-    bufs.push({ buffer: b, base, conv: new TimeConverter(t, base, { nsec: o.nsec, rawTs: o.rawTs }), prefix, keyOff: 0 });
+    const prefix = instances.length === 0 ? '' : b.name === '' ? ' '.repeat(maxName + 2) : b.name.padStart(maxName) + ': ';
+    const conv = new TimeConverter(t, base, { nsec: o.nsec, rawTs: o.rawTs });
+    bufs.push({ buffer: b, base, conv, prefix: Buffer.from(prefix, 'latin1'), keyOff: 0 });
     if (globalBase === undefined || base < globalBase) globalBase = base;
   }
-  if (bufs.length === 0) return;
+  if (bufs.length === 0) {
+    yield out;
+    return;
+  }
   const anyConverts = bufs.some((b) => b.conv.converts);
   const keyBase = anyConverts ? bufs[0].conv.value(Number(globalBase! - bufs[0].base), 0) : globalBase!;
   for (const b of bufs) b.keyOff = Number(b.base - globalBase!);
@@ -54,16 +72,13 @@ export function* reportChunks(t: TraceDat, o: ReportOptions, diags: Diagnostics,
 
   const p = new EventPrinter(t);
   const inSeconds = bufs[0].conv.inSeconds;
-  // Per-pid, per-cpu and per-event-id column texts, built once. A pid's column changes only when
-  // the sched plugin registers its comm, which drops the cached text.
-  const pidCol = new Map<number, string>();
+  // Per-pid, per-cpu and per-event-id column bytes, built once. A pid's column changes only when
+  // the sched plugin registers its comm, which drops the cached bytes.
+  const pidCol = new Map<number, Buffer>();
   p.onRegister = (pid) => pidCol.delete(pid);
-  const cpuCol: string[] = [];
-  const nameCol = new Map<number, string>();
+  const cpuCol: Buffer[] = [];
+  const nameCol = new Map<number, Buffer>();
   const unknown = new Set<number>();
-  // Pieces are collected and joined once per chunk: no intermediate concatenated strings.
-  let parts: string[] = [];
-  let size = 0;
   const merger = new StreamMerger(t, bufs, diags, key);
   for (let s = merger.next(); s; s = merger.next()) {
     const r = s.reader;
@@ -71,42 +86,37 @@ export function* reportChunks(t: TraceDat, o: ReportOptions, diags: Diagnostics,
     p.at(r.buf, r.dataPos, r.dataLen);
     const id = p.type();
     const pid = p.pid();
-    if (b.prefix) parts.push(b.prefix);
-    if (r.missed > 0) parts.push(`CPU:${r.cpu} [${r.missed} EVENTS DROPPED]\n`);
-    else if (r.missed < 0) parts.push(`CPU:${r.cpu} [EVENTS DROPPED]\n`);
+    if (b.prefix.length) out.bytes(b.prefix, 0, b.prefix.length);
+    if (r.missed > 0) out.str(`CPU:${r.cpu} [${r.missed} EVENTS DROPPED]\n`);
+    else if (r.missed < 0) out.str(`CPU:${r.cpu} [EVENTS DROPPED]\n`);
     let pc = pidCol.get(pid);
     if (pc === undefined) {
       const comm = p.comm(pid);
       const ps = String(pid);
-      pc = (comm.length >= 16 ? comm : SPACES.slice(0, 16 - comm.length) + comm) + '-' + (ps.length >= 5 ? ps : ps + SPACES.slice(0, 5 - ps.length));
+      pc = Buffer.from(comm.padStart(16) + '-' + ps.padEnd(5), 'latin1');
       pidCol.set(pid, pc);
     }
+    out.bytes(pc, 0, pc.length);
     let cc = cpuCol[r.cpu];
-    if (cc === undefined) {
-      const cs = String(r.cpu);
-      cc = cpuCol[r.cpu] = ' [' + (cs.length >= 3 ? cs : '000'.slice(cs.length) + cs) + ']' + (inSeconds ? ' ' : '');
-    }
+    if (cc === undefined) cc = cpuCol[r.cpu] = Buffer.from(' [' + String(r.cpu).padStart(3, '0') + ']' + (inSeconds ? ' ' : ''), 'latin1');
+    out.bytes(cc, 0, cc.length);
+    b.conv.writeTo(out, r.ts, r.cpu);
     let nc = nameCol.get(id);
     if (nc === undefined) {
       const ev = p.event(id);
       const name = ev ? ev.name : '(NULL)';
-      nc = ': ' + name + ': ' + (name.length < 20 ? SPACES.slice(0, 20 - name.length) : '');
+      nc = Buffer.from(': ' + name + ': ' + (name.length < 20 ? ' '.repeat(20 - name.length) : ''), 'latin1');
       nameCol.set(id, nc);
       if (!ev) unknown.add(id);
     }
     if (unknown.size > 0 && unknown.has(id))
       diags.add({ file: t.file, byteOffset: r.fileOffset, message: `CPU ${r.cpu}: event id ${id} has no format in the file` });
-    const time = b.conv.format(r.ts, r.cpu);
-    const body = p.body(id, o.raw);
-    parts.push(pc, cc, time, nc, body, '\n');
-    size += pc.length + time.length + body.length + 40;
-    if (size >= chunkBytes) {
-      yield parts.join('');
-      parts = [];
-      size = 0;
-    }
+    out.bytes(nc, 0, nc.length);
+    p.bodyTo(out, id, o.raw);
+    out.byte(10);
+    if (out.pos >= chunkBytes) yield out;
   }
-  if (parts.length) yield parts.join('');
+  if (out.pos > 0) yield out;
 }
 
 /** A latency file's text, as `trace-cmd report` prints it (unchanged, then a newline). */

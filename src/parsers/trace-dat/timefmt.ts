@@ -5,6 +5,7 @@
  */
 import type { TraceDat } from './open.js';
 import type { TimeShift } from './types.js';
+import type { Out } from './out.js';
 
 /** Clocks trace-cmd prints in seconds (`extract_trace_clock`). */
 const TIME_CLOCKS = new Set(['local', 'global', 'uptime', 'perf', 'tsc2nsec', 'tai']);
@@ -62,6 +63,32 @@ export class TimeConverter {
     if (this.timeShift) ts = hostSync(ts, cpu, this.timeShift);
     if (this.mult !== 0n) ts = (ts * this.mult) >> this.shift;
     return BigInt.asUintN(64, ts + this.offsetNs);
+  }
+
+  /** Writes the time column (as {@link format} gives it) into `out` as bytes. */
+  writeTo(out: Out, rel: number, cpu: number): void {
+    if (this.converts || !this.inSeconds) {
+      out.str(this.format(rel, cpu));
+      return;
+    }
+    const l = this.baseLo + rel;
+    const carry = Math.floor(l / 1_000_000_000);
+    let sec = this.baseHi + carry;
+    const ns = l - carry * 1_000_000_000;
+    if (this.opts.nsec) {
+      out.decPadded(sec, 5, 32);
+      out.byte(46);
+      out.decPadded(ns, 9, 48);
+      return;
+    }
+    let us = Math.floor((ns + 500) / 1000);
+    if (us >= 1_000_000) {
+      us -= 1_000_000;
+      sec += 1;
+    }
+    out.decPadded(sec, 5, 32);
+    out.byte(46);
+    out.decPadded(us, 6, 48);
   }
 
   /** The printed time column (without the trailing colon). */

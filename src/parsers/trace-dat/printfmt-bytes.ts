@@ -1,0 +1,146 @@
+/**
+ * Print-fmt rendering straight into an output byte buffer: the common pieces (literal text, plain
+ * `%d %u %x %lx %llx` of fields and constant-index array elements, plain `%s` of strings in the
+ * record, `__print_symbolic`) write bytes without building strings; every other piece is rendered
+ * as text by the generic code and copied. The bytes are the same as the text's (latin1).
+ */
+import { parseDirective } from './cprintf.js';
+import { Out } from './out.js';
+import { atomValue, type Node, type Piece, type PrintFmt } from './printfmt-parse.js';
+import { dynLoc, type Rec, type RenderEnv } from './printfmt-eval.js';
+import { pieceRenderer } from './printfmt-fast.js';
+
+type ByteFn = (out: Out, r: Rec) => void;
+type NumFn = (r: Rec) => number;
+
+const TWO32 = 2 ** 32;
+
+function reader(env: RenderEnv, off: number, size: number): NumFn | undefined {
+  const le = env.le;
+  if (size === 4)
+    return le
+      ? (r) => (off + 4 <= r.len ? r.buf.readUInt32LE(r.pos + off) : 0)
+      : (r) => (off + 4 <= r.len ? r.buf.readUInt32BE(r.pos + off) : 0);
+  if (size === 2)
+    return le
+      ? (r) => (off + 2 <= r.len ? r.buf.readUInt16LE(r.pos + off) : 0)
+      : (r) => (off + 2 <= r.len ? r.buf.readUInt16BE(r.pos + off) : 0);
+  if (size === 1) return (r) => (off + 1 <= r.len ? r.buf[r.pos + off] : 0);
+  return undefined;
+}
+
+/** Offset and size of a field or of a constant-index element of a fixed array (no casts). */
+function loc(n: Node): { off: number; size: number } | undefined {
+  if (n.k === 'field' && n.f && !n.f.isArray) return { off: n.f.offset, size: n.f.size };
+  if (n.k === 'index' && n.a.k === 'field' && n.a.f && n.i.k === 'atom' && /^[0-9]/.test(n.i.text)) {
+    const i = Number(atomValue(n.i.text));
+    if (!Number.isSafeInteger(i) || i > 1 << 16) return undefined;
+    return { off: n.a.f.offset + i * n.a.f.elementSize, size: n.a.f.elementSize };
+  }
+  return undefined;
+}
+
+function digit(env: RenderEnv, p: Extract<Piece, { t: 'digit' }>, slow: ByteFn): ByteFn | undefined {
+  if (p.len) return undefined;
+  const d = parseDirective(p.fmt);
+  if (d.left || d.plus || d.space || d.alt || d.zero || d.width !== -1 || d.prec !== -1) return undefined;
+  const hex = d.conv === 'x';
+  if (!hex && d.conv !== 'd' && d.conv !== 'i' && d.conv !== 'u') return undefined;
+  const signed = d.conv === 'd' || d.conv === 'i';
+  const bits = p.ls >= 1 ? 64 : p.ls === 0 ? 32 : 0;
+  if (bits === 0) return undefined;
+  const l = loc(p.arg);
+  if (!l) return undefined;
+  if (l.size <= 4) {
+    const rd = reader(env, l.off, l.size);
+    if (!rd) return undefined;
+    // A field of up to 4 bytes is read unsigned; printed as int it takes the sign of its bit 31.
+    if (hex) return (out, r) => out.hex32(rd(r));
+    if (signed && bits === 32) return (out, r) => out.dec(rd(r) | 0);
+    return (out, r) => out.dec(rd(r));
+  }
+  if (l.size !== 8) return undefined;
+  const off = l.off;
+  const le = env.le;
+  return (out, r) => {
+    if (off + 8 > r.len) return slow(out, r);
+    const at = r.pos + off;
+    const lo = le ? r.buf.readUInt32LE(at) : r.buf.readUInt32BE(at + 4);
+    if (bits === 32) {
+      if (hex) out.hex32(lo);
+      else out.dec(signed ? lo | 0 : lo);
+      return;
+    }
+    const hi = le ? r.buf.readUInt32LE(at + 4) : r.buf.readUInt32BE(at);
+    if (hex) return out.hex64(hi, lo);
+    if (hi < 0x200000) return out.dec(hi * TWO32 + lo);
+    if (signed && hi >= 0xffe00000) return out.dec(-((0xffffffff - hi) * TWO32 + (TWO32 - lo)));
+    slow(out, r);
+  };
+}
+
+/** Copies a NUL-terminated string of the record (at most `max` bytes from `off`). */
+function copyCString(out: Out, r: Rec, off: number, max: number): void {
+  const start = r.pos + off;
+  const limit = Math.min(r.pos + r.len, start + Math.max(0, max));
+  if (start >= limit) return;
+  let end = r.buf.indexOf(0, start);
+  if (end < 0 || end > limit) end = limit;
+  out.bytes(r.buf, start, end);
+}
+
+function string(env: RenderEnv, p: Extract<Piece, { t: 'string' }>): ByteFn | undefined {
+  if (p.len) return undefined;
+  const d = parseDirective(p.fmt);
+  if (d.width !== -1 || d.prec !== -1) return undefined;
+  const a = p.arg;
+  if (a.k === 'getstr' && a.f) {
+    const f = a.f;
+    return (out, r) => {
+      const { off, len } = dynLoc(env, r, f);
+      if (len) copyCString(out, r, off, r.len - off);
+    };
+  }
+  if (a.k === 'field' && a.f && a.f.isArray && !a.f.isDynamic) {
+    const f = a.f;
+    return (out, r) => copyCString(out, r, f.offset, f.size || r.len - f.offset);
+  }
+  if (a.k === 'symbolic') {
+    const l = loc(a.x);
+    const rd = l && reader(env, l.off, l.size);
+    if (!rd) return undefined;
+    const table = new Map<number, Buffer>();
+    for (let i = a.list.length - 1; i >= 0; i--)
+      if (a.list[i].v >= 0n && a.list[i].v < BigInt(TWO32)) table.set(Number(a.list[i].v), Buffer.from(a.list[i].s, 'latin1'));
+    return (out, r) => {
+      const v = rd(r);
+      const s = table.get(v);
+      if (s) out.bytes(s, 0, s.length);
+      else {
+        out.byte(48);
+        out.byte(120);
+        out.hex32(v);
+      }
+    };
+  }
+  return undefined;
+}
+
+/** Compiles a whole print fmt to a byte writer (pieces without a byte path are rendered as text). */
+export function compileBytes(env: RenderEnv, pf: PrintFmt): ByteFn {
+  const fns: ByteFn[] = pf.pieces.map((p) => {
+    const text = pieceRenderer(env, p);
+    const slow: ByteFn = (out, r) => out.str(text(r));
+    if (p.t === 'text') {
+      const b = Buffer.from(p.s, 'latin1');
+      return (out) => out.bytes(b, 0, b.length);
+    }
+    if (p.t === 'digit') return digit(env, p, slow) ?? slow;
+    if (p.t === 'string') return string(env, p) ?? slow;
+    return slow;
+  });
+  const n = fns.length;
+  return (out, r) => {
+    for (let i = 0; i < n; i++) fns[i](out, r);
+  };
+}
