@@ -2,7 +2,7 @@
  * The merge on real data from real hardware: the docA host/guest pair recorded with trace-cmd on an
  * Intel VMX host (../shared/external/masterarbeit), as ftrace text with raw TSC timestamps.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -181,5 +181,57 @@ describe.skipIf(externalMissing)('k-way merge of many sources: the docA host spl
     const b = readFileSync(join(dir, 'one.txt'), 'utf8').split('\n').slice(1);
     expect(a.map((l) => l.split(' ')[0])).toEqual(b.map((l) => l.split(' ')[0]));
     expect(a.map(key).sort()).toEqual(b.map(key).sort());
+  });
+});
+
+describe.skipIf(externalMissing)('events before the first run evidence of a vCPU', () => {
+  it('are inside when that evidence is an exit (the vCPU was in guest mode since before the trace)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-early-'));
+    const host = reference('docA-host-trace.dat.report-rawts.txt');
+    const guest = reference('docA-guest-trace-Salamander4.dat.report-rawts.txt');
+    const lines = readFileSync(host, 'utf8').split('\n');
+    // Cut the host trace just after a kvm_entry of vCPU 0's thread (its next event there is a kvm_exit),
+    // choosing one whose guest-mode window holds guest events, counted independently from the raw text.
+    const guestTs = readFileSync(guest, 'utf8').split('\n').map((l) => /\](\d+):/.exec(l)).filter((m) => m !== null).map((m) => BigInt(m![1]) - DOCA.tscOffset);
+    const tsOf = (l: string): bigint => BigInt(/\](\d+):/.exec(l)![1]);
+    const sortedGuest = [...guestTs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const lowerBound = (a: bigint[], x: bigint): number => {
+      let [lo, hi] = [0, a.length];
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (a[mid] < x) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    const isVcpu = (l: string): boolean => l.includes('-483882 ') && /kvm_(exit|entry):/.test(l);
+    let cut = -1;
+    let first = 0n;
+    let early = 0;
+    // nextVcpu[i]: the first kvm_entry/kvm_exit line of the vCPU thread after line i.
+    const nextVcpu = new Array<string | undefined>(lines.length);
+    for (let i = lines.length - 2, n: string | undefined; i >= 0; i--) {
+      if (isVcpu(lines[i + 1])) n = lines[i + 1];
+      nextVcpu[i] = n;
+    }
+    for (let i = 1; i < lines.length && cut < 0; i++) {
+      if (!(lines[i].includes('-483882 ') && lines[i].includes('kvm_entry:'))) continue;
+      const next = nextVcpu[i];
+      if (!next?.includes('kvm_exit:') || !/\]\d+:/.test(lines[i + 1])) continue;
+      const f = tsOf(lines[i + 1]);
+      const n = lowerBound(sortedGuest, tsOf(next)) - lowerBound(sortedGuest, f);
+      if (n >= 5) [cut, first, early] = [i + 1, f, n];
+    }
+    expect(early).toBeGreaterThanOrEqual(5);
+    writeFileSync(join(dir, 'host.txt'), [lines[0], ...lines.slice(cut)].join('\n'));
+    const p = await prepareMerge(request(join(dir, 'host.txt'), guest));
+    const r = await exportMerge(p, { text: join(dir, 'm.txt') });
+    const v = r.result.guests[0].vcpus[0];
+    expect(v.inside).toBe(v.checked);
+    // Every guest event inside the cut host span is checked, the early ones included.
+    const last = tsOf(lines.filter((l) => /\]\d+:/.test(l)).pop()!);
+    const inSpan = guestTs.filter((h) => h >= first && h <= last).length;
+    expect(v.checked).toBe(inSpan);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
