@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
 import { estimateOffsets } from '../src/merge/estimate/index.js';
-import { HoleCandidates, longestGap, WindowRefiner, type Span } from '../src/merge/estimate/from-windows.js';
-import type { ThreadWindows } from '../src/merge/estimate/host-windows.js';
+import { HoleCandidates, longestGap, longestGaps, WindowRefiner, type Span } from '../src/merge/estimate/from-windows.js';
+import { collectHostWindows, type ThreadWindows } from '../src/merge/estimate/host-windows.js';
 import { exportMerge } from '../src/export/export-merge.js';
 import { prepareMerge } from '../src/merge/session.js';
 import { DOCA, externalMissing, MASTERARBEIT, reference } from './helpers/external.js';
@@ -135,6 +135,29 @@ describe.skipIf(externalMissing)('docA with the file offsets ignored', () => {
     const whole = (await run([reference('docA-host-trace.dat.report-rawts.txt')])).get(0)!;
     expect(split.intervals).toEqual(whole.intervals);
     expect(whole.low! <= DOCA.tscOffset && DOCA.tscOffset <= whole.high!).toBe(true);
+  });
+
+  it("falls back to the host's next longest gap when the guest trace starts after the longest", async () => {
+    const host = reference('docA-host-trace.dat.report-rawts.txt');
+    const hs = [{ role: 'host' as const, machine: 'host', file: host, clock: 'x86-tsc' as const }];
+    const hw = await collectHostWindows(hs, [DOCA.vcpuThread], 'entry-exit', new Diagnostics(false));
+    const [gap1] = longestGaps(hw.threads.get(DOCA.vcpuThread)!, 3);
+    // The guest's events from just after the longest gap on (guest TSC = host TSC + offset).
+    const cut = hw.base + BigInt(gap1.y) + DOCA.tscOffset + 1000n;
+    const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-cut-'));
+    const lines = readFileSync(reference('docA-guest-trace-Salamander4.dat.report-rawts.txt'), 'utf8').split('\n');
+    const kept = lines.filter((l) => {
+      const m = /\](\d+):/.exec(l);
+      return m !== null && BigInt(m[1]) > cut;
+    });
+    expect(kept.length).toBeGreaterThan(10_000);
+    expect(kept.length).toBeLessThan(lines.length - 10_000);
+    writeFileSync(join(dir, 'guest.txt'), kept.join('\n') + '\n');
+    const est = await estimateOffsets(hs, { role: 'guest', machine: 'guest', file: join(dir, 'guest.txt'), clock: 'x86-tsc' }, new Map([[0, DOCA.vcpuThread]]), (c) => c, 'entry-exit', new Diagnostics(false));
+    const e = est.get(0)!;
+    expect(e.method).toMatch(/^estimate from the host's 2nd longest out-of-guest gap/);
+    expect(e.intervals.length).toBe(1);
+    expect(e.low! <= DOCA.tscOffset && DOCA.tscOffset <= e.high!).toBe(true);
   });
 
   it('merges with the estimate: bounded mapping, every checkable guest event inside', async () => {

@@ -25,11 +25,19 @@ export type Span = [lo: number, hi: number];
 
 /** The host's longest gap between consecutive windows of a thread, or undefined with fewer than two windows. */
 export function longestGap(w: ThreadWindows): { x: number; y: number } | undefined {
-  let best: { x: number; y: number } | undefined;
+  return longestGaps(w, 1)[0];
+}
+
+/** The host's `k` longest gaps between consecutive windows of a thread, longest first. */
+export function longestGaps(w: ThreadWindows, k: number): { x: number; y: number }[] {
+  const best: { x: number; y: number }[] = [];
   for (let i = 0; i + 1 < w.starts.length; i++) {
     const x = w.ends[i];
     const y = w.starts[i + 1];
-    if (y > x && (!best || y - x > best.y - best.x)) best = { x, y };
+    if (y <= x || (best.length === k && y - x <= best[k - 1].y - best[k - 1].x)) continue;
+    best.push({ x, y });
+    best.sort((p, q) => q.y - q.x - (p.y - p.x));
+    if (best.length > k) best.pop();
   }
   return best;
 }

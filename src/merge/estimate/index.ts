@@ -16,7 +16,7 @@ import type { TraceEvent } from '../../model/event.js';
 import { isMarkerEvent, syncMarker } from '../../parsers/event-fields.js';
 import { openSource, type SourceSpec } from '../source.js';
 import type { WindowKind } from '../validate.js';
-import { HoleCandidates, longestGap, normalize, WindowRefiner, type Span } from './from-windows.js';
+import { HoleCandidates, longestGaps, normalize, WindowRefiner, type Span } from './from-windows.js';
 import { SyncRefiner } from './from-sync.js';
 import { driftMapping, estimateDrift, type Bracket } from './drift.js';
 import { collectHostWindows, type ThreadWindows } from './host-windows.js';
@@ -47,12 +47,16 @@ export interface VcpuEstimate {
 
 /** Most qualifying guest holes refined at once (beyond it the host's longest gap is not selective enough). */
 const MAX_CANDIDATES = 4096;
+/** How many of the host's longest gaps are tried, one guest pass each, when a shorter trace does not cover the longest. */
+const GAPS_TRIED = 3;
 
 /** Per-vCPU state of the estimation. */
 interface VcpuWork {
   tid: number | undefined;
-  holes?: HoleCandidates;
-  gap?: { x: number; y: number };
+  /** Candidates from each of the host's longest gaps (longest first), and which one is being refined. */
+  holes: HoleCandidates[];
+  gaps: { x: number; y: number }[];
+  attempt: number;
   pio?: SyncRefiner;
   cpuid?: SyncRefiner;
   markers: number;
@@ -63,6 +67,22 @@ interface VcpuWork {
   seedFrom?: string;
   syncMatched: number;
   refiner?: WindowRefiner;
+  /** The refiner has seen the whole guest. */
+  refined?: boolean;
+}
+
+/** Seeds the window refinement from the holes of gap `attempt` (or the next one that has any); false when none is left. */
+function seedFromHoles(wk: VcpuWork): boolean {
+  for (; wk.attempt < wk.gaps.length; wk.attempt++) {
+    const h = wk.holes[wk.attempt];
+    if (h.overflow || h.spans.length === 0) continue;
+    const len = wk.gaps[wk.attempt].y - wk.gaps[wk.attempt].x;
+    const nth = wk.attempt === 0 ? 'longest' : `${['', '2nd', '3rd'][wk.attempt] ?? `${wk.attempt + 1}th`} longest`;
+    wk.seed = h.spans;
+    wk.seedFrom = `estimate from the host's ${nth} out-of-guest gap (${len} cycles) aligned with ${h.spans.length} hole(s) of the guest's event stream`;
+    return true;
+  }
+  return false;
 }
 
 /**
@@ -84,11 +104,12 @@ export async function estimateOffsets(
   const none = new Float64Array(0);
   for (const [v, tid] of vcpuTids) {
     const w = tid !== undefined ? hw.threads.get(tid)! : { starts: none, ends: none, pio: none, cpuid: none };
-    const gap = kind === 'none' || tid === undefined ? undefined : longestGap(w as ThreadWindows);
+    const gaps = kind === 'none' || tid === undefined ? [] : longestGaps(w as ThreadWindows, GAPS_TRIED);
     work.set(v, {
       tid,
-      gap,
-      holes: gap ? new HoleCandidates(gap, MAX_CANDIDATES) : undefined,
+      gaps,
+      attempt: 0,
+      holes: gaps.map((gap) => new HoleCandidates(gap, MAX_CANDIDATES)),
       pio: w.pio.length ? new SyncRefiner(w.pio, hw.first, hw.last) : undefined,
       cpuid: w.cpuid.length ? new SyncRefiner(w.cpuid, hw.first, hw.last) : undefined,
       markers: 0,
@@ -104,7 +125,7 @@ export async function estimateOffsets(
     const wk = work.get(cpuToVcpu(ev.cpu));
     if (wk) {
       wk.used = true;
-      wk.holes?.add(g);
+      for (const h of wk.holes) h.add(g);
     }
     if (isMarkerEvent(ev.name)) {
       const sp = syncMarker(ev.body);
@@ -175,38 +196,52 @@ export async function estimateOffsets(
       }
       wk.seed = seed;
       wk.seedFrom = `estimate from sync points (${wk.syncMatched} of ${wk.markers} matched to a host exit on thread ${wk.tid})`;
-    } else if (wk.markers > 0 && !wk.gap)
+    } else if (wk.markers > 0 && !wk.gaps.length)
       diags.add({ file: guest.file, message: `vCPU ${v}: ${wk.markers} kvmsync marker(s), but host thread ${wk.tid} traced no sync exit (kvm_pio on port 0xe9, CPUID kvm_exit)` });
-    if (!wk.gap) {
+    if (!wk.gaps.length) {
       if (wk.seed) continue; // sync points alone
       fail(v, kind === 'none'
         ? 'the host trace has no guest-mode evidence (no kvm_entry/kvm_exit, no kvm_fpu) and the guest no sync points'
         : `host thread ${wk.tid} has ${w.starts.length} guest-mode window(s): no gap between two windows to align the guest with, and the guest has no sync points`, wk);
       continue;
     }
-    if (!wk.seed) {
-      const h = wk.holes!;
-      const len = wk.gap.y - wk.gap.x;
-      if (h.overflow) fail(v, `more than ${MAX_CANDIDATES} holes in the guest's event stream are as long as the host's longest out-of-guest gap (${len} cycles): the windows do not single out an offset`, wk);
-      else if (h.spans.length === 0) fail(v, `no hole in the guest's event stream is as long as the host's longest out-of-guest gap (${len} cycles): the guest trace does not cover it, or does not belong to this host trace`, wk);
-      else {
-        wk.seed = h.spans;
-        wk.seedFrom = `estimate from the host's longest out-of-guest gap (${len} cycles) aligned with ${h.spans.length} hole(s) of the guest's event stream`;
-      }
+    if (!wk.seed && !seedFromHoles(wk)) {
+      const h = wk.holes[0];
+      const len = wk.gaps[0].y - wk.gaps[0].x;
+      fail(v, h.overflow
+        ? `more than ${MAX_CANDIDATES} holes in the guest's event stream are as long as the host's longest out-of-guest gap (${len} cycles): the windows do not single out an offset`
+        : `no hole in the guest's event stream is as long as the host's longest out-of-guest gaps (${wk.gaps.map((x) => x.y - x.x).join(', ')} cycles): the guest trace does not cover them, or does not belong to this host trace`, wk);
     }
     if (wk.seed) wk.refiner = new WindowRefiner(w, hw.first, hw.last, wk.seed);
   }
 
-  // Pass 2: refine by every guest event.
-  if ([...work.values()].some((wk) => wk.refiner))
-    await forEachGuestEvent(guest, diags, () => {}, (ev, g) => work.get(cpuToVcpu(ev.cpu))?.refiner?.add(g));
+  // Pass 2: refine by every guest event. A gap that the guest trace turns out not to cover leaves
+  // nothing: then the next longest gap's candidates get their own pass (at most GAPS_TRIED in all).
+  for (let pass = 0; pass < GAPS_TRIED && [...work.values()].some((wk) => wk.refiner && !wk.refined); pass++) {
+    await forEachGuestEvent(guest, diags, () => {}, (ev, g) => {
+      const wk = work.get(cpuToVcpu(ev.cpu));
+      if (wk && !wk.refined) wk.refiner?.add(g);
+    });
+    for (const wk of work.values()) {
+      if (!wk.refiner || wk.refined) continue;
+      wk.refined = true;
+      if (wk.refiner.result.length || wk.seedFrom?.startsWith('estimate from sync')) continue;
+      wk.attempt++;
+      if (seedFromHoles(wk)) {
+        wk.refiner = new WindowRefiner(hw.threads.get(wk.tid!)!, hw.first, hw.last, wk.seed!);
+        wk.refined = false;
+      }
+    }
+  }
   const shift = base - hw.base;
   for (const [v, wk] of work) {
     if (!wk.used || out.has(v) || !wk.seed) continue;
     const spans = wk.refiner ? wk.refiner.result : wk.seed;
     const win = wk.refiner ? `; guest-mode windows of thread ${wk.tid} (${wk.refiner.constraining} guest events checked)` : '';
     if (spans.length === 0) {
-      fail(v, `no offset allowed by ${wk.seedFrom} puts every guest event inside a guest-mode window of host thread ${wk.tid}`, wk);
+      fail(v, wk.seedFrom?.startsWith('estimate from sync')
+        ? `no offset allowed by ${wk.seedFrom} puts every guest event inside a guest-mode window of host thread ${wk.tid}`
+        : `no offset that aligns one of the host's ${wk.gaps.length} longest out-of-guest gaps with a hole of the guest's event stream puts every guest event inside a guest-mode window of host thread ${wk.tid}: the guest trace does not belong to this host trace, or its offset changed during the trace`, wk);
       continue;
     }
     out.set(v, { ...fromSpans(v, spans, shift, `${wk.seedFrom}${win}`, wk.refiner?.constraining ?? 0), syncMarkers: wk.markers, syncMatched: wk.syncMatched });
