@@ -270,17 +270,23 @@ end_iso=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 # Drain: trace_pipe still holds what was recorded; wait until every CPU buffer is empty. Few,
 # long polls: each costs a fork and exec, slow under an emulating hypervisor.
-# If the reader is not draining after 2 s it has died or hangs (busybox applets were seen to
-# crash under an emulating hypervisor): the events are still in the ring buffer, and a new reader
-# takes them (tracing is off now, so it cannot trace itself).
-i=0; restarted=0
+# A reader that died (busybox applets were seen to crash under an emulating hypervisor) leaves
+# its events in the ring buffer: a new reader takes them (tracing is off now, so it cannot trace
+# itself). A live reader is never killed here, only waited for: under an emulator it formats
+# slowly, and killing it would lose what it has read but not yet written.
+reader_dead() {
+  [ -r "/proc/$cat_pid/stat" ] || return 0
+  read -r _ _ st _ < "/proc/$cat_pid/stat" || return 0
+  [ "$st" = Z ]
+}
+i=0
 while grep -q '^entries: [1-9]' "$inst"/per_cpu/cpu*/stats 2>/dev/null; do
-  i=$((i + 1)); [ $i -gt 20 ] && { say "WARNING: trace_pipe did not drain in 10 s; the trace may miss its last events"; break; }
-  if [ $i -eq 4 ] && [ $restarted = 0 ]; then
-    say "WARNING: the trace reader is not draining; starting a new one"
-    kill "$cat_pid" 2>/dev/null; wait "$cat_pid" 2>/dev/null
+  i=$((i + 1)); [ $i -gt 120 ] && { say "WARNING: trace_pipe did not drain in 60 s; the trace may miss its last events"; break; }
+  if reader_dead; then
+    say "WARNING: the trace reader died; starting a new one"
+    wait "$cat_pid" 2>/dev/null
     cat "$inst/trace_pipe" >> "$dir/trace.txt.part" &
-    cat_pid=$!; restarted=1
+    cat_pid=$!
   fi
   sleep 0.5
 done
@@ -289,6 +295,8 @@ for s in "$inst"/per_cpu/cpu*/stats; do
   o=$(sed -n 's/^overrun: //p' "$s"); d=$(sed -n 's/^dropped events: //p' "$s")
   lost=$((lost + ${o:-0} + ${d:-0}))
 done
+# The buffer is empty, but the reader may still be writing its last read: give it a moment.
+sleep 1
 kill "$cat_pid" 2>/dev/null; wait "$cat_pid" 2>/dev/null; cat_pid=""
 [ "$lost" -gt 0 ] && say "WARNING: the tracer lost $lost events (raise -b)"
 
