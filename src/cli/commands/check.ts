@@ -22,13 +22,13 @@ export function register(program: Command): void {
       .command('check')
       .summary("check a guest's clock mapping against the evidence (EXACT, BOUNDED, FAILED)")
       .description(
-        'Check how far the mapping guest TSC → host TSC can be trusted. HOST and GUEST are trace files or\n' +
-          'capture bundle folders; the first is the host. The mapping comes from debugfs snapshots,\n' +
-          'kvm_write_tsc_offset events, trace-cmd TIME_SHIFT or --tsc-offset; with none of them it is\n' +
-          "estimated from the traces (guest-mode windows, kvmsync sync points). Prints per guest and vCPU\n" +
-          'the source, offset(s) and scaling, the error bound, the sync points checked and satisfied, the\n' +
-          'guest events inside guest-mode windows and a verdict. Exit status 0 for EXACT and BOUNDED, 1 for\n' +
-          'FAILED, 2 when the inputs cannot be merged at all (e.g. the guest file does not belong to the host).',
+        'Check how far the mapping guest TSC → host TSC can be trusted. HOST and GUEST are trace files or capture ' +
+          'bundle folders; the first is the host. The mapping comes from debugfs snapshots, kvm_write_tsc_offset events, ' +
+          "trace-cmd's TIME_SHIFT, a zeroed offset (stap) or --tsc-offset; with none of them it is estimated from the " +
+          'traces (kvmsync sync points, guest-mode windows). Prints per guest and vCPU the source, offset(s) and scaling, ' +
+          'the error bound, the sync points checked and satisfied, the guest events inside guest-mode windows and a ' +
+          'verdict. Exit status 0 for EXACT and BOUNDED, 1 for FAILED, 2 when the inputs cannot be merged at all (e.g. ' +
+          'the guest file does not belong to the host). See docs/clock-sync.md.',
       )
       .argument('<host>', 'host trace file or bundle folder')
       .argument('<guests...>', 'guest trace files or bundle folders'),
