@@ -75,8 +75,11 @@ export function* reportBytes(t: TraceDat, o: ReportOptions, diags: Diagnostics, 
   // Per-pid, per-cpu and per-event-id column bytes, built once. A pid's column changes only when
   // the sched plugin registers its comm, which drops the cached bytes.
   const pidCol = new Map<number, Buffer>();
-  p.onRegister = (pid) => pidCol.delete(pid);
-  const cpuCol: Buffer[] = [];
+  const pidKeys = new Map<number, number[]>();
+  p.onRegister = (pid) => {
+    for (const k of pidKeys.get(pid) ?? []) pidCol.delete(k);
+    pidKeys.delete(pid);
+  };
   const nameCol = new Map<number, Buffer>();
   const unknown = new Set<number>();
   const merger = new StreamMerger(t, bufs, diags, key);
@@ -89,17 +92,17 @@ export function* reportBytes(t: TraceDat, o: ReportOptions, diags: Diagnostics, 
     if (b.prefix.length) out.bytes(b.prefix, 0, b.prefix.length);
     if (r.missed > 0) out.str(`CPU:${r.cpu} [${r.missed} EVENTS DROPPED]\n`);
     else if (r.missed < 0) out.str(`CPU:${r.cpu} [EVENTS DROPPED]\n`);
-    let pc = pidCol.get(pid);
+    // `comm-pid [cpu]` for this pid on this CPU, as bytes.
+    const k = pid * 4096 + r.cpu;
+    let pc = pidCol.get(k);
     if (pc === undefined) {
       const comm = p.comm(pid);
-      const ps = String(pid);
-      pc = Buffer.from(comm.padStart(16) + '-' + ps.padEnd(5), 'latin1');
-      pidCol.set(pid, pc);
+      const cs = String(r.cpu).padStart(3, '0');
+      pc = Buffer.from(comm.padStart(16) + '-' + String(pid).padEnd(5) + ' [' + cs + ']' + (inSeconds ? ' ' : ''), 'latin1');
+      pidCol.set(k, pc);
+      (pidKeys.get(pid) ?? pidKeys.set(pid, []).get(pid)!).push(k);
     }
     out.bytes(pc, 0, pc.length);
-    let cc = cpuCol[r.cpu];
-    if (cc === undefined) cc = cpuCol[r.cpu] = Buffer.from(' [' + String(r.cpu).padStart(3, '0') + ']' + (inSeconds ? ' ' : ''), 'latin1');
-    out.bytes(cc, 0, cc.length);
     b.conv.writeTo(out, r.ts, r.cpu);
     let nc = nameCol.get(id);
     if (nc === undefined) {

@@ -54,6 +54,8 @@ export class TimeConverter {
 
   private readonly timeShift: TimeShift | undefined;
   private lastHi = -1;
+  private lastSecBytesFor = -1;
+  private lastSecBytes = Buffer.alloc(0);
   private lastSec = '';
 
   /** The corrected absolute value of a raw timestamp (bigint; used when {@link converts}). */
@@ -76,8 +78,11 @@ export class TimeConverter {
     let sec = this.baseHi + carry;
     const ns = l - carry * 1_000_000_000;
     if (this.opts.nsec) {
-      out.decPadded(sec, 5, 32);
-      out.byte(46);
+      if (sec !== this.lastSecBytesFor) {
+        this.lastSecBytesFor = sec;
+        this.lastSecBytes = Buffer.from(sec.toString().padStart(5) + '.', 'latin1');
+      }
+      out.bytes(this.lastSecBytes, 0, this.lastSecBytes.length);
       out.decPadded(ns, 9, 48);
       return;
     }
