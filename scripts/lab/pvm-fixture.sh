@@ -80,6 +80,9 @@ wait "$cap_pid" || { echo "pvm-fixture: capture host failed" >&2; cat "$out/capt
 cap_pid=""
 echo "pvm-fixture: host bundle written; waiting for the guest's dump" >&2
 wait_line KVMTRACE-GUEST-DONE 900
+wait_line KVMTRACE-GUEST-SENT 900
+# microvm has no ACPI power-off and no keyboard controller to reset through: end QEMU here.
+sleep 3; kill "$qemu_pid" 2>/dev/null || true
 wait "$qemu_pid" || true
 qemu_pid=""
 grep -q KVMTRACE-GUEST-SENT "$work/serial.log" || { echo "pvm-fixture: guest did not finish its dump" >&2; cat "$work/serial.log" >&2; exit 2; }
