@@ -5,7 +5,8 @@
  */
 import type { EventFormat } from './format.js';
 import { formatInt, parseDirective } from './cprintf.js';
-import { readU, type Rec, type RenderEnv } from './printfmt-eval.js';
+import { readSmall, readU, type Rec, type RenderEnv } from './printfmt-eval.js';
+import { hexOf } from './printfmt-fast.js';
 
 /** What a plugin needs to print an event. */
 export interface PluginCtx {
@@ -26,11 +27,36 @@ function val(c: PluginCtx, name: string): bigint | undefined {
   return readU(c.env, c.r, f.offset, f.size);
 }
 
+/**
+ * A field's value as a number without bigint: fields of up to 4 bytes unsigned; for 8-byte
+ * fields the low 32 bits (what an `(int)` cast or a `%u` of an int keeps). Undefined when absent.
+ */
+function low32(c: PluginCtx, name: string): number | undefined {
+  const f = c.ev.byName.get(name);
+  if (!f || f.common) return undefined;
+  if (f.size <= 4) return readSmall(c.env, c.r, f.offset, f.size);
+  if (f.size !== 8 || f.offset + 8 > c.r.len) return Number(readU(c.env, c.r, f.offset, f.size) & 0xffffffffn);
+  const at = c.r.pos + f.offset;
+  return c.env.le ? c.r.buf.readUInt32LE(at) : c.r.buf.readUInt32BE(at + 4);
+}
+
+/** A field's value in lower-case hex (u64), without bigint for 8-byte fields. */
+function hexField(c: PluginCtx, name: string): string | undefined {
+  const f = c.ev.byName.get(name);
+  if (!f || f.common) return undefined;
+  if (f.size !== 8 || f.offset + 8 > c.r.len) return readU(c.env, c.r, f.offset, f.size).toString(16);
+  const at = c.r.pos + f.offset;
+  const b = c.r.buf;
+  const lo = c.env.le ? b.readUInt32LE(at) : b.readUInt32BE(at + 4);
+  const hi = c.env.le ? b.readUInt32LE(at + 4) : b.readUInt32BE(at);
+  return hi === 0 ? hexOf(lo) : hexOf(hi) + ((lo >>> 16) | 0x10000).toString(16).slice(1) + ((lo & 0xffff) | 0x10000).toString(16).slice(1);
+}
+
 /** `%lld` of a u64 (two's complement). */
 const lld = (v: bigint): string => BigInt.asIntN(64, v).toString();
 const hex = (v: bigint): string => v.toString(16);
 
-function commField(c: PluginCtx, name: string, pid: bigint): string {
+function commField(c: PluginCtx, name: string, pid: number): string {
   const f = c.ev.byName.get(name);
   if (!f) return '';
   const start = c.r.pos + f.offset;
@@ -38,7 +64,7 @@ function commField(c: PluginCtx, name: string, pid: bigint): string {
   const lim = start + f.size;
   if (end < 0 || end > lim) end = lim;
   const comm = c.r.buf.toString('latin1', start, end);
-  c.registerComm(Number(BigInt.asIntN(32, pid)), comm);
+  c.registerComm(pid | 0, comm);
   return comm + ':';
 }
 
@@ -49,27 +75,48 @@ function writeState(v: number): string {
   return out.length ? out.join('|') : 'R';
 }
 
+// Fields read as numbers: pids and prios are 4 bytes (read unsigned, as tep_get_field_val does;
+// `%lld` of them is then their unsigned value, `(int)` casts take the sign back).
 const schedSwitch: Plugin = (c) => {
-  const prevPid = val(c, 'prev_pid');
+  const prevPid = low32(c, 'prev_pid');
   if (prevPid === undefined) return { text: '<CANT FIND FIELD prev_pid>!', pretty: false };
-  let s = commField(c, 'prev_comm', prevPid) + lld(prevPid) + ' ';
-  const prio = val(c, 'prev_prio');
-  if (prio !== undefined) s += `[${BigInt.asIntN(32, prio)}] `;
-  const state = val(c, 'prev_state');
-  if (state !== undefined) s += writeState(Number(BigInt.asIntN(32, state)));
+  let s = commField(c, 'prev_comm', prevPid) + String(prevPid) + ' ';
+  const prio = low32(c, 'prev_prio');
+  if (prio !== undefined) s += `[${prio | 0}] `;
+  const state = low32(c, 'prev_state');
+  if (state !== undefined) s += writeState(state | 0);
   s += ' ==> ';
-  const nextPid = val(c, 'next_pid');
+  const nextPid = low32(c, 'next_pid');
   if (nextPid === undefined) return { text: s + '<CANT FIND FIELD next_pid>!', pretty: false };
-  s += commField(c, 'next_comm', nextPid) + lld(nextPid);
-  const np = val(c, 'next_prio');
-  if (np !== undefined) s += ` [${BigInt.asIntN(32, np)}]`;
+  s += commField(c, 'next_comm', nextPid) + String(nextPid);
+  const np = low32(c, 'next_prio');
+  if (np !== undefined) s += ` [${np | 0}]`;
   return { text: s, pretty: false };
 };
 
 const schedWakeup: Plugin = (c) => {
+  const pid = c.ev.byName.get('pid');
+  if (!pid || pid.size > 4) return legacyWakeup(c);
+  const pv = low32(c, 'pid')!;
+  let s = commField(c, 'comm', pv) + String(pv);
+  for (const [name, pre, post] of [
+    ['prio', ' [', ']'],
+    ['success', ' success=', ''],
+  ] as const) {
+    const f = c.ev.byName.get(name);
+    if (!f) continue;
+    s += pre + (f.size <= 4 ? String(low32(c, name)) : lld(val(c, name)!)) + post;
+  }
+  const cpu = c.ev.byName.get('target_cpu');
+  if (cpu) s += ` CPU:${(cpu.size <= 4 ? String(low32(c, 'target_cpu')) : val(c, 'target_cpu')!.toString()).padStart(3, '0')}`;
+  return { text: s, pretty: false };
+};
+
+/** sched_wakeup with a pid wider than 4 bytes (not seen in practice): the bigint path. */
+const legacyWakeup: Plugin = (c) => {
   const pid = val(c, 'pid');
   if (pid === undefined) return { text: '<CANT FIND FIELD pid>!', pretty: false };
-  let s = commField(c, 'comm', pid) + lld(pid);
+  let s = commField(c, 'comm', Number(BigInt.asIntN(32, pid))) + lld(pid);
   const prio = val(c, 'prio');
   if (prio !== undefined) s += ` [${lld(prio)}]`;
   const success = val(c, 'success');
@@ -115,34 +162,36 @@ const SVM: Record<number, string> = {
 };
 
 function exitReason(c: PluginCtx, field: string): string | undefined {
-  const v = val(c, field);
-  if (v === undefined) return undefined;
-  const isa = val(c, 'isa') ?? 1n;
-  const code = Number(BigInt.asIntN(32, v));
-  if (isa !== 1n && isa !== 2n) return 'reason UNKNOWN-ISA';
-  const name = (isa === 1n ? VMX : SVM)[code];
-  return name ? `reason ${name}` : `reason UNKNOWN (${v})`;
+  const f = c.ev.byName.get(field);
+  if (!f || f.common) return undefined;
+  const isaF = c.ev.byName.get('isa');
+  const isa = isaF ? low32(c, 'isa')! + (isaF.size > 4 ? Number(readU(c.env, c.r, isaF.offset, isaF.size) >> 32n) * 2 ** 32 : 0) : 1;
+  // find_exit_reason takes an int: the low 32 bits, signed.
+  const code = low32(c, field)! | 0;
+  if (isa !== 1 && isa !== 2) return 'reason UNKNOWN-ISA';
+  const name = (isa === 1 ? VMX : SVM)[code];
+  return name ? `reason ${name}` : `reason UNKNOWN (${f.size <= 4 ? low32(c, field) : val(c, field)})`;
 }
 
 const kvmExit: Plugin = (c) => {
   const reason = exitReason(c, 'exit_reason');
   if (reason === undefined) return { text: '<CANT FIND FIELD exit_reason>', pretty: true };
-  const rip = val(c, 'guest_rip');
+  const rip = hexField(c, 'guest_rip');
   if (rip === undefined) return { text: reason + '<CANT FIND FIELD guest_rip>', pretty: true };
-  let s = `${reason} rip 0x${hex(rip)}`;
-  const i1 = val(c, 'info1');
-  const i2 = val(c, 'info2');
-  if (i1 !== undefined && i2 !== undefined) s += ` info ${hex(i1)} ${hex(i2)}`;
+  let s = `${reason} rip 0x${rip}`;
+  const i1 = hexField(c, 'info1');
+  const i2 = hexField(c, 'info2');
+  if (i1 !== undefined && i2 !== undefined) s += ` info ${i1} ${i2}`;
   return { text: s, pretty: false };
 };
 
 const kvmEntry: Plugin = (c) => {
   let s = '';
-  const vcpu = val(c, 'vcpu_id');
-  s += vcpu === undefined ? `CAN'T FIND FIELD "vcpu_id"` : ` vcpu ${BigInt.asUintN(32, vcpu)}`;
-  const rip = val(c, 'rip');
+  const vcpu = low32(c, 'vcpu_id');
+  s += vcpu === undefined ? `CAN'T FIND FIELD "vcpu_id"` : ` vcpu ${vcpu}`;
+  const rip = hexField(c, 'rip');
   if (rip === undefined) return { text: s + '<CANT FIND FIELD rip>', pretty: true };
-  return { text: `${s} rip 0x${hex(rip)}`, pretty: false };
+  return { text: `${s} rip 0x${rip}`, pretty: false };
 };
 
 const kvmEmulateInsn: Plugin = (c) => {
