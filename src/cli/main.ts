@@ -22,6 +22,11 @@ export function buildProgram(): Command {
 }
 
 async function main(): Promise<void> {
+  // `kvmtrace … | head`: a closed pipe ends the output quietly, as for any Unix filter.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   try {
     await buildProgram().parseAsync(process.argv);
   } catch (e) {

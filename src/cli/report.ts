@@ -13,7 +13,7 @@ export function printMergeReport(p: PreparedMerge, r: MergeReport, o: { quiet?: 
   if (!o.quiet) {
     for (const s of r.perSource) {
       const bad = s.stats.badLines ?? 0;
-      w(`${s.machine}: ${s.file} — ${s.events} events, clock ${s.clockFrom === 'unknown' ? `not recorded (${s.clock === 'counter' ? 'integer timestamps' : 'timestamps in seconds'})` : `${s.clock} (from ${s.clockFrom})`}${bad ? `, ${bad} unparsable line(s)` : ''}${s.outOfOrder ? `, ${s.outOfOrder} out of order` : ''}\n`);
+      w(`${s.machine}: ${s.file} — ${s.events} events, clock ${s.clockFrom === 'unknown' ? `not recorded (${s.clock === 'counter' ? 'integer timestamps' : 'timestamps in seconds'})` : `${s.clock} (from ${s.clockFrom})`}${bad ? `, ${bad} unparsable line(s)` : ''}${s.outOfOrder ? `, ${s.outOfOrder} out of order` : ''}${s.lostEvents ? `, ${s.lostEvents} events LOST by the tracer (windows near the losses may be incomplete)` : ''}\n`);
     }
     w(`TSC frequency: ${p.tscKhz ? `${p.tscKhz} kHz (${p.tscKhzFrom})` : 'unknown (times printed in cycles)'}\n`);
     for (const n of p.notes) w(`note: ${n}\n`);

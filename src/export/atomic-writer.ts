@@ -23,6 +23,8 @@ export class AtomicWriter {
   private readonly queue: Buffer[] = [];
   private readonly pool: Buffer[] = [];
   private inflight: Promise<void> | undefined;
+  private failure: Error | undefined;
+  private finished = false;
 
   constructor(readonly path: string) {
     if (path !== '-') this.tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
@@ -123,12 +125,27 @@ export class AtomicWriter {
   async settle(): Promise<void> {
     while (this.queue.length > 0) {
       await this.inflight;
+      if (this.failure) throw this.failure;
       const next = this.queue.shift()!;
-      this.inflight = this.writeOut(next).then(() => {
-        // Reuse only what went to a file: a stream may still hold a buffer it was given.
-        if (this.tmp !== undefined && next.buffer.byteLength === SIZE && this.pool.length < 2) this.pool.push(Buffer.from(next.buffer, 0, SIZE));
-      });
+      // A failed write is kept and thrown by the next settle/commit (never an unhandled rejection).
+      this.inflight = this.writeOut(next).then(
+        () => {
+          // Reuse only what went to a file: a stream may still hold a buffer it was given.
+          if (this.tmp !== undefined && next.buffer.byteLength === SIZE && this.pool.length < 2) this.pool.push(Buffer.from(next.buffer, 0, SIZE));
+        },
+        (e: unknown) => void (this.failure = e instanceof Error ? e : new Error(String(e))),
+      );
       if (this.queue.length === 0) break;
+    }
+  }
+
+  /** Creates the temporary file now, so a path that cannot be written fails before any work. */
+  async open(): Promise<void> {
+    if (this.tmp === undefined || this.fh) return;
+    try {
+      this.fh = await open(this.tmp, 'wx');
+    } catch (e) {
+      this.fail(e);
     }
   }
 
@@ -155,15 +172,28 @@ export class AtomicWriter {
     await this.settle();
   }
 
-  /** Finishes the file and moves it into place. */
-  async commit(): Promise<void> {
+  /** Writes out everything and closes the temporary file (the target is not touched yet). */
+  async finish(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
     await this.flush();
     await this.inflight;
+    if (this.failure) throw this.failure;
     if (this.tmp === undefined) return;
     try {
       this.fh ??= await open(this.tmp, 'wx');
       await this.fh.close();
       this.fh = undefined;
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** Finishes the file and moves it into place. */
+  async commit(): Promise<void> {
+    await this.finish();
+    if (this.tmp === undefined) return;
+    try {
       await rename(this.tmp, this.path);
     } catch (e) {
       this.fail(e);

@@ -64,6 +64,10 @@ interface ThreadSlices {
 /** Streams a merged timeline as Chrome trace JSON text. */
 export class ChromeJsonExporter {
   private zero: number | undefined;
+  /** Timeline time (cycles from the timeline base) of ts 0: the first event written. */
+  get zeroT(): number | undefined {
+    return this.zero;
+  }
   private lastT = 0;
   /** Threads already named, keyed pid·2^32 + tid (numbers: no string per event). */
   private readonly named = new Set<number>();

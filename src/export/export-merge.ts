@@ -27,18 +27,21 @@ export interface MergeOutputs {
 export interface MergeReport {
   result: ValidationResult;
   events: number;
-  perSource: { file: string; machine: string; events: number; outOfOrder: number; stats: Record<string, number>; clock: string; clockFrom: string }[];
+  perSource: { file: string; machine: string; events: number; outOfOrder: number; stats: Record<string, number>; clock: string; clockFrom: string; lostEvents: number }[];
 }
 
 /** Merges and writes every requested output; on any error no output is left half-written. */
 export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<MergeReport> {
   const jsonW = out.json ? new AtomicWriter(out.json) : undefined;
   const textW = out.text ? new AtomicWriter(out.text) : undefined;
-  const writers = [jsonW, textW].filter((w): w is AtomicWriter => w !== undefined);
+  const summaryW = out.summary ? new AtomicWriter(out.summary) : undefined;
+  const writers = [jsonW, textW, summaryW].filter((w): w is AtomicWriter => w !== undefined);
   let json: ChromeJsonExporter | undefined;
   let text: TextExporter | undefined;
   let sinceProgress = 0;
   try {
+    // Every output file is created before any work: a path that cannot be written fails first.
+    for (const w of writers) await w.open();
     const run = await runMerge(p, {
       onTimeline: async (tl, plans) => {
         if (jsonW) {
@@ -75,22 +78,25 @@ export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<
       stats: s.open.stats(),
       clock: s.open.header.clock,
       clockFrom: s.open.header.clockFrom,
+      lostEvents: s.open.header.lostEvents,
     }));
     if (json && jsonW)
       await jsonW.write(
         json.end({
           producer: `kvmtrace ${VERSION}`,
-          timelineBaseHostTsc: tl?.base.toString(),
+          // The host TSC at ts 0 (the first event of the timeline).
+          zeroHostTsc: tl && json.zeroT !== undefined ? (tl.base + BigInt(json.zeroT)).toString() : undefined,
           tscKhz: p.tscKhz,
           validation: run.result.ok ? 'passed' : 'FAILED',
         }),
       );
-    for (const w of writers) await w.commit();
-    if (out.summary) {
-      const w = new AtomicWriter(out.summary);
-      await w.write(validationJson(run.result, { tscKhz: p.tscKhz ?? null, events: run.events, notes: p.notes }));
-      await w.commit();
+    if (summaryW) {
+      const lost = perSource.filter((x) => x.lostEvents > 0).map((x) => ({ file: x.file, lostEvents: x.lostEvents }));
+      await summaryW.write(validationJson(run.result, { tscKhz: p.tscKhz ?? null, events: run.events, lost, notes: p.notes }));
     }
+    // Whole or not at all: every file is complete before the first one is moved into place.
+    for (const w of writers) await w.finish();
+    for (const w of writers) await w.commit();
     return { result: run.result, events: run.events, perSource };
   } catch (e) {
     for (const w of writers) await w.abort();

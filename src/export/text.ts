@@ -1,8 +1,8 @@
 /**
  * The merged timeline as text: one line per event —
  * `HOST_TSC  +SECONDS  MACHINE  [CPU]  TASK-PID  EVENT: FIELDS`.
- * HOST_TSC is the absolute host TSC (exact); +SECONDS is the time since the timeline's start
- * (ns precision; cycles when the TSC frequency is unknown).
+ * HOST_TSC is the absolute host TSC (exact); +SECONDS is the time since the first event, as in
+ * the Chrome JSON (ns precision; cycles when the TSC frequency is unknown).
  */
 import { TsBase } from '../model/exact.js';
 import type { MergedEvent } from '../merge/merged-event.js';
@@ -13,6 +13,8 @@ import type { AtomicWriter } from './atomic-writer.js';
 /** Formats merged events as text lines. */
 export class TextExporter {
   private readonly base: TsBase;
+  /** Timeline time of the first event written: the times printed are relative to it. */
+  private zero: number | undefined;
   private readonly names: string[];
   private readonly width: number;
 
@@ -59,15 +61,16 @@ export class TextExporter {
       } else if (h === 0) w.uint(l);
       else w.text(absDecimal(hi, lo, t));
       w.byte(32);
-      if (t < 0) w.byte(45);
-      else w.byte(43);
+      this.zero ??= t;
+      const r = t - this.zero;
+      w.byte(43);
       if (khz) {
-        const ns = Math.round((Math.abs(t) * 1e6) / khz);
+        const ns = Math.round((r * 1e6) / khz);
         const sec = Math.floor(ns / 1e9);
         w.uint(sec);
         w.byte(46);
         w.pad(ns - sec * 1e9, 9);
-      } else w.uint(Math.abs(t));
+      } else w.uint(r);
       w.byte(32);
       w.text(this.names[m.src]);
       w.byte(32);
@@ -93,9 +96,10 @@ export class TextExporter {
     const khz = this.tscKhz;
     for (const m of batch) {
       const ev = m.ev;
-      const rel = khz ? cyclesToSeconds(m.t, khz) : String(m.t);
+      this.zero ??= m.t;
+      const rel = khz ? cyclesToSeconds(m.t - this.zero, khz) : String(m.t - this.zero);
       put(
-        absDecimal(hi, lo, m.t) + (m.t < 0 ? ' ' : ' +') + rel + ' ' + this.names[m.src] + ' [' + cpu3(ev.cpu) + '] ' +
+        absDecimal(hi, lo, m.t) + ' +' + rel + ' ' + this.names[m.src] + ' [' + cpu3(ev.cpu) + '] ' +
           ev.comm + '-' + ev.pid + ' ' + ev.name + ': ' + ev.body + '\n',
       );
     }

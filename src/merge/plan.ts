@@ -139,6 +139,8 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
       return undefined;
     }
     unmapped.delete(v);
+    if (over.tscScalingRatio !== undefined && from !== '--tsc-offset')
+      notes.push(`vCPU ${v}: --tsc-scaling is not used: the mapping comes from ${from}`);
     if (flagOffset !== undefined && from !== '--tsc-offset') {
       const differ = pieces.filter((p) => p.offset !== flagOffset);
       if (differ.length)

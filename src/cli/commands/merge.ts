@@ -42,6 +42,8 @@ export function mergeRequest(bundles: string[], o: MergeFlags): MergeRequest {
     if (!m) throw new UserError(`--tsc-scaling ${o.tscScaling}: expected RATIO or RATIO/FRACBITS (e.g. 281474976710656/48)`);
     over.tscScalingRatio = BigInt(m[1]);
     over.tscScalingFracBits = m[2] ? Number(m[2]) : 48;
+    if (over.tscScalingRatio === 0n || over.tscScalingFracBits > 63)
+      throw new UserError(`--tsc-scaling ${o.tscScaling}: the ratio must be positive and the fraction bits at most 63 (48 on Intel, 32 on AMD)`);
   }
   for (const t of o.vcpuThread ?? []) {
     const m = /^(\d+)=(\d+)$/.exec(t);
