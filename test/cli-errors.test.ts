@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,5 +54,36 @@ describe('the CLI on bad input: one sentence, non-zero exit, no stack trace', ()
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/needs the TSC frequency: give --tsc-khz/);
     expect(readdirSync(dir).filter((f) => f.includes('never'))).toEqual([]);
+  });
+});
+
+describe('outputs are whole or not at all, and the CLI behaves as a filter', () => {
+  const PVM = join(ROOT, 'fixtures', 'pvm-1vcpu');
+  it('a run with one output it cannot write leaves none of its outputs', () => {
+    const ok = join(dir, 'partial.json');
+    const r = kvmtrace(['merge', join(PVM, 'host'), join(PVM, 'guest'), '-o', ok, '--summary', join(dir, 'partial.summary.json'), '--text', join(dir, 'no-such-folder', 't.txt')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^kvmtrace: cannot write .*no-such-folder\/t\.txt: ENOENT/m);
+    expect(readdirSync(dir).filter((f) => f.includes('partial'))).toEqual([]);
+  });
+
+  it('stops quietly when the reader of its output goes away (| head)', () => {
+    const r = spawnSync('sh', ['-c', `node ${join(ROOT, 'dist', 'cli', 'main.js')} merge ${join(PVM, 'host')} ${join(PVM, 'guest')} --text - 2>&1 | head -2`], { encoding: 'utf8' });
+    expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(2);
+    expect(r.stdout).not.toMatch(/EPIPE|Error/);
+  });
+
+  it('reports events the tracer lost', () => {
+    const f = join(dir, 'lost.txt');
+    writeFileSync(f, '  a-1 [000] 100: e: x=1\nCPU:0 [LOST 17 EVENTS]\n  a-1 [000] 200: e: x=2\n');
+    const r = kvmtrace(['merge', '--host', f, '--text', join(dir, 'lost.out')]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/2 events, .*17 events LOST by the tracer/);
+  });
+
+  it('refuses a TSC scaling ratio of zero', () => {
+    const r = kvmtrace(['merge', '--host', fx('x86tsc-trace.txt'), '--tsc-scaling', '0/48']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--tsc-scaling 0\/48: the ratio must be positive/);
   });
 });
