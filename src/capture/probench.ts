@@ -151,9 +151,11 @@ export async function runOverheadBench(o: OverheadOptions = {}): Promise<Overhea
     if (made && existsSync(instance)) rmdirSync(instance);
     made = false;
   };
-  const onSignal = (): void => {
+  // Clean up, then let the signal take its default course (the handler was `once`): the shell
+  // sees the process ended by SIGINT/SIGTERM, and no exit code is decided here.
+  const onSignal = (sig: NodeJS.Signals): void => {
     cleanup();
-    process.exit(130);
+    process.kill(process.pid, sig);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
