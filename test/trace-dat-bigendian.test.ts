@@ -174,6 +174,36 @@ function toLong4(src: Buffer, regions: { offset: number; size: number }[], pageS
   return b;
 }
 
+describe.skipIf(noTraceCmd)('lost events', () => {
+  it('pages flagged with lost events (counted and not) print the CPU:N [… EVENTS DROPPED] lines trace-cmd prints', () => {
+    const srcFile = join(ROOT, 'fixtures', 'tracedat', 'v7-none-x86tsc.dat');
+    const t0 = openTraceDat(srcFile, new Diagnostics());
+    t0.close();
+    const b = Buffer.from(readFileSync(srcFile));
+    const cpus = t0.buffers.flatMap((x) => x.cpus).filter((c) => c.size >= 2 * t0.pageSize);
+    expect(cpus.length).toBeGreaterThan(0);
+    // First page of one CPU: lost events, count stored after the data; second page: lost, no count.
+    const a = cpus[0].offset;
+    const commit = b.readUInt32LE(a + 8) & ((1 << 27) - 1);
+    expect(16 + commit + 8).toBeLessThanOrEqual(t0.pageSize);
+    b.writeUInt32LE((commit | 0xc0000000) >>> 0, a + 8);
+    b.writeBigUInt64LE(1234n, a + 16 + commit);
+    const second = a + t0.pageSize;
+    b.writeUInt32LE((b.readUInt32LE(second + 8) | 0x80000000) >>> 0, second + 8);
+    const file = join(dir, 'lost.dat');
+    writeFileSync(file, b);
+    const ref = spawnSync('trace-cmd', ['report', '-t', file], { encoding: 'latin1', maxBuffer: 1 << 28 });
+    expect(ref.status, ref.stderr).toBe(0);
+    expect(ref.stdout).toContain('[1234 EVENTS DROPPED]');
+    expect(ref.stdout).toContain('[EVENTS DROPPED]');
+    const diags = new Diagnostics();
+    const t = openTraceDat(file, diags);
+    const mine = [...reportChunks(t, { nsec: true, raw: false, rawTs: false }, diags)].join('');
+    t.close();
+    expect(mine).toBe(ref.stdout);
+  });
+});
+
 describe.skipIf(noTraceCmd)('4-byte longs', () => {
   it('a file with 4-byte longs (32-bit page headers) prints as trace-cmd prints it', () => {
     const srcFile = join(ROOT, 'fixtures', 'tracedat', 'v6-x86tsc.dat');

@@ -5,6 +5,10 @@
  */
 
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
+/** Two hex digits per byte value. */
+const HEX2 = Buffer.from(Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0')).join(''), 'latin1');
+/** Three decimal digits per value below 1000. */
+const DEC3 = Buffer.from(Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0')).join(''), 'latin1');
 const TWO32 = 2 ** 32;
 
 /** A growable byte buffer with writers for the report's pieces. */
@@ -109,6 +113,56 @@ export class Out {
     let p = this.pos + 8;
     this.pos = p;
     for (let i = 0, x = lo >>> 0; i < 8; i++, x >>>= 4) b[--p] = HEX[x & 15];
+  }
+
+  /**
+   * An unsigned integer stored in `n` bytes of `src` at `at` (little-endian when `le`), in
+   * lower-case hex without leading zeros — straight from the bytes, two digits per byte.
+   */
+  hexBytes(src: Buffer, at: number, n: number, le: boolean): void {
+    this.room(2 * n);
+    const b = this.buf;
+    let p = this.pos;
+    let i = le ? at + n - 1 : at;
+    const step = le ? -1 : 1;
+    let left = n;
+    while (left > 1 && src[i] === 0) {
+      i += step;
+      left--;
+    }
+    const first = src[i];
+    if (first < 16) b[p++] = HEX[first];
+    else {
+      b[p++] = HEX2[2 * first];
+      b[p++] = HEX2[2 * first + 1];
+    }
+    for (left--, i += step; left > 0; left--, i += step) {
+      const x = src[i];
+      b[p++] = HEX2[2 * x];
+      b[p++] = HEX2[2 * x + 1];
+    }
+    this.pos = p;
+  }
+
+  /** A value below 10^9 as exactly 9 decimal digits (zero-padded). */
+  dec9(v: number): void {
+    this.room(9);
+    const b = this.buf;
+    let p = this.pos;
+    const a = (v / 1_000_000) | 0;
+    const r = v - a * 1_000_000;
+    const c = (r / 1000) | 0;
+    const d = r - c * 1000;
+    b[p++] = DEC3[3 * a];
+    b[p++] = DEC3[3 * a + 1];
+    b[p++] = DEC3[3 * a + 2];
+    b[p++] = DEC3[3 * c];
+    b[p++] = DEC3[3 * c + 1];
+    b[p++] = DEC3[3 * c + 2];
+    b[p++] = DEC3[3 * d];
+    b[p++] = DEC3[3 * d + 1];
+    b[p++] = DEC3[3 * d + 2];
+    this.pos = p;
   }
 
   /** A non-negative safe integer in hex. */

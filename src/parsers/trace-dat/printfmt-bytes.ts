@@ -62,6 +62,12 @@ function digit(env: RenderEnv, p: Extract<Piece, { t: 'digit' }>, slow: ByteFn):
   if (l.size !== 8) return undefined;
   const off = l.off;
   const le = env.le;
+  // 64-bit hex straight from the record's bytes.
+  if (hex && bits === 64)
+    return (out, r) => {
+      if (off + 8 > r.len) return slow(out, r);
+      out.hexBytes(r.buf, r.pos + off, 8, le);
+    };
   return (out, r) => {
     if (off + 8 > r.len) return slow(out, r);
     const at = r.pos + off;
@@ -72,7 +78,6 @@ function digit(env: RenderEnv, p: Extract<Piece, { t: 'digit' }>, slow: ByteFn):
       return;
     }
     const hi = le ? r.buf.readUInt32LE(at + 4) : r.buf.readUInt32BE(at);
-    if (hex) return out.hex64(hi, lo);
     if (hi < 0x200000) return out.dec(hi * TWO32 + lo);
     if (signed && hi >= 0xffe00000) return out.dec(-((0xffffffff - hi) * TWO32 + (TWO32 - lo)));
     slow(out, r);

@@ -89,16 +89,19 @@ export function* reportBytes(t: TraceDat, o: ReportOptions, diags: Diagnostics, 
     p.at(r.buf, r.dataPos, r.dataLen);
     const id = p.type();
     const pid = p.pid();
-    if (b.prefix.length) out.bytes(b.prefix, 0, b.prefix.length);
-    if (r.missed > 0) out.str(`CPU:${r.cpu} [${r.missed} EVENTS DROPPED]\n`);
-    else if (r.missed < 0) out.str(`CPU:${r.cpu} [EVENTS DROPPED]\n`);
-    // `comm-pid [cpu]` for this pid on this CPU, as bytes.
-    const k = pid * 4096 + r.cpu;
+    if (r.missed !== 0) {
+      if (b.prefix.length) out.bytes(b.prefix, 0, b.prefix.length);
+      out.str(r.missed > 0 ? `CPU:${r.cpu} [${r.missed} EVENTS DROPPED]\n` : `CPU:${r.cpu} [EVENTS DROPPED]\n`);
+    }
+    // `buffer: comm-pid [cpu]` for this buffer, pid and CPU, as bytes (the buffer prefix is left
+    // out when a dropped-events line already carried it).
+    const k = ((pid * 4096 + r.cpu) * 64 + s.bufferIndex) * 2 + (r.missed !== 0 ? 1 : 0);
     let pc = pidCol.get(k);
     if (pc === undefined) {
       const comm = p.comm(pid);
       const cs = String(r.cpu).padStart(3, '0');
-      pc = Buffer.from(comm.padStart(16) + '-' + String(pid).padEnd(5) + ' [' + cs + ']' + (inSeconds ? ' ' : ''), 'latin1');
+      const pre = r.missed !== 0 ? '' : b.prefix.toString('latin1');
+      pc = Buffer.from(pre + comm.padStart(16) + '-' + String(pid).padEnd(5) + ' [' + cs + ']' + (inSeconds ? ' ' : ''), 'latin1');
       pidCol.set(k, pc);
       (pidKeys.get(pid) ?? pidKeys.set(pid, []).get(pid)!).push(k);
     }

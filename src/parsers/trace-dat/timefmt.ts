@@ -83,7 +83,7 @@ export class TimeConverter {
         this.lastSecBytes = Buffer.from(sec.toString().padStart(5) + '.', 'latin1');
       }
       out.bytes(this.lastSecBytes, 0, this.lastSecBytes.length);
-      out.decPadded(ns, 9, 48);
+      out.dec9(ns);
       return;
     }
     let us = Math.floor((ns + 500) / 1000);
