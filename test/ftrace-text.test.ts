@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from './helpers/tmp.js';
 import { Diagnostics } from '../src/model/diagnostics.js';
 import { UserError } from '../src/model/errors.js';
 import type { TraceEvent } from '../src/model/event.js';
@@ -146,7 +146,7 @@ describe.skipIf(externalMissing)('trace-cmd report text of the real docA recordi
 
 describe('reading files (readFtraceText)', () => {
   it('gives the same events as the byte-fed parser across chunk boundaries, UTF-8 and lines longer than a chunk', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-read-'));
+    const dir = tempDir('kvmtrace-read-');
     const lines: string[] = [];
     for (let i = 0; i < 3000; i++)
       lines.push(`        bash-${100 + (i % 7)}   [001] ..... ${1_000_000 + i}: tracing_mark_write: marker ${i} — µs ✓ ${'é'.repeat(i % 40)}`);

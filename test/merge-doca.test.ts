@@ -2,10 +2,10 @@
  * The merge on real data from real hardware: the docA host/guest pair recorded with trace-cmd on an
  * Intel VMX host (../shared/external/masterarbeit), as ftrace text with raw TSC timestamps.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from './helpers/tmp.js';
 import { exportMerge, type MergeReport } from '../src/export/export-merge.js';
 import { prepareMerge, type MergeRequest } from '../src/merge/session.js';
 import { checkChromeJson } from './helpers/chrome-check.js';
@@ -31,7 +31,7 @@ describe.skipIf(externalMissing)('docA: real VMX host + guest', () => {
   let report: MergeReport;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'kvmtrace-doca-'));
+    dir = tempDir('kvmtrace-doca-');
     host = reference('docA-host-trace.dat.report-rawts.txt');
     guest = reference('docA-guest-trace-Salamander4.dat.report-rawts.txt');
     const p = await prepareMerge(request(host, guest));
@@ -134,7 +134,7 @@ describe.skipIf(externalMissing)('docA and salB as trace.dat files: the mapping 
     expect(plan.vcpu(0).tid).toBe(DOCA.vcpuThread);
     expect(plan.vcpu(0).tidFrom).toBe('trace.dat GUEST option');
     expect(plan.vcpu(0).mapping.pieces.map((x) => x.offset)).toEqual([DOCA.tscOffset]);
-    const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-dat-'));
+    const dir = tempDir('kvmtrace-dat-');
     const r = await exportMerge(p, { text: join(dir, 'm.txt') });
     expect(r.result.guests[0].vcpus[0]).toMatchObject({ vcpu: 0, hostTid: 483882, checked: 89827, inside: 89827, notCheckable: 202 });
   });
@@ -148,7 +148,7 @@ describe.skipIf(externalMissing)('docA and salB as trace.dat files: the mapping 
 
 describe.skipIf(externalMissing)('k-way merge of many sources: the docA host split into one file per CPU', () => {
   it('gives the same timeline from per-CPU host files (a bundle of one file per CPU) as from the one file', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-percpu-'));
+    const dir = tempDir('kvmtrace-percpu-');
     const host = reference('docA-host-trace.dat.report-rawts.txt');
     const guest = reference('docA-guest-trace-Salamander4.dat.report-rawts.txt');
     const byCpu = new Map<string, string[]>();
@@ -186,7 +186,7 @@ describe.skipIf(externalMissing)('k-way merge of many sources: the docA host spl
 
 describe.skipIf(externalMissing)('events before the first run evidence of a vCPU', () => {
   it('are inside when that evidence is an exit (the vCPU was in guest mode since before the trace)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-early-'));
+    const dir = tempDir('kvmtrace-early-');
     const host = reference('docA-host-trace.dat.report-rawts.txt');
     const guest = reference('docA-guest-trace-Salamander4.dat.report-rawts.txt');
     const lines = readFileSync(host, 'utf8').split('\n');
@@ -232,6 +232,5 @@ describe.skipIf(externalMissing)('events before the first run evidence of a vCPU
     const last = tsOf(lines.filter((l) => /\]\d+:/.test(l)).pop()!);
     const inSpan = guestTs.filter((h) => h >= first && h <= last).length;
     expect(v.checked).toBe(inSpan);
-    rmSync(dir, { recursive: true, force: true });
   });
 });

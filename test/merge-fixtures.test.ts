@@ -2,15 +2,15 @@
  * `kvmtrace merge` on every fixture of this project: text and Chrome JSON written, JSON structure
  * checked, validation figures printed.
  */
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from './helpers/tmp.js';
 import { checkChromeJson } from './helpers/chrome-check.js';
 import { kvmtrace, ROOT } from './helpers/cli.js';
 import { expectGolden } from './helpers/golden.js';
 
-const out = mkdtempSync(join(tmpdir(), 'kvmtrace-fixtures-'));
+const out = tempDir('kvmtrace-fixtures-');
 const FT = join(ROOT, 'fixtures', 'ftrace-text');
 // This machine's TSC, as its kernel log says (`tsc: Detected 2596.136 MHz processor`).
 const LAB_TSC_KHZ = '2596136';
