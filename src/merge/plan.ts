@@ -127,7 +127,8 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
       from = `trace.dat TIME_SHIFT (${datGuest.timeShift.cpus[v].length} samples)`;
     } else if (over.estimated?.has(v)) {
       const e = over.estimated.get(v)!;
-      const scal = e.ratio !== undefined ? { ratio: e.ratio, fracBits: e.fracBits ?? 48 } : scaling;
+      // Estimates assume the scaling they were made with (none, or the drift fit's), never --tsc-scaling.
+      const scal = e.ratio !== undefined ? { ratio: e.ratio, fracBits: e.fracBits ?? 48 } : {};
       pieces = [{ fromHostTsc: -1n, offset: e.offset, ...scal, source: 'estimate' }];
       from = e.method;
     } else if (flagOffset !== undefined) {
