@@ -36,8 +36,8 @@ int main(int argc, char **argv)
 		case 'p':
 			errno = 0;
 			port = strtoul(optarg, &end, 0);
-			if (errno || *end || port > 0x3ff) {
-				fprintf(stderr, "dbgout: -p wants a port up to 0x3ff, not \"%s\"\n", optarg);
+			if (errno || *end || port > 0xffff) {
+				fprintf(stderr, "dbgout: -p wants a port up to 0xffff, not \"%s\"\n", optarg);
 				return 1;
 			}
 			break;
@@ -62,7 +62,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (ioperm(port, 1, 1) != 0) {
-		fprintf(stderr, "dbgout: ioperm(0x%lx) failed: %s (needs root)\n", port, strerror(errno));
+		fprintf(stderr, "dbgout: ioperm(0x%lx) failed: %s (needs root and a kernel with CONFIG_X86_IOPL_IOPERM)\n", port,
+			strerror(errno));
 		return 2;
 	}
 	static unsigned char buf[PAGE];

@@ -108,6 +108,16 @@ describe('native helpers', () => {
     expect(bad[1]).toMatch(/^!No such file/);
   });
 
+  it.skipIf(!helpersOk)('dbgout refuses bad arguments before it touches any port', () => {
+    // Only refusals are tested: on a real machine an OUT to 0x5e9 would reach whatever sits there.
+    const p = spawnSync(join(NATIVE_DIR, 'build', 'dbgout'), ['-p', '0x10000'], { encoding: 'utf8' });
+    expect(p.status).toBe(1);
+    expect(p.stderr).toMatch(/-p wants a port up to 0xffff, not "0x10000"/);
+    const f = spawnSync(join(NATIVE_DIR, 'build', 'dbgout'), ['/nonexistent/bundle.tar'], { encoding: 'utf8' });
+    expect(f.status).toBe(2);
+    expect(f.stderr).toBe('dbgout: cannot open /nonexistent/bundle.tar: No such file or directory\n');
+  });
+
   it.skipIf(!helpersOk)('syncpt refuses bad arguments with a usage message', () => {
     const r = spawnSync(syncpt, ['-k', 'hlt'], { encoding: 'utf8' });
     expect(r.status).toBe(1);
