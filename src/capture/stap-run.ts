@@ -71,7 +71,8 @@ export function checkStap(
 /**
  * Runs a script with `stap [-g]` until it exits (Ctrl-C ends stap, which prints its end probes).
  * Its stdout goes to `out` through a temporary file renamed at the end (to stdout when `out` is
- * '-'); its stderr is passed through. Resolves to stap's exit code.
+ * '-'), with the script's `#` lines also shown on stderr as they come; its stderr is passed
+ * through. Resolves to stap's exit code.
  */
 export async function runStap(script: string, o: { guru: boolean; out: string; args?: string[] }): Promise<number> {
   if (!existsSync(script)) throw new UserError(`${script}: no such script`);
@@ -80,6 +81,16 @@ export async function runStap(script: string, o: { guru: boolean; out: string; a
   const sink = tmp ? createWriteStream(tmp, { flags: 'wx' }) : process.stdout;
   const child = spawn('stap', argv, { stdio: ['inherit', 'pipe', 'inherit'] });
   child.stdout.pipe(sink as NodeJS.WritableStream, { end: false });
+  // The script's own `#` lines ("# zeroing armed: start the guest now", cross-check results) are
+  // what the user waits for: when the output goes to a file, show them on stderr as they come.
+  if (tmp) {
+    let rest = '';
+    child.stdout.on('data', (b: Buffer) => {
+      const lines = (rest + b.toString('utf8')).split('\n');
+      rest = lines.pop() ?? '';
+      for (const l of lines) if (l.startsWith('# ') && !l.startsWith('# kvmtrace-stap ')) process.stderr.write(`stap: ${l}\n`);
+    });
+  }
   // Ctrl-C reaches stap through the terminal's process group; kvmtrace waits for its end probes.
   const ignore = (): void => {};
   process.on('SIGINT', ignore);
