@@ -7,6 +7,7 @@
  */
 import type { Command } from 'commander';
 import { writeSync } from 'node:fs';
+import v8 from 'node:v8';
 import { Diagnostics } from '../../model/diagnostics.js';
 import { loadFastZstd, openTraceDat, reportBytes, type ReportOptions } from '../../parsers/trace-dat/index.js';
 
@@ -40,6 +41,9 @@ export function register(program: Command): void {
     .option('--strict', 'stop at the first damaged event page instead of skipping it')
     .action(async (file: string, o: { t?: boolean; R?: boolean; rawTs?: boolean; strict?: boolean }) => {
       const opts: ReportOptions = { nsec: !!o.t, raw: !!o.R, rawTs: !!o.rawTs };
+      // Rendering allocates little, so the young generation need not grow: keeping it at its
+      // starting size saves ~12 MB of peak RSS at no measurable CPU cost (bench/tracedat.mjs).
+      v8.setFlagsFromString('--semi-space-growth-factor=1');
       const diags = new Diagnostics(!!o.strict);
       const t = openTraceDat(file, diags);
       try {
