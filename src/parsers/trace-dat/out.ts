@@ -165,6 +165,22 @@ export class Out {
     this.pos = p;
   }
 
+  /** A value below 10^6 as exactly 6 decimal digits (zero-padded). */
+  dec6(v: number): void {
+    this.room(6);
+    const b = this.buf;
+    let p = this.pos;
+    const c = (v / 1000) | 0;
+    const d = v - c * 1000;
+    b[p++] = DEC3[3 * c];
+    b[p++] = DEC3[3 * c + 1];
+    b[p++] = DEC3[3 * c + 2];
+    b[p++] = DEC3[3 * d];
+    b[p++] = DEC3[3 * d + 1];
+    b[p++] = DEC3[3 * d + 2];
+    this.pos = p;
+  }
+
   /** A non-negative safe integer in hex. */
   hex(v: number): void {
     if (v < TWO32) this.hex32(v);

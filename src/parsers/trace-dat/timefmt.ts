@@ -91,9 +91,12 @@ export class TimeConverter {
       us -= 1_000_000;
       sec += 1;
     }
-    out.decPadded(sec, 5, 32);
-    out.byte(46);
-    out.decPadded(us, 6, 48);
+    if (sec !== this.lastSecBytesFor) {
+      this.lastSecBytesFor = sec;
+      this.lastSecBytes = Buffer.from(sec.toString().padStart(5) + '.', 'latin1');
+    }
+    out.bytes(this.lastSecBytes, 0, this.lastSecBytes.length);
+    out.dec6(us);
   }
 
   /** The printed time column (without the trailing colon). */
