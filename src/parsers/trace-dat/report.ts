@@ -35,7 +35,7 @@ export function* reportChunks(t: TraceDat, o: ReportOptions, diags: Diagnostics,
  * Lines of the report as bytes (the file's own bytes for its strings): yields the same {@link Out}
  * each time it holds about `chunkBytes` bytes; the consumer writes `buf[0, pos)` and sets `pos` to 0.
  */
-export function* reportBytes(t: TraceDat, o: ReportOptions, diags: Diagnostics, chunkBytes = 64 * 1024): Generator<Out> {
+export function* reportBytes(t: TraceDat, o: ReportOptions, diags: Diagnostics, chunkBytes = 256 * 1024): Generator<Out> {
   const out = new Out(chunkBytes * 2);
   out.str(`cpus=${t.cpus}\n`);
   const top = t.buffers.find((b) => b.name === '');
