@@ -37,7 +37,15 @@ function topLevelState(): Record<string, string> {
   const files = ['trace_clock', 'set_event', 'tracing_on', 'buffer_size_kb', 'set_event_pid', 'current_tracer'];
   const s: Record<string, string> = {};
   for (const f of files) s[f] = readFileSync(join(TRACEFS, f), 'utf8');
-  s.instances = readdirSync(join(TRACEFS, 'instances')).sort().join(' ');
+  // Instances of processes still alive belong to tests running in parallel (probench, capture
+  // host): only those whose owner is gone can be leftovers.
+  s.instances = readdirSync(join(TRACEFS, 'instances'))
+    .filter((name) => {
+      const pid = /-(\d+)$/.exec(name)?.[1];
+      return !(pid && existsSync(`/proc/${pid}`));
+    })
+    .sort()
+    .join(' ');
   return s;
 }
 
