@@ -171,10 +171,20 @@ function makeMapper(s: TimelineSource, src: number, base: bigint, nextSeq: () =>
     const shift = Number(srcBase.value - base);
     return (ev) => ({ t: ev.ts + shift, src, seq: nextSeq(), vcpu: -1, ev });
   }
+  const plan0 = s.plan;
+  const clockSync = plan0.clockSync?.get(s.open.spec.file);
+  if (clockSync) {
+    // A time-clock guest: ns → guest TSC (its markers) → host TSC (its vCPU's mapping); exact bigints.
+    return (ev) => {
+      const vcpu = plan0.cpuToVcpu(ev.cpu);
+      const t = Number(plan0.vcpu(vcpu).mapping.toHost(clockSync.toTsc(srcBase.abs(ev.ts))) - base);
+      return { t, src, seq: nextSeq(), vcpu, ev };
+    };
+  }
   const clock = s.open.header.clock;
   if (!isTscClock(clock) && clock !== 'counter')
     throw new UserError(
-      `${s.open.spec.file}: the guest was traced with the ${clock} clock; mapping it to host TSC needs the x86-tsc clock (record the guest with trace_clock x86-tsc)`,
+      `${s.open.spec.file}: the guest was traced with the ${clock === 'unknown' ? 'a time clock (seconds)' : clock + ' clock'}; mapping it to host TSC needs the x86-tsc clock, or kvmsync markers and the clock named (--guest-clock, or the bundle's traceClock)`,
     );
   const plan = s.plan;
   // Per vCPU: a constant shift when the mapping is one offset (the common case), else exact bigint math.

@@ -9,6 +9,7 @@ import type { VmMeta } from '../model/bundle.js';
 import { UserError } from '../model/errors.js';
 import type { TraceDatOptions } from '../parsers/trace-dat/index.js';
 import type { HostScan, HostTscWrite } from './host-scan.js';
+import type { ClockToTsc } from './clock-sync.js';
 import type { SourceSpec } from './source.js';
 import { VcpuMapping, type TscPiece } from './tsc-mapping.js';
 
@@ -51,6 +52,8 @@ export interface GuestPlan {
   /** vCPUs known to exist but with no evidence of their offset → their host thread (if known). */
   unmapped: Map<number, number | undefined>;
   notes: string[];
+  /** For guests traced with a time clock: per trace file, its clock → guest TSC map (kvmsync markers). */
+  clockSync?: Map<string, ClockToTsc>;
 }
 
 const cmp = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);

@@ -5,7 +5,8 @@
  */
 import { Diagnostics } from '../model/diagnostics.js';
 import { UserError } from '../model/errors.js';
-import type { TraceClock } from '../model/clock.js';
+import { clockUnit, type TraceClock } from '../model/clock.js';
+import { clockSyncFor } from './clock-sync.js';
 import { scanHost, type HostScan } from './host-scan.js';
 import { loadBundle } from './inputs.js';
 import { mergeTimeline, type Timeline, type TimelineSource } from './merge.js';
@@ -114,9 +115,11 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
   for (const g of guestGroups) {
     if (!host.length) continue;
     let plan = planGuest(host[0], scan!, g[0], req.overrides);
+    // A guest traced with a time clock goes to its TSC through its kvmsync markers first.
+    const timeClock = g.some((s) => s.clock !== undefined && clockUnit(s.clock) === 'ns');
     // No source states some vCPU's offset: estimate it from the traces (a pass over both), or say why not.
     const why: string[] = [];
-    if (plan.unmapped.size && req.overrides.tscOffset === undefined) {
+    if (plan.unmapped.size && req.overrides.tscOffset === undefined && !timeClock) {
       const est = await estimateUnmapped(host, scan!, g[0], plan, diags);
       why.push(...est.failures);
       if (est.estimated.size) plan = planGuest(host[0], scan!, g[0], { ...req.overrides, estimated: est.estimated });
@@ -126,6 +129,16 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
         `no TSC mapping for guest ${g[0].file}: no debugfs snapshot, no kvm_write_tsc_offset event, no TIME_SHIFT and no --tsc-offset, and the traces do not pin it down${why.length ? ` (${why.join('; ')})` : ''} — ${RECORD_NEXT_TIME}`,
       );
     for (const w of why) plan.notes.push(`no estimate for ${w}`);
+    if (timeClock) {
+      plan.clockSync = new Map();
+      for (const spec of g) {
+        const cs = await clockSyncFor(spec, new Diagnostics(req.strict ?? false, 0));
+        plan.clockSync.set(spec.file, cs);
+        plan.notes.push(
+          `${spec.file}: the ${spec.clock} clock is mapped to the guest TSC through ${cs.markers} kvmsync markers (${cs.ns.length} anchors, ${cs.tscKhz} kHz between them); times are early by the marker write latency (~1 µs) and quantized to the µs tracefs prints`,
+        );
+      }
+    }
     guests.push({ specs: g, plan });
   }
   const guestOnly = !host.length ? guestGroups : [];
