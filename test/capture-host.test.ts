@@ -111,13 +111,18 @@ describe.skipIf(missing !== undefined)('capture host on a real (firmware-only) V
       const [s0, s1] = vm.vcpus[0].snapshots;
       expect(s1.hostTsc > s0.hostTsc).toBe(true);
       expect(readdirSync(out).sort()).toEqual(['meta.json', 'trace.txt']);
+      // In-band markers bound the complete part of the trace.
+      const text = readFileSync(join(out, 'trace.txt'), 'utf8');
+      expect(text).toMatch(/tracing_mark_write: kvmtrace capture host: recording all events\n/);
+      expect(text).toMatch(/tracing_mark_write: kvmtrace capture host: end\n/);
       // Every event is from QEMU's threads, or a switch to/from one of them.
       const tids = new Set(readdirSync(`/proc/${q.pid}/task`).map(Number));
       for (const line of readFileSync(join(out, 'trace.txt'), 'utf8').split('\n').filter((l) => /^\s*\S.*-\d+\s+\[\d+\]/.test(l))) {
         const pid = Number(/-(\d+)\s+\[/.exec(line)![1]);
         const sw = /prev_pid=(\d+) .* next_pid=(\d+)/.exec(line);
         const wake = /sched_wakeup: .* pid=(\d+)/.exec(line);
-        const related = tids.has(pid) || (sw && (tids.has(Number(sw[1])) || tids.has(Number(sw[2])))) || (wake && tids.has(Number(wake[1])));
+        const related =
+          tids.has(pid) || (sw && (tids.has(Number(sw[1])) || tids.has(Number(sw[2])))) || (wake && tids.has(Number(wake[1]))) || /tracing_mark_write: kvmtrace capture host/.test(line);
         expect(related, line).toBeTruthy();
       }
       q.kill();
@@ -194,6 +199,35 @@ describe.skipIf(missing !== undefined)('capture host on a real (firmware-only) V
     const writes = readFileSync(join(out, 'trace.txt'), 'utf8').split('\n').filter((l) => l.includes('kvm_write_tsc_offset:'));
     expect(writes.length).toBeGreaterThan(0);
     for (const w of writes) expect(w).toMatch(new RegExp(`-${tid}\\s+\\[\\d+\\].*kvm_write_tsc_offset: vcpu=0 prev=\\d+ next=\\d+`));
+    q.kill();
+  });
+
+  it('--hold records only kvm_write_tsc_offset until SIGUSR1, and marks where everything starts', async () => {
+    const name = `kvmtrace-test-${process.pid}-hold`;
+    const out = join(tmp, 'hold-ok');
+    const c = capture(['--vm', name, '--wait', '--hold', '-o', out]);
+    await until(c, /waiting for QEMU/);
+    const q = await startVm(name);
+    await until(c, /holding: recording only kvm_write_tsc_offset until SIGUSR1/);
+    await new Promise((r) => setTimeout(r, 500));
+    const usr1Tsc = BigInt(spawnSync(join(ROOT, 'native', 'build', 'rdtsc'), [], { encoding: 'utf8' }).stdout.trim());
+    c.child.kill('SIGUSR1');
+    await until(c, /recording everything/);
+    await new Promise((r) => setTimeout(r, 500));
+    c.child.kill('SIGINT');
+    expect(await c.done).toBe(0);
+    const lines = readFileSync(join(out, 'trace.txt'), 'utf8').split('\n').filter((l) => /\[\d+\]/.test(l));
+    const hold = lines.findIndex((l) => l.includes('tracing_mark_write: kvmtrace capture host: holding, only kvm_write_tsc_offset'));
+    const all = lines.findIndex((l) => l.includes('tracing_mark_write: kvmtrace capture host: recording all events'));
+    expect(hold).toBeGreaterThanOrEqual(0);
+    expect(all).toBeGreaterThan(hold);
+    // Before SIGUSR1 only the hold event (and markers); the other events are switched on one by
+    // one after it, and the marker follows the last of them.
+    for (const l of lines.slice(0, all)) {
+      const ts = BigInt(/\s(\d+):\s/.exec(l)![1]);
+      if (ts < usr1Tsc) expect(l, l).toMatch(/kvm_write_tsc_offset:|tracing_mark_write: kvmtrace capture host/);
+    }
+    expect(lines.slice(all).some((l) => /sched_switch:|kvm_fpu:|kvm_msr:|kvm_pio:/.test(l))).toBe(true);
     q.kill();
   });
 });

@@ -24,6 +24,13 @@ import { alive, findVm, threadName, threadsOf, waitForProcess, waitForVm, type F
 /** The events a host capture enables unless told otherwise. */
 export const DEFAULT_HOST_EVENTS = ['kvm:*', 'sched:sched_switch', 'sched:sched_wakeup'];
 
+/** trace_marker text written when the host trace starts to hold every event asked for. */
+export const ALL_MARKER = 'kvmtrace capture host: recording all events';
+/** trace_marker text written when `--hold` starts: only kvm_write_tsc_offset until ALL_MARKER. */
+export const HOLD_MARKER = 'kvmtrace capture host: holding, only kvm_write_tsc_offset';
+/** trace_marker text written just before recording stops. */
+export const END_MARKER = 'kvmtrace capture host: end';
+
 /** What `capture host` is asked to do. */
 export interface HostCaptureOptions {
   /** QEMU pid or VM name. */
@@ -205,6 +212,8 @@ export async function captureHost(opts: HostCaptureOptions): Promise<HostCapture
     await inst.setEventPids(tids, true);
     if (!opts.hold) await turnOn(enable);
     await inst.write('tracing_on', '1');
+    // In-band markers say from where on the trace is complete (before: only the hold events).
+    await inst.mark(opts.hold ? HOLD_MARKER : ALL_MARKER);
     const vm = found ?? (await waitForVm(debugfs, qemuPid, 60_000));
     const startReadings = await startReading(rdtsc, vm, opts.stop);
     const names = new Map<number, string | undefined>();
@@ -219,6 +228,7 @@ export async function captureHost(opts: HostCaptureOptions): Promise<HostCapture
       say('holding: recording only kvm_write_tsc_offset until SIGUSR1');
       const held = await waitForEnd(vm, undefined, anySignal(opts.stop, opts.begin), reader);
       await turnOn(enable);
+      await inst.mark(ALL_MARKER);
       if (held === 'stop' && opts.begin?.aborted) say('recording everything');
     }
     const endedBy = await waitForEnd(vm, opts.durationS, opts.stop, reader);
@@ -229,6 +239,7 @@ export async function captureHost(opts: HostCaptureOptions): Promise<HostCapture
         return undefined;
       });
     } else notes.push('the VM exited during the capture: debugfs has only the start reading');
+    await inst.mark(END_MARKER);
     await inst.write('tracing_on', '0');
     const end = new Date();
     const stats = await inst.stats();

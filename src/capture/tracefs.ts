@@ -126,6 +126,11 @@ export class TraceInstance {
     await this.append('set_event', spec);
   }
 
+  /** Writes a line into the instance's buffer (trace_marker; shown as tracing_mark_write). */
+  async mark(text: string): Promise<void> {
+    await this.write('trace_marker', text);
+  }
+
   /** The event names of a subsystem (folders under events/SYS). */
   async eventsOf(sys: string): Promise<string[]> {
     const names = await readdir(join(this.dir, 'events', sys), { withFileTypes: true }).catch(() => {
