@@ -283,6 +283,12 @@ describe('guest capture script', () => {
     expect(r.status).toBe(0);
     const meta = validateMeta(JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')), 'meta.json');
     expect(meta.name).toBe('g1');
+    // With Node in the guest, the bundle carries what `kvmtrace inspect` finds here.
+    const inspect = meta.guest?.inspect as { clocksource?: string; tscFlags?: string[] } | undefined;
+    expect(inspect?.clocksource).toBe(readFileSync('/sys/devices/system/clocksource/clocksource0/current_clocksource', 'utf8').trim());
+    const cpuFlags = new Set(/^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))![1].split(/\s+/));
+    expect(inspect?.tscFlags?.length).toBeGreaterThan(0);
+    for (const f of inspect?.tscFlags ?? []) expect(cpuFlags.has(f)).toBe(true);
     expect(readFileSync(join(dir, 'trace.txt'), 'utf8').split('\n').filter((l) => l.includes('kvmsync')).length).toBe(2 * 2 * meta.cpus!);
     const bad = spawnSync(process.execPath, [...CLI, 'capture', 'guest', '-o', join(tmp, 'x'), '--sync', 'hlt'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);

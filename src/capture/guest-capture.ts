@@ -4,7 +4,9 @@
  * so there is one implementation of the guest capture.
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { inspectGuest } from './inspect/index.js';
 import { UserError } from '../model/errors.js';
 import { GUEST_SCRIPT, helperPath } from './native.js';
 
@@ -56,9 +58,24 @@ export function guestScriptArgs(o: GuestCaptureOptions, syncpt: string): string[
 export async function captureGuest(o: GuestCaptureOptions): Promise<number> {
   const syncpt = helperPath('syncpt');
   const args = guestScriptArgs(o, syncpt);
-  return new Promise((resolve, reject) => {
+  const code = await new Promise<number>((resolve, reject) => {
     const child = spawn('sh', [GUEST_SCRIPT, ...args], { stdio: 'inherit' });
     child.on('error', (e) => reject(new UserError(`cannot run sh ${GUEST_SCRIPT}: ${e.message}`)));
-    child.on('close', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? 130 : 143)));
+    child.on('close', (c, signal) => resolve(c ?? (signal === 'SIGINT' ? 130 : 143)));
   });
+  if (code === 0 && o.outDir !== '-') await addInspection(o.outDir);
+  return code;
+}
+
+/**
+ * Where Node runs in the guest, the bundle also gets what `kvmtrace inspect` finds (clocksource,
+ * TSC flags, kvm-clock, virtio devices) as `guest.inspect`; meta.json is replaced whole.
+ */
+async function addInspection(dir: string): Promise<void> {
+  const path = join(dir, 'meta.json');
+  const meta = JSON.parse(await readFile(path, 'utf8')) as { guest?: Record<string, unknown> };
+  meta.guest = { ...(meta.guest ?? {}), inspect: inspectGuest('/') };
+  const tmp = join(dir, `.meta.json.${process.pid}.tmp`);
+  await writeFile(tmp, JSON.stringify(meta, null, 2) + '\n');
+  await rename(tmp, path);
 }
