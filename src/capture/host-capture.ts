@@ -12,7 +12,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { metaToJson, validateMeta, type BundleMeta, type VcpuMeta } from '../model/bundle.js';
 import { UserError } from '../model/errors.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../model/version.js';
 import { findDebugfs, readVcpus, type VcpuReading } from './debugfs.js';
 import { hasHardwareVirt, machineFacts } from './host-facts.js';
 import { helperPath } from './native.js';

@@ -9,7 +9,7 @@
 import { Command } from 'commander';
 import { isUserError } from '../model/errors.js';
 import { commands } from './commands/index.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../model/version.js';
 
 /** Builds the program with every command registered. */
 export function buildProgram(): Command {

@@ -10,7 +10,7 @@ import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
 import { TextExporter } from './text.js';
 import { validationJson } from './validation-report.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../model/version.js';
 
 /** Where the outputs go; `-` for stdout (text only). */
 export interface MergeOutputs {
