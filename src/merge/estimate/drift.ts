@@ -5,7 +5,7 @@
  * fitted with the convex-hull method (from-sync.ts). The result is a scaled mapping in KVM's own
  * form: guest = ((host × ratio) >> 48) + offset.
  */
-import { fitDrift, SyncRefiner, type DriftFit, type SyncPair } from './from-sync.js';
+import { fitDrift, lowerBound, SyncRefiner, type DriftFit, type SyncPair } from './from-sync.js';
 
 /** A marker's bracket, guest TSC relative to the guest base. */
 export interface Bracket {
@@ -48,16 +48,6 @@ export function pairChunks(markers: Bracket[], host: Float64Array, first: number
   return pairs;
 }
 
-function lowerBound(a: Float64Array, x: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (a[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 /** A fitted drift as KVM's scaled mapping (48 fraction bits), with the fit's bound in cycles. */
 export interface DriftMapping {

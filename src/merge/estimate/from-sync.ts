@@ -56,7 +56,8 @@ export class SyncRefiner {
   }
 }
 
-function lowerBound(a: Float64Array, x: number): number {
+/** The first index of a sorted array whose value is ≥ x (a.length when none). */
+export function lowerBound(a: Float64Array, x: number): number {
   let lo = 0;
   let hi = a.length;
   while (lo < hi) {

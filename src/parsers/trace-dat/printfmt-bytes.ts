@@ -8,26 +8,14 @@ import { parseDirective } from './cprintf.js';
 import { Out } from './out.js';
 import { atomValue, type Node, type Piece, type PrintFmt } from './printfmt-parse.js';
 import { dynLoc, type Rec, type RenderEnv } from './printfmt-eval.js';
-import { pieceRenderer } from './printfmt-fast.js';
+import { pieceRenderer, smallReader } from './printfmt-fast.js';
 
 type ByteFn = (out: Out, r: Rec) => void;
 type NumFn = (r: Rec) => number;
 
 const TWO32 = 2 ** 32;
 
-function reader(env: RenderEnv, off: number, size: number): NumFn | undefined {
-  const le = env.le;
-  if (size === 4)
-    return le
-      ? (r) => (off + 4 <= r.len ? r.buf.readUInt32LE(r.pos + off) : 0)
-      : (r) => (off + 4 <= r.len ? r.buf.readUInt32BE(r.pos + off) : 0);
-  if (size === 2)
-    return le
-      ? (r) => (off + 2 <= r.len ? r.buf.readUInt16LE(r.pos + off) : 0)
-      : (r) => (off + 2 <= r.len ? r.buf.readUInt16BE(r.pos + off) : 0);
-  if (size === 1) return (r) => (off + 1 <= r.len ? r.buf[r.pos + off] : 0);
-  return undefined;
-}
+const reader = smallReader;
 
 /** Offset and size of a field or of a constant-index element of a fixed array (no casts). */
 function loc(n: Node): { off: number; size: number } | undefined {

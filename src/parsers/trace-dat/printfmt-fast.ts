@@ -13,7 +13,7 @@ type NumFn = (r: Rec) => number;
 const TWO32 = 2 ** 32;
 
 /** A closure reading an unsigned field of 1, 2 or 4 bytes; 0 outside the record. */
-function smallReader(env: RenderEnv, off: number, size: number): NumFn | undefined {
+export function smallReader(env: RenderEnv, off: number, size: number): NumFn | undefined {
   const le = env.le;
   if (size === 4)
     return le
