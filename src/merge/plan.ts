@@ -7,7 +7,7 @@
  */
 import type { VmMeta } from '../model/bundle.js';
 import { UserError } from '../model/errors.js';
-import type { TraceDatOptions } from '../parsers/trace-dat/index.js';
+import { hostSync, type TimeShift, type TraceDatOptions } from '../parsers/trace-dat/index.js';
 import type { HostScan, HostTscWrite } from './host-scan.js';
 import type { ClockToTsc } from './clock-sync.js';
 import type { SourceSpec } from './source.js';
@@ -117,6 +117,7 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
     const flagOffset = over.tscOffsetByVcpu?.get(v) ?? over.tscOffset;
     const scaling =
       over.tscScalingRatio !== undefined ? { ratio: over.tscScalingRatio, fracBits: over.tscScalingFracBits ?? 48 } : {};
+    let direct: ((g: bigint) => bigint) | undefined;
     let pieces: TscPiece[] | undefined;
     let from = '';
     if (meta && meta.snapshots.length > 0) {
@@ -126,8 +127,10 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
       pieces = fromWrites(vWrites, scaling);
       from = `kvm_write_tsc_offset events (${vWrites.length})`;
     } else if (datGuest?.timeShift && datGuest.timeShift.cpus[v]?.length) {
-      pieces = fromTimeShift(guest.file, datGuest.timeShift.cpus[v], datGuest.timeShift.flags, notes, v);
-      from = `trace.dat TIME_SHIFT (${datGuest.timeShift.cpus[v].length} samples)`;
+      const ts = fromTimeShift(datGuest.timeShift, v);
+      pieces = ts.pieces;
+      direct = ts.direct;
+      from = `trace.dat TIME_SHIFT (${datGuest.timeShift.cpus[v].length} samples${ts.direct ? ', ' + ts.how : ''})`;
     } else if (over.estimated?.has(v)) {
       const e = over.estimated.get(v)!;
       // Estimates assume the scaling they were made with (none, or the drift fit's), never --tsc-scaling.
@@ -153,7 +156,7 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
         );
     }
     const est = pieces[0].source === 'estimate' ? over.estimated?.get(v) : undefined;
-    return { vcpu: v, tid, tidFrom, mapping: new VcpuMapping(pieces), mappingFrom: from, ...(est ? { bound: { low: est.low, high: est.high } } : {}) };
+    return { vcpu: v, tid, tidFrom, mapping: new VcpuMapping(pieces, direct), mappingFrom: from, ...(est ? { bound: { low: est.low, high: est.high } } : {}) };
   };
 
   const candidates = new Set<number>([
@@ -205,29 +208,25 @@ function checkPair(host: SourceSpec, guest: SourceSpec, h: TraceDatOptions | und
 }
 
 /**
- * Pieces from a guest trace.dat's TIME_SHIFT samples (trace-cmd: host = ((guest × scaling) >> frac)
- * + offset). Without scaling, KVM's offset is the negated correction; each sample starts a piece at
- * its host time. Interpolation between differing samples is not applied here: the offset steps.
+ * The mapping of a guest trace.dat's TIME_SHIFT samples for one vCPU (trace-cmd: host =
+ * ((guest × scaling) >> frac) + offset). A constant, unscaled correction is KVM's offset negated,
+ * one piece. Otherwise — scaling, or offsets that change — the map is trace-cmd's own formula,
+ * interpolated between samples when the flags say so, applied to each guest timestamp
+ * (hostSync), so events land exactly where `trace-cmd report` puts them; the pieces then only
+ * describe it.
  */
-function fromTimeShift(
-  file: string,
-  samples: { time: bigint; offset: bigint; scaling: bigint; fracBits: number }[],
-  flags: number,
-  notes: string[],
-  v: number,
-): TscPiece[] {
-  const scaled = samples.find((x) => x.scaling !== 1n && x.scaling !== 1n << BigInt(x.fracBits));
-  if (scaled)
-    throw new UserError(`${file}: TIME_SHIFT for vCPU ${v} has TSC scaling ${scaled.scaling}/${scaled.fracBits}; kvmtrace maps unscaled TIME_SHIFT only (give --no-file-offsets and the mapping flags)`);
+function fromTimeShift(t: TimeShift, v: number): { pieces: TscPiece[]; direct?: (g: bigint) => bigint; how?: string } {
+  const samples = t.cpus[v];
   const pieces: TscPiece[] = [];
   for (const x of samples) {
     const offset = -x.offset;
     if (pieces.length && pieces[pieces.length - 1].offset === offset) continue;
     pieces.push({ fromHostTsc: pieces.length ? x.time + x.offset : -1n, offset, source: 'TIME_SHIFT' });
   }
-  if (pieces.length > 1 && flags & 1)
-    notes.push(`vCPU ${v}: TIME_SHIFT asks for interpolation between ${samples.length} differing samples; kvmtrace steps from one to the next`);
-  return pieces;
+  const scaled = samples.some((x) => x.scaling !== 1n && x.scaling !== 1n << BigInt(x.fracBits));
+  if (!scaled && pieces.length === 1) return { pieces };
+  const how = [scaled ? 'scaled' : '', pieces.length > 1 ? (t.flags & 1 ? 'interpolated' : 'stepped') : ''].filter(Boolean).join(', ');
+  return { pieces, direct: (g) => hostSync(g, v, t), how };
 }
 
 /** Pieces from kvm_write_tsc_offset events alone: the `prev` offset before the first write, then each `next`. */

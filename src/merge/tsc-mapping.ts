@@ -48,14 +48,22 @@ export class VcpuMapping {
   readonly pieces: TscPiece[];
   private cursor = 0;
 
-  constructor(pieces: TscPiece[]) {
+  /**
+   * @param pieces the offsets in force (for reports, and the map itself unless `direct` is given)
+   * @param direct a guest → host map that is not a list of KVM pieces (trace-cmd's TIME_SHIFT
+   *   with scaling or interpolation: host = ((guest × scaling) >> frac) + offset(guest))
+   */
+  constructor(
+    pieces: TscPiece[],
+    readonly direct?: (guestTsc: bigint) => bigint,
+  ) {
     if (pieces.length === 0) throw new Error('a mapping needs at least one piece');
     this.pieces = [...pieces].sort((a, b) => (a.fromHostTsc < b.fromHostTsc ? -1 : a.fromHostTsc > b.fromHostTsc ? 1 : 0));
   }
 
   /** True when one offset and no scaling covers all time (the fast path: a constant shift). */
   get isConstantShift(): boolean {
-    return this.pieces.length === 1 && this.pieces[0].ratio === undefined;
+    return this.direct === undefined && this.pieces.length === 1 && this.pieces[0].ratio === undefined;
   }
 
   /**
@@ -63,6 +71,7 @@ export class VcpuMapping {
    * timestamps arrive nearly in order, so the search starts at the last piece used.
    */
   toHost(guestTsc: bigint): bigint {
+    if (this.direct) return this.direct(guestTsc);
     const ps = this.pieces;
     if (ps.length === 1) return guestToHost(ps[0], guestTsc);
     let k = this.cursor;
