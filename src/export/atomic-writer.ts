@@ -100,18 +100,29 @@ export class AtomicWriter {
 
   /** Appends a non-negative safe integer in decimal. */
   uint(v: number): void {
-    let len = 1;
-    for (let x = v; x >= 10; x = Math.floor(x / 10)) len++;
-    this.pad(v, len);
+    this.pad(v, 1);
   }
 
   /** Appends a non-negative safe integer in decimal, left-padded with zeros to `width` digits. */
   pad(v: number, width: number): void {
     if (this.off + width + 16 > SIZE) this.rotate();
+    const b = this.buf;
+    if (v < 2147483648) {
+      // Below 2^31 (pids, CPUs, ns fractions, the parts of a split TSC): int32 arithmetic.
+      let len = v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6 : v < 10000000 ? 7 : v < 100000000 ? 8 : v < 1000000000 ? 9 : 10;
+      if (len < width) len = width;
+      let o = this.off + len;
+      this.off = o;
+      for (let i = 0; i < len; i++) {
+        const q = (v / 10) | 0;
+        b[--o] = 48 + v - q * 10;
+        v = q;
+      }
+      return;
+    }
     let len = 1;
     for (let x = v; x >= 10; x = Math.floor(x / 10)) len++;
     if (len < width) len = width;
-    const b = this.buf;
     let o = this.off + len;
     this.off = o;
     for (let i = 0; i < len; i++) {
