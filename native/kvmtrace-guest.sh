@@ -22,6 +22,8 @@
 #   -c CLOCK    trace clock to use instead of x86-tsc
 #   -w SECONDS  pause after tracing starts, before the first sync points (time for a host capture
 #               that watches this script's "tracing started" line to arm itself)
+#   -I          also record, under sysfs/, the files `kvmtrace inspect --root BUNDLE/sysfs` decodes
+#               (clocksource, CPU flags, virtio devices and their feature bits, disk cache mode)
 #   -f          write into a non-empty DIR
 # Exit status: 0 bundle written; 1 usage; 2 cannot capture (not root, no tracefs, ...); with
 # COMMAND, its non-zero status is reported but the bundle is still written.
@@ -33,12 +35,35 @@ DEFAULT_EVENTS="sched:sched_switch sched:sched_wakeup irq:irq_handler_entry irq:
 TSC_FLAGS="tsc rdtscp constant_tsc nonstop_tsc tsc_known_freq tsc_reliable tsc_deadline_timer tsc_adjust"
 
 say() { printf 'kvmtrace-guest: %s\n' "$*" >&2; }
+
+# -I: the files `kvmtrace inspect` reads, copied with their paths under $1 (no Node.js needed here).
+copy_rel() { # copy_rel DEST REL
+  [ -r "/$2" ] || return 0
+  mkdir -p "$1/${2%/*}" && cat "/$2" > "$1/$2" 2>/dev/null
+  return 0
+}
+record_sysfs() {
+  copy_rel "$1" proc/cpuinfo
+  copy_rel "$1" sys/devices/system/clocksource/clocksource0/current_clocksource
+  copy_rel "$1" sys/devices/system/clocksource/clocksource0/available_clocksource
+  for d in /sys/bus/virtio/devices/*; do
+    [ -d "$d" ] || continue
+    r=${d#/}
+    for f in device vendor features status modalias; do copy_rel "$1" "$r/$f"; done
+    if [ -L "$d/driver" ]; then mkdir -p "$1/$r" && ln -s "$(readlink "$d/driver")" "$1/$r/driver"; fi
+    for b in "$d"/block/*; do
+      [ -d "$b" ] || continue
+      for f in cache_type size queue/write_cache; do copy_rel "$1" "${b#/}/$f"; done
+    done
+    for n in "$d"/net/*; do [ -d "$n" ] && copy_rel "$1" "${n#/}/mtu"; done
+  done
+}
 die() { say "$*"; exit 2; }
 usage() { sed -n '/^# usage:/,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; }
 
 out=""; to_tar=0; duration=""; extra_events=""; defaults=1; kinds=""; nsync=20
-syncpt=""; name=""; vm=""; buf_kb=1024; want_clock="x86-tsc"; force=0; pause=""
-while getopts o:Td:e:Ek:n:s:N:V:b:c:w:fh opt; do
+syncpt=""; name=""; vm=""; buf_kb=1024; want_clock="x86-tsc"; force=0; pause=""; inspect=0
+while getopts o:Td:e:Ek:n:s:N:V:b:c:w:fIh opt; do
   case "$opt" in
     o) out="$OPTARG" ;;
     T) to_tar=1 ;;
@@ -57,6 +82,7 @@ while getopts o:Td:e:Ek:n:s:N:V:b:c:w:fh opt; do
     c) want_clock="$OPTARG" ;;
     f) force=1 ;;
     w) pause="$OPTARG" ;;
+    I) inspect=1 ;;
     *) usage ;;
   esac
 done
@@ -325,11 +351,13 @@ case "$avail" in *\[*) avail_pre=${avail%%\[*}; avail_rest=${avail#*\[}; avail="
   printf '    "syncKind": '; json "$sync_kind"; printf '\n  }\n}\n'
 } > "$dir/meta.json.part" || die "cannot write $dir/meta.json"
 mv "$dir/trace.txt.part" "$dir/trace.txt" || die "cannot write $dir/trace.txt"
+[ "$inspect" = 1 ] && record_sysfs "$dir/sysfs"
 mv "$dir/meta.json.part" "$dir/meta.json" || die "cannot write $dir/meta.json"
 finished=1
 
 if [ "$to_tar" = 1 ]; then
-  tar -c -f - -C "$dir" meta.json trace.txt || die "tar failed"
+  if [ "$inspect" = 1 ]; then set -- meta.json trace.txt sysfs; else set -- meta.json trace.txt; fi
+  tar -c -f - -C "$dir" "$@" || die "tar failed"
   say "bundle written as a tar to stdout ($(wc -c < "$dir/trace.txt") bytes of trace, clock $clock)"
 else
   say "bundle written to $dir ($(wc -c < "$dir/trace.txt") bytes of trace, clock $clock)"

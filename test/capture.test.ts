@@ -234,6 +234,22 @@ describe('guest capture script', () => {
     expect(topLevelState()).toEqual(before);
   });
 
+  it.skipIf(!tracingOk || !helpersOk)('with -I records the files inspect reads, so inspect of the bundle equals inspect of this machine', () => {
+    const dir = join(tmp, 'guest-inspect');
+    const r = runScript(['-o', dir, '-k', 'cpuid', '-n', '1', '-I', '--', 'true']);
+    expect(r.status, r.stderr).toBe(0);
+    const json = (root: string): Record<string, unknown> => {
+      const x = spawnSync(process.execPath, [...CLI, 'inspect', '--root', root, '--json'], { encoding: 'utf8' });
+      expect(x.status, x.stderr).toBe(0);
+      const o = JSON.parse(x.stdout) as Record<string, unknown>;
+      delete o.root;
+      return o;
+    };
+    const here = json('/');
+    expect(json(join(dir, 'sysfs'))).toEqual(here);
+    expect((here.virtio as unknown[]).length).toBeGreaterThan(0);
+  });
+
   it.skipIf(!tracingOk || !helpersOk)('falls back to another clock when the one asked for is missing, and says so', () => {
     const dir = join(tmp, 'guest-clock');
     const r = runScript(['-o', dir, '-c', 'no-such-clock', '-k', 'cpuid', '-n', '1', '--', 'true']);
