@@ -3,21 +3,16 @@
  * tsc-scaling-ratio-frac-bits}`. Readings are stamped with the host TSC by the static
  * `native/build/rdtsc` helper right after each file is read (docs/bundle.md, Snapshot).
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TscSnapshot } from '../model/bundle.js';
 import { UserError } from '../model/errors.js';
 import { run } from './process.js';
+import { findMount } from './tracefs.js';
 
-/** Where debugfs is mounted, from /proc/mounts (undefined when it is not). */
-export async function findDebugfs(mountsFile = '/proc/mounts'): Promise<string | undefined> {
-  const text = await readFile(mountsFile, 'utf8').catch(() => '');
-  const points = text
-    .split('\n')
-    .map((l) => l.split(' '))
-    .filter((f) => f[2] === 'debugfs')
-    .map((f) => f[1]);
-  return points.find((p) => p === '/sys/kernel/debug') ?? points[0];
+/** Where debugfs is mounted (undefined when it is not). */
+export function findDebugfs(mountsFile?: string): Promise<string | undefined> {
+  return findMount('debugfs', '/sys/kernel/debug', mountsFile);
 }
 
 /** The VM folders (`<pid>-<fd>`) of a QEMU process under debugfs `kvm/`. */

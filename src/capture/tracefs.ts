@@ -8,16 +8,23 @@ import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../model/errors.js';
 
-/** Where tracefs is mounted, from /proc/mounts (undefined when it is not). */
-export async function findTracefs(mountsFile = '/proc/mounts'): Promise<string | undefined> {
+/**
+ * Where a filesystem type is mounted, from /proc/mounts (octal escapes such as \040 decoded);
+ * the canonical mount point when it is among them, else the first. Undefined when not mounted.
+ */
+export async function findMount(fstype: string, canonical: string, mountsFile = '/proc/mounts'): Promise<string | undefined> {
   const text = await readFile(mountsFile, 'utf8').catch(() => '');
   const points = text
     .split('\n')
     .map((l) => l.split(' '))
-    .filter((f) => f[2] === 'tracefs')
-    .map((f) => f[1].replace(/\\040/g, ' '));
-  // Prefer the canonical mount; debugfs's automount at .../debug/tracing is the same filesystem.
-  return points.find((p) => p === '/sys/kernel/tracing') ?? points[0];
+    .filter((f) => f[2] === fstype)
+    .map((f) => f[1].replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))));
+  return points.find((p) => p === canonical) ?? points[0];
+}
+
+/** Where tracefs is mounted (debugfs's automount at …/debug/tracing is the same filesystem). */
+export function findTracefs(mountsFile?: string): Promise<string | undefined> {
+  return findMount('tracefs', '/sys/kernel/tracing', mountsFile);
 }
 
 /** Per-CPU buffer statistics of an instance (per_cpu/cpuN/stats), summed over CPUs. */
