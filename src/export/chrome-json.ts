@@ -33,11 +33,6 @@ function jsonString(s: string): string {
   return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"';
 }
 
-/** The args of an instant: the task and the event's printed text (markers: their text). */
-function argsJson(ev: TraceEvent): string {
-  return '{"task":' + jsonString(ev.comm + '-' + ev.pid) + ',"text":' + jsonString(ev.body) + '}';
-}
-
 /** One end of a flow arrow, drawn at a merged event: `s` starts it, `f` finishes it (same `id`). */
 export interface FlowMark {
   ph: 's' | 'f';
@@ -79,7 +74,7 @@ export class ChromeJsonExporter {
   constructor(
     private readonly tl: Timeline,
     private readonly tscKhz: number | undefined,
-    private readonly plans: (GuestPlan | undefined)[],
+    plans: (GuestPlan | undefined)[],
     private readonly windowKind: WindowKind,
     private readonly opts: ChromeJsonOptions = {},
   ) {
@@ -139,18 +134,10 @@ export class ChromeJsonExporter {
     return this.rec(`{"ph":"E","ts":${this.ts(t)},"pid":${pid},"tid":${tid}${args ? ',"args":' + args : ''}}`);
   }
 
+  /** Holds the event's instant: `writeTo` writes it after the event's other records. */
   private instant(pid: number, tid: number, t: number, ev: TraceEvent, cat: string): string {
-    if (this.sink) {
-      // writeTo: the instant goes straight into the writer after the event's other records.
-      this.held = { pid, tid, t, ev, cat };
-      return '';
-    }
-    const marker = isMarkerEvent(ev.name);
-    const name = this.instantName(ev, marker);
-    return this.rec(
-      '{"ph":"i","s":"t","name":' + name + ',"cat":"' + (marker ? 'marker' : cat) + '","ts":' + this.ts(t) +
-        ',"pid":' + pid + ',"tid":' + tid + ',"args":' + argsJson(ev) + '}',
-    );
+    this.held = { pid, tid, t, ev, cat };
+    return '';
   }
 
   /** An instant's name as a JSON literal: the marker text (80 characters) or the event name (cached). */
@@ -163,25 +150,28 @@ export class ChromeJsonExporter {
 
   /** The instant of the event being written by `writeTo`, held until its other records are out. */
   private held: { pid: number; tid: number; t: number; ev: TraceEvent; cat: string } | undefined;
-  private sink: AtomicWriter | undefined;
 
   /**
-   * Writes one batch into `w`: the same text as `formatTo`, with the instants (most events) written
-   * byte by byte into the writer's buffer rather than built as strings.
+   * Writes one batch into `w`, event by event: its slice and metadata records (as strings), then
+   * its instant written byte by byte into the writer's buffer (most events are instants), then its
+   * flow marks, bound to the enclosing slice ("bp":"e").
    */
   writeTo(batch: MergedEvent[], w: AtomicWriter): void {
-    this.sink = w;
-    try {
-      for (const m of batch) {
-        this.formatTo([m], (s) => s && w.put(s));
-        const h = this.held;
-        if (h) {
-          this.held = undefined;
-          this.writeInstant(w, h.pid, h.tid, h.t, h.ev, h.cat);
-        }
+    for (const m of batch) {
+      if (this.zero === undefined) this.zero = m.t;
+      this.lastT = m.t;
+      const pid = m.src + 1;
+      const s = m.vcpu < 0 ? this.host(pid, m) : this.guest(pid, m);
+      if (s) w.put(s);
+      const h = this.held;
+      if (h) {
+        this.held = undefined;
+        this.writeInstant(w, h.pid, h.tid, h.t, h.ev, h.cat);
       }
-    } finally {
-      this.sink = undefined;
+      if (this.opts.flows) {
+        const f = this.flowMarks(pid, m);
+        if (f) w.put(f);
+      }
     }
   }
 
@@ -228,32 +218,6 @@ export class ChromeJsonExporter {
       w.byte(34);
     }
     w.text('}}');
-  }
-
-  /** Formats one batch of merged events. */
-  format(batch: MergedEvent[]): string {
-    let s = '';
-    this.formatTo(batch, (x) => (s += x));
-    return s;
-  }
-
-  /**
-   * Formats one batch, handing each event's text to `put` as soon as it is made: short-lived
-   * strings die young, where one string per batch would outlive collections and cost far more.
-   */
-  formatTo(batch: MergedEvent[], put: (text: string) => void): void {
-    for (const m of batch) {
-      if (this.zero === undefined) this.zero = m.t;
-      this.lastT = m.t;
-      const pid = m.src + 1;
-      let s = '';
-      if (m.vcpu < 0) s += this.host(pid, m);
-      else s += this.guest(pid, m);
-      // Flow marks after the event's own records, bound to the enclosing slice ("bp":"e"): the slice
-      // this event just began (an exit) or is inside of (a task, a guest-mode span).
-      if (this.opts.flows) s += this.flowMarks(pid, m);
-      put(s);
-    }
   }
 
   private host(pid: number, m: MergedEvent): string {

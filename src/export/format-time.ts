@@ -18,14 +18,6 @@ export function absDecimal(baseHi: number, baseLo: number, t: number): string {
   return String(hi) + String(lo).padStart(9, '0');
 }
 
-/** Seconds since the start with 9 decimals (ns), from cycles and the TSC kHz. */
-export function cyclesToSeconds(t: number, tscKhz: number): string {
-  const ns = Math.round((t * 1e6) / tscKhz);
-  const neg = ns < 0;
-  const a = Math.abs(ns);
-  return (neg ? '-' : '') + String(Math.floor(a / E9)) + '.' + String(a % E9).padStart(9, '0');
-}
-
 /** Microseconds since the start with at most 3 decimals (Chrome's `ts`/`dur`), from cycles and TSC kHz. */
 export function cyclesToMicros(t: number, tscKhz: number): string {
   const ns = Math.round((t * 1e6) / tscKhz);

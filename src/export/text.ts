@@ -7,7 +7,7 @@
 import { TsBase } from '../model/exact.js';
 import type { MergedEvent } from '../merge/merged-event.js';
 import type { Timeline } from '../merge/merge.js';
-import { absDecimal, cyclesToSeconds } from './format-time.js';
+import { absDecimal } from './format-time.js';
 import type { AtomicWriter } from './atomic-writer.js';
 
 /** Formats merged events as text lines. */
@@ -31,13 +31,6 @@ export class TextExporter {
   header(): string {
     const rel = this.tscKhz ? '+SECONDS' : '+CYCLES';
     return `# ${this.tscKhz === 1_000_000 ? 'HOST_NS' : 'HOST_TSC'} ${rel} ${'MACHINE'.padEnd(this.width)} [CPU] TASK-PID EVENT: FIELDS\n`;
-  }
-
-  /** Formats one batch. */
-  format(batch: MergedEvent[]): string {
-    let s = '';
-    this.formatTo(batch, (x) => (s += x));
-    return s;
   }
 
   /** Writes one batch into `w` byte by byte (no string per line: see AtomicWriter.text). */
@@ -89,24 +82,4 @@ export class TextExporter {
       w.byte(10);
     }
   }
-
-  /** Formats one batch, handing each line to `put` (see ChromeJsonExporter.formatTo). */
-  formatTo(batch: MergedEvent[], put: (text: string) => void): void {
-    const { hi, lo } = this.base;
-    const khz = this.tscKhz;
-    for (const m of batch) {
-      const ev = m.ev;
-      this.zero ??= m.t;
-      const rel = khz ? cyclesToSeconds(m.t - this.zero, khz) : String(m.t - this.zero);
-      put(
-        absDecimal(hi, lo, m.t) + ' +' + rel + ' ' + this.names[m.src] + ' [' + cpu3(ev.cpu) + '] ' +
-          ev.comm + '-' + ev.pid + ' ' + ev.name + ': ' + ev.body + '\n',
-      );
-    }
-  }
-}
-
-/** The CPU number as three digits, like ftrace. */
-function cpu3(cpu: number): string {
-  return cpu < 10 ? '00' + cpu : cpu < 100 ? '0' + cpu : String(cpu);
 }

@@ -9,7 +9,7 @@ import { isTscClock } from '../model/clock.js';
 import type { Diagnostics } from '../model/diagnostics.js';
 import { UserError } from '../model/errors.js';
 import type { TraceEvent } from '../model/event.js';
-import type { MergedEvent } from './merged-event.js';
+import { compareMerged, type MergedEvent } from './merged-event.js';
 import type { GuestPlan } from './plan.js';
 import type { OpenSource } from './source.js';
 import { guestToHost } from './tsc-mapping.js';
@@ -158,7 +158,7 @@ class SourceQueue {
     }
     this.maxIn = max;
     if (!sorted) {
-      this.items = this.items.slice(this.head).sort((a, b) => a.t - b.t || a.seq - b.seq);
+      this.items = this.items.slice(this.head).sort(compareMerged);
       this.head = 0;
     }
   }

@@ -88,11 +88,4 @@ export class VcpuMapping {
     this.cursor = k;
     return guestToHost(ps[k], guestTsc);
   }
-
-  /** The piece in force at a host TSC. */
-  pieceAt(hostTsc: bigint): TscPiece {
-    let found = this.pieces[0];
-    for (const p of this.pieces) if (p.fromHostTsc <= hostTsc) found = p;
-    return found;
-  }
 }

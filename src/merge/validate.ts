@@ -167,7 +167,7 @@ export class Validator {
 
   constructor(
     private readonly tl: Timeline,
-    private readonly scan: HostScan | undefined,
+    scan: HostScan | undefined,
     private readonly plans: (GuestPlan | undefined)[],
     private readonly tscKhz: number | undefined,
   ) {

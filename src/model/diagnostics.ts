@@ -39,13 +39,6 @@ export class Diagnostics {
     if (this.list.length < this.keep) this.list.push(d);
   }
 
-  /** Number of diagnostics per file, for the end-of-run summary. */
-  countsByFile(): Map<string, number> {
-    const m = new Map<string, number>();
-    for (const d of this.list) m.set(d.file, (m.get(d.file) ?? 0) + 1);
-    return m;
-  }
-
   /** A human summary: the count and the first few diagnostics. */
   summary(show = 10): string {
     if (this.count === 0) return 'no unparsable lines';

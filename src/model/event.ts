@@ -6,7 +6,7 @@ import type { TraceClock } from './clock.js';
  *
  * `ts` is exact: the source clock's value minus the source's {@link TsBase}, in the clock's
  * unit (cycles for counter clocks, ns for time clocks). Fields are kept as the printed text
- * (`body`) and split into key=value pairs only when someone asks ({@link parseFields}), so a
+ * (`body`); its `key=value` fields are read only where someone asks ({@link fieldOf}), so a
  * parser does not pay for fields nobody reads.
  */
 export interface TraceEvent {
@@ -46,31 +46,6 @@ export interface SourceHeader {
   lostEvents: number;
   /** Unit of `ts` once known: cycles for counter clocks, ns for time clocks (from the clock or the data). */
   unit?: 'cycles' | 'ns';
-}
-
-/**
- * Splits an event body into `key=value` pairs. Values end at the next space unless they are
- * bracketed (`[120]`) — good enough for the kvm, sched and marker events kvmtrace reads; the
- * original text stays in `body` for everything else.
- */
-export function parseFields(body: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const n = body.length;
-  let i = 0;
-  while (i < n) {
-    while (i < n && body.charCodeAt(i) === 32) i++;
-    const start = i;
-    while (i < n && body.charCodeAt(i) !== 32 && body.charCodeAt(i) !== 61) i++;
-    if (i < n && body.charCodeAt(i) === 61 && i > start) {
-      const key = body.slice(start, i);
-      const vs = ++i;
-      while (i < n && body.charCodeAt(i) !== 32) i++;
-      out[key] = body.slice(vs, i);
-    } else {
-      while (i < n && body.charCodeAt(i) !== 32) i++;
-    }
-  }
-  return out;
 }
 
 /** Reads one `key=value` field from a body without splitting all of it; undefined when absent. */

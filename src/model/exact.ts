@@ -50,45 +50,9 @@ export function splitDecimal(s: string, start = 0, end = s.length): [number, num
   return [hi, lo];
 }
 
-/**
- * Splits `SECONDS.FRACTION` (6 or 9 decimals) into `[seconds, nanoseconds]`, i.e. hi/lo at 1e9 of the
- * value in ns. Returns undefined for any other shape.
- */
-export function splitSeconds(s: string, start = 0, end = s.length): [number, number] | undefined {
-  const dot = s.indexOf('.', start);
-  if (dot < 0 || dot >= end) return undefined;
-  const frac = end - dot - 1;
-  if (frac !== 6 && frac !== 9) return undefined;
-  let sec = 0;
-  for (let i = start; i < dot; i++) {
-    const d = s.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return undefined;
-    sec = sec * 10 + d;
-  }
-  if (dot === start) return undefined;
-  let ns = 0;
-  for (let i = dot + 1; i < end; i++) {
-    const d = s.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return undefined;
-    ns = ns * 10 + d;
-  }
-  if (frac === 6) ns *= 1000;
-  return [sec, ns];
-}
-
-/** Parses a decimal string that may be negative (two's complement u64 values are not handled here). */
-export function parseBigInt(s: string): bigint | undefined {
-  return /^-?\d+$/.test(s.trim()) ? BigInt(s.trim()) : undefined;
-}
-
 const U64 = 1n << 64n;
 
 /** Reads a u64 printed by the kernel (`%llu`) as the signed s64 it encodes in two's complement. */
 export function u64ToS64(v: bigint): bigint {
   return v >= 1n << 63n ? v - U64 : v;
-}
-
-/** Converts cycles to ns exactly rounded down, given the TSC frequency in kHz. */
-export function cyclesToNs(cycles: bigint, tscKhz: number): bigint {
-  return (cycles * 1_000_000n) / BigInt(tscKhz);
 }

@@ -44,7 +44,6 @@ export interface FtraceTextStats {
 /** Largest timestamp distance from a file's first event that is kept exactly (2^53 − 1). */
 const MAX_DELTA = Number.MAX_SAFE_INTEGER;
 const SP = 32;
-const LBRACK = 91;
 const RBRACK = 93;
 const COLON = 58;
 

@@ -120,7 +120,7 @@ export class CpuReader {
   private readonly path: string;
 
   constructor(
-    private readonly t: TraceDat,
+    t: TraceDat,
     buffer: TraceDatBuffer,
     cd: CpuData,
     /** The bigint every `ts` is relative to. */

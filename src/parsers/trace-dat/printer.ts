@@ -3,7 +3,7 @@
  * name, the comm of the pid, and the body (plugin, print fmt, or raw `name=value` fields), with
  * the comm registrations the sched plugin makes along the way.
  */
-import type { EventFormat, FieldFormat } from './format.js';
+import type { EventFormat } from './format.js';
 import type { TraceDat } from './open.js';
 import { PLUGINS, type Plugin, type PluginCtx } from './plugins.js';
 import type { Out } from './out.js';

@@ -11,7 +11,6 @@ import { dynLoc, type Rec, type RenderEnv } from './printfmt-eval.js';
 import { pieceRenderer, smallReader } from './printfmt-fast.js';
 
 type ByteFn = (out: Out, r: Rec) => void;
-type NumFn = (r: Rec) => number;
 
 const TWO32 = 2 ** 32;
 

@@ -103,14 +103,6 @@ function charValue(v: string): number {
   return v.charCodeAt(0);
 }
 
-const TYPE_WORDS = new Set([
-  'unsigned', 'signed', 'int', 'long', 'short', 'char', 'bool', 'void', 'const', 'struct', 'u8', 'u16', 'u32', 'u64',
-  's8', 's16', 's32', 's64', '__u8', '__u16', '__u32', '__u64', '__s8', '__s16', '__s32', '__s64', 'size_t', 'pid_t',
-  'uint8_t', 'uint16_t', 'uint32_t', 'uint64_t', 'int8_t', 'int16_t', 'int32_t', 'int64_t', 'gfp_t', 'dma_addr_t',
-  'phys_addr_t', 'resource_size_t', 'sector_t', 'loff_t', 'umode_t', 'dev_t', 'ino_t', 'uintptr_t', 'unsigned_long',
-]);
-
-
 class ParseError extends Error {}
 
 /** libtraceevent's get_op_prio (lower binds tighter); -1 for tokens that are not operators. */
