@@ -35,6 +35,14 @@ export class DatFile {
 
   /** Reads exactly `len` bytes at `offset` (file bytes); `what` names the structure for the error. */
   read(offset: number, len: number, what: string): Buffer {
+    return this.readInto(Buffer.allocUnsafe(len), offset, len, what);
+  }
+
+  /**
+   * Reads exactly `len` bytes at `offset` into the start of `buf` (which must hold them) and
+   * returns `buf[0, len)` — for readers that reuse one buffer.
+   */
+  readInto(buf: Buffer, offset: number, len: number, what: string): Buffer {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(len) || offset < 0 || len < 0)
       throw new TraceDatError(this.path, Math.max(0, Math.min(offset, this.size)), `${what}: impossible offset/size`);
     if (offset + len > this.size)
@@ -43,14 +51,14 @@ export class DatFile {
         offset,
         `${what} needs ${len} bytes but the file ends at byte ${this.size} (truncated file?)`,
       );
-    const buf = Buffer.allocUnsafe(len);
+    if (len > buf.length) throw new RangeError(`read of ${len} bytes into a buffer of ${buf.length}`);
     let done = 0;
     while (done < len) {
       const n = readSync(this.fd, buf, done, len - done, offset + done);
       if (n <= 0) throw new TraceDatError(this.path, offset + done, `${what}: unexpected end of file`);
       done += n;
     }
-    return buf;
+    return len === buf.length ? buf : buf.subarray(0, len);
   }
 
   /** Reads up to `len` bytes at `offset`, fewer at the end of the file. */

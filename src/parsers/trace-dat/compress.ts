@@ -4,16 +4,72 @@
  * (@bokuweb/zstd-wasm, ~9× faster than a JS decoder on trace pages) once {@link loadFastZstd} has
  * loaded it, and the pure-JS fzstd before that or if it cannot be loaded. zlib uses node:zlib.
  */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { decompress as fzstdDecompress } from 'fzstd';
 
-/** A decompressor for one algorithm: compressed bytes and the expected output size → output. */
-export type Inflate = (data: Buffer, size: number) => Buffer;
+/**
+ * A decompressor for one algorithm: compressed bytes and the expected output size → output. With
+ * `into` (at least `size` bytes), the output is written there and a view of it returned, so a
+ * reader can reuse one buffer for all its blocks.
+ */
+export type Inflate = (data: Buffer, size: number, into?: Buffer) => Buffer;
 
-type WasmDecompress = (buf: Uint8Array, opts?: { defaultHeapSize?: number }) => Uint8Array;
+/** The parts of the emscripten module of @bokuweb/zstd-wasm that {@link WasmZstd} calls. */
+interface ZstdModule {
+  HEAPU8: Uint8Array;
+  _malloc(n: number): number;
+  _free(p: number): void;
+  _ZSTD_createDCtx(): number;
+  _ZSTD_decompress_usingDict(dctx: number, dst: number, cap: number, src: number, n: number, dict: number, dictSize: number): number;
+  _ZSTD_isError(code: number): number;
+}
+
+/**
+ * zstd frames decoded in the wasm heap with one decompression context and input/output areas
+ * that are reused (the package's own `decompress` allocates all three and copies the output into
+ * a fresh array for every chunk).
+ */
+class WasmZstd {
+  private dctx: number;
+  private src = 0;
+  private srcCap = 0;
+  private dst = 0;
+  private dstCap = 0;
+
+  constructor(private readonly m: ZstdModule) {
+    this.dctx = m._ZSTD_createDCtx();
+    if (!this.dctx) throw new Error('zstd: cannot create a decompression context');
+  }
+
+  /** Decodes `data` (expected to give `size` bytes) into `into` when given, else into a new Buffer. */
+  decode(data: Buffer, size: number, into?: Buffer): Buffer {
+    const m = this.m;
+    if (data.length > this.srcCap) {
+      if (this.src) m._free(this.src);
+      this.srcCap = Math.max(data.length, 1 << 16);
+      this.src = m._malloc(this.srcCap);
+    }
+    // One byte more than expected, so that output longer than announced is seen as such.
+    if (size + 1 > this.dstCap) {
+      if (this.dst) m._free(this.dst);
+      this.dstCap = Math.max(size + 1, 1 << 16);
+      this.dst = m._malloc(this.dstCap);
+    }
+    if (!this.src || !this.dst) throw new Error('zstd: out of wasm memory');
+    // HEAPU8 is read after the mallocs: growing the wasm memory replaces it.
+    m.HEAPU8.set(data, this.src);
+    const n = m._ZSTD_decompress_usingDict(this.dctx, this.dst, this.dstCap, this.src, data.length, 0, 0);
+    if (m._ZSTD_isError(n)) throw new Error(`zstd error code ${n >>> 0}`);
+    const out = into && into.length >= n ? into : Buffer.allocUnsafe(n);
+    out.set(m.HEAPU8.subarray(this.dst, this.dst + n));
+    return n === out.length ? out : out.subarray(0, n);
+  }
+}
 
 /** The WebAssembly zstd decoder once {@link loadFastZstd} has loaded it. */
-let wasmZstd: WasmDecompress | undefined;
+let wasmZstd: WasmZstd | undefined;
 let loading: Promise<void> | undefined;
 
 /**
@@ -23,9 +79,14 @@ let loading: Promise<void> | undefined;
 export function loadFastZstd(): Promise<void> {
   loading ??= (async () => {
     try {
-      const m = (await import('@bokuweb/zstd-wasm')) as unknown as { init(): Promise<void>; decompress: WasmDecompress };
+      const m = (await import('@bokuweb/zstd-wasm')) as unknown as { init(): Promise<void> };
       await m.init();
-      wasmZstd = m.decompress;
+      // The package exports only whole-buffer helpers; its emscripten module (the same instance,
+      // required by file path from the package's own folder) gives the context-reusing calls.
+      const require = createRequire(import.meta.url);
+      const dir = dirname(require.resolve('@bokuweb/zstd-wasm'));
+      const mod = (require(join(dir, 'zstd.js')) as { Module: ZstdModule }).Module;
+      wasmZstd = new WasmZstd(mod);
     } catch {
       wasmZstd = undefined;
     }
@@ -33,18 +94,20 @@ export function loadFastZstd(): Promise<void> {
   return loading;
 }
 
-const toBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-
 /** Returns the decompressor for a trace.dat compression name, or undefined when unsupported. */
 export function inflaterFor(name: string): Inflate | undefined {
   if (name === 'zstd')
-    return (data, size) => {
-      if (wasmZstd) {
-        // The wasm decoder returns a copy out of its heap.
-        return toBuffer(wasmZstd(data, { defaultHeapSize: Math.max(size, 1 << 16) }));
-      }
-      return toBuffer(fzstdDecompress(data, new Uint8Array(size)));
+    return (data, size, into) => {
+      if (wasmZstd) return wasmZstd.decode(data, size, into);
+      const out = fzstdDecompress(data, into && into.length >= size ? into.subarray(0, size) : new Uint8Array(size));
+      return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
     };
-  if (name === 'zlib') return (data, size) => inflateSync(data, { maxOutputLength: Math.max(size, 1) });
+  if (name === 'zlib')
+    return (data, size, into) => {
+      const out = inflateSync(data, { maxOutputLength: Math.max(size, 1) });
+      if (!into || into.length < out.length) return out;
+      into.set(out);
+      return into.subarray(0, out.length);
+    };
   return undefined;
 }

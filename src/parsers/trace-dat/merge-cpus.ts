@@ -13,6 +13,8 @@ export interface Stream {
   buffer: TraceDatBuffer;
   /** Index of the buffer in the merge. */
   bufferIndex: number;
+  /** Index of the stream in the merge (0 … count-1, in creation order). */
+  index: number;
 }
 
 /** The smallest first-page timestamp of a buffer's CPUs (its natural base), or undefined if empty. */
@@ -34,6 +36,8 @@ export class StreamMerger {
   private live: Stream[] = [];
   private keys: number[] = [];
   private last = -1;
+  /** Number of streams the merge started with. */
+  readonly count: number;
 
   constructor(
     t: TraceDat,
@@ -45,13 +49,14 @@ export class StreamMerger {
       for (const cd of buffer.cpus) {
         if (cd.size === 0) continue;
         const reader = new CpuReader(t, buffer, cd, base, diags);
-        const s = { reader, buffer, bufferIndex };
+        const s = { reader, buffer, bufferIndex, index: this.live.length };
         if (reader.next()) {
           this.live.push(s);
           this.keys.push(key(s));
         }
       }
     });
+    this.count = this.live.length;
   }
 
   /** The stream holding the next event, or undefined at the end. */

@@ -24,19 +24,25 @@ const WINDOW = 256 * 1024;
 
 /** A source of whole pages: file windows or decompressed chunks. */
 export interface BlockSource {
-  /** The next block of pages, with the file offset that names it in errors; null at the end. */
+  /** The next block of pages (valid until the following call), with the file offset that names it in errors; null at the end. */
   next(): { buf: Buffer; fileOffset: number; inflated: boolean } | null;
 }
 
+/**
+ * Windows of an uncompressed CPU stream, all read into one buffer: a block is valid until the next
+ * call (the reader is done with its pages by then), so memory does not wait for the collector.
+ */
 function plainSource(t: TraceDat, cd: CpuData, pageSize: number): BlockSource {
   let pos = cd.offset;
   const end = cd.offset + cd.size;
   const win = Math.max(pageSize, Math.floor(WINDOW / pageSize) * pageSize);
+  let room: Buffer | undefined;
   return {
     next() {
       if (pos >= end) return null;
       const n = Math.min(win, end - pos);
-      const buf = t.dat.read(pos, n, `CPU ${cd.cpu} data`);
+      room ??= Buffer.allocUnsafeSlow(Math.min(win, cd.size));
+      const buf = t.dat.readInto(room, pos, n, `CPU ${cd.cpu} data`);
       const r = { buf, fileOffset: pos, inflated: false };
       pos += n;
       return r;
@@ -44,10 +50,16 @@ function plainSource(t: TraceDat, cd: CpuData, pageSize: number): BlockSource {
   };
 }
 
-/** The decompressed chunks of a compressed v7 data area (CPU data or latency text). */
+/**
+ * The decompressed chunks of a compressed v7 data area (CPU data or latency text). Like file
+ * windows, each chunk is valid until the next call: the compressed and decompressed bytes go
+ * through two buffers that are reused (grown when a chunk needs more).
+ */
 export function chunkSource(t: TraceDat, cd: CpuData): BlockSource {
   const le = t.littleEndian;
   const path = t.dat.path;
+  let packed = Buffer.alloc(0);
+  let room = Buffer.alloc(0);
   let count = -1;
   let done = 0;
   let pos = cd.offset;
@@ -66,12 +78,14 @@ export function chunkSource(t: TraceDat, cd: CpuData): BlockSource {
       if (at + 8 + csize > end)
         throw new TraceDatError(path, at, `CPU ${cd.cpu} chunk of ${csize} bytes runs past the CPU data (ends at byte ${end})`);
       if (usize > 1 << 26) throw new TraceDatError(path, at, `CPU ${cd.cpu} chunk claims ${usize} bytes uncompressed`);
-      const data = t.dat.read(pos + 8, csize, `CPU ${cd.cpu} chunk`);
+      if (csize > packed.length) packed = Buffer.allocUnsafeSlow(csize);
+      if (usize > room.length) room = Buffer.allocUnsafeSlow(usize);
+      const data = t.dat.readInto(packed, pos + 8, csize, `CPU ${cd.cpu} chunk`);
       pos += 8 + csize;
       done++;
       let buf: Buffer;
       try {
-        buf = t.inflate!(data, usize);
+        buf = t.inflate!(data, usize, room);
       } catch (e) {
         throw new TraceDatError(path, at, `CPU ${cd.cpu} chunk: cannot decompress (${(e as Error).message})`);
       }

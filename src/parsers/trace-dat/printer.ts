@@ -143,14 +143,30 @@ export class EventPrinter {
 
   /** Writes the body of the current record (as {@link body} gives it) into `out` as bytes. */
   bodyTo(out: Out, id: number, raw: boolean): void {
-    const c = this.compile(id);
-    if (c && !raw && !c.plugin && !c.pf.failed) {
+    const w = raw ? undefined : this.byteWriter(id);
+    if (w) {
       const start = out.pos;
-      (c.bytes ??= compileBytes(this.env, c.pf))(out, this.rec);
+      w(out, this.rec);
       if (out.pos > start && out.buf[out.pos - 1] === 10) out.pos--;
       return;
     }
     out.str(this.body(id, raw));
+  }
+
+  /**
+   * The byte writer of an event id's pretty body when it has one (a parsed print fmt and no
+   * plugin), else undefined. It writes what {@link body} gives, except that it keeps a trailing
+   * newline; call it with {@link rec} after {@link at}.
+   */
+  byteWriter(id: number): ((out: Out, r: Rec) => void) | undefined {
+    const c = this.compile(id);
+    if (!c || c.plugin || c.pf.failed) return undefined;
+    return (c.bytes ??= compileBytes(this.env, c.pf));
+  }
+
+  /** The current record (as set by {@link at}). */
+  get record(): Rec {
+    return this.rec;
   }
 
   /** The current record's field values, decoded generically from the event format. */

@@ -125,7 +125,7 @@ export function compileBytes(env: RenderEnv, pf: PrintFmt): ByteFn {
     const slow: ByteFn = (out, r) => out.str(text(r));
     if (p.t === 'text') {
       const b = Buffer.from(p.s, 'latin1');
-      return (out) => out.bytes(b, 0, b.length);
+      return (out) => out.put(b);
     }
     if (p.t === 'digit') return digit(env, p, slow) ?? slow;
     if (p.t === 'string') return string(env, p) ?? slow;

@@ -71,54 +71,83 @@ export function* reportBytes(t: TraceDat, o: ReportOptions, diags: Diagnostics, 
     : (s: Stream) => bufs[s.bufferIndex].keyOff + s.reader.ts;
 
   const p = new EventPrinter(t);
+  const rec = p.record;
   const inSeconds = bufs[0].conv.inSeconds;
   // Per-pid, per-cpu and per-event-id column bytes, built once. A pid's column changes only when
   // the sched plugin registers its comm, which drops the cached bytes.
   const pidCol = new Map<number, Buffer>();
   const pidKeys = new Map<number, number[]>();
+  // Each stream remembers the pid of its last event and that column (most events on a CPU come
+  // from the task that ran before); `generation` moves on when a comm is registered.
+  let generation = 0;
   p.onRegister = (pid) => {
     for (const k of pidKeys.get(pid) ?? []) pidCol.delete(k);
     pidKeys.delete(pid);
+    generation++;
   };
-  const nameCol = new Map<number, Buffer>();
-  const unknown = new Set<number>();
-  const merger = new StreamMerger(t, bufs, diags, key);
-  for (let s = merger.next(); s; s = merger.next()) {
-    const r = s.reader;
-    const b = bufs[s.bufferIndex];
-    p.at(r.buf, r.dataPos, r.dataLen);
-    const id = p.type();
-    const pid = p.pid();
-    if (r.missed !== 0) {
-      if (b.prefix.length) out.bytes(b.prefix, 0, b.prefix.length);
-      out.str(r.missed > 0 ? `CPU:${r.cpu} [${r.missed} EVENTS DROPPED]\n` : `CPU:${r.cpu} [EVENTS DROPPED]\n`);
-    }
-    // `buffer: comm-pid [cpu]` for this buffer, pid and CPU, as bytes (the buffer prefix is left
-    // out when a dropped-events line already carried it).
-    const k = ((pid * 4096 + r.cpu) * 64 + s.bufferIndex) * 2 + (r.missed !== 0 ? 1 : 0);
+  const column = (pid: number, cpu: number, bi: number, missed: boolean): Buffer => {
+    const k = ((pid * 4096 + cpu) * 64 + bi) * 2 + (missed ? 1 : 0);
     let pc = pidCol.get(k);
     if (pc === undefined) {
       const comm = p.comm(pid);
-      const cs = String(r.cpu).padStart(3, '0');
-      const pre = r.missed !== 0 ? '' : b.prefix.toString('latin1');
+      const cs = String(cpu).padStart(3, '0');
+      const pre = missed ? '' : bufs[bi].prefix.toString('latin1');
       pc = Buffer.from(pre + comm.padStart(16) + '-' + String(pid).padEnd(5) + ' [' + cs + ']' + (inSeconds ? ' ' : ''), 'latin1');
       pidCol.set(k, pc);
       (pidKeys.get(pid) ?? pidKeys.set(pid, []).get(pid)!).push(k);
     }
-    out.bytes(pc, 0, pc.length);
-    b.conv.writeTo(out, r.ts, r.cpu);
-    let nc = nameCol.get(id);
+    return pc;
+  };
+  // Per event id: the name column, and the body writer (null: the generic text path).
+  const nameCol: (Buffer | undefined)[] = [];
+  const bodyFn: (((out: Out, r: typeof rec) => void) | null | undefined)[] = [];
+  const unknown = new Set<number>();
+  const merger = new StreamMerger(t, bufs, diags, key);
+  const lastPid = new Float64Array(merger.count).fill(-1);
+  const lastGen = new Float64Array(merger.count).fill(-1);
+  const lastCol: Buffer[] = new Array<Buffer>(merger.count);
+  const raw = o.raw;
+  for (let s = merger.next(); s; s = merger.next()) {
+    const r = s.reader;
+    p.at(r.buf, r.dataPos, r.dataLen);
+    const id = p.type();
+    const pid = p.pid();
+    let pc: Buffer;
+    if (r.missed !== 0) {
+      const b = bufs[s.bufferIndex];
+      if (b.prefix.length) out.bytes(b.prefix, 0, b.prefix.length);
+      out.str(r.missed > 0 ? `CPU:${r.cpu} [${r.missed} EVENTS DROPPED]\n` : `CPU:${r.cpu} [EVENTS DROPPED]\n`);
+      // The buffer prefix is left out when the dropped-events line already carried it.
+      pc = column(pid, r.cpu, s.bufferIndex, true);
+    } else {
+      const si = s.index;
+      if (lastPid[si] === pid && lastGen[si] === generation) pc = lastCol[si];
+      else {
+        pc = lastCol[si] = column(pid, r.cpu, s.bufferIndex, false);
+        lastPid[si] = pid;
+        lastGen[si] = generation;
+      }
+    }
+    out.put(pc);
+    bufs[s.bufferIndex].conv.writeTo(out, r.ts, r.cpu);
+    let nc = nameCol[id];
     if (nc === undefined) {
       const ev = p.event(id);
       const name = ev ? ev.name : '(NULL)';
-      nc = Buffer.from(': ' + name + ': ' + (name.length < 20 ? ' '.repeat(20 - name.length) : ''), 'latin1');
-      nameCol.set(id, nc);
+      nc = nameCol[id] = Buffer.from(': ' + name + ': ' + (name.length < 20 ? ' '.repeat(20 - name.length) : ''), 'latin1');
       if (!ev) unknown.add(id);
+      bodyFn[id] = (raw ? undefined : p.byteWriter(id)) ?? null;
     }
     if (unknown.size > 0 && unknown.has(id))
       diags.add({ file: t.file, byteOffset: r.fileOffset, message: `CPU ${r.cpu}: event id ${id} has no format in the file` });
-    out.bytes(nc, 0, nc.length);
-    p.bodyTo(out, id, o.raw);
+    out.put(nc);
+    const w = bodyFn[id];
+    if (w) {
+      const at = out.pos;
+      w(out, rec);
+      // One trailing newline of the body is dropped, as trace-cmd does.
+      if (out.pos > at && out.buf[out.pos - 1] === 10) out.pos--;
+    } else out.str(p.body(id, raw));
     out.byte(10);
     if (out.pos >= chunkBytes) yield out;
   }

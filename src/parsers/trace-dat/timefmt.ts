@@ -82,7 +82,7 @@ export class TimeConverter {
         this.lastSecBytesFor = sec;
         this.lastSecBytes = Buffer.from(sec.toString().padStart(5) + '.', 'latin1');
       }
-      out.bytes(this.lastSecBytes, 0, this.lastSecBytes.length);
+      out.put(this.lastSecBytes);
       out.dec9(ns);
       return;
     }
@@ -95,7 +95,7 @@ export class TimeConverter {
       this.lastSecBytesFor = sec;
       this.lastSecBytes = Buffer.from(sec.toString().padStart(5) + '.', 'latin1');
     }
-    out.bytes(this.lastSecBytes, 0, this.lastSecBytes.length);
+    out.put(this.lastSecBytes);
     out.dec6(us);
   }
 
