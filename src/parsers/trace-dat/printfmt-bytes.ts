@@ -9,6 +9,7 @@ import { Out } from './out.js';
 import { atomValue, type Node, type Piece, type PrintFmt } from './printfmt-parse.js';
 import { dynLoc, type Rec, type RenderEnv } from './printfmt-eval.js';
 import { pieceRenderer, smallReader } from './printfmt-fast.js';
+import { generateBytes } from './printfmt-gen.js';
 
 type ByteFn = (out: Out, r: Rec) => void;
 
@@ -118,7 +119,10 @@ function string(env: RenderEnv, p: Extract<Piece, { t: 'string' }>): ByteFn | un
   return undefined;
 }
 
-/** Compiles a whole print fmt to a byte writer (pieces without a byte path are rendered as text). */
+/**
+ * Compiles a whole print fmt to a byte writer (pieces without a byte path are rendered as text):
+ * a closure per piece, called from one generated function (see `printfmt-gen.ts`).
+ */
 export function compileBytes(env: RenderEnv, pf: PrintFmt): ByteFn {
   const fns: ByteFn[] = pf.pieces.map((p) => {
     const text = pieceRenderer(env, p);
@@ -131,8 +135,5 @@ export function compileBytes(env: RenderEnv, pf: PrintFmt): ByteFn {
     if (p.t === 'string') return string(env, p) ?? slow;
     return slow;
   });
-  const n = fns.length;
-  return (out, r) => {
-    for (let i = 0; i < n; i++) fns[i](out, r);
-  };
+  return generateBytes(env, pf, fns);
 }
