@@ -161,8 +161,12 @@ export class CpuReader {
     return t.littleEndian ? b.buf.readBigUInt64LE(0) : b.buf.readBigUInt64BE(0);
   }
 
+  /** The u32 at `at` of the block (callers check it lies inside the page), from its bytes. */
   private u32(at: number): number {
-    return this.le ? this.buf.readUInt32LE(at) : this.buf.readUInt32BE(at);
+    const b = this.buf;
+    return this.le
+      ? b[at + 3] * 0x1000000 + ((b[at + 2] << 16) | (b[at + 1] << 8) | b[at])
+      : b[at] * 0x1000000 + ((b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]);
   }
 
   private bad(at: number, msg: string): void {
