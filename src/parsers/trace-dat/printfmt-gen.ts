@@ -4,7 +4,8 @@
  * digit writes into the output buffer, and every other piece calls the closure
  * `printfmt-bytes.ts` made for it. Only the speed differs from calling the pieces' closures in
  * turn: the generated source holds no text of the file (bytes are numbers, everything else is
- * passed in as arguments), so nothing the trace contains is ever evaluated as code.
+ * passed in as arguments), so nothing the trace contains is ever evaluated as code. (binary-parser,
+ * which reads the file's structures, compiles its parsers the same way.)
  */
 import { parseDirective } from './cprintf.js';
 import type { Out } from './out.js';
