@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from './helpers/tmp.js';
@@ -71,6 +71,20 @@ describe('outputs are whole or not at all, and the CLI behaves as a filter', () 
     const r = spawnSync('sh', ['-c', `node ${join(ROOT, 'dist', 'cli', 'main.js')} merge ${join(PVM, 'host')} ${join(PVM, 'guest')} --text - 2>&1 | head -2`], { encoding: 'utf8' });
     expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(2);
     expect(r.stdout).not.toMatch(/EPIPE|Error/);
+  });
+
+  it('writes into a pipe or device it is given (-o /dev/null, a FIFO) instead of replacing it', () => {
+    const fifo = join(dir, 'out.fifo');
+    const copy = join(dir, 'fifo-copy.txt');
+    spawnSync('mkfifo', [fifo]);
+    // A reader drains the FIFO while the merge writes into it.
+    const r = spawnSync('sh', ['-c', `cat ${fifo} > ${copy} & node ${join(ROOT, 'dist', 'cli', 'main.js')} merge ${join(PVM, 'host')} ${join(PVM, 'guest')} --text ${fifo}; s=$?; wait; exit $s`], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(statSync(fifo).isFIFO()).toBe(true);
+    const plain = join(dir, 'fifo-plain.txt');
+    expect(kvmtrace(['merge', join(PVM, 'host'), join(PVM, 'guest'), '--text', plain]).status).toBe(0);
+    expect(readFileSync(copy, 'utf8')).toBe(readFileSync(plain, 'utf8'));
+    expect(readdirSync(dir).filter((f) => f.startsWith('.out.fifo'))).toEqual([]);
   });
 
   it('reports events the tracer lost', () => {

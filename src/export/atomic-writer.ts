@@ -1,17 +1,21 @@
 /**
  * Outputs are written whole or not at all: text goes to a temporary file in the target's folder
  * and is renamed over the target only on `commit()`. `abort()` (or any error) removes the
- * temporary file, leaving the target as it was.
+ * temporary file, leaving the target as it was. A target that is a device or a pipe (`-o
+ * /dev/null`, a FIFO) cannot be replaced and is written directly.
  *
  * Text is encoded straight into a large Buffer (no Buffer per string); full buffers are written
  * while the next one fills, and `settle()` is the back-pressure: a writer never runs more than a
  * buffer or two ahead of the disk.
  */
+import { statSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../model/errors.js';
 
 const SIZE = 1 << 22;
+/** Text a JSON string literal holds as it is: printable ASCII except `"` and `\\`. */
+const JSON_PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 /** A streaming writer to a file that appears only when complete. `-` writes to stdout. */
 export class AtomicWriter {
@@ -26,8 +30,23 @@ export class AtomicWriter {
   private failure: Error | undefined;
   private finished = false;
 
+  /** The target is a device or a pipe (`/dev/null`, a FIFO): written directly, never renamed over. */
+  private readonly device: boolean;
+
   constructor(readonly path: string) {
-    if (path !== '-') this.tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+    let device = false;
+    try {
+      device = path !== '-' && !statSync(path).isFile() && !statSync(path).isDirectory();
+    } catch {
+      // no such file yet: a regular output
+    }
+    this.device = device;
+    if (path !== '-') this.tmp = device ? path : join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  }
+
+  /** Opens the file the bytes go to: the temporary file, created new, or the device itself. */
+  private openTarget(): Promise<FileHandle> {
+    return open(this.tmp!, this.device ? 'w' : 'wx');
   }
 
   private fail(e: unknown): never {
@@ -92,6 +111,46 @@ export class AtomicWriter {
     this.off = o;
   }
 
+  /** Appends bytes: the exporters' cached fragments (one copy instead of a call per piece). */
+  bytes(u: Uint8Array): void {
+    if (this.off + u.length > SIZE) {
+      this.rotate();
+      if (u.length > SIZE) {
+        this.queue.push(Buffer.from(u));
+        return;
+      }
+    }
+    this.buf.set(u, this.off);
+    this.off += u.length;
+  }
+
+  /** Appends a string in UTF-8 (the text exporter's event bodies). */
+  utf8(s: string): void {
+    if (this.off + s.length * 3 > SIZE) {
+      if (s.length * 3 > SIZE) return this.put(s);
+      this.rotate();
+    }
+    this.off += this.buf.write(s, this.off, 'utf8');
+  }
+
+  /**
+   * Appends a string as a JSON string literal. Printable ASCII without `"` or `\\` (nearly every
+   * event body) is copied as it is; anything else goes through JSON.stringify.
+   */
+  json(s: string): void {
+    if (JSON_PLAIN.test(s)) {
+      if (this.off + s.length + 2 > SIZE) {
+        if (s.length + 2 > SIZE) return this.put(JSON.stringify(s));
+        this.rotate();
+      }
+      const b = this.buf;
+      b[this.off] = 34;
+      const n = b.write(s, this.off + 1, 'latin1');
+      b[this.off + 1 + n] = 34;
+      this.off += n + 2;
+    } else this.put(JSON.stringify(s));
+  }
+
   /** Appends one ASCII byte. */
   byte(c: number): void {
     if (this.off + 1 > SIZE) this.rotate();
@@ -154,7 +213,7 @@ export class AtomicWriter {
   async open(): Promise<void> {
     if (this.tmp === undefined || this.fh) return;
     try {
-      this.fh = await open(this.tmp, 'wx');
+      this.fh = await this.openTarget();
     } catch (e) {
       this.fail(e);
     }
@@ -166,7 +225,7 @@ export class AtomicWriter {
         if (!process.stdout.write(b)) await new Promise((res) => process.stdout.once('drain', res));
         return;
       }
-      this.fh ??= await open(this.tmp, 'wx');
+      this.fh ??= await this.openTarget();
       let done = 0;
       while (done < b.length) done += (await this.fh.write(b, done, b.length - done)).bytesWritten;
     } catch (e) {
@@ -192,7 +251,7 @@ export class AtomicWriter {
     if (this.failure) throw this.failure;
     if (this.tmp === undefined) return;
     try {
-      this.fh ??= await open(this.tmp, 'wx');
+      this.fh ??= await this.openTarget();
       await this.fh.close();
       this.fh = undefined;
     } catch (e) {
@@ -203,7 +262,7 @@ export class AtomicWriter {
   /** Finishes the file and moves it into place. */
   async commit(): Promise<void> {
     await this.finish();
-    if (this.tmp === undefined) return;
+    if (this.tmp === undefined || this.device) return;
     try {
       await rename(this.tmp, this.path);
     } catch (e) {
@@ -216,6 +275,6 @@ export class AtomicWriter {
     await this.inflight?.catch(() => undefined);
     await this.fh?.close().catch(() => undefined);
     this.fh = undefined;
-    if (this.tmp !== undefined) await unlink(this.tmp).catch(() => undefined);
+    if (this.tmp !== undefined && !this.device) await unlink(this.tmp).catch(() => undefined);
   }
 }
