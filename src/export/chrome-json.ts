@@ -67,7 +67,6 @@ export class ChromeJsonExporter {
   /** Threads already named, keyed pid·2^32 + tid (numbers: no string per event). */
   private readonly named = new Set<number>();
   private readonly slices = new Map<number, ThreadSlices>();
-  private readonly nameJson = new Map<string, string>();
   private readonly vcpuTids = new Map<number, number>();
   private first = true;
 
@@ -135,21 +134,15 @@ export class ChromeJsonExporter {
   }
 
   /** Holds the event's instant: `writeTo` writes it after the event's other records. */
-  private instant(pid: number, tid: number, t: number, ev: TraceEvent, cat: string): string {
-    this.held = { pid, tid, t, ev, cat };
+  private instant(tid: number, cat: string): string {
+    this.heldTid = tid;
+    this.heldCat = cat;
     return '';
   }
 
-  /** An instant's name as a JSON literal: the marker text (80 characters) or the event name (cached). */
-  private instantName(ev: TraceEvent, marker: boolean): string {
-    if (marker) return jsonString(ev.body.slice(0, 80));
-    let name = this.nameJson.get(ev.name);
-    if (name === undefined) this.nameJson.set(ev.name, (name = jsonString(ev.name)));
-    return name;
-  }
-
-  /** The instant of the event being written by `writeTo`, held until its other records are out. */
-  private held: { pid: number; tid: number; t: number; ev: TraceEvent; cat: string } | undefined;
+  /** The track and category of the instant of the event being written by `writeTo`, held until its other records are out. */
+  private heldTid = 0;
+  private heldCat: string | undefined;
 
   /**
    * Writes one batch into `w`, event by event: its slice and metadata records (as strings), then
@@ -163,10 +156,10 @@ export class ChromeJsonExporter {
       const pid = m.src + 1;
       const s = m.vcpu < 0 ? this.host(pid, m) : this.guest(pid, m);
       if (s) w.put(s);
-      const h = this.held;
-      if (h) {
-        this.held = undefined;
-        this.writeInstant(w, h.pid, h.tid, h.t, h.ev, h.cat);
+      const cat = this.heldCat;
+      if (cat !== undefined) {
+        this.heldCat = undefined;
+        this.writeInstant(w, pid, this.heldTid, m.t, m.ev, cat);
       }
       if (this.opts.flows) {
         const f = this.flowMarks(pid, m);
@@ -177,11 +170,16 @@ export class ChromeJsonExporter {
 
   private writeInstant(w: AtomicWriter, pid: number, tid: number, t: number, ev: TraceEvent, cat: string): void {
     const marker = isMarkerEvent(ev.name);
-    const name = this.instantName(ev, marker);
-    w.text(this.first ? '\n{"ph":"i","s":"t","name":' : ',\n{"ph":"i","s":"t","name":');
+    if (marker) {
+      w.text(this.first ? '\n{"ph":"i","s":"t","name":' : ',\n{"ph":"i","s":"t","name":');
+      w.text(jsonString(ev.body.slice(0, 80)));
+      w.text(',"cat":"marker","ts":');
+    } else {
+      const head = this.head(ev.name, cat);
+      // The head starts with the record separator ",\n"; the first record has no comma.
+      w.bytes(this.first ? head.subarray(1) : head);
+    }
     this.first = false;
-    w.text(name);
-    w.text(marker ? ',"cat":"marker","ts":' : cat === 'host' ? ',"cat":"host","ts":' : ',"cat":"' + cat + '","ts":');
     // ts in µs with up to 3 decimals, from ns (as cyclesToMicros).
     const ns = Math.round(((t - (this.zero ?? t)) * 1e6) / this.tscKhz!);
     if (ns < 0) w.text(cyclesToMicros(t - (this.zero ?? t), this.tscKhz!));
@@ -196,35 +194,41 @@ export class ChromeJsonExporter {
         w.pad(f, width);
       }
     }
-    w.text(',"pid":');
-    w.uint(pid);
-    w.text(',"tid":');
-    w.uint(tid);
-    w.text(',"args":{"task":');
-    const task = ev.comm + '-' + ev.pid;
-    if (NEEDS_ESCAPE.test(task)) w.text(JSON.stringify(task));
-    else {
-      w.byte(34);
-      w.text(ev.comm);
-      w.byte(45);
-      w.uint(ev.pid);
-      w.byte(34);
-    }
-    w.text(',"text":');
-    if (NEEDS_ESCAPE.test(ev.body)) w.text(JSON.stringify(ev.body));
-    else {
-      w.byte(34);
-      w.text(ev.body);
-      w.byte(34);
-    }
-    w.text('}}');
+    w.bytes(this.task(pid, tid, ev));
+    w.json(ev.body);
+    w.byte(125);
+    w.byte(125);
   }
+
+  /** `,\n{"ph":"i","s":"t","name":NAME,"cat":CAT,"ts":` as bytes, made once per event name and category. */
+  private head(name: string, cat: string): Uint8Array {
+    let byName = this.heads.get(cat);
+    if (byName === undefined) this.heads.set(cat, (byName = new Map()));
+    let b = byName.get(name);
+    if (b === undefined) byName.set(name, (b = Buffer.from(`,\n{"ph":"i","s":"t","name":${jsonString(name)},"cat":"${cat}","ts":`)));
+    return b;
+  }
+  private readonly heads = new Map<string, Map<string, Uint8Array>>();
+
+  /**
+   * `,"pid":P,"tid":T,"args":{"task":"COMM-PID","text":` as bytes. Consecutive events mostly share
+   * their task: a small table indexed by thread remembers the last fragment made for each.
+   */
+  private task(pid: number, tid: number, ev: TraceEvent): Uint8Array {
+    const slot = (tid * 31 + ev.pid) & 1023;
+    const hit = this.tasks[slot];
+    if (hit !== undefined && hit.pid === pid && hit.tid === tid && hit.evPid === ev.pid && hit.comm === ev.comm) return hit.bytes;
+    const bytes = Buffer.from(`,"pid":${pid},"tid":${tid},"args":{"task":${jsonString(ev.comm + '-' + ev.pid)},"text":`);
+    this.tasks[slot] = { pid, tid, evPid: ev.pid, comm: ev.comm, bytes };
+    return bytes;
+  }
+  private readonly tasks: ({ pid: number; tid: number; evPid: number; comm: string; bytes: Uint8Array } | undefined)[] = new Array(1024);
 
   private host(pid: number, m: MergedEvent): string {
     const ev = m.ev;
     const tid = ev.pid;
     const vcpu = this.vcpuTids.get(tid);
-    let s = this.thread(pid, tid, vcpu !== undefined ? `${ev.comm} (vCPU ${vcpu})` : `${ev.comm}`, vcpu !== undefined ? vcpu : 1000 + tid);
+    let s = this.named.has(pid * TID_SPAN + tid) ? '' : this.thread(pid, tid, vcpu !== undefined ? `${ev.comm} (vCPU ${vcpu})` : `${ev.comm}`, vcpu !== undefined ? vcpu : 1000 + tid);
     if (this.windowKind === 'entry-exit' && (ev.name === 'kvm_entry' || ev.name === 'kvm_exit')) {
       const st = this.state(pid, tid);
       if (ev.name === 'kvm_entry') {
@@ -268,13 +272,13 @@ export class ChromeJsonExporter {
         }
       }
     }
-    return s + this.instant(pid, tid, m.t, ev, 'host');
+    return s + this.instant(tid, 'host');
   }
 
   private guest(pid: number, m: MergedEvent): string {
     const ev = m.ev;
     const tid = GUEST_TID_BASE * pid + ev.cpu;
-    let s = this.thread(pid, tid, `CPU ${ev.cpu} (vCPU ${m.vcpu})`, ev.cpu);
+    let s = this.named.has(pid * TID_SPAN + tid) ? '' : this.thread(pid, tid, `CPU ${ev.cpu} (vCPU ${m.vcpu})`, ev.cpu);
     if (ev.name === 'sched_switch') {
       const sw = schedSwitch(ev.body);
       if (sw) {
@@ -283,7 +287,7 @@ export class ChromeJsonExporter {
         return s;
       }
     }
-    return s + this.instant(pid, tid, m.t, ev, 'guest');
+    return s + this.instant(tid, 'guest');
   }
 
   private flowMarks(pid: number, m: MergedEvent): string {

@@ -78,7 +78,7 @@ export class TextExporter {
       w.text(ev.name);
       w.byte(58);
       w.byte(32);
-      w.text(ev.body);
+      w.utf8(ev.body);
       w.byte(10);
     }
   }

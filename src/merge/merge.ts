@@ -89,37 +89,46 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
     }
   };
 
-  for (let i = 0; i < n; i++) await refill(i);
-  let out: MergedEvent[] = [];
-  for (;;) {
-    let best = -1;
-    let bestE: MergedEvent | undefined;
-    for (let i = 0; i < n; i++) {
-      if (!eof[i] && heaps[i].size < W >> 1) await refill(i);
-      const e = heaps[i].peek();
-      if (e && (bestE === undefined || e.t < bestE.t || (e.t === bestE.t && i < best))) {
-        best = i;
-        bestE = e;
+  try {
+    yield* mergeHeads();
+  } finally {
+    // Stopped early (an error, or the consumer left): close every source so its reader ends.
+    for (const it of iters) await it.return?.(undefined);
+  }
+
+  async function* mergeHeads(): AsyncGenerator<MergedEvent[]> {
+    for (let i = 0; i < n; i++) await refill(i);
+    let out: MergedEvent[] = [];
+    for (;;) {
+      let best = -1;
+      let bestE: MergedEvent | undefined;
+      for (let i = 0; i < n; i++) {
+        if (!eof[i] && heaps[i].size < W >> 1) await refill(i);
+        const e = heaps[i].peek();
+        if (e && (bestE === undefined || e.t < bestE.t || (e.t === bestE.t && i < best))) {
+          best = i;
+          bestE = e;
+        }
+      }
+      if (!bestE) break;
+      heaps[best].shift();
+      if (bestE.t < lastOut[best]) counts[best].outOfOrder++;
+      else lastOut[best] = bestE.t;
+      counts[best].events++;
+      out.push(bestE);
+      if (out.length >= B) {
+        yield out;
+        out = [];
       }
     }
-    if (!bestE) break;
-    heaps[best].shift();
-    if (bestE.t < lastOut[best]) counts[best].outOfOrder++;
-    else lastOut[best] = bestE.t;
-    counts[best].events++;
-    out.push(bestE);
-    if (out.length >= B) {
-      yield out;
-      out = [];
-    }
+    if (out.length) yield out;
+    for (let i = 0; i < n; i++)
+      if (counts[i].outOfOrder)
+        opts.diags.add({
+          file: sources[i].open.spec.file,
+          message: `${counts[i].outOfOrder} event(s) arrived more than ${W} events out of time order and were emitted late`,
+        });
   }
-  if (out.length) yield out;
-  for (let i = 0; i < n; i++)
-    if (counts[i].outOfOrder)
-      opts.diags.add({
-        file: sources[i].open.spec.file,
-        message: `${counts[i].outOfOrder} event(s) arrived more than ${W} events out of time order and were emitted late`,
-      });
 }
 
 /**
