@@ -157,6 +157,31 @@ export class AtomicWriter {
     this.buf[this.off++] = c;
   }
 
+  /**
+   * Appends a non-negative ns count as µs with at most 3 decimals, trailing zeros of the fraction
+   * dropped (Chrome's `ts`, as cyclesToMicros).
+   */
+  micros(ns: number): void {
+    if (this.off + 32 > SIZE) this.rotate();
+    const us = Math.floor(ns / 1000);
+    let f = ns - us * 1000;
+    this.uint(us);
+    if (f === 0) return;
+    const b = this.buf;
+    let o = this.off;
+    b[o++] = 46;
+    const d0 = (f / 100) | 0;
+    f -= d0 * 100;
+    b[o++] = 48 + d0;
+    if (f !== 0) {
+      const d1 = (f / 10) | 0;
+      b[o++] = 48 + d1;
+      f -= d1 * 10;
+      if (f !== 0) b[o++] = 48 + f;
+    }
+    this.off = o;
+  }
+
   /** Appends a non-negative safe integer in decimal. */
   uint(v: number): void {
     this.pad(v, 1);

@@ -134,7 +134,7 @@ export class ChromeJsonExporter {
   }
 
   /** Holds the event's instant: `writeTo` writes it after the event's other records. */
-  private instant(tid: number, cat: string): string {
+  private instant(tid: number, cat: 'host' | 'guest'): string {
     this.heldTid = tid;
     this.heldCat = cat;
     return '';
@@ -142,7 +142,7 @@ export class ChromeJsonExporter {
 
   /** The track and category of the instant of the event being written by `writeTo`, held until its other records are out. */
   private heldTid = 0;
-  private heldCat: string | undefined;
+  private heldCat: 'host' | 'guest' | undefined;
 
   /**
    * Writes one batch into `w`, event by event: its slice and metadata records (as strings), then
@@ -168,7 +168,7 @@ export class ChromeJsonExporter {
     }
   }
 
-  private writeInstant(w: AtomicWriter, pid: number, tid: number, t: number, ev: TraceEvent, cat: string): void {
+  private writeInstant(w: AtomicWriter, pid: number, tid: number, t: number, ev: TraceEvent, cat: 'host' | 'guest'): void {
     const marker = isMarkerEvent(ev.name);
     if (marker) {
       w.text(this.first ? '\n{"ph":"i","s":"t","name":' : ',\n{"ph":"i","s":"t","name":');
@@ -183,17 +183,7 @@ export class ChromeJsonExporter {
     // ts in µs with up to 3 decimals, from ns (as cyclesToMicros).
     const ns = Math.round(((t - (this.zero ?? t)) * 1e6) / this.tscKhz!);
     if (ns < 0) w.text(cyclesToMicros(t - (this.zero ?? t), this.tscKhz!));
-    else {
-      const us = Math.floor(ns / 1000);
-      let f = ns - us * 1000;
-      w.uint(us);
-      if (f !== 0) {
-        w.byte(46);
-        let width = 3;
-        while (f % 10 === 0) (f /= 10), width--;
-        w.pad(f, width);
-      }
-    }
+    else w.micros(ns);
     w.bytes(this.task(pid, tid, ev));
     w.json(ev.body);
     w.byte(125);
@@ -201,14 +191,14 @@ export class ChromeJsonExporter {
   }
 
   /** `,\n{"ph":"i","s":"t","name":NAME,"cat":CAT,"ts":` as bytes, made once per event name and category. */
-  private head(name: string, cat: string): Uint8Array {
-    let byName = this.heads.get(cat);
-    if (byName === undefined) this.heads.set(cat, (byName = new Map()));
+  private head(name: string, cat: 'host' | 'guest'): Uint8Array {
+    const byName = cat === 'host' ? this.hostHeads : this.guestHeads;
     let b = byName.get(name);
     if (b === undefined) byName.set(name, (b = Buffer.from(`,\n{"ph":"i","s":"t","name":${jsonString(name)},"cat":"${cat}","ts":`)));
     return b;
   }
-  private readonly heads = new Map<string, Map<string, Uint8Array>>();
+  private readonly hostHeads = new Map<string, Uint8Array>();
+  private readonly guestHeads = new Map<string, Uint8Array>();
 
   /**
    * `,"pid":P,"tid":T,"args":{"task":"COMM-PID","text":` as bytes. Consecutive events mostly share

@@ -27,6 +27,21 @@ export class TextExporter {
     this.names = tl.sources.map((s) => s.machine.padEnd(this.width));
   }
 
+  /** `EVENT: ` as bytes, per event name. */
+  private readonly eventNames = new Map<string, Uint8Array>();
+  /** The last ` MACHINE [CPU] TASK-PID ` made per slot of a small table indexed by thread and CPU. */
+  private readonly tasks: ({ src: number; cpu: number; pid: number; comm: string; bytes: Uint8Array } | undefined)[] = new Array(1024);
+
+  /** ` MACHINE [CPU] TASK-PID ` as bytes; consecutive events mostly share it. */
+  private task(src: number, cpu: number, pid: number, comm: string): Uint8Array {
+    const slot = (pid * 31 + cpu * 7 + src) & 1023;
+    const hit = this.tasks[slot];
+    if (hit !== undefined && hit.pid === pid && hit.cpu === cpu && hit.src === src && hit.comm === comm) return hit.bytes;
+    const bytes = Buffer.from(` ${this.names[src]} [${String(cpu).padStart(3, '0')}] ${comm}-${pid} `);
+    this.tasks[slot] = { src, cpu, pid, comm, bytes };
+    return bytes;
+  }
+
   /** The header line naming the columns. */
   header(): string {
     const rel = this.tscKhz ? '+SECONDS' : '+CYCLES';
@@ -64,20 +79,10 @@ export class TextExporter {
         w.byte(46);
         w.pad(ns - sec * 1e9, 9);
       } else w.uint(r);
-      w.byte(32);
-      w.text(this.names[m.src]);
-      w.byte(32);
-      w.byte(91);
-      w.pad(ev.cpu, 3);
-      w.byte(93);
-      w.byte(32);
-      w.text(ev.comm);
-      w.byte(45);
-      w.uint(ev.pid);
-      w.byte(32);
-      w.text(ev.name);
-      w.byte(58);
-      w.byte(32);
+      w.bytes(this.task(m.src, ev.cpu, ev.pid, ev.comm));
+      let name = this.eventNames.get(ev.name);
+      if (name === undefined) this.eventNames.set(ev.name, (name = Buffer.from(ev.name + ': ')));
+      w.bytes(name);
       w.utf8(ev.body);
       w.byte(10);
     }
