@@ -36,7 +36,8 @@ export class AtomicWriter {
   constructor(readonly path: string) {
     let device = false;
     try {
-      device = path !== '-' && !statSync(path).isFile() && !statSync(path).isDirectory();
+      const st = path === '-' ? undefined : statSync(path);
+      device = st !== undefined && !st.isFile() && !st.isDirectory();
     } catch {
       // no such file yet: a regular output
     }
