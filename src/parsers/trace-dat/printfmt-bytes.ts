@@ -6,10 +6,10 @@
  */
 import { parseDirective } from './cprintf.js';
 import { Out } from './out.js';
-import { atomValue, type Node, type Piece, type PrintFmt } from './printfmt-parse.js';
+import type { Piece, PrintFmt } from './printfmt-parse.js';
 import { dynLoc, type Rec, type RenderEnv } from './printfmt-eval.js';
 import { pieceRenderer, smallReader } from './printfmt-fast.js';
-import { generateBytes } from './printfmt-gen.js';
+import { generateBytes, loc, plainDigit } from './printfmt-gen.js';
 
 type ByteFn = (out: Out, r: Rec) => void;
 
@@ -17,28 +17,10 @@ const TWO32 = 2 ** 32;
 
 const reader = smallReader;
 
-/** Offset and size of a field or of a constant-index element of a fixed array (no casts). */
-function loc(n: Node): { off: number; size: number } | undefined {
-  if (n.k === 'field' && n.f && !n.f.isArray) return { off: n.f.offset, size: n.f.size };
-  if (n.k === 'index' && n.a.k === 'field' && n.a.f && n.i.k === 'atom' && /^[0-9]/.test(n.i.text)) {
-    const i = Number(atomValue(n.i.text));
-    if (!Number.isSafeInteger(i) || i > 1 << 16) return undefined;
-    return { off: n.a.f.offset + i * n.a.f.elementSize, size: n.a.f.elementSize };
-  }
-  return undefined;
-}
-
 function digit(env: RenderEnv, p: Extract<Piece, { t: 'digit' }>, slow: ByteFn): ByteFn | undefined {
-  if (p.len) return undefined;
-  const d = parseDirective(p.fmt);
-  if (d.left || d.plus || d.space || d.alt || d.zero || d.width !== -1 || d.prec !== -1) return undefined;
-  const hex = d.conv === 'x';
-  if (!hex && d.conv !== 'd' && d.conv !== 'i' && d.conv !== 'u') return undefined;
-  const signed = d.conv === 'd' || d.conv === 'i';
-  const bits = p.ls >= 1 ? 64 : p.ls === 0 ? 32 : 0;
-  if (bits === 0) return undefined;
-  const l = loc(p.arg);
+  const l = plainDigit(p);
   if (!l) return undefined;
+  const { hex, signed, bits } = l;
   if (l.size <= 4) {
     const rd = reader(env, l.off, l.size);
     if (!rd) return undefined;

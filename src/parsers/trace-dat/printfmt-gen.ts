@@ -65,7 +65,7 @@ export function hex64To(b: Buffer, p: number, hi: number, lo: number): number {
 }
 
 /** Offset and size of a field or of a constant-index element of a fixed array (no casts). */
-function loc(n: Node): { off: number; size: number } | undefined {
+export function loc(n: Node): { off: number; size: number } | undefined {
   if (n.k === 'field' && n.f && !n.f.isArray) return { off: n.f.offset, size: n.f.size };
   if (n.k === 'index' && n.a.k === 'field' && n.a.f && n.i.k === 'atom' && /^[0-9]/.test(n.i.text)) {
     const i = Number(atomValue(n.i.text));
@@ -73,6 +73,34 @@ function loc(n: Node): { off: number; size: number } | undefined {
     return { off: n.a.f.offset + i * n.a.f.elementSize, size: n.a.f.elementSize };
   }
   return undefined;
+}
+
+/** A plain number conversion (`%d %i %u %x` with `l`/`ll`, no flags, width or precision) of a field. */
+export interface PlainDigit {
+  hex: boolean;
+  signed: boolean;
+  /** 32 for `%d`-class, 64 for `%ld`/`%lld` (the long size of the file is 8 here). */
+  bits: 32 | 64;
+  /** Where the field lies in the record, and its size in bytes. */
+  off: number;
+  size: number;
+}
+
+/**
+ * The conversion of a digit piece when it has a fast byte form (read the field, print the number);
+ * undefined for everything else. Shared by the generated writers here and the closures of printfmt-bytes.ts.
+ */
+export function plainDigit(p: Extract<Piece, { t: 'digit' }>): PlainDigit | undefined {
+  if (p.len) return undefined;
+  const d = parseDirective(p.fmt);
+  if (d.left || d.plus || d.space || d.alt || d.zero || d.width !== -1 || d.prec !== -1) return undefined;
+  const hex = d.conv === 'x';
+  if (!hex && d.conv !== 'd' && d.conv !== 'i' && d.conv !== 'u') return undefined;
+  const bits = p.ls >= 1 ? 64 : p.ls === 0 ? 32 : 0;
+  if (bits === 0) return undefined;
+  const l = loc(p.arg);
+  if (!l) return undefined;
+  return { hex, signed: d.conv === 'd' || d.conv === 'i', bits, off: l.off, size: l.size };
 }
 
 /** One piece as code: `code` writes at most `max` bytes at `p` (room reserved before it). */
@@ -117,16 +145,9 @@ function readCode(le: boolean, off: number, size: number): string | undefined {
  * piece's closure, called where the number cannot be printed exactly here.
  */
 function digitFrag(env: RenderEnv, p: Extract<Piece, { t: 'digit' }>, slow: string): Frag | undefined {
-  if (p.len) return undefined;
-  const d = parseDirective(p.fmt);
-  if (d.left || d.plus || d.space || d.alt || d.zero || d.width !== -1 || d.prec !== -1) return undefined;
-  const hex = d.conv === 'x';
-  if (!hex && d.conv !== 'd' && d.conv !== 'i' && d.conv !== 'u') return undefined;
-  const signed = d.conv === 'd' || d.conv === 'i';
-  const bits = p.ls >= 1 ? 64 : p.ls === 0 ? 32 : 0;
-  if (bits === 0) return undefined;
-  const l = loc(p.arg);
+  const l = plainDigit(p);
   if (!l) return undefined;
+  const { hex, signed, bits } = l;
   const le = env.le;
   if (l.size <= 4) {
     const rd = readCode(le, l.off, l.size);
