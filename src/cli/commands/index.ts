@@ -1,19 +1,26 @@
 import type { Command } from 'commander';
-import { register as merge } from './merge.js';
-import { register as exits } from './exits.js';
-import { register as latency } from './latency.js';
-import { register as view } from './view.js';
-import { register as demo } from './demo.js';
-import { register as stap } from './stap.js';
-import { register as inspect } from './inspect.js';
-import { register as benchOverhead } from './bench-overhead.js';
-import { register as capture } from './capture.js';
-import { register as guestScript } from './guest-script.js';
-import { register as report } from './report.js';
-import { register as check } from './check.js';
 
 /** A command module's entry: adds its command to the program. */
 export type Register = (program: Command) => void;
 
-/** Every command, in the order `kvmtrace --help` lists them. Add one import and one entry per command. */
-export const commands: Register[] = [demo, capture, guestScript, merge, check, exits, latency, view, stap, inspect, benchOverhead, report];
+/** A command: its name on the command line and how to load its module (loaded only when needed). */
+export interface CommandEntry {
+  name: string;
+  load: () => Promise<{ register: Register }>;
+}
+
+/** Every command, in the order `kvmtrace --help` lists them. Add one entry per command. */
+export const commands: CommandEntry[] = [
+  { name: 'demo', load: () => import('./demo.js') },
+  { name: 'capture', load: () => import('./capture.js') },
+  { name: 'guest-script', load: () => import('./guest-script.js') },
+  { name: 'merge', load: () => import('./merge.js') },
+  { name: 'check', load: () => import('./check.js') },
+  { name: 'exits', load: () => import('./exits.js') },
+  { name: 'latency', load: () => import('./latency.js') },
+  { name: 'view', load: () => import('./view.js') },
+  { name: 'stap', load: () => import('./stap.js') },
+  { name: 'inspect', load: () => import('./inspect.js') },
+  { name: 'bench', load: () => import('./bench-overhead.js') },
+  { name: 'report', load: () => import('./report.js') },
+];
