@@ -150,9 +150,15 @@ export class EventPrinter {
     return s;
   }
 
-  /** Writes the body of the current record (as {@link body} gives it) into `out` as bytes. */
+  /** Per event id: its byte writer, or null when the body goes through the text path. */
+  private readonly writers: (((out: Out, r: Rec) => void) | null | undefined)[] = [];
+
+  /**
+   * Writes the body of the current record (as {@link body} gives it) into `out` as bytes: through
+   * the id's byte writer (looked up once per id), dropping one trailing newline as trace-cmd does.
+   */
   bodyTo(out: Out, id: number, raw: boolean): void {
-    const w = raw ? undefined : this.byteWriter(id);
+    const w = raw ? null : (this.writers[id] ??= this.byteWriter(id) ?? null);
     if (w) {
       const start = out.pos;
       w(out, this.rec);
@@ -171,11 +177,6 @@ export class EventPrinter {
     const c = this.compile(id);
     if (!c || c.plugin || c.pf.failed) return undefined;
     return (c.bytes ??= compileBytes(this.env, c.pf));
-  }
-
-  /** The current record (as set by {@link at}). */
-  get record(): Rec {
-    return this.rec;
   }
 
   /** The current record's field values, decoded generically from the event format. */

@@ -71,7 +71,6 @@ export function* reportBytes(t: TraceDat, o: ReportOptions, diags: Diagnostics, 
     : (s: Stream) => bufs[s.bufferIndex].keyOff + s.reader.ts;
 
   const p = new EventPrinter(t);
-  const rec = p.record;
   const inSeconds = bufs[0].conv.inSeconds;
   // Per-pid, per-cpu and per-event-id column bytes, built once. A pid's column changes only when
   // the sched plugin registers its comm, which drops the cached bytes.
@@ -98,9 +97,8 @@ export function* reportBytes(t: TraceDat, o: ReportOptions, diags: Diagnostics, 
     }
     return pc;
   };
-  // Per event id: the name column, and the body writer (null: the generic text path).
+  // Per event id: the name column.
   const nameCol: (Buffer | undefined)[] = [];
-  const bodyFn: (((out: Out, r: typeof rec) => void) | null | undefined)[] = [];
   const unknown = new Set<number>();
   const merger = new StreamMerger(t, bufs, diags, key);
   const lastPid = new Float64Array(merger.count).fill(-1);
@@ -136,18 +134,11 @@ export function* reportBytes(t: TraceDat, o: ReportOptions, diags: Diagnostics, 
       const name = ev ? ev.name : '(NULL)';
       nc = nameCol[id] = Buffer.from(': ' + name + ': ' + (name.length < 20 ? ' '.repeat(20 - name.length) : ''), 'latin1');
       if (!ev) unknown.add(id);
-      bodyFn[id] = (raw ? undefined : p.byteWriter(id)) ?? null;
     }
     if (unknown.size > 0 && unknown.has(id))
       diags.add({ file: t.file, byteOffset: r.fileOffset, message: `CPU ${r.cpu}: event id ${id} has no format in the file` });
     out.put(nc);
-    const w = bodyFn[id];
-    if (w) {
-      const at = out.pos;
-      w(out, rec);
-      // One trailing newline of the body is dropped, as trace-cmd does.
-      if (out.pos > at && out.buf[out.pos - 1] === 10) out.pos--;
-    } else out.str(p.body(id, raw));
+    p.bodyTo(out, id, raw);
     out.byte(10);
     if (out.pos >= chunkBytes) yield out;
   }
