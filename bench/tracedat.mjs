@@ -11,7 +11,7 @@
  * `npm run build`) or from bench/run.mjs through {@link benchTraceDat}.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, rmdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -71,28 +71,9 @@ function countEvents(file) {
   return n - 1;
 }
 
-/**
- * A null device to send the output to: /dev/null, or — when /dev/null is not the character device
- * (a tool that renames a finished file over its output path turns it into a regular file on
- * tmpfs, and writes then cost memory copies) — a node of our own in `dir`.
- */
-function nullDevice(dir, log) {
-  if (statSync('/dev/null').isCharacterDevice()) return '/dev/null';
-  const own = join(dir, 'null');
-  execFileSync('mknod', ['-m', '666', own, 'c', '1', '3']);
-  log('trace.dat bench: /dev/null is not a device here; using a null device of its own');
-  return own;
-}
-
-/** Runs a command with stdout to the null device under /usr/bin/time: wall seconds, CPU seconds, peak RSS (KiB). */
-function timed(cmd, args, nul) {
-  const fd = openSync(nul, 'w');
-  let r;
-  try {
-    r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', cmd, ...args], { stdio: ['ignore', fd, 'pipe'], encoding: 'utf8' });
-  } finally {
-    closeSync(fd);
-  }
+/** Runs a command with stdout to /dev/null under /usr/bin/time: wall seconds, CPU seconds, peak RSS (KiB). */
+function timed(cmd, args) {
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   const last = r.stderr.trim().split('\n').pop() ?? '';
   const [wall, user, sys, rss] = last.split(' ').map(Number);
   if (r.status !== 0 || !Number.isFinite(wall)) throw new Error(`${cmd} failed: ${r.stderr}`);
@@ -127,11 +108,10 @@ export async function benchTraceDat(o = {}) {
       const { file, events } = record(dir, compression, o.minEvents ?? 2_000_000);
       const identical = sameOutput(file, dir);
       const best = { kvmtrace: undefined, tracecmd: undefined };
-      const nul = nullDevice(dir, log);
       const flags = shebangFlags();
       for (let i = 0; i < rounds; i++) {
-        const k = timed(process.execPath, [...flags, CLI, 'report', file], nul);
-        const t = timed('trace-cmd', ['report', file], nul);
+        const k = timed(process.execPath, [...flags, CLI, 'report', file]);
+        const t = timed('trace-cmd', ['report', file]);
         if (!best.kvmtrace || k.wall < best.kvmtrace.wall) best.kvmtrace = k;
         if (!best.tracecmd || t.wall < best.tracecmd.wall) best.tracecmd = t;
       }
