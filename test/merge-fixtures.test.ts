@@ -9,6 +9,9 @@ import { tempDir } from './helpers/tmp.js';
 import { checkChromeJson } from './helpers/chrome-check.js';
 import { kvmtrace, ROOT } from './helpers/cli.js';
 import { expectGolden } from './helpers/golden.js';
+import { Diagnostics } from '../src/model/diagnostics.js';
+import { mergeTimeline, type TimelineSource } from '../src/merge/merge.js';
+import { openSource, type SourceSpec } from '../src/merge/source.js';
 
 const out = tempDir('kvmtrace-fixtures-');
 const FT = join(ROOT, 'fixtures', 'ftrace-text');
@@ -88,5 +91,32 @@ describe('the demo capture (fixtures/pvm-1vcpu): kvm-pvm host, 1 vCPU, made with
     const lines = readFileSync(join(out, 'pvm.txt'), 'utf8').split('\n');
     const first = lines.findIndex((l) => l.includes('kvmsync seq=0'));
     expectGolden('merge/pvm-1vcpu.sync.txt', lines.slice(Math.max(1, first - 15), first + 15).join('\n') + '\n');
+  });
+});
+
+describe('the streaming merge closes its sources when it stops early', () => {
+  it('a consumer that leaves after the first batch ends every source reader (trace.dat host + ftrace text)', async () => {
+    const closed: string[] = [];
+    const open = async (spec: SourceSpec): Promise<TimelineSource> => {
+      const src = await openSource(spec, new Diagnostics());
+      const inner = src.batches;
+      const batches = (async function* () {
+        try {
+          yield* inner;
+        } finally {
+          closed.push(spec.file);
+        }
+      })();
+      return { role: spec.role, machine: spec.machine, open: { ...src, batches } };
+    };
+    const host = join(ROOT, 'fixtures', 'tracedat', 'v7-kvm.dat');
+    const other = join(FT, 'x86tsc-pipe.txt');
+    const sources = [await open({ role: 'host', machine: 'host', file: host }), await open({ role: 'host', machine: 'second', file: other })];
+    let batches = 0;
+    for await (const b of mergeTimeline(sources, { diags: new Diagnostics(), batch: 16 })) {
+      expect(b.length).toBe(16);
+      if (++batches === 1) break;
+    }
+    expect(closed.sort()).toEqual([host, other].sort());
   });
 });

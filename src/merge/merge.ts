@@ -90,13 +90,6 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
   };
 
   try {
-    yield* mergeHeads();
-  } finally {
-    // Stopped early (an error, or the consumer left): close every source so its reader ends.
-    for (const it of iters) await it.return?.(undefined);
-  }
-
-  async function* mergeHeads(): AsyncGenerator<MergedEvent[]> {
     for (let i = 0; i < n; i++) await refill(i);
     let out: MergedEvent[] = [];
     for (;;) {
@@ -128,6 +121,10 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
           file: sources[i].open.spec.file,
           message: `${counts[i].outOfOrder} event(s) arrived more than ${W} events out of time order and were emitted late`,
         });
+  } finally {
+    // Also when stopped early (an error, or the consumer left): every source's reader ends and
+    // closes its file.
+    for (const it of iters) await it.return?.(undefined);
   }
 }
 
