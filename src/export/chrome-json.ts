@@ -22,6 +22,7 @@ import type { GuestPlan } from '../merge/plan.js';
 import type { WindowKind } from '../merge/validate.js';
 import { cyclesToMicros } from './format-time.js';
 import type { AtomicWriter } from './atomic-writer.js';
+import { FragmentTable } from './fragments.js';
 
 /** Thread keys: pid·2^32 + tid stays a safe integer for any pid and tid. */
 const TID_SPAN = 0x1_0000_0000;
@@ -200,19 +201,14 @@ export class ChromeJsonExporter {
   private readonly hostHeads = new Map<string, Uint8Array>();
   private readonly guestHeads = new Map<string, Uint8Array>();
 
-  /**
-   * `,"pid":P,"tid":T,"args":{"task":"COMM-PID","text":` as bytes. Consecutive events mostly share
-   * their task: a small table indexed by thread remembers the last fragment made for each.
-   */
+  /** `,"pid":P,"tid":T,"args":{"task":"COMM-PID","text":` as bytes, per track and task. */
   private task(pid: number, tid: number, ev: TraceEvent): Uint8Array {
-    const slot = (tid * 31 + ev.pid) & 1023;
-    const hit = this.tasks[slot];
-    if (hit !== undefined && hit.pid === pid && hit.tid === tid && hit.evPid === ev.pid && hit.comm === ev.comm) return hit.bytes;
-    const bytes = Buffer.from(`,"pid":${pid},"tid":${tid},"args":{"task":${jsonString(ev.comm + '-' + ev.pid)},"text":`);
-    this.tasks[slot] = { pid, tid, evPid: ev.pid, comm: ev.comm, bytes };
-    return bytes;
+    return (
+      this.tasks.find(pid, tid, ev.pid, ev.comm) ??
+      this.tasks.put(pid, tid, ev.pid, ev.comm, `,"pid":${pid},"tid":${tid},"args":{"task":${jsonString(ev.comm + '-' + ev.pid)},"text":`)
+    );
   }
-  private readonly tasks: ({ pid: number; tid: number; evPid: number; comm: string; bytes: Uint8Array } | undefined)[] = new Array(1024);
+  private readonly tasks = new FragmentTable();
 
   private host(pid: number, m: MergedEvent): string {
     const ev = m.ev;

@@ -9,6 +9,7 @@ import type { MergedEvent } from '../merge/merged-event.js';
 import type { Timeline } from '../merge/merge.js';
 import { absDecimal } from './format-time.js';
 import type { AtomicWriter } from './atomic-writer.js';
+import { FragmentTable } from './fragments.js';
 
 /** Formats merged events as text lines. */
 export class TextExporter {
@@ -29,17 +30,11 @@ export class TextExporter {
 
   /** `EVENT: ` as bytes, per event name. */
   private readonly eventNames = new Map<string, Uint8Array>();
-  /** The last ` MACHINE [CPU] TASK-PID ` made per slot of a small table indexed by thread and CPU. */
-  private readonly tasks: ({ src: number; cpu: number; pid: number; comm: string; bytes: Uint8Array } | undefined)[] = new Array(1024);
+  /** ` MACHINE [CPU] TASK-PID ` per machine, CPU and task. */
+  private readonly tasks = new FragmentTable();
 
-  /** ` MACHINE [CPU] TASK-PID ` as bytes; consecutive events mostly share it. */
   private task(src: number, cpu: number, pid: number, comm: string): Uint8Array {
-    const slot = (pid * 31 + cpu * 7 + src) & 1023;
-    const hit = this.tasks[slot];
-    if (hit !== undefined && hit.pid === pid && hit.cpu === cpu && hit.src === src && hit.comm === comm) return hit.bytes;
-    const bytes = Buffer.from(` ${this.names[src]} [${String(cpu).padStart(3, '0')}] ${comm}-${pid} `);
-    this.tasks[slot] = { src, cpu, pid, comm, bytes };
-    return bytes;
+    return this.tasks.find(src, cpu, pid, comm) ?? this.tasks.put(src, cpu, pid, comm, ` ${this.names[src]} [${String(cpu).padStart(3, '0')}] ${comm}-${pid} `);
   }
 
   /** The header line naming the columns. */
