@@ -125,15 +125,6 @@ export class AtomicWriter {
     this.off += u.length;
   }
 
-  /** Appends a string in UTF-8 (the text exporter's event bodies). */
-  utf8(s: string): void {
-    if (this.off + s.length * 3 > SIZE) {
-      if (s.length * 3 > SIZE) return this.put(s);
-      this.rotate();
-    }
-    this.off += this.buf.write(s, this.off, 'utf8');
-  }
-
   /**
    * Appends a string as a JSON string literal. Printable ASCII without `"` or `\\` (nearly every
    * event body) is copied as it is; anything else goes through JSON.stringify.

@@ -78,7 +78,7 @@ export class TextExporter {
       let name = this.eventNames.get(ev.name);
       if (name === undefined) this.eventNames.set(ev.name, (name = Buffer.from(ev.name + ': ')));
       w.bytes(name);
-      w.utf8(ev.body);
+      w.put(ev.body);
       w.byte(10);
     }
   }
