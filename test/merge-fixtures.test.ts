@@ -99,22 +99,22 @@ describe('the streaming merge closes its sources when it stops early', () => {
     const closed: string[] = [];
     const open = async (spec: SourceSpec): Promise<TimelineSource> => {
       const src = await openSource(spec, new Diagnostics());
-      const inner = src.batches;
-      const batches = (async function* () {
+      const inner = src.blocks;
+      const blocks = (async function* () {
         try {
           yield* inner;
         } finally {
           closed.push(spec.file);
         }
       })();
-      return { role: spec.role, machine: spec.machine, open: { ...src, batches } };
+      return { role: spec.role, machine: spec.machine, open: { ...src, blocks } };
     };
     const host = join(ROOT, 'fixtures', 'tracedat', 'v7-kvm.dat');
     const other = join(FT, 'x86tsc-pipe.txt');
     const sources = [await open({ role: 'host', machine: 'host', file: host }), await open({ role: 'host', machine: 'second', file: other })];
     let batches = 0;
     for await (const b of mergeTimeline(sources, { diags: new Diagnostics(), batch: 16 })) {
-      expect(b.length).toBe(16);
+      expect(b.n).toBe(16);
       if (++batches === 1) break;
     }
     expect(closed.sort()).toEqual([host, other].sort());

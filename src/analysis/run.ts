@@ -36,7 +36,8 @@ export async function analyse<A extends Analyzer>(
       vt = new VcpuThreads(tl, plans);
       a = make(tl, plans, vt);
     },
-    onBatch: (batch) => {
+    onBatch: (mb) => {
+      const batch = mb.events();
       for (const m of batch) vt!.note(m);
       a!.handle(batch);
     },

@@ -143,6 +143,49 @@ export class AtomicWriter {
     } else this.put(JSON.stringify(s));
   }
 
+  /** Appends src[start, end): an event body kept as bytes of its input (no string made). */
+  range(src: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (this.off + n > SIZE) {
+      this.rotate();
+      if (n > SIZE) {
+        this.queue.push(Buffer.from(src.subarray(start, end)));
+        return;
+      }
+    }
+    if (n > 48) {
+      this.off += src.copy(this.buf, this.off, start, end);
+      return;
+    }
+    const b = this.buf;
+    let o = this.off;
+    for (let k = start; k < end; k++) b[o++] = src[k];
+    this.off = o;
+  }
+
+  /**
+   * Appends the ASCII bytes src[start, end) as a JSON string literal: copied as they are when no
+   * byte needs an escape (nearly every event body), else as {@link json} writes the text.
+   */
+  jsonRange(src: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (this.off + n + 2 > SIZE) {
+      if (n + 2 > SIZE) return this.put(JSON.stringify(src.toString('latin1', start, end)));
+      this.rotate();
+    }
+    const b = this.buf;
+    let o = this.off;
+    b[o++] = 34;
+    for (let k = start; k < end; k++) {
+      const c = src[k];
+      // What JSON.stringify would escape: controls, '"', '\\' (and bytes past ASCII, not met here).
+      if (c < 32 || c === 34 || c === 92 || c > 126) return this.json(src.toString('latin1', start, end));
+      b[o++] = c;
+    }
+    b[o++] = 34;
+    this.off = o;
+  }
+
   /** Appends one ASCII byte. */
   byte(c: number): void {
     if (this.off + 1 > SIZE) this.rotate();

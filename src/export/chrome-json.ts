@@ -13,10 +13,10 @@
  * (X events would have to wait for their end). `ts` is in µs relative to the first event, with at
  * most 3 decimals (ns).
  */
-import type { TraceEvent } from '../model/event.js';
+import type { EventBlock } from '../model/event-block.js';
 import { UserError } from '../model/errors.js';
 import { isMarkerEvent, kvmEntryVcpu, kvmExitReason, kvmFpu, schedSwitch } from '../parsers/event-fields.js';
-import type { MergedEvent } from '../merge/merged-event.js';
+import type { MergedBatch, MergedEvent } from '../merge/merged-event.js';
 import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
 import type { WindowKind } from '../merge/validate.js';
@@ -150,33 +150,37 @@ export class ChromeJsonExporter {
    * its instant written byte by byte into the writer's buffer (most events are instants), then its
    * flow marks, bound to the enclosing slice ("bp":"e").
    */
-  writeTo(batch: MergedEvent[], w: AtomicWriter): void {
-    for (const m of batch) {
-      if (this.zero === undefined) this.zero = m.t;
-      this.lastT = m.t;
-      const pid = m.src + 1;
-      const s = m.vcpu < 0 ? this.host(pid, m) : this.guest(pid, m);
+  writeTo(mb: MergedBatch, w: AtomicWriter): void {
+    const all = this.opts.flows ? mb.events() : undefined;
+    for (let k = 0; k < mb.n; k++) {
+      const t = mb.t[k];
+      if (this.zero === undefined) this.zero = t;
+      this.lastT = t;
+      const pid = mb.src[k] + 1;
+      const blk = mb.blk[k];
+      const r = mb.row[k];
+      const s = mb.vcpu[k] < 0 ? this.host(pid, t, blk, r) : this.guest(pid, t, mb.vcpu[k], blk, r);
       if (s) w.put(s);
       const cat = this.heldCat;
       if (cat !== undefined) {
         this.heldCat = undefined;
-        this.writeInstant(w, pid, this.heldTid, m.t, m.ev, cat);
+        this.writeInstant(w, pid, this.heldTid, t, blk, r, cat);
       }
-      if (this.opts.flows) {
-        const f = this.flowMarks(pid, m);
+      if (all) {
+        const f = this.flowMarks(pid, all[k]);
         if (f) w.put(f);
       }
     }
   }
 
-  private writeInstant(w: AtomicWriter, pid: number, tid: number, t: number, ev: TraceEvent, cat: 'host' | 'guest'): void {
-    const marker = isMarkerEvent(ev.name);
-    if (marker) {
+  private writeInstant(w: AtomicWriter, pid: number, tid: number, t: number, blk: EventBlock, r: number, cat: 'host' | 'guest'): void {
+    const name = blk.nameOf(r);
+    if (isMarkerEvent(name)) {
       w.text(this.first ? '\n{"ph":"i","s":"t","name":' : ',\n{"ph":"i","s":"t","name":');
-      w.text(jsonString(ev.body.slice(0, 80)));
+      w.text(jsonString(blk.body(r).slice(0, 80)));
       w.text(',"cat":"marker","ts":');
     } else {
-      const head = this.head(ev.name, cat);
+      const head = this.head(name, cat);
       // The head starts with the record separator ",\n"; the first record has no comma.
       w.bytes(this.first ? head.subarray(1) : head);
     }
@@ -185,8 +189,10 @@ export class ChromeJsonExporter {
     const ns = Math.round(((t - (this.zero ?? t)) * 1e6) / this.tscKhz!);
     if (ns < 0) w.text(cyclesToMicros(t - (this.zero ?? t), this.tscKhz!));
     else w.micros(ns);
-    w.bytes(this.task(pid, tid, ev));
-    w.json(ev.body);
+    w.bytes(this.task(pid, tid, blk.pid[r], blk.commOf(r)));
+    const text = blk.bodyText?.[r];
+    if (text !== undefined) w.json(text);
+    else w.jsonRange(blk.bytes, blk.bodyStart[r], blk.bodyEnd[r]);
     w.byte(125);
     w.byte(125);
   }
@@ -202,58 +208,59 @@ export class ChromeJsonExporter {
   private readonly guestHeads = new Map<string, Uint8Array>();
 
   /** `,"pid":P,"tid":T,"args":{"task":"COMM-PID","text":` as bytes, per track and task. */
-  private task(pid: number, tid: number, ev: TraceEvent): Uint8Array {
+  private task(pid: number, tid: number, taskPid: number, comm: string): Uint8Array {
     return (
-      this.tasks.find(pid, tid, ev.pid, ev.comm) ??
-      this.tasks.put(pid, tid, ev.pid, ev.comm, `,"pid":${pid},"tid":${tid},"args":{"task":${jsonString(ev.comm + '-' + ev.pid)},"text":`)
+      this.tasks.find(pid, tid, taskPid, comm) ??
+      this.tasks.put(pid, tid, taskPid, comm, `,"pid":${pid},"tid":${tid},"args":{"task":${jsonString(comm + '-' + taskPid)},"text":`)
     );
   }
   private readonly tasks = new FragmentTable();
 
-  private host(pid: number, m: MergedEvent): string {
-    const ev = m.ev;
-    const tid = ev.pid;
-    const vcpu = this.vcpuTids.get(tid);
-    let s = this.named.has(pid * TID_SPAN + tid) ? '' : this.thread(pid, tid, vcpu !== undefined ? `${ev.comm} (vCPU ${vcpu})` : `${ev.comm}`, vcpu !== undefined ? vcpu : 1000 + tid);
-    if (this.windowKind === 'entry-exit' && (ev.name === 'kvm_entry' || ev.name === 'kvm_exit')) {
+  /** A host event at timeline time `t` (row `r` of `blk`): its slice and metadata records. */
+  private host(pid: number, t: number, blk: EventBlock, r: number): string {
+    const tid = blk.pid[r];
+    const name = blk.nameOf(r);
+    let s = this.named.has(pid * TID_SPAN + tid) ? '' : this.hostThread(pid, tid, blk.commOf(r));
+    if (this.windowKind === 'entry-exit' && (name === 'kvm_entry' || name === 'kvm_exit')) {
+      const body = blk.body(r);
       const st = this.state(pid, tid);
-      if (ev.name === 'kvm_entry') {
-        if (st.open.length) s += this.end1(pid, tid, m.t);
-        s += this.begin1(pid, tid, m.t, 'guest mode', 'guest_mode', `{"vcpu":${kvmEntryVcpu(ev.body)}}`);
+      if (name === 'kvm_entry') {
+        if (st.open.length) s += this.end1(pid, tid, t);
+        s += this.begin1(pid, tid, t, 'guest mode', 'guest_mode', `{"vcpu":${kvmEntryVcpu(body)}}`);
       } else {
-        const reason = kvmExitReason(ev.body) || 'exit';
-        if (st.open.length) s += this.end1(pid, tid, m.t, JSON.stringify({ exit_reason: reason }));
-        s += this.begin1(pid, tid, m.t, reason, 'kvm_exit', JSON.stringify({ text: ev.body }));
+        const reason = kvmExitReason(body) || 'exit';
+        if (st.open.length) s += this.end1(pid, tid, t, JSON.stringify({ exit_reason: reason }));
+        s += this.begin1(pid, tid, t, reason, 'kvm_exit', JSON.stringify({ text: body }));
       }
       return s;
     }
     if (this.windowKind === 'kvm-run') {
-      if (ev.name === 'kvm_fpu') {
+      if (name === 'kvm_fpu') {
         const st = this.state(pid, tid);
-        const f = kvmFpu(ev.body);
+        const f = kvmFpu(blk.body(r));
         if (f === 1 && !st.inRun) {
           st.inRun = true;
           st.onCpu = true;
-          s += this.begin1(pid, tid, m.t, 'KVM_RUN', 'kvm_run', '');
-          s += this.begin1(pid, tid, m.t, 'guest', 'guest_mode', '');
+          s += this.begin1(pid, tid, t, 'KVM_RUN', 'kvm_run', '');
+          s += this.begin1(pid, tid, t, 'guest', 'guest_mode', '');
         } else if (f === -1 && st.inRun) {
           st.inRun = false;
-          while (st.open.length) s += this.end1(pid, tid, m.t);
+          while (st.open.length) s += this.end1(pid, tid, t);
         }
         return s;
       }
-      if (ev.name === 'sched_switch') {
-        const sw = schedSwitch(ev.body);
+      if (name === 'sched_switch') {
+        const sw = schedSwitch(blk.body(r));
         if (sw) {
           const out = this.slices.get(pid * TID_SPAN + sw.prevPid);
           if (out?.inRun && out.onCpu) {
             out.onCpu = false;
-            if (out.open.length === 2) s += this.end1(pid, sw.prevPid, m.t);
+            if (out.open.length === 2) s += this.end1(pid, sw.prevPid, t);
           }
           const inn = this.slices.get(pid * TID_SPAN + sw.nextPid);
           if (inn?.inRun && !inn.onCpu) {
             inn.onCpu = true;
-            if (inn.open.length === 1) s += this.begin1(pid, sw.nextPid, m.t, 'guest', 'guest_mode', '');
+            if (inn.open.length === 1) s += this.begin1(pid, sw.nextPid, t, 'guest', 'guest_mode', '');
           }
         }
       }
@@ -261,15 +268,21 @@ export class ChromeJsonExporter {
     return s + this.instant(tid, 'host');
   }
 
-  private guest(pid: number, m: MergedEvent): string {
-    const ev = m.ev;
-    const tid = GUEST_TID_BASE * pid + ev.cpu;
-    let s = this.named.has(pid * TID_SPAN + tid) ? '' : this.thread(pid, tid, `CPU ${ev.cpu} (vCPU ${m.vcpu})`, ev.cpu);
-    if (ev.name === 'sched_switch') {
-      const sw = schedSwitch(ev.body);
+  private hostThread(pid: number, tid: number, comm: string): string {
+    const vcpu = this.vcpuTids.get(tid);
+    return this.thread(pid, tid, vcpu !== undefined ? `${comm} (vCPU ${vcpu})` : `${comm}`, vcpu !== undefined ? vcpu : 1000 + tid);
+  }
+
+  /** A guest event run by `vcpu` at timeline time `t` (row `r` of `blk`): its slice and metadata records. */
+  private guest(pid: number, t: number, vcpu: number, blk: EventBlock, r: number): string {
+    const cpu = blk.cpu[r];
+    const tid = GUEST_TID_BASE * pid + cpu;
+    let s = this.named.has(pid * TID_SPAN + tid) ? '' : this.thread(pid, tid, `CPU ${cpu} (vCPU ${vcpu})`, cpu);
+    if (blk.nameOf(r) === 'sched_switch') {
+      const sw = schedSwitch(blk.body(r));
       if (sw) {
-        s += this.end1(pid, tid, m.t);
-        if (sw.nextPid !== 0) s += this.begin1(pid, tid, m.t, sw.nextComm || `pid ${sw.nextPid}`, 'task', `{"pid":${sw.nextPid}}`);
+        s += this.end1(pid, tid, t);
+        if (sw.nextPid !== 0) s += this.begin1(pid, tid, t, sw.nextComm || `pid ${sw.nextPid}`, 'task', `{"pid":${sw.nextPid}}`);
         return s;
       }
     }

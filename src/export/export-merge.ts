@@ -62,7 +62,7 @@ export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<
           text.writeTo(batch, textW!);
           await textW!.settle();
         }
-        sinceProgress += batch.length;
+        sinceProgress += batch.n;
         if (out.onProgress && sinceProgress >= 65536) {
           out.onProgress(sinceProgress);
           sinceProgress = 0;

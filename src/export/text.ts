@@ -5,7 +5,7 @@
  * the Chrome JSON (ns precision; cycles when the TSC frequency is unknown).
  */
 import { TsBase } from '../model/exact.js';
-import type { MergedEvent } from '../merge/merged-event.js';
+import type { MergedBatch } from '../merge/merged-event.js';
 import type { Timeline } from '../merge/merge.js';
 import { absDecimal } from './format-time.js';
 import type { AtomicWriter } from './atomic-writer.js';
@@ -44,12 +44,13 @@ export class TextExporter {
   }
 
   /** Writes one batch into `w` byte by byte (no string per line: see AtomicWriter.text). */
-  writeTo(batch: MergedEvent[], w: AtomicWriter): void {
+  writeTo(mb: MergedBatch, w: AtomicWriter): void {
     const { hi, lo } = this.base;
     const khz = this.tscKhz;
-    for (const m of batch) {
-      const ev = m.ev;
-      const t = m.t;
+    for (let k = 0; k < mb.n; k++) {
+      const blk = mb.blk[k];
+      const r = mb.row[k];
+      const t = mb.t[k];
       // Absolute host TSC = base + t, split at 1e9 so every part is exact.
       let l = lo + t;
       let h = hi;
@@ -65,20 +66,23 @@ export class TextExporter {
       else w.text(absDecimal(hi, lo, t));
       w.byte(32);
       this.zero ??= t;
-      const r = t - this.zero;
+      const rel = t - this.zero;
       w.byte(43);
       if (khz) {
-        const ns = Math.round((r * 1e6) / khz);
+        const ns = Math.round((rel * 1e6) / khz);
         const sec = Math.floor(ns / 1e9);
         w.uint(sec);
         w.byte(46);
         w.pad(ns - sec * 1e9, 9);
-      } else w.uint(r);
-      w.bytes(this.task(m.src, ev.cpu, ev.pid, ev.comm));
-      let name = this.eventNames.get(ev.name);
-      if (name === undefined) this.eventNames.set(ev.name, (name = Buffer.from(ev.name + ': ')));
-      w.bytes(name);
-      w.put(ev.body);
+      } else w.uint(rel);
+      w.bytes(this.task(mb.src[k], blk.cpu[r], blk.pid[r], blk.commOf(r)));
+      const name = blk.nameOf(r);
+      let nb = this.eventNames.get(name);
+      if (nb === undefined) this.eventNames.set(name, (nb = Buffer.from(name + ': ')));
+      w.bytes(nb);
+      const text = blk.bodyText?.[r];
+      if (text !== undefined) w.put(text);
+      else w.range(blk.bytes, blk.bodyStart[r], blk.bodyEnd[r]);
       w.byte(10);
     }
   }

@@ -8,8 +8,8 @@
 import { isTscClock } from '../model/clock.js';
 import type { Diagnostics } from '../model/diagnostics.js';
 import { UserError } from '../model/errors.js';
-import type { TraceEvent } from '../model/event.js';
-import { compareMerged, type MergedEvent } from './merged-event.js';
+import type { EventBlock } from '../model/event-block.js';
+import { MergedBatch } from './merged-event.js';
 import type { GuestPlan } from './plan.js';
 import type { OpenSource } from './source.js';
 import { guestToHost } from './tsc-mapping.js';
@@ -46,18 +46,17 @@ export interface MergeOptions {
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 /** Merges the sources into one ordered stream of batches. Sources[0] must be the host when there is one. */
-export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptions): AsyncGenerator<MergedEvent[]> {
+export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptions): AsyncGenerator<MergedBatch> {
   const W = opts.window ?? 1024;
   const B = opts.batch ?? 1024;
   const n = sources.length;
-  const iters = sources.map((s) => s.open.batches[Symbol.asyncIterator]());
-  const heaps = sources.map(() => new SourceQueue());
+  const iters = sources.map((s) => s.open.blocks[Symbol.asyncIterator]());
+  const queues = sources.map(() => new SourceQueue());
   const eof = sources.map(() => false);
-  const seqs = new Array<number>(n).fill(0);
   const lastOut = new Array<number>(n).fill(-Infinity);
   const counts = sources.map(() => ({ events: 0, outOfOrder: 0 }));
   let timeline: Timeline | undefined;
-  const mappers: ((ev: TraceEvent) => MergedEvent)[] = [];
+  const mappers: BlockMapper[] = [];
 
   const makeTimeline = (base: bigint): void => {
     timeline = { base, sources, counts };
@@ -65,7 +64,7 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
   };
 
   const refill = async (i: number): Promise<void> => {
-    while (!eof[i] && heaps[i].size < W) {
+    while (!eof[i] && queues[i].size < W) {
       const r = await iters[i].next();
       if (r.done) {
         eof[i] = true;
@@ -80,41 +79,46 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
           if (!timeline) makeTimeline((sources[0].open.header.base ?? base).value);
         } else makeTimeline(base.value);
       }
-      // A source's mapper needs its own base, known once its first batch is read.
-      const map = (mappers[i] ??= makeMapper(sources[i], i, timeline!.base, () => seqs[i]++));
-      const batch = r.value;
-      const mapped = new Array<MergedEvent>(batch.length);
-      for (let k = 0; k < batch.length; k++) mapped[k] = map(batch[k]);
-      heaps[i].pushBatch(mapped);
+      // A source's mapper needs its own base, known once its first block is read.
+      const map = (mappers[i] ??= makeMapper(sources[i], timeline!.base));
+      map(r.value, queues[i]);
     }
   };
 
   try {
     for (let i = 0; i < n; i++) await refill(i);
-    let out: MergedEvent[] = [];
+    let out = new MergedBatch(B);
     for (;;) {
       let best = -1;
-      let bestE: MergedEvent | undefined;
+      let bestT = 0;
       for (let i = 0; i < n; i++) {
-        if (!eof[i] && heaps[i].size < W >> 1) await refill(i);
-        const e = heaps[i].peek();
-        if (e && (bestE === undefined || e.t < bestE.t || (e.t === bestE.t && i < best))) {
+        const q = queues[i];
+        if (!eof[i] && q.size < W >> 1) await refill(i);
+        if (q.size && (best < 0 || q.t[q.head] < bestT)) {
           best = i;
-          bestE = e;
+          bestT = q.t[q.head];
         }
       }
-      if (!bestE) break;
-      heaps[best].shift();
-      if (bestE.t < lastOut[best]) counts[best].outOfOrder++;
-      else lastOut[best] = bestE.t;
+      if (best < 0) break;
+      const q = queues[best];
+      const h = q.head;
+      if (bestT < lastOut[best]) counts[best].outOfOrder++;
+      else lastOut[best] = bestT;
       counts[best].events++;
-      out.push(bestE);
-      if (out.length >= B) {
+      const k = out.n++;
+      out.t[k] = bestT;
+      out.src[k] = best;
+      out.seq[k] = q.seq[h];
+      out.vcpu[k] = q.vcpu[h];
+      out.row[k] = q.row[h];
+      out.blk[k] = q.blk[h];
+      q.shift();
+      if (out.n === B) {
         yield out;
-        out = [];
+        out = new MergedBatch(B);
       }
     }
-    if (out.length) yield out;
+    if (out.n) yield out;
     for (let i = 0; i < n; i++)
       if (counts[i].outOfOrder)
         opts.diags.add({
@@ -129,62 +133,113 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
 }
 
 /**
- * A source's reorder window: a FIFO while events arrive in order (the common case: O(1) per event),
- * re-sorted (stable, by time then arrival) when a batch brings an event earlier than one queued.
+ * A source's reorder window, as columns: a FIFO while events arrive in order (the common case:
+ * O(1) per event), re-sorted (stable, by time then arrival) when a block brings an event earlier
+ * than one queued.
  */
 class SourceQueue {
-  private items: MergedEvent[] = [];
-  private head = 0;
+  head = 0;
+  private tail = 0;
   private maxIn = -Infinity;
+  private seqNext = 0;
+  /** Whether the rows appended since the last {@link settle} kept time order. */
+  private sorted = true;
+  t = new Float64Array(4096);
+  seq = new Float64Array(4096);
+  vcpu = new Int32Array(4096);
+  row = new Int32Array(4096);
+  blk: EventBlock[] = new Array<EventBlock>(4096);
 
   get size(): number {
-    return this.items.length - this.head;
+    return this.tail - this.head;
   }
 
-  peek(): MergedEvent | undefined {
-    return this.head < this.items.length ? this.items[this.head] : undefined;
+  shift(): void {
+    this.blk[this.head] = undefined as unknown as EventBlock; // let the block go once its rows are out
+    this.head++;
   }
 
-  shift(): MergedEvent {
-    const e = this.items[this.head++];
-    if (this.head >= 8192 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return e;
+  /** Makes room for `extra` more rows. */
+  reserve(extra: number): void {
+    if (this.tail + extra <= this.t.length) return;
+    const live = this.size;
+    let cap = this.t.length;
+    while (live + extra > cap) cap *= 2;
+    const move = <A extends Float64Array | Int32Array>(a: A, make: (n: number) => A): A => {
+      const b = cap === a.length ? a : make(cap);
+      b.set(a.subarray(this.head, this.tail));
+      return b;
+    };
+    this.t = move(this.t, (k) => new Float64Array(k));
+    this.seq = move(this.seq, (k) => new Float64Array(k));
+    this.vcpu = move(this.vcpu, (k) => new Int32Array(k));
+    this.row = move(this.row, (k) => new Int32Array(k));
+    const blk = new Array<EventBlock>(cap);
+    for (let k = 0; k < live; k++) blk[k] = this.blk[this.head + k];
+    this.blk = blk;
+    this.head = 0;
+    this.tail = live;
   }
 
-  pushBatch(batch: MergedEvent[]): void {
-    let sorted = true;
-    let max = this.maxIn;
-    for (const e of batch) {
-      if (e.t < max) sorted = false;
-      else max = e.t;
-      this.items.push(e);
-    }
-    this.maxIn = max;
-    if (!sorted) {
-      this.items = this.items.slice(this.head).sort(compareMerged);
-      this.head = 0;
+  /** Appends a row (after {@link reserve}). */
+  push(t: number, vcpu: number, blk: EventBlock, row: number): void {
+    const k = this.tail++;
+    this.t[k] = t;
+    this.seq[k] = this.seqNext++;
+    this.vcpu[k] = vcpu;
+    this.row[k] = row;
+    this.blk[k] = blk;
+    if (t < this.maxIn) this.sorted = false;
+    else this.maxIn = t;
+  }
+
+  /** Restores time order after a block's rows are appended, when they broke it. */
+  settle(): void {
+    if (this.sorted) return;
+    this.sorted = true;
+    const h = this.head;
+    const order = Array.from({ length: this.size }, (_, k) => h + k);
+    order.sort((a, b) => this.t[a] - this.t[b] || this.seq[a] - this.seq[b]);
+    const t = order.map((k) => this.t[k]);
+    const seq = order.map((k) => this.seq[k]);
+    const vcpu = order.map((k) => this.vcpu[k]);
+    const row = order.map((k) => this.row[k]);
+    const blk = order.map((k) => this.blk[k]);
+    for (let k = 0; k < order.length; k++) {
+      this.t[h + k] = t[k];
+      this.seq[h + k] = seq[k];
+      this.vcpu[h + k] = vcpu[k];
+      this.row[h + k] = row[k];
+      this.blk[h + k] = blk[k];
     }
   }
 }
 
+/** Puts one block of a source on the timeline, into the source's queue. */
+type BlockMapper = (blk: EventBlock, q: SourceQueue) => void;
+
 /** Builds the function that puts a source's events on the timeline. */
-function makeMapper(s: TimelineSource, src: number, base: bigint, nextSeq: () => number): (ev: TraceEvent) => MergedEvent {
+function makeMapper(s: TimelineSource, base: bigint): BlockMapper {
   const srcBase = s.open.header.base!;
   if (s.role === 'host' || !s.plan) {
     const shift = Number(srcBase.value - base);
-    return (ev) => ({ t: ev.ts + shift, src, seq: nextSeq(), vcpu: -1, ev });
+    return (blk, q) => {
+      q.reserve(blk.n);
+      for (let r = 0; r < blk.n; r++) q.push(blk.ts[r] + shift, -1, blk, r);
+      q.settle();
+    };
   }
   const plan0 = s.plan;
   const clockSync = plan0.clockSync?.get(s.open.spec.file);
   if (clockSync) {
     // A time-clock guest: ns → guest TSC (its markers) → host TSC (its vCPU's mapping); exact bigints.
-    return (ev) => {
-      const vcpu = plan0.cpuToVcpu(ev.cpu);
-      const t = Number(plan0.vcpu(vcpu).mapping.toHost(clockSync.toTsc(srcBase.abs(ev.ts))) - base);
-      return { t, src, seq: nextSeq(), vcpu, ev };
+    return (blk, q) => {
+      q.reserve(blk.n);
+      for (let r = 0; r < blk.n; r++) {
+        const vcpu = plan0.cpuToVcpu(blk.cpu[r]);
+        q.push(Number(plan0.vcpu(vcpu).mapping.toHost(clockSync.toTsc(srcBase.abs(blk.ts[r]))) - base), vcpu, blk, r);
+      }
+      q.settle();
     };
   }
   const clock = s.open.header.clock;
@@ -193,24 +248,30 @@ function makeMapper(s: TimelineSource, src: number, base: bigint, nextSeq: () =>
       `${s.open.spec.file}: the guest was traced with the ${clock === 'unknown' ? 'a time clock (seconds)' : clock + ' clock'}; mapping it to host TSC needs the x86-tsc clock, or kvmsync markers and the clock named (--guest-clock, or the bundle's traceClock)`,
     );
   const plan = s.plan;
-  // Per vCPU: a constant shift when the mapping is one offset (the common case), else exact bigint math.
-  const shifts = new Map<number, number | null>();
-  const shiftOf = (vcpu: number): number | null => {
-    let d = shifts.get(vcpu);
-    if (d !== undefined) return d;
+  // Per guest CPU: its vCPU, and a constant shift when the vCPU's mapping is one offset (the common
+  // case; NaN when not), else exact bigint math.
+  const vcpuOf: number[] = [];
+  const shiftOf: number[] = [];
+  const learn = (cpu: number): void => {
+    const vcpu = plan.cpuToVcpu(cpu);
     const m = plan.vcpu(vcpu).mapping;
-    d = m.isConstantShift ? Number(guestToHost(m.pieces[0], srcBase.value) - base) : null;
-    shifts.set(vcpu, d);
-    return d;
+    vcpuOf[cpu] = vcpu;
+    shiftOf[cpu] = m.isConstantShift ? Number(guestToHost(m.pieces[0], srcBase.value) - base) : NaN;
   };
-  return (ev) => {
-    const vcpu = plan.cpuToVcpu(ev.cpu);
-    const d = shiftOf(vcpu);
-    const t = d !== null ? ev.ts + d : Number(plan.vcpu(vcpu).mapping.toHost(srcBase.abs(ev.ts)) - base);
-    if (t > MAX_SAFE || t < -MAX_SAFE)
-      throw new UserError(
-        `${s.open.spec.file}:${ev.line}: this guest event maps ${t} cycles away from the host trace's start — the TSC mapping is wrong or the guest trace does not belong to this host trace`,
-      );
-    return { t, src, seq: nextSeq(), vcpu, ev };
+  return (blk, q) => {
+    q.reserve(blk.n);
+    for (let r = 0; r < blk.n; r++) {
+      const cpu = blk.cpu[r];
+      if (vcpuOf[cpu] === undefined) learn(cpu);
+      const vcpu = vcpuOf[cpu];
+      const d = shiftOf[cpu];
+      const t = d === d ? blk.ts[r] + d : Number(plan.vcpu(vcpu).mapping.toHost(srcBase.abs(blk.ts[r])) - base);
+      if (t > MAX_SAFE || t < -MAX_SAFE)
+        throw new UserError(
+          `${s.open.spec.file}:${blk.line[r]}: this guest event maps ${t} cycles away from the host trace's start — the TSC mapping is wrong or the guest trace does not belong to this host trace`,
+        );
+      q.push(t, vcpu, blk, r);
+    }
+    q.settle();
   };
 }

@@ -1,4 +1,5 @@
 import type { TraceEvent } from '../model/event.js';
+import type { EventBlock } from '../model/event-block.js';
 
 /**
  * An event on the merged timeline. `t` is host TSC cycles minus the timeline's base (the host
@@ -19,4 +20,43 @@ export interface MergedEvent {
 /** The one comparator of the merged timeline: host TSC, then source, then arrival order. */
 export function compareMerged(a: MergedEvent, b: MergedEvent): number {
   return a.t - b.t || a.src - b.src || a.seq - b.seq;
+}
+
+/**
+ * A batch of the merged timeline as columns: event k is row `row[k]` of block `blk[k]`, at
+ * timeline time `t[k]` (host TSC cycles from the base), from source `src[k]`, run by vCPU
+ * `vcpu[k]` (-1 for host events). Exporters read the columns; {@link events} gives objects.
+ */
+export class MergedBatch {
+  n = 0;
+  readonly t: Float64Array;
+  readonly src: Int32Array;
+  /** Arrival order within the source. */
+  readonly seq: Float64Array;
+  readonly vcpu: Int32Array;
+  readonly row: Int32Array;
+  readonly blk: EventBlock[];
+  private objects: MergedEvent[] | undefined;
+
+  constructor(readonly capacity: number) {
+    this.t = new Float64Array(capacity);
+    this.src = new Int32Array(capacity);
+    this.seq = new Float64Array(capacity);
+    this.vcpu = new Int32Array(capacity);
+    this.row = new Int32Array(capacity);
+    this.blk = new Array<EventBlock>(capacity);
+  }
+
+  /** Event k as an object. */
+  ev(k: number): TraceEvent {
+    return this.blk[k].event(this.row[k]);
+  }
+
+  /** The batch as merged-event objects (made once, on first call). */
+  events(): MergedEvent[] {
+    if (this.objects) return this.objects;
+    const out = new Array<MergedEvent>(this.n);
+    for (let k = 0; k < this.n; k++) out[k] = { t: this.t[k], src: this.src[k], seq: this.seq[k], vcpu: this.vcpu[k], ev: this.ev(k) };
+    return (this.objects = out);
+  }
 }

@@ -10,7 +10,7 @@ import { clockSyncFor } from './clock-sync.js';
 import { scanHost, type HostScan } from './host-scan.js';
 import { loadBundle } from './inputs.js';
 import { mergeTimeline, type Timeline, type TimelineSource } from './merge.js';
-import type { MergedEvent } from './merged-event.js';
+import type { MergedBatch } from './merged-event.js';
 import { planGuest, type GuestOverrides, type GuestPlan } from './plan.js';
 import { openSource, type SourceSpec } from './source.js';
 import { detectFormat } from '../parsers/detect.js';
@@ -169,7 +169,7 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
 /** Callbacks of a running merge. */
 export interface MergeSinks {
   onTimeline?: (tl: Timeline, plans: (GuestPlan | undefined)[]) => Promise<void> | void;
-  onBatch: (batch: MergedEvent[]) => Promise<void> | void;
+  onBatch: (batch: MergedBatch) => Promise<void> | void;
 }
 
 /** Runs a prepared merge: streams every event to the sinks and returns the validation. */
@@ -202,7 +202,7 @@ export async function runMerge(p: PreparedMerge, sinks: MergeSinks, window?: num
       started = true;
       await sinks.onTimeline?.(timeline!, plans);
     }
-    events += batch.length;
+    events += batch.n;
     validator!.handle(batch);
     await sinks.onBatch(batch);
   }

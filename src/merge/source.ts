@@ -8,7 +8,8 @@ import type { Diagnostics } from '../model/diagnostics.js';
 import { UserError } from '../model/errors.js';
 import type { SourceHeader, TraceEvent } from '../model/event.js';
 import { detectFormat } from '../parsers/detect.js';
-import { FtraceTextParser, readFtraceText } from '../parsers/ftrace-text.js';
+import { FtraceTextParser, readFtraceBlocks } from '../parsers/ftrace-text.js';
+import { EventBlock, StringTable } from '../model/event-block.js';
 import { openTraceDat, readTraceDatEvents, type TraceDatInfo } from '../parsers/trace-dat/index.js';
 import { openStap } from '../parsers/stap.js';
 
@@ -34,7 +35,10 @@ export interface OpenSource {
   spec: SourceSpec;
   format: TraceFormat;
   header: SourceHeader;
+  /** The events as objects, batch by batch; or read {@link blocks} instead (one of the two, once). */
   batches: AsyncIterable<TraceEvent[]>;
+  /** The events as column blocks (what the merge reads). */
+  blocks: AsyncIterable<EventBlock>;
   /** Parse statistics for the report (lines, events, bad lines, …). */
   stats(): Record<string, number>;
 }
@@ -44,7 +48,7 @@ export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<
   const format = spec.format ?? (await detectFormat(spec.file));
   if (format === 'ftrace-text') {
     let parser!: FtraceTextParser;
-    const batches = readFtraceText(spec.file, { clock: spec.clock, clockFrom: spec.clockFrom, diags }, (p) => (parser = p));
+    const blocks = readFtraceBlocks(spec.file, { clock: spec.clock, clockFrom: spec.clockFrom, diags }, (p) => (parser = p));
     // The generator creates its parser on first pull; prime a header object that follows it.
     const header: SourceHeader = {
       file: spec.file,
@@ -53,18 +57,20 @@ export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<
       base: undefined,
       lostEvents: 0,
     };
-    const follow = async function* (): AsyncGenerator<TraceEvent[]> {
-      for await (const b of batches) {
+    const follow = async function* (): AsyncGenerator<EventBlock> {
+      for await (const b of blocks) {
         Object.assign(header, parser.header);
         yield b;
       }
       if (parser) Object.assign(header, parser.header);
     };
+    const followed = follow();
     return {
       spec,
       format,
       header,
-      batches: follow(),
+      blocks: followed,
+      batches: asEvents(followed),
       stats: () => (parser ? { ...parser.stats } : {}),
     };
   }
@@ -84,11 +90,23 @@ export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<
     };
     // A trace.dat's clock is in its options; bundle metadata or a flag may still override it.
     if (spec.clock) Object.assign(stream.header, { clock: spec.clock, clockFrom: spec.clockFrom ?? 'flag' });
-    return { spec, format, header: stream.header, batches: counted(), stats: () => ({ events }) };
+    const batches = counted();
+    return { spec, format, header: stream.header, batches, blocks: asBlocks(batches), stats: () => ({ events }) };
   }
   if (format === 'stap') {
     const { parser, batches } = openStap(spec.file, { clock: spec.clock, clockFrom: spec.clockFrom, diags });
-    return { spec, format, header: parser.header, batches, stats: () => ({ ...parser.stats }) };
+    return { spec, format, header: parser.header, batches, blocks: asBlocks(batches), stats: () => ({ ...parser.stats }) };
   }
   throw new UserError(`${spec.file}: ${format} input is not supported by this build of kvmtrace yet`);
+}
+
+/** Blocks as batches of event objects. */
+async function* asEvents(blocks: AsyncIterable<EventBlock>): AsyncGenerator<TraceEvent[]> {
+  for await (const b of blocks) yield b.events();
+}
+
+/** Batches of event objects as blocks (one string table for the source). */
+async function* asBlocks(batches: AsyncIterable<TraceEvent[]>): AsyncGenerator<EventBlock> {
+  const table = new StringTable();
+  for await (const b of batches) if (b.length) yield EventBlock.fromEvents(b, table);
 }

@@ -15,7 +15,8 @@
  */
 import { isCpuidExit, isMarkerEvent, kvmExitReason, kvmFpu, kvmPioPort, schedSwitch, syncMarker } from '../parsers/event-fields.js';
 import type { HostScan } from './host-scan.js';
-import type { MergedEvent } from './merged-event.js';
+import type { MergedBatch } from './merged-event.js';
+import type { EventBlock } from '../model/event-block.js';
 import type { Timeline } from './merge.js';
 import type { GuestPlan } from './plan.js';
 
@@ -196,57 +197,58 @@ export class Validator {
   }
 
   /** Feeds one batch of merged events (in timeline order). */
-  handle(batch: MergedEvent[]): void {
-    for (const m of batch) {
-      if (m.vcpu < 0) this.host(m);
-      else this.guest(m);
+  handle(batch: MergedBatch): void {
+    for (let k = 0; k < batch.n; k++) {
+      if (batch.vcpu[k] < 0) this.host(batch.t[k], batch.blk[k], batch.row[k]);
+      else this.guest(batch.t[k], batch.src[k], batch.vcpu[k], batch.blk[k], batch.row[k]);
     }
   }
 
-  private host(m: MergedEvent): void {
-    const ev = m.ev;
-    const c = ev.name.charCodeAt(0);
-    if (c === 115 /* s */ && ev.name === 'sched_switch') {
-      const sw = schedSwitch(ev.body);
+  /** A host event at timeline time `t`: row `r` of `blk`. */
+  private host(t: number, blk: EventBlock, r: number): void {
+    const name = blk.nameOf(r);
+    const c = name.charCodeAt(0);
+    if (c === 115 /* s */ && name === 'sched_switch') {
+      const sw = schedSwitch(blk.body(r));
       if (!sw) return;
       const out = this.byTid.get(sw.prevPid);
-      if (out) for (const s of out) (s.onCpu = NO), s.update(m.t);
+      if (out) for (const s of out) (s.onCpu = NO), s.update(t);
       const inn = this.byTid.get(sw.nextPid);
-      if (inn) for (const s of inn) (s.onCpu = YES), s.update(m.t);
+      if (inn) for (const s of inn) (s.onCpu = YES), s.update(t);
       return;
     }
-    const ss = this.byTid.get(ev.pid);
+    const ss = this.byTid.get(blk.pid[r]);
     if (!ss) return;
     // The thread traced this event, so it is on a CPU now (covers switch-ins the trace missed).
-    if (this.kind === 'kvm-run') for (const s of ss) if (s.onCpu !== YES) (s.onCpu = YES), s.update(m.t);
+    if (this.kind === 'kvm-run') for (const s of ss) if (s.onCpu !== YES) (s.onCpu = YES), s.update(t);
     if (c !== 107 /* k */) return;
-    switch (ev.name) {
+    switch (name) {
       case 'kvm_entry':
-        if (this.kind === 'entry-exit') for (const s of ss) s.setRun(YES, m.t);
+        if (this.kind === 'entry-exit') for (const s of ss) s.setRun(YES, t);
         break;
       case 'kvm_exit': {
-        if (this.kind === 'entry-exit') for (const s of ss) s.setRun(NO, m.t);
-        if (isCpuidExit(kvmExitReason(ev.body))) for (const s of ss) s.cpuid[s.cpuidN++ % RING] = m.t;
+        if (this.kind === 'entry-exit') for (const s of ss) s.setRun(NO, t);
+        if (isCpuidExit(kvmExitReason(blk.body(r)))) for (const s of ss) s.cpuid[s.cpuidN++ % RING] = t;
         break;
       }
       case 'kvm_fpu': {
         if (this.kind !== 'kvm-run') break;
-        const f = kvmFpu(ev.body);
-        if (f !== 0) for (const s of ss) s.setRun(f === 1 ? YES : NO, m.t);
+        const f = kvmFpu(blk.body(r));
+        if (f !== 0) for (const s of ss) s.setRun(f === 1 ? YES : NO, t);
         break;
       }
       case 'kvm_pio':
-        if (kvmPioPort(ev.body) === SYNC_PORT) for (const s of ss) s.pio[s.pioN++ % RING] = m.t;
+        if (kvmPioPort(blk.body(r)) === SYNC_PORT) for (const s of ss) s.pio[s.pioN++ % RING] = t;
         break;
     }
   }
 
-  private guest(m: MergedEvent): void {
-    const s = this.state(m.src, m.vcpu);
-    const t = m.t;
-    if (isMarkerEvent(m.ev.name)) {
-      const sp = syncMarker(m.ev.body);
-      if (sp) this.sync(m, sp.cpu, sp.kind, sp.t0, sp.t1);
+  /** A guest event of source `src`, run by `vcpu`, at timeline time `t`: row `r` of `blk`. */
+  private guest(t: number, src: number, vcpu: number, blk: EventBlock, r: number): void {
+    const s = this.state(src, vcpu);
+    if (isMarkerEvent(blk.nameOf(r))) {
+      const sp = syncMarker(blk.body(r));
+      if (sp) this.sync(src, sp.cpu, sp.kind, sp.t0, sp.t1);
     }
     if (this.kind === 'none' || s.tid === undefined || t < this.first || t > this.last) {
       s.notCheckable++;
@@ -272,10 +274,10 @@ export class Validator {
     }
   }
 
-  private sync(m: MergedEvent, cpu: number, kind: 'pio' | 'cpuid', t0: bigint, t1: bigint): void {
-    const plan = this.plans[m.src]!;
+  private sync(src: number, cpu: number, kind: 'pio' | 'cpuid', t0: bigint, t1: bigint): void {
+    const plan = this.plans[src]!;
     const v = plan.cpuToVcpu(cpu);
-    const s = this.state(m.src, v);
+    const s = this.state(src, v);
     s.syncPoints++;
     const map = plan.vcpu(v).mapping;
     const base = this.tl.base;

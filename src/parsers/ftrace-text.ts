@@ -15,7 +15,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import type { Diagnostics } from '../model/diagnostics.js';
-import { LineParser } from './line-parser.js';
+import { EventBlock, StringTable } from '../model/event-block.js';
 import { UserError } from '../model/errors.js';
 import { TsBase } from '../model/exact.js';
 import type { SourceHeader, TraceEvent } from '../model/event.js';
@@ -48,23 +48,33 @@ const RBRACK = 93;
 const COLON = 58;
 
 /**
- * A streaming parser: `write()` takes text chunks of any size (split anywhere), returns the
- * events completed so far; `end()` flushes the last line. Bad lines become diagnostics.
+ * A streaming parser over bytes: {@link parseChunk} takes whole lines and returns their events as
+ * an {@link EventBlock} whose bodies are ranges of those bytes; `write()` takes text split
+ * anywhere and returns event objects; `end()` flushes the last line. Bad lines become diagnostics.
  */
-export class FtraceTextParser extends LineParser {
+export class FtraceTextParser {
   readonly header: SourceHeader;
   readonly stats: FtraceTextStats = { lines: 0, events: 0, headerLines: 0, stackLines: 0, lostLines: 0, badLines: 0 };
   /** `name: ` prefixes seen (trace-cmd buffer or file names); events carry none. */
   readonly prefixes = new Set<string>();
+  /** The ids the events' strings have; shared by every block of this source. */
+  readonly table = new StringTable();
+  /** 1-based number of the line being parsed. */
+  private lineNo = 0;
   /** The timestamp shape of the first event: 'int' for counter clocks, 'sec' for time clocks. */
   private shape: 'int' | 'sec' | undefined;
-  private readonly interned = new Map<number, string>();
-  private readonly comms = new Map<number, string>();
-  /** A `<stack trace>` event still collecting its frames. */
+  /** Interned strings by (length, first byte, last byte), and each id's bytes to compare with. */
+  private readonly interned = new Map<number, number>();
+  private readonly idBytes: Buffer[] = [];
+  /** Each pid's last task name id. */
+  private readonly comms = new Map<number, number>();
+  /** A `<stack trace>` event still collecting its frames (its body is text). */
   private stack: TraceEvent | undefined;
+  /** Text of an unfinished line given to `write()`. */
+  private rest = '';
+  private readonly emptyId: number;
 
-  constructor(opts: FtraceTextOptions) {
-    super(opts.diags);
+  constructor(private readonly opts: FtraceTextOptions) {
     this.header = {
       file: opts.file,
       clock: opts.clock ?? 'unknown',
@@ -73,77 +83,117 @@ export class FtraceTextParser extends LineParser {
       lostEvents: 0,
     };
     if (opts.clock) this.shape = isCounterClock(opts.clock) ? 'int' : 'sec';
+    this.emptyId = this.table.id('');
+    this.idBytes[this.emptyId] = Buffer.alloc(0);
   }
 
-  protected override flush(out: TraceEvent[]): void {
-    this.flushStack(out);
+  /** Parses text split anywhere; returns the events whose lines are complete. */
+  write(chunk: string): TraceEvent[] {
+    const text = this.rest.length ? this.rest + chunk : chunk;
+    const cut = text.lastIndexOf('\n') + 1;
+    this.rest = text.slice(cut);
+    if (cut === 0) return [];
+    const buf = Buffer.from(text.slice(0, cut), 'utf8');
+    return this.parseChunk(buf, buf.length).events();
   }
 
-  protected line(s: string, from: number, to: number, out: TraceEvent[]): void {
+  /** Flushes the last line (a file need not end with a newline) and a pending stack trace. */
+  end(): TraceEvent[] {
+    const tail = this.rest;
+    this.rest = '';
+    const buf = Buffer.from(tail, 'utf8');
+    return this.endChunk(buf, buf.length).events();
+  }
+
+  /** Parses buf[0, end), which ends at a line end: the events of its lines. The bytes are kept by the block, never written. */
+  parseChunk(buf: Buffer, end: number): EventBlock {
+    const blk = new EventBlock(this.table, buf, Math.max(16, end >>> 6));
+    // Bodies are byte ranges when the chunk is ASCII (nearly all ftrace text), decoded text otherwise.
+    const ascii = isAscii(buf.subarray(0, end));
+    let start = 0;
+    while (start < end) {
+      let nl = buf.indexOf(10, start);
+      if (nl < 0 || nl >= end) nl = end;
+      this.lineNo++;
+      this.stats.lines++;
+      this.line(buf, start, nl > start && buf[nl - 1] === 13 ? nl - 1 : nl, blk, ascii);
+      start = nl + 1;
+    }
+    return blk;
+  }
+
+  /** Parses the last bytes (a line without its newline, or none) and flushes what is held. */
+  endChunk(buf: Buffer, end: number): EventBlock {
+    const blk = end > 0 ? this.parseChunk(buf, end) : new EventBlock(this.table, buf, 16);
+    this.flushStack(blk);
+    return blk;
+  }
+
+  private line(b: Buffer, from: number, to: number, blk: EventBlock, ascii: boolean): void {
     let i = from;
-    while (i < to && s.charCodeAt(i) === SP) i++;
+    while (i < to && b[i] === SP) i++;
     if (i === to) return; // blank
-    const c0 = s.charCodeAt(i);
-    if (c0 === 35 /* # */) return this.headerLine(s.slice(i, to));
+    if (b[i] === 35 /* # */) return this.headerLine(b.toString('utf8', i, to));
     // Locate the CPU column: " [digits]" (first occurrence); everything before is task-pid.
-    const cpuOpen = findCpuColumn(s, i, to);
-    if (cpuOpen < 0) return this.otherLine(s.slice(i, to));
-    const cpuClose = s.indexOf(']', cpuOpen);
+    const cpuOpen = findCpuColumn(b, i, to);
+    if (cpuOpen < 0) return this.otherLine(b.toString('utf8', i, to), blk);
     let cpu = 0;
-    for (let k = cpuOpen + 1; k < cpuClose; k++) cpu = cpu * 10 + (s.charCodeAt(k) - 48);
+    let cpuClose = cpuOpen + 1;
+    for (; b[cpuClose] !== RBRACK; cpuClose++) cpu = cpu * 10 + (b[cpuClose] - 48);
 
     // Task part: [prefix: ]comm-pid[ (tgid)]
     let taskEnd = cpuOpen;
-    while (taskEnd > i && s.charCodeAt(taskEnd - 1) === SP) taskEnd--;
+    while (taskEnd > i && b[taskEnd - 1] === SP) taskEnd--;
     let tgid = -1;
-    if (s.charCodeAt(taskEnd - 1) === 41 /* ) */) {
-      const open = s.lastIndexOf('(', taskEnd - 1);
+    if (b[taskEnd - 1] === 41 /* ) */) {
+      let open = taskEnd - 2;
+      while (open >= i && b[open] !== 40 /* ( */) open--;
       if (open < i) return this.bad('expected "(TGID)" before the CPU column');
-      const t = s.slice(open + 1, taskEnd - 1).trim();
+      const t = b.toString('utf8', open + 1, taskEnd - 1).trim();
       if (/^\d+$/.test(t)) tgid = Number(t);
       else if (!/^-+$/.test(t)) return this.bad(`expected a TGID number in "(${t})"`);
       taskEnd = open;
-      while (taskEnd > i && s.charCodeAt(taskEnd - 1) === SP) taskEnd--;
+      while (taskEnd > i && b[taskEnd - 1] === SP) taskEnd--;
     }
-    // Bounded backward scans (lastIndexOf would search past the line into the chunk before it).
     let dash = taskEnd - 1;
-    while (dash >= i && s.charCodeAt(dash) !== 45 /* - */) dash--;
+    while (dash >= i && b[dash] !== 45 /* - */) dash--;
     if (dash < i || dash === taskEnd - 1) return this.bad('expected TASK-PID before the CPU column');
     let pid = 0;
     for (let k = dash + 1; k < taskEnd; k++) {
-      const d = s.charCodeAt(k) - 48;
+      const d = b[k] - 48;
       if (d < 0 || d > 9) return this.bad('expected a numeric PID after the last "-" of TASK-PID');
       pid = pid * 10 + d;
     }
     let commStart = i;
     // An optional `name: ` prefix (trace-cmd buffers / several input files).
     let pfx = dash - 1;
-    while (pfx >= i && !(s.charCodeAt(pfx) === COLON && s.charCodeAt(pfx + 1) === SP)) pfx--;
+    while (pfx >= i && !(b[pfx] === COLON && b[pfx + 1] === SP)) pfx--;
     if (pfx >= i) {
-      this.prefixes.add(s.slice(i, pfx));
+      this.prefixes.add(b.toString('utf8', i, pfx));
       commStart = pfx + 2;
-      while (commStart < dash && s.charCodeAt(commStart) === SP) commStart++;
+      while (commStart < dash && b[commStart] === SP) commStart++;
     }
-    const comm = this.commOf(pid, s, commStart, dash);
+    const comm = this.commOf(pid, b, commStart, dash);
 
     // After "]": [FLAGS] TIMESTAMP:
     let j = cpuClose + 1;
-    while (j < to && s.charCodeAt(j) === SP) j++;
-    let tokEnd = s.indexOf(' ', j);
-    if (tokEnd < 0 || tokEnd > to) tokEnd = to;
-    let flags = '';
-    if (s.charCodeAt(tokEnd - 1) !== COLON) {
-      flags = this.intern(s, j, tokEnd);
-      if (flags.length < 4 || flags.length > 5) return this.bad(`expected 4 or 5 irq-info flags or a timestamp after the CPU column, found "${flags}"`);
+    while (j < to && b[j] === SP) j++;
+    let tokEnd = j;
+    while (tokEnd < to && b[tokEnd] !== SP) tokEnd++;
+    let flags = this.emptyId;
+    if (b[tokEnd - 1] !== COLON) {
+      if (tokEnd - j < 4 || tokEnd - j > 5)
+        return this.bad(`expected 4 or 5 irq-info flags or a timestamp after the CPU column, found "${b.toString('utf8', j, tokEnd)}"`);
+      flags = this.intern(b, j, tokEnd);
       j = tokEnd;
-      while (j < to && s.charCodeAt(j) === SP) j++;
-      tokEnd = s.indexOf(' ', j);
-      if (tokEnd < 0 || tokEnd > to) tokEnd = to;
-      if (s.charCodeAt(tokEnd - 1) !== COLON) return this.bad('expected "TIMESTAMP:" after the irq-info flags');
+      while (j < to && b[j] === SP) j++;
+      tokEnd = j;
+      while (tokEnd < to && b[tokEnd] !== SP) tokEnd++;
+      if (b[tokEnd - 1] !== COLON) return this.bad('expected "TIMESTAMP:" after the irq-info flags');
     }
     const tsEnd = tokEnd - 1;
-    const shape = readTimestamp(s, j, tsEnd);
-    if (shape === 0) return this.bad(`expected a timestamp (integer counter or seconds with 6 or 9 decimals), found "${s.slice(j, tsEnd)}"`);
+    const shape = readTimestamp(b, j, tsEnd);
+    if (shape === 0) return this.bad(`expected a timestamp (integer counter or seconds with 6 or 9 decimals), found "${b.toString('utf8', j, tsEnd)}"`);
     if (this.shape === undefined) {
       this.shape = shape === 1 ? 'int' : 'sec';
       if (this.header.clockFrom === 'unknown') this.header.clock = shape === 1 ? 'counter' : 'unknown';
@@ -151,59 +201,74 @@ export class FtraceTextParser extends LineParser {
     } else if ((this.shape === 'int') !== (shape === 1)) {
       return this.bad(
         shape === 1
-          ? `expected a timestamp in seconds (clock ${this.header.clock}), found the integer "${s.slice(j, tsEnd)}"`
-          : `expected an integer counter timestamp (clock ${this.header.clock}), found seconds "${s.slice(j, tsEnd)}"`,
+          ? `expected a timestamp in seconds (clock ${this.header.clock}), found the integer "${b.toString('utf8', j, tsEnd)}"`
+          : `expected an integer counter timestamp (clock ${this.header.clock}), found seconds "${b.toString('utf8', j, tsEnd)}"`,
       );
     }
     if (this.header.base === undefined) this.header.base = new TsBase(BigInt(TS_HI) * 1_000_000_000n + BigInt(TS_LO));
     const ts = this.header.base.rel(TS_HI, TS_LO);
     if (ts > MAX_DELTA || ts < -MAX_DELTA)
-      return this.bad(`timestamp ${s.slice(j, tsEnd)} lies more than 2^53 units from the file's first timestamp (${this.header.base.value}); it cannot be one trace`);
+      return this.bad(`timestamp ${b.toString('utf8', j, tsEnd)} lies more than 2^53 units from the file's first timestamp (${this.header.base.value}); it cannot be one trace`);
 
     // EVENT: BODY
     let e = tokEnd + 1;
-    while (e < to && s.charCodeAt(e) === SP) e++;
-    if (s.charCodeAt(e) === 60 /* < */ && s.charCodeAt(to - 1) === 62 /* > */) {
+    while (e < to && b[e] === SP) e++;
+    if (b[e] === 60 /* < */ && b[to - 1] === 62 /* > */) {
       // `<stack trace>` / `<user stack trace>`: its ` => frame` lines follow and become its body.
-      this.flushStack(out);
-      this.stack = { ts, cpu, comm, pid, tgid, flags, name: s.slice(e + 1, to - 1).replace(/ /g, '_'), body: '', line: this.lineNo };
+      this.flushStack(blk);
+      const l = this.table.list;
+      this.stack = { ts, cpu, comm: l[comm], pid, tgid, flags: l[flags], name: b.toString('utf8', e + 1, to - 1).replace(/ /g, '_'), body: '', line: this.lineNo };
       return;
     }
-    const nameEnd = s.indexOf(':', e);
-    if (nameEnd < 0 || nameEnd >= to || nameEnd === e) return this.bad('expected "EVENT:" after the timestamp');
-    const name = this.intern(s, e, nameEnd);
-    let b = nameEnd + 1;
-    while (b < to && s.charCodeAt(b) === SP) b++;
-    this.flushStack(out);
+    let nameEnd = e;
+    while (nameEnd < to && b[nameEnd] !== COLON) nameEnd++;
+    if (nameEnd >= to || nameEnd === e) return this.bad('expected "EVENT:" after the timestamp');
+    const name = this.intern(b, e, nameEnd);
+    let s = nameEnd + 1;
+    while (s < to && b[s] === SP) s++;
+    this.flushStack(blk);
     this.stats.events++;
-    out.push({ ts, cpu, comm, pid, tgid, flags, name, body: s.slice(b, to), line: this.lineNo });
+    const r = blk.row(ts, cpu, pid, tgid, comm, name, flags, this.lineNo);
+    if (ascii) {
+      blk.bodyStart[r] = s;
+      blk.bodyEnd[r] = to;
+    } else blk.setBodyText(r, b.toString('utf8', s, to));
   }
 
   /**
-   * Event names, flags and task names repeat on almost every line: reuse the string seen before
-   * when the text matches (startsWith compares in place), so the hot path allocates none of them.
+   * Event names, flags and task names repeat on almost every line: the id of the same bytes seen
+   * before, found by (length, first byte, last byte) and compared in place, so the hot path decodes
+   * no string.
    */
-  private intern(s: string, from: number, to: number): string {
-    const key = (to - from) * 65536 + s.charCodeAt(from) * 256 + (s.charCodeAt(to - 1) & 255);
+  private intern(b: Buffer, from: number, to: number): number {
+    const key = (to - from) * 65536 + b[from] * 256 + b[to - 1];
     const hit = this.interned.get(key);
-    if (hit !== undefined && sameAt(s, from, hit)) return hit;
-    const fresh = s.slice(from, to);
-    if (this.interned.size < 4096) this.interned.set(key, fresh);
-    return fresh;
+    if (hit !== undefined && sameBytes(b, from, to, this.idBytes[hit])) return hit;
+    const id = this.newId(b, from, to);
+    if (this.interned.size < 4096) this.interned.set(key, id);
+    return id;
   }
 
-  private commOf(pid: number, s: string, from: number, to: number): string {
+  private commOf(pid: number, b: Buffer, from: number, to: number): number {
     const hit = this.comms.get(pid);
-    if (hit !== undefined && hit.length === to - from && sameAt(s, from, hit)) return hit;
-    const fresh = s.slice(from, to);
-    if (this.comms.size < 65536) this.comms.set(pid, fresh);
-    return fresh;
+    if (hit !== undefined && sameBytes(b, from, to, this.idBytes[hit])) return hit;
+    const id = this.newId(b, from, to);
+    if (this.comms.size < 65536) this.comms.set(pid, id);
+    return id;
   }
 
-  private flushStack(out: TraceEvent[]): void {
-    if (!this.stack) return;
+  private newId(b: Buffer, from: number, to: number): number {
+    const id = this.table.id(b.toString('utf8', from, to));
+    this.idBytes[id] ??= Buffer.from(b.subarray(from, to));
+    return id;
+  }
+
+  private flushStack(blk: EventBlock): void {
+    const st = this.stack;
+    if (!st) return;
     this.stats.events++;
-    out.push(this.stack);
+    const t = this.table;
+    blk.setBodyText(blk.row(st.ts, st.cpu, st.pid, st.tgid, t.id(st.comm), t.id(st.name), t.id(st.flags), st.line), st.body);
     this.stack = undefined;
   }
 
@@ -214,7 +279,7 @@ export class FtraceTextParser extends LineParser {
   }
 
   /** Lines without a CPU column: known non-event lines, or bad ones. */
-  private otherLine(t: string): void {
+  private otherLine(t: string, blk: EventBlock): void {
     let m: RegExpExecArray | null;
     if ((m = /^cpus=(\d+)$/.exec(t)) || (m = /^\S+: cpus=(\d+)$/.exec(t))) {
       this.header.cpus = Math.max(this.header.cpus ?? 0, Number(m[1]));
@@ -228,14 +293,22 @@ export class FtraceTextParser extends LineParser {
     } else if (/^version = \d+$/.test(t) || /^CPU \d+ is empty$/.test(t) || /^(\S+: )?CPU\d* ?is empty$/.test(t)) {
       this.stats.headerLines++;
     } else {
+      void blk;
       this.bad('expected an ftrace event line "TASK-PID [CPU] TIMESTAMP: EVENT: …"');
     }
   }
+
+  /** Records a bad line (file, line number, what was expected); throws under --strict. */
+  private bad(message: string): void {
+    this.stats.badLines++;
+    this.opts.diags.add({ file: this.header.file, line: this.lineNo, message });
+  }
 }
 
-/** True when `s` holds `word` at `at` (a plain loop: startsWith with a position is slow on long strings). */
-function sameAt(s: string, at: number, word: string): boolean {
-  for (let k = 0; k < word.length; k++) if (s.charCodeAt(at + k) !== word.charCodeAt(k)) return false;
+/** True when b[from, to) holds exactly `word`'s bytes. */
+function sameBytes(b: Buffer, from: number, to: number, word: Buffer): boolean {
+  if (to - from !== word.length) return false;
+  for (let k = 0; k < word.length; k++) if (b[from + k] !== word[k]) return false;
   return true;
 }
 
@@ -248,10 +321,10 @@ let TS_LO = 0;
  * Reads `DIGITS` (a counter; ≤ 20 digits) or `SECONDS.FRACTION` (6 or 9 decimals, kept as ns) in
  * s[start, end) into TS_HI/TS_LO. Returns 1 for a counter, 2 for seconds, 0 for neither.
  */
-function readTimestamp(s: string, start: number, end: number): 0 | 1 | 2 {
+function readTimestamp(s: Buffer, start: number, end: number): 0 | 1 | 2 {
   let dot = -1;
   for (let k = start; k < end; k++) {
-    const c = s.charCodeAt(k);
+    const c = s[k];
     if (c === 46 && dot < 0) dot = k;
     else if (c < 48 || c > 57) return 0;
   }
@@ -262,8 +335,8 @@ function readTimestamp(s: string, start: number, end: number): 0 | 1 | 2 {
     let hi = 0;
     let lo = 0;
     for (let k = start; k < end; k++) {
-      if (k < cut) hi = hi * 10 + (s.charCodeAt(k) - 48);
-      else lo = lo * 10 + (s.charCodeAt(k) - 48);
+      if (k < cut) hi = hi * 10 + (s[k] - 48);
+      else lo = lo * 10 + (s[k] - 48);
     }
     TS_HI = hi;
     TS_LO = lo;
@@ -272,25 +345,27 @@ function readTimestamp(s: string, start: number, end: number): 0 | 1 | 2 {
   const frac = end - dot - 1;
   if (dot === start || (frac !== 6 && frac !== 9) || dot - start > 15) return 0;
   let sec = 0;
-  for (let k = start; k < dot; k++) sec = sec * 10 + (s.charCodeAt(k) - 48);
+  for (let k = start; k < dot; k++) sec = sec * 10 + (s[k] - 48);
   let ns = 0;
-  for (let k = dot + 1; k < end; k++) ns = ns * 10 + (s.charCodeAt(k) - 48);
+  for (let k = dot + 1; k < end; k++) ns = ns * 10 + (s[k] - 48);
   TS_HI = sec;
   TS_LO = frac === 6 ? ns * 1000 : ns;
   return 2;
 }
 
 /** Finds `[digits]` preceded by a space (or a TGID's ")"), returning the index of "[" or -1. */
-function findCpuColumn(s: string, from: number, to: number): number {
-  let k = s.indexOf('[', from);
-  while (k >= 0 && k < to) {
-    const prev = s.charCodeAt(k - 1);
+function findCpuColumn(s: Buffer, from: number, to: number): number {
+  let k = from;
+  while (k < to && s[k] !== 91) k++;
+  while (k < to) {
+    const prev = s[k - 1];
     if (k > from && (prev === SP || prev === 41)) {
       let m = k + 1;
-      while (m < to && s.charCodeAt(m) >= 48 && s.charCodeAt(m) <= 57) m++;
-      if (m > k + 1 && s.charCodeAt(m) === RBRACK) return k;
+      while (m < to && s[m] >= 48 && s[m] <= 57) m++;
+      if (m > k + 1 && s[m] === RBRACK) return k;
     }
-    k = s.indexOf('[', k + 1);
+    k++;
+    while (k < to && s[k] !== 91) k++;
   }
   return -1;
 }
@@ -305,18 +380,21 @@ export function detectFtraceText(head: string): boolean {
   return events > 0 && events >= p.stats.badLines;
 }
 
+/** Bytes read from a file at a time; every chunk stays with the block made from it. */
+const CHUNK = 1 << 16;
+
 /**
- * Reads a whole ftrace text file as batches of events, 64 KiB at a time (bounded memory). Reads
+ * Reads a whole ftrace text file as blocks of events, 64 KiB at a time (bounded memory). Reads
  * are synchronous: parsing is CPU-bound and the page cache answers at once, so an asynchronous
- * read would only add a wait per chunk. Only whole lines are decoded (the bytes after the last
- * newline wait for the next read), so a UTF-8 sequence is never split, and chunks of pure ASCII —
- * nearly all ftrace text — take the cheaper one-byte decoding.
+ * read would only add a wait per chunk. Only whole lines are parsed (the bytes after the last
+ * newline move to the next chunk), so a line or a UTF-8 sequence is never split. Each chunk is a
+ * buffer of its own: the block made from it refers to its bytes.
  */
-export async function* readFtraceText(
+export async function* readFtraceBlocks(
   path: string,
   opts: Omit<FtraceTextOptions, 'file'> & { file?: string },
   parserOut?: (p: FtraceTextParser) => void,
-): AsyncGenerator<TraceEvent[]> {
+): AsyncGenerator<EventBlock> {
   const parser = new FtraceTextParser({ ...opts, file: opts.file ?? path });
   parserOut?.(parser);
   let fd: number;
@@ -326,7 +404,7 @@ export async function* readFtraceText(
     throw new UserError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
   try {
-    let buf = Buffer.allocUnsafe(1 << 16);
+    let buf = Buffer.allocUnsafe(CHUNK);
     let carry = 0;
     for (;;) {
       if (carry === buf.length) {
@@ -343,10 +421,8 @@ export async function* readFtraceText(
       }
       const end = carry + n;
       if (n === 0) {
-        if (end > 0) {
-          const evs = parser.write(decode(buf, end));
-          if (evs.length) yield evs;
-        }
+        const last = parser.endChunk(buf, end);
+        if (last.n) yield last;
         break;
       }
       const cut = buf.lastIndexOf(10, end - 1) + 1;
@@ -354,19 +430,23 @@ export async function* readFtraceText(
         carry = end;
         continue;
       }
-      const evs = parser.write(decode(buf, cut));
-      buf.copy(buf, 0, cut, end);
+      const blk = parser.parseChunk(buf, cut);
+      const next = Buffer.allocUnsafe(Math.max(CHUNK, (end - cut) * 2));
+      buf.copy(next, 0, cut, end);
       carry = end - cut;
-      if (evs.length) yield evs;
+      buf = next;
+      if (blk.n) yield blk;
     }
-    const last = parser.end();
-    if (last.length) yield last;
   } finally {
     closeSync(fd);
   }
 }
 
-/** Decodes buf[0, end): one-byte decoding when it is all ASCII, UTF-8 otherwise. */
-function decode(buf: Buffer, end: number): string {
-  return buf.toString(isAscii(buf.subarray(0, end)) ? 'latin1' : 'utf8', 0, end);
+/** Reads a whole ftrace text file as batches of event objects (see {@link readFtraceBlocks}). */
+export async function* readFtraceText(
+  path: string,
+  opts: Omit<FtraceTextOptions, 'file'> & { file?: string },
+  parserOut?: (p: FtraceTextParser) => void,
+): AsyncGenerator<TraceEvent[]> {
+  for await (const blk of readFtraceBlocks(path, opts, parserOut)) yield blk.events();
 }

@@ -1,0 +1,175 @@
+/**
+ * Events as columns: a block of trace events held in typed arrays, with names and tasks as ids into
+ * a table the source's blocks share, and bodies as byte ranges of the chunk they were read from.
+ *
+ * The merge and the exporters read blocks column by column, so a gigabyte of text becomes numbers
+ * and byte copies rather than an object and a string per event. {@link EventBlock.event} builds the
+ * {@link TraceEvent} of one row for code that wants objects (analyses, the scan of the host).
+ */
+import type { TraceEvent } from './event.js';
+
+/** The strings a source's blocks refer to by id (task names, event names, irq-info flags). */
+export class StringTable {
+  /** The strings, by id. */
+  readonly list: string[] = [];
+  private readonly ids = new Map<string, number>();
+
+  /** The id of `s`, added when new. */
+  id(s: string): number {
+    let i = this.ids.get(s);
+    if (i === undefined) {
+      i = this.list.length;
+      this.list.push(s);
+      this.ids.set(s, i);
+    }
+    return i;
+  }
+}
+
+const FIRST_CAPACITY = 1024;
+
+/**
+ * Up to `capacity` events in columns. Rows 0..n-1 are filled; `push*` methods grow the columns.
+ * A row's body is `bytes[bodyStart, bodyEnd)` (ASCII), or `bodyText[row]` when that is set (text
+ * that is not ASCII, bodies assembled from several lines, or events that came as objects).
+ */
+export class EventBlock {
+  n = 0;
+  /** Timestamp relative to the source's base, in the source clock's unit (see TraceEvent.ts). */
+  ts: Float64Array;
+  cpu: Int32Array;
+  pid: Int32Array;
+  /** Thread-group id, -1 when the trace has none. */
+  tgid: Int32Array;
+  /** Ids in `table`: task name, event name, irq-info flags ('' when none). */
+  comm: Int32Array;
+  name: Int32Array;
+  flags: Int32Array;
+  /** 1-based line for text, byte offset for binary. */
+  line: Float64Array;
+  bodyStart: Int32Array;
+  bodyEnd: Int32Array;
+  /** Bodies held as text, by row (sparse); undefined until one is. */
+  bodyText: (string | undefined)[] | undefined;
+  /** The objects a block was made from ({@link fromEvents}), returned as they are by {@link event}. */
+  private objects: TraceEvent[] | undefined;
+
+  constructor(
+    /** The table the id columns refer to (one per source). */
+    readonly table: StringTable,
+    /** The bytes the body ranges refer to (a chunk of the file, never written after). */
+    readonly bytes: Buffer,
+    capacity = FIRST_CAPACITY,
+  ) {
+    this.ts = new Float64Array(capacity);
+    this.cpu = new Int32Array(capacity);
+    this.pid = new Int32Array(capacity);
+    this.tgid = new Int32Array(capacity);
+    this.comm = new Int32Array(capacity);
+    this.name = new Int32Array(capacity);
+    this.flags = new Int32Array(capacity);
+    this.line = new Float64Array(capacity);
+    this.bodyStart = new Int32Array(capacity);
+    this.bodyEnd = new Int32Array(capacity);
+  }
+
+  /** A block holding `events` (bodies as text), keeping the objects for {@link event}. */
+  static fromEvents(events: TraceEvent[], table: StringTable): EventBlock {
+    const b = new EventBlock(table, EMPTY, Math.max(1, events.length));
+    b.bodyText = new Array<string | undefined>(events.length);
+    for (const ev of events) {
+      const r = b.row(ev.ts, ev.cpu, ev.pid, ev.tgid, table.id(ev.comm), table.id(ev.name), table.id(ev.flags), ev.line);
+      b.bodyText[r] = ev.body;
+    }
+    b.objects = events;
+    return b;
+  }
+
+  /** Appends a row without its body (set `bodyStart`/`bodyEnd` or {@link setBodyText}); returns its index. */
+  row(ts: number, cpu: number, pid: number, tgid: number, comm: number, name: number, flags: number, line: number): number {
+    const r = this.n;
+    if (r === this.ts.length) this.grow();
+    this.ts[r] = ts;
+    this.cpu[r] = cpu;
+    this.pid[r] = pid;
+    this.tgid[r] = tgid;
+    this.comm[r] = comm;
+    this.name[r] = name;
+    this.flags[r] = flags;
+    this.line[r] = line;
+    this.n = r + 1;
+    return r;
+  }
+
+  /** Gives row `r` a body held as text. */
+  setBodyText(r: number, text: string): void {
+    (this.bodyText ??= [])[r] = text;
+  }
+
+  /** Row `r`'s body as text. */
+  body(r: number): string {
+    const t = this.bodyText?.[r];
+    return t !== undefined ? t : this.bytes.toString('latin1', this.bodyStart[r], this.bodyEnd[r]);
+  }
+
+  /** Row `r`'s event name. */
+  nameOf(r: number): string {
+    return this.table.list[this.name[r]];
+  }
+
+  /** Row `r`'s task name. */
+  commOf(r: number): string {
+    return this.table.list[this.comm[r]];
+  }
+
+  /** Row `r` as an event object. */
+  event(r: number): TraceEvent {
+    if (this.objects) return this.objects[r];
+    const l = this.table.list;
+    return {
+      ts: this.ts[r],
+      cpu: this.cpu[r],
+      comm: l[this.comm[r]],
+      pid: this.pid[r],
+      tgid: this.tgid[r],
+      flags: l[this.flags[r]],
+      name: l[this.name[r]],
+      body: this.body(r),
+      line: this.line[r],
+    };
+  }
+
+  /** Every row as event objects. */
+  events(): TraceEvent[] {
+    if (this.objects) return this.objects;
+    const out = new Array<TraceEvent>(this.n);
+    for (let r = 0; r < this.n; r++) out[r] = this.event(r);
+    return out;
+  }
+
+  private grow(): void {
+    const cap = this.ts.length * 2;
+    const f64 = (a: Float64Array): Float64Array => {
+      const b = new Float64Array(cap);
+      b.set(a);
+      return b;
+    };
+    const i32 = (a: Int32Array): Int32Array => {
+      const b = new Int32Array(cap);
+      b.set(a);
+      return b;
+    };
+    this.ts = f64(this.ts);
+    this.line = f64(this.line);
+    this.cpu = i32(this.cpu);
+    this.pid = i32(this.pid);
+    this.tgid = i32(this.tgid);
+    this.comm = i32(this.comm);
+    this.name = i32(this.name);
+    this.flags = i32(this.flags);
+    this.bodyStart = i32(this.bodyStart);
+    this.bodyEnd = i32(this.bodyEnd);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
