@@ -404,12 +404,12 @@ export async function* readFtraceBlocks(
     throw new UserError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
   try {
-    let buf = Buffer.allocUnsafe(CHUNK);
+    let buf = Buffer.allocUnsafeSlow(CHUNK);
     let carry = 0;
     for (;;) {
       if (carry === buf.length) {
         // A line longer than the buffer: grow it (lines are short; this is the rare exception).
-        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        const bigger = Buffer.allocUnsafeSlow(buf.length * 2);
         buf.copy(bigger, 0, 0, carry);
         buf = bigger;
       }
@@ -431,7 +431,7 @@ export async function* readFtraceBlocks(
         continue;
       }
       const blk = parser.parseChunk(buf, cut);
-      const next = Buffer.allocUnsafe(Math.max(CHUNK, (end - cut) * 2));
+      const next = Buffer.allocUnsafeSlow(Math.max(CHUNK, (end - cut) * 2));
       buf.copy(next, 0, cut, end);
       carry = end - cut;
       buf = next;
