@@ -70,6 +70,8 @@ export class ChromeJsonExporter {
   private readonly slices = new Map<number, ThreadSlices>();
   private readonly vcpuTids = new Map<number, number>();
   private first = true;
+  /** The writer of the batch being written (set by writeTo and end). */
+  private w!: AtomicWriter;
 
   constructor(
     private readonly tl: Timeline,
@@ -105,13 +107,14 @@ export class ChromeJsonExporter {
     return s;
   }
 
-  private thread(pid: number, tid: number, name: string, sort: number): string {
+  /** Names a thread (its metadata records), once. */
+  private thread(pid: number, tid: number, name: string, sort: number): void {
     const key = pid * TID_SPAN + tid;
-    if (this.named.has(key)) return '';
+    if (this.named.has(key)) return;
     this.named.add(key);
-    return (
+    this.w.put(
       this.rec(`{"ph":"M","name":"thread_name","pid":${pid},"tid":${tid},"args":{"name":${JSON.stringify(name)}}}`) +
-      this.rec(`{"ph":"M","name":"thread_sort_index","pid":${pid},"tid":${tid},"args":{"sort_index":${sort}}}`)
+        this.rec(`{"ph":"M","name":"thread_sort_index","pid":${pid},"tid":${tid},"args":{"sort_index":${sort}}}`),
     );
   }
 
@@ -122,23 +125,80 @@ export class ChromeJsonExporter {
     return st;
   }
 
-  private begin1(pid: number, tid: number, t: number, name: string, cat: string, args: string): string {
-    this.state(pid, tid).open.push(name);
-    return this.rec(`{"ph":"B","name":${JSON.stringify(name)},"cat":"${cat}","ts":${this.ts(t)},"pid":${pid},"tid":${tid}${args ? ',"args":' + args : ''}}`);
+  /** The record separator: none before the first record. */
+  private sep(): void {
+    if (this.first) this.first = false;
+    else this.w.byte(44);
+    this.w.byte(10);
   }
 
-  private end1(pid: number, tid: number, t: number, args = ''): string {
+  /** Writes `ts` in µs from timeline time `t`. */
+  private tsOf(t: number): void {
+    // ts in µs with up to 3 decimals, from ns (as cyclesToMicros).
+    const ns = Math.round(((t - (this.zero ?? t)) * 1e6) / this.tscKhz!);
+    if (ns < 0) this.w.text(cyclesToMicros(t - (this.zero ?? t), this.tscKhz!));
+    else this.w.micros(ns);
+  }
+
+  /** `,"pid":P,"tid":T` as bytes, per thread. */
+  private pidTid(pid: number, tid: number): Uint8Array {
+    const key = pid * TID_SPAN + tid;
+    let b = this.pidTids.get(key);
+    if (b === undefined) this.pidTids.set(key, (b = Buffer.from(`,"pid":${pid},"tid":${tid}`)));
+    return b;
+  }
+  private readonly pidTids = new Map<number, Uint8Array>();
+
+  /** `{"ph":"B","name":NAME,"cat":"CAT","ts":` as bytes, per category and name. */
+  private sliceHead(name: string, cat: string): Uint8Array {
+    let byName = this.sliceHeads.get(cat);
+    if (byName === undefined) this.sliceHeads.set(cat, (byName = new Map()));
+    let b = byName.get(name);
+    if (b === undefined) byName.set(name, (b = Buffer.from(`{"ph":"B","name":${JSON.stringify(name)},"cat":"${cat}","ts":`)));
+    return b;
+  }
+  private readonly sliceHeads = new Map<string, Map<string, Uint8Array>>();
+
+  /** Opens a slice: writes its B record up to its args (the caller closes the record). */
+  private beginRec(pid: number, tid: number, t: number, name: string, cat: string): void {
+    this.state(pid, tid).open.push(name);
+    this.sep();
+    this.w.bytes(this.sliceHead(name, cat));
+    this.tsOf(t);
+    this.w.bytes(this.pidTid(pid, tid));
+  }
+
+  /** Opens a slice with `args` (JSON text, or none). */
+  private begin1(pid: number, tid: number, t: number, name: string, cat: string, args: string): void {
+    this.beginRec(pid, tid, t, name, cat);
+    if (args) {
+      this.w.text(',"args":');
+      this.w.text(args);
+    }
+    this.w.byte(125);
+  }
+
+  /** Closes the thread's innermost slice, writing its E record up to its args; false when none is open. */
+  private endRec(pid: number, tid: number, t: number): boolean {
     const st = this.state(pid, tid);
-    if (!st.open.length) return '';
+    if (!st.open.length) return false;
     st.open.pop();
-    return this.rec(`{"ph":"E","ts":${this.ts(t)},"pid":${pid},"tid":${tid}${args ? ',"args":' + args : ''}}`);
+    this.sep();
+    this.w.text('{"ph":"E","ts":');
+    this.tsOf(t);
+    this.w.bytes(this.pidTid(pid, tid));
+    return true;
+  }
+
+  /** Closes the thread's innermost slice (if any) without args. */
+  private end1(pid: number, tid: number, t: number): void {
+    if (this.endRec(pid, tid, t)) this.w.byte(125);
   }
 
   /** Holds the event's instant: `writeTo` writes it after the event's other records. */
-  private instant(tid: number, cat: 'host' | 'guest'): string {
+  private instant(tid: number, cat: 'host' | 'guest'): void {
     this.heldTid = tid;
     this.heldCat = cat;
-    return '';
   }
 
   /** The track and category of the instant of the event being written by `writeTo`, held until its other records are out. */
@@ -151,6 +211,7 @@ export class ChromeJsonExporter {
    * flow marks, bound to the enclosing slice ("bp":"e").
    */
   writeTo(mb: MergedBatch, w: AtomicWriter): void {
+    this.w = w;
     const all = this.opts.flows ? mb.events() : undefined;
     for (let k = 0; k < mb.n; k++) {
       const t = mb.t[k];
@@ -159,8 +220,8 @@ export class ChromeJsonExporter {
       const pid = mb.src[k] + 1;
       const blk = mb.blk[k];
       const r = mb.row[k];
-      const s = mb.vcpu[k] < 0 ? this.host(pid, t, blk, r) : this.guest(pid, t, mb.vcpu[k], blk, r);
-      if (s) w.put(s);
+      if (mb.vcpu[k] < 0) this.host(pid, t, blk, r);
+      else this.guest(pid, t, mb.vcpu[k], blk, r);
       const cat = this.heldCat;
       if (cat !== undefined) {
         this.heldCat = undefined;
@@ -185,10 +246,7 @@ export class ChromeJsonExporter {
       w.bytes(this.first ? head.subarray(1) : head);
     }
     this.first = false;
-    // ts in µs with up to 3 decimals, from ns (as cyclesToMicros).
-    const ns = Math.round(((t - (this.zero ?? t)) * 1e6) / this.tscKhz!);
-    if (ns < 0) w.text(cyclesToMicros(t - (this.zero ?? t), this.tscKhz!));
-    else w.micros(ns);
+    this.tsOf(t);
     w.bytes(this.task(pid, tid, blk.pid[r], blk.commOf(r)));
     const text = blk.bodyText?.[r];
     if (text !== undefined) w.json(text);
@@ -216,23 +274,36 @@ export class ChromeJsonExporter {
   }
   private readonly tasks = new FragmentTable();
 
-  /** A host event at timeline time `t` (row `r` of `blk`): its slice and metadata records. */
-  private host(pid: number, t: number, blk: EventBlock, r: number): string {
+  /** A host event at timeline time `t` (row `r` of `blk`): writes its slice and metadata records. */
+  private host(pid: number, t: number, blk: EventBlock, r: number): void {
     const tid = blk.pid[r];
     const name = blk.nameOf(r);
-    let s = this.named.has(pid * TID_SPAN + tid) ? '' : this.hostThread(pid, tid, blk.commOf(r));
+    if (!this.named.has(pid * TID_SPAN + tid)) this.hostThread(pid, tid, blk.commOf(r));
     if (this.windowKind === 'entry-exit' && (name === 'kvm_entry' || name === 'kvm_exit')) {
       const body = blk.body(r);
-      const st = this.state(pid, tid);
+      const w = this.w;
       if (name === 'kvm_entry') {
-        if (st.open.length) s += this.end1(pid, tid, t);
-        s += this.begin1(pid, tid, t, 'guest mode', 'guest_mode', `{"vcpu":${kvmEntryVcpu(body)}}`);
+        this.end1(pid, tid, t);
+        this.beginRec(pid, tid, t, 'guest mode', 'guest_mode');
+        w.text(',"args":{"vcpu":');
+        w.text(String(kvmEntryVcpu(body)));
+        w.byte(125);
+        w.byte(125);
       } else {
         const reason = kvmExitReason(body) || 'exit';
-        if (st.open.length) s += this.end1(pid, tid, t, JSON.stringify({ exit_reason: reason }));
-        s += this.begin1(pid, tid, t, reason, 'kvm_exit', JSON.stringify({ text: body }));
+        if (this.endRec(pid, tid, t)) {
+          w.text(',"args":{"exit_reason":');
+          w.text(jsonString(reason));
+          w.byte(125);
+          w.byte(125);
+        }
+        this.beginRec(pid, tid, t, reason, 'kvm_exit');
+        w.text(',"args":{"text":');
+        w.json(body);
+        w.byte(125);
+        w.byte(125);
       }
-      return s;
+      return;
     }
     if (this.windowKind === 'kvm-run') {
       if (name === 'kvm_fpu') {
@@ -241,13 +312,13 @@ export class ChromeJsonExporter {
         if (f === 1 && !st.inRun) {
           st.inRun = true;
           st.onCpu = true;
-          s += this.begin1(pid, tid, t, 'KVM_RUN', 'kvm_run', '');
-          s += this.begin1(pid, tid, t, 'guest', 'guest_mode', '');
+          this.begin1(pid, tid, t, 'KVM_RUN', 'kvm_run', '');
+          this.begin1(pid, tid, t, 'guest', 'guest_mode', '');
         } else if (f === -1 && st.inRun) {
           st.inRun = false;
-          while (st.open.length) s += this.end1(pid, tid, t);
+          while (st.open.length) this.end1(pid, tid, t);
         }
-        return s;
+        return;
       }
       if (name === 'sched_switch') {
         const sw = schedSwitch(blk.body(r));
@@ -255,38 +326,38 @@ export class ChromeJsonExporter {
           const out = this.slices.get(pid * TID_SPAN + sw.prevPid);
           if (out?.inRun && out.onCpu) {
             out.onCpu = false;
-            if (out.open.length === 2) s += this.end1(pid, sw.prevPid, t);
+            if (out.open.length === 2) this.end1(pid, sw.prevPid, t);
           }
           const inn = this.slices.get(pid * TID_SPAN + sw.nextPid);
           if (inn?.inRun && !inn.onCpu) {
             inn.onCpu = true;
-            if (inn.open.length === 1) s += this.begin1(pid, sw.nextPid, t, 'guest', 'guest_mode', '');
+            if (inn.open.length === 1) this.begin1(pid, sw.nextPid, t, 'guest', 'guest_mode', '');
           }
         }
       }
     }
-    return s + this.instant(tid, 'host');
+    this.instant(tid, 'host');
   }
 
-  private hostThread(pid: number, tid: number, comm: string): string {
+  private hostThread(pid: number, tid: number, comm: string): void {
     const vcpu = this.vcpuTids.get(tid);
-    return this.thread(pid, tid, vcpu !== undefined ? `${comm} (vCPU ${vcpu})` : `${comm}`, vcpu !== undefined ? vcpu : 1000 + tid);
+    this.thread(pid, tid, vcpu !== undefined ? `${comm} (vCPU ${vcpu})` : `${comm}`, vcpu !== undefined ? vcpu : 1000 + tid);
   }
 
-  /** A guest event run by `vcpu` at timeline time `t` (row `r` of `blk`): its slice and metadata records. */
-  private guest(pid: number, t: number, vcpu: number, blk: EventBlock, r: number): string {
+  /** A guest event run by `vcpu` at timeline time `t` (row `r` of `blk`): writes its slice and metadata records. */
+  private guest(pid: number, t: number, vcpu: number, blk: EventBlock, r: number): void {
     const cpu = blk.cpu[r];
     const tid = GUEST_TID_BASE * pid + cpu;
-    let s = this.named.has(pid * TID_SPAN + tid) ? '' : this.thread(pid, tid, `CPU ${cpu} (vCPU ${vcpu})`, cpu);
+    if (!this.named.has(pid * TID_SPAN + tid)) this.thread(pid, tid, `CPU ${cpu} (vCPU ${vcpu})`, cpu);
     if (blk.nameOf(r) === 'sched_switch') {
       const sw = schedSwitch(blk.body(r));
       if (sw) {
-        s += this.end1(pid, tid, t);
-        if (sw.nextPid !== 0) s += this.begin1(pid, tid, t, sw.nextComm || `pid ${sw.nextPid}`, 'task', `{"pid":${sw.nextPid}}`);
-        return s;
+        this.end1(pid, tid, t);
+        if (sw.nextPid !== 0) this.begin1(pid, tid, t, sw.nextComm || `pid ${sw.nextPid}`, 'task', `{"pid":${sw.nextPid}}`);
+        return;
       }
     }
-    return s + this.instant(tid, 'guest');
+    this.instant(tid, 'guest');
   }
 
   private flowMarks(pid: number, m: MergedEvent): string {
@@ -299,14 +370,14 @@ export class ChromeJsonExporter {
     return s;
   }
 
-  /** Closes every open slice at the last timestamp and ends the document. */
-  end(meta: Record<string, unknown>): string {
-    let s = '';
+  /** Closes every open slice at the last timestamp and ends the document, into `w`. */
+  end(w: AtomicWriter, meta: Record<string, unknown>): void {
+    this.w = w;
     for (const [key, st] of this.slices) {
       const pid = Math.floor(key / TID_SPAN);
       const tid = key % TID_SPAN;
-      while (st.open.length) s += this.end1(pid, tid, this.lastT);
+      while (st.open.length) this.end1(pid, tid, this.lastT);
     }
-    return s + '\n],\n"otherData":' + JSON.stringify(meta) + '}\n';
+    w.put('\n],\n"otherData":' + JSON.stringify(meta) + '}\n');
   }
 }

@@ -80,16 +80,16 @@ export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<
       clockFrom: s.open.header.clockFrom,
       lostEvents: s.open.header.lostEvents,
     }));
-    if (json && jsonW)
-      await jsonW.write(
-        json.end({
-          producer: `kvmtrace ${VERSION}`,
-          // The host TSC at ts 0 (the first event of the timeline).
-          zeroHostTsc: tl && json.zeroT !== undefined ? (tl.base + BigInt(json.zeroT)).toString() : undefined,
-          tscKhz: p.tscKhz,
-          validation: run.result.ok ? 'passed' : 'FAILED',
-        }),
-      );
+    if (json && jsonW) {
+      json.end(jsonW, {
+        producer: `kvmtrace ${VERSION}`,
+        // The host TSC at ts 0 (the first event of the timeline).
+        zeroHostTsc: tl && json.zeroT !== undefined ? (tl.base + BigInt(json.zeroT)).toString() : undefined,
+        tscKhz: p.tscKhz,
+        validation: run.result.ok ? 'passed' : 'FAILED',
+      });
+      await jsonW.settle();
+    }
     if (summaryW) {
       const lost = perSource.filter((x) => x.lostEvents > 0).map((x) => ({ file: x.file, lostEvents: x.lostEvents }));
       await summaryW.write(validationJson(run.result, { tscKhz: p.tscKhz ?? null, events: run.events, lost, notes: p.notes }));
