@@ -12,7 +12,7 @@
  * column and the pid is the digits after the last dash before it.
  * Reference: the kernel's trace_output.c (lat and default formats) and trace-cmd's report output.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, read } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import type { Diagnostics } from '../model/diagnostics.js';
 import { EventBlock, StringTable } from '../model/event-block.js';
@@ -380,15 +380,15 @@ export function detectFtraceText(head: string): boolean {
   return events > 0 && events >= p.stats.badLines;
 }
 
-/** Bytes read from a file at a time; every chunk stays with the block made from it. */
-const CHUNK = 1 << 16;
+/** Bytes read from a file at a time. */
+const CHUNK = 1 << 18;
 
 /**
- * Reads a whole ftrace text file as blocks of events, 64 KiB at a time (bounded memory). Reads
- * are synchronous: parsing is CPU-bound and the page cache answers at once, so an asynchronous
- * read would only add a wait per chunk. Only whole lines are parsed (the bytes after the last
- * newline move to the next chunk), so a line or a UTF-8 sequence is never split. Each chunk is a
- * buffer of its own: the block made from it refers to its bytes.
+ * Reads a whole ftrace text file as blocks of events, 256 KiB at a time (bounded memory). The
+ * next read runs on libuv's thread pool while the current chunk is parsed, so the copy out of
+ * the page cache costs the parsing thread nothing. Only whole lines are parsed (the bytes after
+ * the last newline move to the next chunk), so a line or a UTF-8 sequence is never split. Each
+ * chunk is a buffer of its own: the block made from it refers to its bytes.
  */
 export async function* readFtraceBlocks(
   path: string,
@@ -403,41 +403,54 @@ export async function* readFtraceBlocks(
   } catch (e) {
     throw new UserError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
+  // Two read buffers: one being filled by the thread pool, one being copied from. Reads name
+  // their file position, so nothing depends on the descriptor's own.
+  const raw = [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)];
+  let pos = 0;
+  const readAt = (b: Buffer): Promise<number> =>
+    new Promise((res, rej) => {
+      read(fd, b, 0, b.length, pos, (e, n) => (e ? rej(e) : res(n)));
+    });
+  let ahead: Promise<number> | undefined = readAt(raw[0]);
+  let which = 0;
   try {
-    let buf = Buffer.allocUnsafeSlow(CHUNK);
-    let carry = 0;
+    // The bytes of an unfinished line: carry[carryFrom, carryTo).
+    let carry = Buffer.alloc(0);
+    let carryFrom = 0;
+    let carryTo = 0;
     for (;;) {
-      if (carry === buf.length) {
-        // A line longer than the buffer: grow it (lines are short; this is the rare exception).
-        const bigger = Buffer.allocUnsafeSlow(buf.length * 2);
-        buf.copy(bigger, 0, 0, carry);
-        buf = bigger;
-      }
       let n: number;
       try {
-        n = readSync(fd, buf, carry, buf.length - carry, null);
+        n = await ahead!;
       } catch (e) {
+        ahead = undefined;
         throw new UserError(`cannot read ${path}: ${(e as Error).message}`);
       }
-      const end = carry + n;
+      pos += n;
+      const got = raw[which];
+      which ^= 1;
+      ahead = n > 0 ? readAt(raw[which]) : undefined;
+      const held = carryTo - carryFrom;
+      const buf = Buffer.allocUnsafeSlow(held + n);
+      carry.copy(buf, 0, carryFrom, carryTo);
+      got.copy(buf, held, 0, n);
+      const end = held + n;
       if (n === 0) {
         const last = parser.endChunk(buf, end);
         if (last.n) yield last;
         break;
       }
       const cut = buf.lastIndexOf(10, end - 1) + 1;
-      if (cut === 0) {
-        carry = end;
-        continue;
-      }
+      carry = buf;
+      carryFrom = cut;
+      carryTo = end;
+      if (cut === 0) continue;
       const blk = parser.parseChunk(buf, cut);
-      const next = Buffer.allocUnsafeSlow(Math.max(CHUNK, (end - cut) * 2));
-      buf.copy(next, 0, cut, end);
-      carry = end - cut;
-      buf = next;
       if (blk.n) yield blk;
     }
   } finally {
+    // A read still under way (the reader was left early) finishes before its file is closed.
+    await ahead?.catch(() => undefined);
     closeSync(fd);
   }
 }
