@@ -56,18 +56,20 @@ async function scanOne(spec: SourceSpec, diags: Diagnostics, scan: HostScan): Pr
   const src: OpenSource = await openSource(spec, diags);
   let minRel = Infinity;
   let maxRel = -Infinity;
-  for await (const batch of src.batches) {
-    for (const ev of batch) {
+  for await (const blk of src.blocks) {
+    for (let r = 0; r < blk.n; r++) {
       scan.events++;
-      if (ev.ts < minRel) minRel = ev.ts;
-      if (ev.ts > maxRel) maxRel = ev.ts;
-      if (ev.name.charCodeAt(0) !== 107 /* k */) continue;
-      switch (ev.name) {
+      const ts = blk.ts[r];
+      if (ts < minRel) minRel = ts;
+      if (ts > maxRel) maxRel = ts;
+      const name = blk.nameOf(r);
+      if (name.charCodeAt(0) !== 107 /* k */) continue;
+      switch (name) {
         case 'kvm_entry': {
           scan.counts.kvmEntry++;
-          const v = kvmEntryVcpu(ev.body);
-          if (v >= 0 && !scan.vcpuThreadsSeen.has(v)) scan.vcpuThreadsSeen.set(v, ev.pid);
-          scan.comms.set(ev.pid, ev.comm);
+          const v = kvmEntryVcpu(blk.body(r));
+          if (v >= 0 && !scan.vcpuThreadsSeen.has(v)) scan.vcpuThreadsSeen.set(v, blk.pid[r]);
+          scan.comms.set(blk.pid[r], blk.commOf(r));
           break;
         }
         case 'kvm_exit':
@@ -75,15 +77,15 @@ async function scanOne(spec: SourceSpec, diags: Diagnostics, scan: HostScan): Pr
           break;
         case 'kvm_fpu':
           scan.counts.kvmFpu++;
-          scan.comms.set(ev.pid, ev.comm);
+          scan.comms.set(blk.pid[r], blk.commOf(r));
           break;
         case 'kvm_pio':
           scan.counts.kvmPio++;
           break;
         case 'kvm_write_tsc_offset': {
-          const w = kvmWriteTscOffset(ev.body);
-          if (w) scan.tscWrites.push({ ...w, hostTsc: src.header.base!.abs(ev.ts), pid: ev.pid, line: ev.line });
-          else diags.add({ file: spec.file, line: ev.line, message: 'expected kvm_write_tsc_offset fields "vcpu=N prev=N next=N"' });
+          const w = kvmWriteTscOffset(blk.body(r));
+          if (w) scan.tscWrites.push({ ...w, hostTsc: src.header.base!.abs(ts), pid: blk.pid[r], line: blk.line[r] });
+          else diags.add({ file: spec.file, line: blk.line[r], message: 'expected kvm_write_tsc_offset fields "vcpu=N prev=N next=N"' });
           break;
         }
       }

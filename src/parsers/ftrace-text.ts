@@ -414,10 +414,9 @@ export async function* readFtraceBlocks(
   let ahead: Promise<number> | undefined = readAt(raw[0]);
   let which = 0;
   try {
-    // The bytes of an unfinished line: carry[carryFrom, carryTo).
+    // The bytes of an unfinished line, copied out of the chunk before its block is handed on
+    // (whoever takes the block may keep or move its bytes).
     let carry = Buffer.alloc(0);
-    let carryFrom = 0;
-    let carryTo = 0;
     for (;;) {
       let n: number;
       try {
@@ -430,9 +429,9 @@ export async function* readFtraceBlocks(
       const got = raw[which];
       which ^= 1;
       ahead = n > 0 ? readAt(raw[which]) : undefined;
-      const held = carryTo - carryFrom;
+      const held = carry.length;
       const buf = Buffer.allocUnsafeSlow(held + n);
-      carry.copy(buf, 0, carryFrom, carryTo);
+      carry.copy(buf, 0);
       got.copy(buf, held, 0, n);
       const end = held + n;
       if (n === 0) {
@@ -441,10 +440,11 @@ export async function* readFtraceBlocks(
         break;
       }
       const cut = buf.lastIndexOf(10, end - 1) + 1;
-      carry = buf;
-      carryFrom = cut;
-      carryTo = end;
-      if (cut === 0) continue;
+      if (cut === 0) {
+        carry = buf;
+        continue;
+      }
+      carry = Buffer.from(buf.subarray(cut, end));
       const blk = parser.parseChunk(buf, cut);
       if (blk.n) yield blk;
     }
