@@ -12,12 +12,11 @@ import { statSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../model/errors.js';
+import { JSON_AS_IS } from '../model/event-block.js';
 
 const SIZE = 1 << 22;
 /** Text a JSON string literal holds as it is: printable ASCII except `"` and `\\`. */
 const JSON_PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-/** The same, by byte: 1 for the bytes JSON.stringify leaves as they are (a table lookup per byte). */
-const JSON_AS_IS = new Uint8Array(256).map((_, c) => (JSON_PLAIN.test(String.fromCharCode(c)) ? 1 : 0));
 
 /** A streaming writer to a file that appears only when complete. `-` writes to stdout. */
 export class AtomicWriter {
@@ -123,8 +122,17 @@ export class AtomicWriter {
         return;
       }
     }
-    this.buf.set(u, this.off);
-    this.off += u.length;
+    const n = u.length;
+    if (n > 64) {
+      this.buf.set(u, this.off);
+      this.off += n;
+      return;
+    }
+    // Short fragments (most of them): a loop beats the call into set().
+    const b = this.buf;
+    let o = this.off;
+    for (let k = 0; k < n; k++) b[o++] = u[k];
+    this.off = o;
   }
 
   /**
@@ -155,7 +163,7 @@ export class AtomicWriter {
         return;
       }
     }
-    if (n > 48) {
+    if (n > 96) {
       this.off += src.copy(this.buf, this.off, start, end);
       return;
     }
@@ -163,6 +171,13 @@ export class AtomicWriter {
     let o = this.off;
     for (let k = start; k < end; k++) b[o++] = src[k];
     this.off = o;
+  }
+
+  /** Appends bytes known to need no escape (see EventBlock.plain) as a JSON string literal. */
+  jsonPlain(src: Buffer, start: number, end: number): void {
+    this.byte(34);
+    this.range(src, start, end);
+    this.byte(34);
   }
 
   /**

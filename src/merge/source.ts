@@ -8,7 +8,8 @@ import type { Diagnostics } from '../model/diagnostics.js';
 import { UserError } from '../model/errors.js';
 import type { SourceHeader, TraceEvent } from '../model/event.js';
 import { detectFormat } from '../parsers/detect.js';
-import { FtraceTextParser, readFtraceBlocks } from '../parsers/ftrace-text.js';
+import { readFtraceBlocks } from '../parsers/ftrace-text.js';
+import { parseOnWorker, readFtraceBlocksThreaded, type FtraceTextProgress } from '../parsers/ftrace-text-thread.js';
 import { EventBlock, StringTable } from '../model/event-block.js';
 import { openTraceDat, readTraceDatEvents, type TraceDatInfo } from '../parsers/trace-dat/index.js';
 import { openStap } from '../parsers/stap.js';
@@ -47,8 +48,10 @@ export interface OpenSource {
 export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<OpenSource> {
   const format = spec.format ?? (await detectFormat(spec.file));
   if (format === 'ftrace-text') {
-    let parser!: FtraceTextParser;
-    const blocks = readFtraceBlocks(spec.file, { clock: spec.clock, clockFrom: spec.clockFrom, diags }, (p) => (parser = p));
+    // Large files are parsed on a second thread (see ftrace-text-thread.ts); same blocks either way.
+    let parser!: FtraceTextProgress;
+    const read = parseOnWorker(spec.file) ? readFtraceBlocksThreaded : readFtraceBlocks;
+    const blocks = read(spec.file, { clock: spec.clock, clockFrom: spec.clockFrom, diags }, (p) => (parser = p));
     // The generator creates its parser on first pull; prime a header object that follows it.
     const header: SourceHeader = {
       file: spec.file,

@@ -49,6 +49,11 @@ export class EventBlock {
   line: Float64Array;
   bodyStart: Int32Array;
   bodyEnd: Int32Array;
+  /**
+   * 1 when the byte body is printable ASCII without `"` or `\\` — text a JSON string literal
+   * holds as it is (set by the parser, which reads the bytes anyway); 0 when unknown or not.
+   */
+  plain: Uint8Array;
   /** Bodies held as text, by row (sparse); undefined until one is. */
   bodyText: (string | undefined)[] | undefined;
   /** The objects a block was made from ({@link fromEvents}), returned as they are by {@link event}. */
@@ -71,6 +76,7 @@ export class EventBlock {
     this.line = new Float64Array(capacity);
     this.bodyStart = new Int32Array(capacity);
     this.bodyEnd = new Int32Array(capacity);
+    this.plain = new Uint8Array(capacity);
   }
 
   /** A block holding `events` (bodies as text), keeping the objects for {@link event}. */
@@ -82,6 +88,52 @@ export class EventBlock {
       b.bodyText[r] = ev.body;
     }
     b.objects = events;
+    return b;
+  }
+
+  /** The block's rows as parts another thread can rebuild it from; the column buffers go with {@link transfer}. */
+  parts(): BlockParts {
+    const n = this.n;
+    return {
+      n,
+      ts: this.ts,
+      cpu: this.cpu,
+      pid: this.pid,
+      tgid: this.tgid,
+      comm: this.comm,
+      name: this.name,
+      flags: this.flags,
+      line: this.line,
+      bodyStart: this.bodyStart,
+      bodyEnd: this.bodyEnd,
+      plain: this.plain,
+      bytes: this.bytes,
+      bodyText: this.bodyText,
+    };
+  }
+
+  /** The buffers of {@link parts}, to transfer (each column and the bytes own theirs). */
+  static transfer(p: BlockParts): ArrayBuffer[] {
+    const bufs = [p.ts, p.cpu, p.pid, p.tgid, p.comm, p.name, p.flags, p.line, p.bodyStart, p.bodyEnd, p.plain, p.bytes].map((a) => a.buffer as ArrayBuffer);
+    return [...new Set(bufs)].filter((b) => b.byteLength > 0);
+  }
+
+  /** A block rebuilt from {@link parts} (its ids refer to `table`). */
+  static fromParts(p: BlockParts, table: StringTable): EventBlock {
+    const b = new EventBlock(table, Buffer.from(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength), 0);
+    b.n = p.n;
+    b.ts = p.ts;
+    b.cpu = p.cpu;
+    b.pid = p.pid;
+    b.tgid = p.tgid;
+    b.comm = p.comm;
+    b.name = p.name;
+    b.flags = p.flags;
+    b.line = p.line;
+    b.bodyStart = p.bodyStart;
+    b.bodyEnd = p.bodyEnd;
+    b.plain = p.plain;
+    b.bodyText = p.bodyText;
     return b;
   }
 
@@ -169,7 +221,31 @@ export class EventBlock {
     this.flags = i32(this.flags);
     this.bodyStart = i32(this.bodyStart);
     this.bodyEnd = i32(this.bodyEnd);
+    const plain = new Uint8Array(cap);
+    plain.set(this.plain);
+    this.plain = plain;
   }
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** 1 for the bytes a JSON string literal holds as they are: printable ASCII except `"` and `\\`. */
+export const JSON_AS_IS = new Uint8Array(256).map((_, c) => (c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c ? 1 : 0));
+
+/** A block's columns as plain data (see {@link EventBlock.parts}). */
+export interface BlockParts {
+  n: number;
+  ts: Float64Array;
+  cpu: Int32Array;
+  pid: Int32Array;
+  tgid: Int32Array;
+  comm: Int32Array;
+  name: Int32Array;
+  flags: Int32Array;
+  line: Float64Array;
+  bodyStart: Int32Array;
+  bodyEnd: Int32Array;
+  plain: Uint8Array;
+  bytes: Uint8Array;
+  bodyText: (string | undefined)[] | undefined;
+}

@@ -8,9 +8,10 @@ import { join } from 'node:path';
 export const ROOT = join(import.meta.dirname, '..', '..');
 
 /** Runs `kvmtrace ARGS…` and returns its exit status and output. */
-export function kvmtrace(args: string[], opts: { cwd?: string } = {}): { status: number; stdout: string; stderr: string } {
+export function kvmtrace(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): { status: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), ...args], {
     cwd: opts.cwd ?? ROOT,
+    env: opts.env ? { ...process.env, ...opts.env } : undefined,
     encoding: 'utf8',
     maxBuffer: 1 << 28,
   });
