@@ -122,17 +122,8 @@ export class AtomicWriter {
         return;
       }
     }
-    const n = u.length;
-    if (n > 64) {
-      this.buf.set(u, this.off);
-      this.off += n;
-      return;
-    }
-    // Short fragments (most of them): a loop beats the call into set().
-    const b = this.buf;
-    let o = this.off;
-    for (let k = 0; k < n; k++) b[o++] = u[k];
-    this.off = o;
+    this.buf.set(u, this.off);
+    this.off += u.length;
   }
 
   /**
