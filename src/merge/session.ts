@@ -12,7 +12,7 @@ import { loadBundle } from './inputs.js';
 import { mergeTimeline, type Timeline, type TimelineSource } from './merge.js';
 import type { MergedBatch } from './merged-event.js';
 import { planGuest, type GuestOverrides, type GuestPlan } from './plan.js';
-import { openSource, type SourceSpec } from './source.js';
+import { openSource, type OpenSource, type SourceSpec } from './source.js';
 import { detectFormat } from '../parsers/detect.js';
 import { openTraceDat } from '../parsers/trace-dat/index.js';
 import { Validator, type ValidationResult, type WindowKind } from './validate.js';
@@ -53,6 +53,8 @@ export interface PreparedMerge {
   diags: Diagnostics;
   /** Notes about the inputs (clock assumptions, disagreements between sources). */
   notes: string[];
+  /** Readers opened ahead of the merge, by spec (taken over by runMerge). */
+  opened: Map<SourceSpec, OpenSource>;
 }
 
 /** Gathers inputs, scans the host and plans the mapping; throws UserErrors for impossible merges. */
@@ -108,6 +110,27 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
   for (const s of host)
     if (!s.clock && s.format === 'ftrace-text') notes.push(`${s.file}: trace clock not recorded; integer timestamps are read as the host's TSC, seconds as a time clock (say --host-clock to be explicit)`);
 
+  // The guests' readers open now: a large file's parser thread reads ahead while the host is
+  // scanned, and the merge takes the readers over (see runMerge).
+  const opened = new Map<SourceSpec, OpenSource>();
+  try {
+    if (host.length) for (const s of guestGroups.flat()) if (s.format === 'ftrace-text') opened.set(s, await openSource(s, diags));
+    return await planMerge(req, host, guestGroups, opened, diags, notes);
+  } catch (e) {
+    for (const o of opened.values()) await o.close();
+    throw e;
+  }
+}
+
+/** The rest of {@link prepareMerge}: the host scan, each guest's plan, the TSC frequency. */
+async function planMerge(
+  req: MergeRequest,
+  host: SourceSpec[],
+  guestGroups: SourceSpec[][],
+  opened: Map<SourceSpec, OpenSource>,
+  diags: Diagnostics,
+  notes: string[],
+): Promise<PreparedMerge> {
   // The scan reads the host once more than the merge: its bad lines are reported by the merge pass.
   const scan = host.length ? await scanHost(host, new Diagnostics(req.strict ?? false, 0)) : undefined;
   if (scan && scan.events === 0) notes.push(`the host trace ${host[0].file} has no events: nothing can be checked`);
@@ -163,7 +186,7 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
   if (req.tscKhz && metaKhz && req.tscKhz !== metaKhz) notes.push(`--tsc-khz ${req.tscKhz} differs from the bundle's ${metaKhz}; using ${req.tscKhz}`);
   const windowKind: WindowKind = !scan ? 'none' : scan.counts.kvmEntry > 0 ? 'entry-exit' : scan.counts.kvmFpu > 0 ? 'kvm-run' : 'none';
   for (const g of guestOnly) guests.push({ specs: g, plan: undefined });
-  return { host, guests, scan, tscKhz, tscKhzFrom, windowKind, diags, notes };
+  return { host, guests, scan, tscKhz, tscKhzFrom, windowKind, diags, notes, opened };
 }
 
 /** Callbacks of a running merge. */
@@ -182,29 +205,36 @@ export async function runMerge(p: PreparedMerge, sinks: MergeSinks, window?: num
   }
   for (const g of p.guests)
     for (const spec of g.specs) {
-      sources.push({ role: 'guest', machine: spec.machine, open: await openSource(spec, p.diags), plan: g.plan });
+      const open = p.opened.get(spec) ?? (await openSource(spec, p.diags));
+      p.opened.delete(spec);
+      sources.push({ role: 'guest', machine: spec.machine, open, plan: g.plan });
       plans.push(g.plan);
     }
   let validator: Validator | undefined;
   let timeline: Timeline | undefined;
   let started = false;
   let events = 0;
-  for await (const batch of mergeTimeline(sources, {
-    diags: p.diags,
-    window,
-    onTimeline: (tl) => {
-      timeline = tl;
-      validator = new Validator(tl, p.scan, plans, p.tscKhz);
-    },
-  })) {
-    // The timeline is known before the first batch; sinks start here so their errors propagate.
-    if (!started) {
-      started = true;
-      await sinks.onTimeline?.(timeline!, plans);
+  try {
+    for await (const batch of mergeTimeline(sources, {
+      diags: p.diags,
+      window,
+      onTimeline: (tl) => {
+        timeline = tl;
+        validator = new Validator(tl, p.scan, plans, p.tscKhz);
+      },
+    })) {
+      // The timeline is known before the first batch; sinks start here so their errors propagate.
+      if (!started) {
+        started = true;
+        await sinks.onTimeline?.(timeline!, plans);
+      }
+      events += batch.n;
+      validator!.handle(batch);
+      await sinks.onBatch(batch);
     }
-    events += batch.n;
-    validator!.handle(batch);
-    await sinks.onBatch(batch);
+  } finally {
+    // Every reader ends, also one the merge never pulled from (its parser thread stops).
+    for (const s of sources) await s.open.close();
   }
   if (!started) throw new UserError(`the inputs hold no events (${sources.map((s) => s.open.spec.file).join(', ')}): nothing to merge`);
   const result = validator ? validator.finalize() : { guests: [], ok: true, failures: [] };

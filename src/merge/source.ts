@@ -42,6 +42,8 @@ export interface OpenSource {
   blocks: AsyncIterable<EventBlock>;
   /** Parse statistics for the report (lines, events, bad lines, …). */
   stats(): Record<string, number>;
+  /** Ends reading early (or after the end): closes the file and stops a parser thread. */
+  close(): Promise<void>;
 }
 
 /** Opens a source for reading; the format is detected from content when not given. */
@@ -74,6 +76,10 @@ export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<
       header,
       blocks: followed,
       batches: asEvents(followed),
+      close: async () => {
+        await followed.return(undefined);
+        await blocks.return(undefined);
+      },
       stats: () => (parser ? { ...parser.stats } : {}),
     };
   }
@@ -94,11 +100,22 @@ export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<
     // A trace.dat's clock is in its options; bundle metadata or a flag may still override it.
     if (spec.clock) Object.assign(stream.header, { clock: spec.clock, clockFrom: spec.clockFrom ?? 'flag' });
     const batches = counted();
-    return { spec, format, header: stream.header, batches, blocks: asBlocks(batches), stats: () => ({ events }) };
+    return {
+      spec,
+      format,
+      header: stream.header,
+      batches,
+      blocks: asBlocks(batches),
+      stats: () => ({ events }),
+      close: async () => {
+        await batches.return(undefined);
+        t.close();
+      },
+    };
   }
   if (format === 'stap') {
     const { parser, batches } = openStap(spec.file, { clock: spec.clock, clockFrom: spec.clockFrom, diags });
-    return { spec, format, header: parser.header, batches, blocks: asBlocks(batches), stats: () => ({ ...parser.stats }) };
+    return { spec, format, header: parser.header, batches, blocks: asBlocks(batches), stats: () => ({ ...parser.stats }), close: async () => void (await batches.return(undefined)) };
   }
   throw new UserError(`${spec.file}: ${format} input is not supported by this build of kvmtrace yet`);
 }

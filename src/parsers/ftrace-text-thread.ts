@@ -73,9 +73,10 @@ export function parseOnWorker(path: string): boolean {
 
 /**
  * Reads an ftrace text file on a worker thread; yields the same blocks as `readFtraceBlocks`.
- * `progressOut` receives the header and counts, kept up to date as blocks arrive.
+ * `progressOut` receives the header and counts, kept up to date as blocks arrive. The worker
+ * starts at once (not on the first pull), so its first blocks are ready when the merge begins.
  */
-export async function* readFtraceBlocksThreaded(
+export function readFtraceBlocksThreaded(
   path: string,
   opts: Omit<FtraceTextOptions, 'file'> & { file?: string },
   progressOut?: (p: FtraceTextProgress) => void,
@@ -110,32 +111,44 @@ export async function* readFtraceBlocksThreaded(
     poke();
   });
   worker.unref();
-  const table = new StringTable();
-  try {
-    for (;;) {
-      if (queue.length === 0 && !failure && !exited) {
-        // Held only while waiting: a reader abandoned mid-file never keeps the process alive.
-        worker.ref();
-        while (queue.length === 0 && !failure && !exited) await new Promise<void>((res) => (wake = res));
-        worker.unref();
-      }
-      const m = queue.shift();
-      if (m === undefined) throw failure ?? new Error(`the parser thread for ${file} stopped without finishing`);
-      if (m.kind === 'end') break;
-      if (m.kind === 'error') throw m.user ? new UserError(m.message) : new Error(m.message);
-      for (const d of m.diags) opts.diags.add(d);
-      opts.diags.count += m.moreDiags;
-      const { base, ...rest } = m.header;
-      Object.assign(progress.header, rest);
-      if (base !== undefined && progress.header.base === undefined) progress.header.base = new TsBase(base);
-      Object.assign(progress.stats, m.stats);
-      // The worker's table gives ids in first-seen order; so does this one, fed in the same order.
-      for (const s of m.strings) table.id(s);
-      worker.postMessage(1);
-      if (m.parts.n) yield EventBlock.fromParts(m.parts, table);
-    }
-  } finally {
+  const gen = takeBlocks();
+  // Ending the reader ends the worker, even when no block was ever pulled (a generator that
+  // never started would skip its finally).
+  const end = gen.return.bind(gen);
+  gen.return = async (v) => {
     await worker.terminate();
+    return end(v);
+  };
+  return gen;
+
+  async function* takeBlocks(): AsyncGenerator<EventBlock> {
+    const table = new StringTable();
+    try {
+      for (;;) {
+        if (queue.length === 0 && !failure && !exited) {
+          // Held only while waiting: a reader abandoned mid-file never keeps the process alive.
+          worker.ref();
+          while (queue.length === 0 && !failure && !exited) await new Promise<void>((res) => (wake = res));
+          worker.unref();
+        }
+        const m = queue.shift();
+        if (m === undefined) throw failure ?? new Error(`the parser thread for ${file} stopped without finishing`);
+        if (m.kind === 'end') break;
+        if (m.kind === 'error') throw m.user ? new UserError(m.message) : new Error(m.message);
+        for (const d of m.diags) opts.diags.add(d);
+        opts.diags.count += m.moreDiags;
+        const { base, ...rest } = m.header;
+        Object.assign(progress.header, rest);
+        if (base !== undefined && progress.header.base === undefined) progress.header.base = new TsBase(base);
+        Object.assign(progress.stats, m.stats);
+        // The worker's table gives ids in first-seen order; so does this one, fed in the same order.
+        for (const s of m.strings) table.id(s);
+        worker.postMessage(1);
+        if (m.parts.n) yield EventBlock.fromParts(m.parts, table);
+      }
+    } finally {
+      await worker.terminate();
+    }
   }
 }
 
