@@ -18,6 +18,9 @@ const SIZE = 1 << 22;
 /** Text a JSON string literal holds as it is: printable ASCII except `"` and `\\`. */
 const JSON_PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
+/** "00" to "99" as ASCII digit pairs: pair n at [2n, 2n + 1]. */
+const DIGIT_PAIRS = Uint8Array.from({ length: 200 }, (_, k) => 48 + (k & 1 ? (k >> 1) % 10 : Math.floor((k >> 1) / 10)));
+
 /** A streaming writer to a file that appears only when complete. `-` writes to stdout. */
 export class AtomicWriter {
   private fh: FileHandle | undefined;
@@ -239,11 +242,16 @@ export class AtomicWriter {
       if (len < width) len = width;
       let o = this.off + len;
       this.off = o;
-      for (let i = 0; i < len; i++) {
-        const q = (v / 10) | 0;
-        b[--o] = 48 + v - q * 10;
+      // Two digits per division, from the end; zeros fill the width.
+      let i = len;
+      for (; i >= 2; i -= 2) {
+        const q = (v / 100) | 0;
+        const d = (v - q * 100) << 1;
+        b[--o] = DIGIT_PAIRS[d + 1];
+        b[--o] = DIGIT_PAIRS[d];
         v = q;
       }
+      if (i === 1) b[--o] = 48 + v;
       return;
     }
     let len = 1;

@@ -67,6 +67,8 @@ export class ChromeJsonExporter {
   private lastT = 0;
   /** Threads already named, keyed pid·2^32 + tid (numbers: no string per event). */
   private readonly named = new Set<number>();
+  /** The key of the thread named last looked up: consecutive events mostly share their track. */
+  private lastNamed = -1;
   private readonly slices = new Map<number, ThreadSlices>();
   private readonly vcpuTids = new Map<number, number>();
   private first = true;
@@ -279,7 +281,11 @@ export class ChromeJsonExporter {
   private host(pid: number, t: number, blk: EventBlock, r: number): void {
     const tid = blk.pid[r];
     const name = blk.nameOf(r);
-    if (!this.named.has(pid * TID_SPAN + tid)) this.hostThread(pid, tid, blk.commOf(r));
+    const key = pid * TID_SPAN + tid;
+    if (key !== this.lastNamed) {
+      if (!this.named.has(key)) this.hostThread(pid, tid, blk.commOf(r));
+      this.lastNamed = key;
+    }
     if (this.windowKind === 'entry-exit' && (name === 'kvm_entry' || name === 'kvm_exit')) {
       const body = blk.body(r);
       const w = this.w;
@@ -349,7 +355,11 @@ export class ChromeJsonExporter {
   private guest(pid: number, t: number, vcpu: number, blk: EventBlock, r: number): void {
     const cpu = blk.cpu[r];
     const tid = GUEST_TID_BASE * pid + cpu;
-    if (!this.named.has(pid * TID_SPAN + tid)) this.thread(pid, tid, `CPU ${cpu} (vCPU ${vcpu})`, cpu);
+    const key = pid * TID_SPAN + tid;
+    if (key !== this.lastNamed) {
+      if (!this.named.has(key)) this.thread(pid, tid, `CPU ${cpu} (vCPU ${vcpu})`, cpu);
+      this.lastNamed = key;
+    }
     if (blk.nameOf(r) === 'sched_switch') {
       const sw = schedSwitch(blk.body(r));
       if (sw) {

@@ -87,7 +87,7 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
 
   try {
     for (let i = 0; i < n; i++) await refill(i);
-    let out = new MergedBatch(B);
+    const out = new MergedBatch(B);
     for (;;) {
       let best = -1;
       let bestT = 0;
@@ -115,7 +115,8 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
       q.shift();
       if (out.n === B) {
         yield out;
-        out = new MergedBatch(B);
+        // The consumer is done with the batch when it asks for the next: refill the same columns.
+        out.clear();
       }
     }
     if (out.n) yield out;

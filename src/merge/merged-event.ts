@@ -26,6 +26,8 @@ export function compareMerged(a: MergedEvent, b: MergedEvent): number {
  * A batch of the merged timeline as columns: event k is row `row[k]` of block `blk[k]`, at
  * timeline time `t[k]` (host TSC cycles from the base), from source `src[k]`, run by vCPU
  * `vcpu[k]` (-1 for host events). Exporters read the columns; {@link events} gives objects.
+ * The merge fills the same batch again once its consumer asks for the next one: read it, or copy
+ * from it, before then.
  */
 export class MergedBatch {
   n = 0;
@@ -45,6 +47,12 @@ export class MergedBatch {
     this.vcpu = new Int32Array(capacity);
     this.row = new Int32Array(capacity);
     this.blk = new Array<EventBlock>(capacity);
+  }
+
+  /** Empties the batch for refilling. */
+  clear(): void {
+    this.n = 0;
+    this.objects = undefined;
   }
 
   /** Event k as an object. */
