@@ -22,7 +22,7 @@ import type { GuestPlan } from '../merge/plan.js';
 import type { WindowKind } from '../merge/validate.js';
 import { cyclesToMicros } from './format-time.js';
 import type { AtomicWriter } from './atomic-writer.js';
-import { FragmentTable } from './fragments.js';
+import { FragmentTable, IdFragments } from './fragments.js';
 
 /** Thread keys: pid·2^32 + tid stays a safe integer for any pid and tid. */
 const TID_SPAN = 0x1_0000_0000;
@@ -243,7 +243,7 @@ export class ChromeJsonExporter {
       w.text(jsonString(blk.body(r).slice(0, 80)));
       w.text(',"cat":"marker","ts":');
     } else {
-      const head = this.head(name, cat);
+      const head = (cat === 'host' ? this.hostHeads : this.guestHeads).get(blk.table, blk.name[r]);
       // The head starts with the record separator ",\n"; the first record has no comma.
       w.bytes(this.first ? head.subarray(1) : head);
     }
@@ -259,14 +259,8 @@ export class ChromeJsonExporter {
   }
 
   /** `,\n{"ph":"i","s":"t","name":NAME,"cat":CAT,"ts":` as bytes, made once per event name and category. */
-  private head(name: string, cat: 'host' | 'guest'): Uint8Array {
-    const byName = cat === 'host' ? this.hostHeads : this.guestHeads;
-    let b = byName.get(name);
-    if (b === undefined) byName.set(name, (b = Buffer.from(`,\n{"ph":"i","s":"t","name":${jsonString(name)},"cat":"${cat}","ts":`)));
-    return b;
-  }
-  private readonly hostHeads = new Map<string, Uint8Array>();
-  private readonly guestHeads = new Map<string, Uint8Array>();
+  private readonly hostHeads = new IdFragments((name) => `,\n{"ph":"i","s":"t","name":${jsonString(name)},"cat":"host","ts":`);
+  private readonly guestHeads = new IdFragments((name) => `,\n{"ph":"i","s":"t","name":${jsonString(name)},"cat":"guest","ts":`);
 
   /** `,"pid":P,"tid":T,"args":{"task":"COMM-PID","text":` as bytes, per track and task. */
   private task(pid: number, tid: number, taskPid: number, comm: string): Uint8Array {

@@ -3,6 +3,7 @@
  * them (a task's columns, say). Consecutive events mostly come from the same few tasks, so one
  * entry per slot — the last fragment made for it — is enough; a miss only costs remaking it.
  */
+import type { StringTable } from '../model/event-block.js';
 
 interface Entry {
   a: number;
@@ -30,5 +31,34 @@ export class FragmentTable {
     const bytes = Buffer.from(fragment);
     this.slots[slot(a, b, c)] = { a, b, c, text, bytes };
     return bytes;
+  }
+}
+
+/**
+ * Fragments made from one string of a source's table (an event name, say), found by the
+ * string's id: an array lookup per event instead of a map lookup by text. Each source has its
+ * table; consecutive events mostly share one, so the last table's list is kept at hand.
+ */
+export class IdFragments {
+  private table: StringTable | undefined;
+  private list: (Uint8Array | undefined)[] = [];
+  private readonly byTable = new Map<StringTable, (Uint8Array | undefined)[]>();
+
+  constructor(
+    /** The fragment's text for a string of the table. */
+    private readonly make: (s: string) => string,
+  ) {}
+
+  /** The fragment (UTF-8 bytes) for string `id` of `table`. */
+  get(table: StringTable, id: number): Uint8Array {
+    if (table !== this.table) {
+      let l = this.byTable.get(table);
+      if (l === undefined) this.byTable.set(table, (l = []));
+      this.table = table;
+      this.list = l;
+    }
+    let b = this.list[id];
+    if (b === undefined) this.list[id] = b = Buffer.from(this.make(table.list[id]));
+    return b;
   }
 }

@@ -9,7 +9,7 @@ import type { MergedBatch } from '../merge/merged-event.js';
 import type { Timeline } from '../merge/merge.js';
 import { absDecimal } from './format-time.js';
 import type { AtomicWriter } from './atomic-writer.js';
-import { FragmentTable } from './fragments.js';
+import { FragmentTable, IdFragments } from './fragments.js';
 
 /** Formats merged events as text lines. */
 export class TextExporter {
@@ -29,7 +29,7 @@ export class TextExporter {
   }
 
   /** `EVENT: ` as bytes, per event name. */
-  private readonly eventNames = new Map<string, Uint8Array>();
+  private readonly eventNames = new IdFragments((name) => name + ': ');
   /** ` MACHINE [CPU] TASK-PID ` per machine, CPU and task. */
   private readonly tasks = new FragmentTable();
 
@@ -76,10 +76,7 @@ export class TextExporter {
         w.pad(ns - sec * 1e9, 9);
       } else w.uint(rel);
       w.bytes(this.task(mb.src[k], blk.cpu[r], blk.pid[r], blk.commOf(r)));
-      const name = blk.nameOf(r);
-      let nb = this.eventNames.get(name);
-      if (nb === undefined) this.eventNames.set(name, (nb = Buffer.from(name + ': ')));
-      w.bytes(nb);
+      w.bytes(this.eventNames.get(blk.table, blk.name[r]));
       const text = blk.bodyText?.[r];
       if (text !== undefined) w.put(text);
       else w.range(blk.bytes, blk.bodyStart[r], blk.bodyEnd[r]);
