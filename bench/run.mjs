@@ -5,10 +5,10 @@
 //  2. trace.dat: bench/tracedat.mjs (kvmtrace report vs trace-cmd report), when present.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fmt, measure, table } from './lib.mjs';
+import { fmt, measureRuns, table } from './lib.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -27,7 +27,10 @@ try {
   } else {
     spawnSync('sh', ['-c', `xz -dc ${REF}/docA-host-trace.dat.report-rawts.txt.xz > ${hostSrc}; xz -dc ${REF}/docA-guest-trace-Salamander4.dat.report-rawts.txt.xz > ${guestSrc}`]);
     const sizes = [Math.max(1, Math.round(COPIES / 4)), COPIES];
-    const rows = [['input', 'tool', 'events', 'seconds', 'events/s (lines/s)', 'peak RSS MB']];
+    const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+    const rows = [['input', 'tool', 'events', 'best s', 'median s', 'events/s (lines/s), best', 'peak RSS MB']];
+    const row = (label, tool, n, m, unit = '') =>
+      rows.push([label, tool, fmt(n), m.best.toFixed(2), m.median.toFixed(2), unit ? `(${fmt(n / m.best)} ${unit})` : fmt(n / m.best), m.rssMb.toFixed(0)]);
     for (const copies of sizes) {
       const dir = join(work, `x${copies}`);
       spawnSync('mkdir', ['-p', dir]);
@@ -36,26 +39,37 @@ try {
       const H = join(dir, 'host.txt');
       const G = join(dir, 'guest.txt');
       const label = `docA ×${copies}`;
-      const parse = measure(process.execPath, [join(ROOT, 'bench', 'parse-only.mjs'), H, G]);
+      // Every run writes a new file: replacing an existing one adds the kernel's freeing of the old one.
+      const fresh = (f) => () => rmSync(f, { force: true });
+      const parse = measureRuns(RUNS, undefined, process.execPath, [join(ROOT, 'bench', 'parse-only.mjs'), H, G]);
       const lines = JSON.parse(parse.stderr.trim().split('\n').pop()).lines;
-      rows.push([label, 'kvmtrace parse (ftrace text)', fmt(lines), parse.secs.toFixed(2), `(${fmt(lines / parse.secs)} lines/s)`, parse.rssMb.toFixed(0)]);
+      row(label, 'kvmtrace parse (ftrace text)', lines, parse, 'lines/s');
       const flags = ['--host', H, '--guest', G, '--host-clock', 'x86-tsc', '--guest-clock', 'x86-tsc', '--tsc-offset', '-63430235715905', '--vcpu-thread', '0=483882', '--tsc-khz', '2918400', '-q'];
-      const json = measure(process.execPath, [...NODE_FLAGS, CLI, 'merge', ...flags, '-o', join(dir, 'out.json')]);
-      rows.push([label, 'kvmtrace merge → Chrome JSON', fmt(events), json.secs.toFixed(2), fmt(events / json.secs), json.rssMb.toFixed(0)]);
-      const text = measure(process.execPath, [...NODE_FLAGS, CLI, 'merge', ...flags, '--text', join(dir, 'out.txt')]);
-      rows.push([label, 'kvmtrace merge → text', fmt(events), text.secs.toFixed(2), fmt(events / text.secs), text.rssMb.toFixed(0)]);
+      const json = measureRuns(RUNS, fresh(join(dir, 'out.json')), process.execPath, [...NODE_FLAGS, CLI, 'merge', ...flags, '-o', join(dir, 'out.json')]);
+      row(label, 'kvmtrace merge → Chrome JSON', events, json);
+      const text = measureRuns(RUNS, fresh(join(dir, 'out.txt')), process.execPath, [...NODE_FLAGS, CLI, 'merge', ...flags, '--text', join(dir, 'out.txt')]);
+      row(label, 'kvmtrace merge → text', events, text);
+      if (copies === COPIES) {
+        // The same merge on one thread: the guest file parsed in-thread, as on a one-core machine.
+        const one = measureRuns(RUNS, fresh(join(dir, 'out.json')), process.execPath, [...NODE_FLAGS, CLI, 'merge', ...flags, '-o', join(dir, 'out.json')], {
+          env: { KVMTRACE_PARSE_THREADS: 'never' },
+        });
+        row(label, 'kvmtrace merge → Chrome JSON, one thread', events, one);
+      }
       // The peer: the merge as people do it by hand — awk maps guest TSC to host TSC (offset only,
       // in doubles), sort -m merges the two sorted streams by that key.
       const awk = `awk '{ if (match($0, /\\] ?[0-9]+:/)) { t = substr($0, RSTART, RLENGTH); gsub(/[^0-9]/, "", t); printf "%.0f\\t%s\\n", t + OFF, $0 } }'`;
-      const peer = measure(
+      const peer = measureRuns(
+        RUNS,
+        fresh(join(dir, 'peer.txt')),
         `sort -m -s -n -k1,1 <(${awk.replace('OFF', '0')} ${H}) <(${awk.replace('OFF', '63430235715905')} ${G}) > ${join(dir, 'peer.txt')}`,
         [],
         { shell: true },
       );
-      rows.push([label, 'peer: awk | sort -m → text', fmt(events), peer.secs.toFixed(2), fmt(events / peer.secs), peer.rssMb.toFixed(0)]);
+      row(label, 'peer: awk | sort -m → text', events, peer);
       void hostEvents;
     }
-    console.log('\n## ftrace text: parse, merge + export (docA replayed; 2 cores)\n');
+    console.log(`\n## ftrace text: parse, merge + export (docA replayed; ${availableParallelism()} cores; best and median of ${RUNS} runs)\n`);
     table(rows);
   }
   const td = join(ROOT, 'bench', 'tracedat.mjs');
