@@ -330,34 +330,39 @@ let TS_LO = 0;
  * s[start, end) into TS_HI/TS_LO. Returns 1 for a counter, 2 for seconds, 0 for neither.
  */
 function readTimestamp(s: Buffer, start: number, end: number): 0 | 1 | 2 {
-  let dot = -1;
-  for (let k = start; k < end; k++) {
-    const c = s[k];
-    if (c === 46 && dot < 0) dot = k;
-    else if (c < 48 || c > 57) return 0;
-  }
+  const n = end - start;
+  // Seconds have their dot 7 or 10 places from the end (6 or 9 decimals); anything else is a counter.
+  const dot = n >= 8 && s[end - 7] === 46 ? end - 7 : n >= 11 && s[end - 10] === 46 ? end - 10 : -1;
   if (dot < 0) {
-    const n = end - start;
     if (n === 0 || n > 20) return 0;
     const cut = end - 9;
     let hi = 0;
     let lo = 0;
     for (let k = start; k < end; k++) {
-      if (k < cut) hi = hi * 10 + (s[k] - 48);
-      else lo = lo * 10 + (s[k] - 48);
+      const d = s[k] - 48;
+      if (d < 0 || d > 9) return 0;
+      if (k < cut) hi = hi * 10 + d;
+      else lo = lo * 10 + d;
     }
     TS_HI = hi;
     TS_LO = lo;
     return 1;
   }
-  const frac = end - dot - 1;
-  if (dot === start || (frac !== 6 && frac !== 9) || dot - start > 15) return 0;
+  if (dot === start || dot - start > 15) return 0;
   let sec = 0;
-  for (let k = start; k < dot; k++) sec = sec * 10 + (s[k] - 48);
+  for (let k = start; k < dot; k++) {
+    const d = s[k] - 48;
+    if (d < 0 || d > 9) return 0;
+    sec = sec * 10 + d;
+  }
   let ns = 0;
-  for (let k = dot + 1; k < end; k++) ns = ns * 10 + (s[k] - 48);
+  for (let k = dot + 1; k < end; k++) {
+    const d = s[k] - 48;
+    if (d < 0 || d > 9) return 0;
+    ns = ns * 10 + d;
+  }
   TS_HI = sec;
-  TS_LO = frac === 6 ? ns * 1000 : ns;
+  TS_LO = end - dot === 7 ? ns * 1000 : ns;
   return 2;
 }
 
