@@ -252,7 +252,6 @@ export class ChromeJsonExporter {
     w.bytes(this.task(pid, tid, blk.pid[r], blk.commOf(r)));
     const text = blk.bodyText?.[r];
     if (text !== undefined) w.json(text);
-    else if (blk.plain[r] === 1) w.jsonPlain(blk.bytes, blk.bodyStart[r], blk.bodyEnd[r]);
     else w.jsonRange(blk.bytes, blk.bodyStart[r], blk.bodyEnd[r]);
     w.byte(125);
     w.byte(125);

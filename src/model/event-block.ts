@@ -49,11 +49,6 @@ export class EventBlock {
   line: Float64Array;
   bodyStart: Int32Array;
   bodyEnd: Int32Array;
-  /**
-   * 1 when the byte body is printable ASCII without `"` or `\\` — text a JSON string literal
-   * holds as it is (set by the parser, which reads the bytes anyway); 0 when unknown or not.
-   */
-  plain: Uint8Array;
   /** Bodies held as text, by row (sparse); undefined until one is. */
   bodyText: (string | undefined)[] | undefined;
   /** The objects a block was made from ({@link fromEvents}), returned as they are by {@link event}. */
@@ -76,7 +71,6 @@ export class EventBlock {
     this.line = new Float64Array(capacity);
     this.bodyStart = new Int32Array(capacity);
     this.bodyEnd = new Int32Array(capacity);
-    this.plain = new Uint8Array(capacity);
   }
 
   /** A block holding `events` (bodies as text), keeping the objects for {@link event}. */
@@ -106,7 +100,6 @@ export class EventBlock {
       line: this.line,
       bodyStart: this.bodyStart,
       bodyEnd: this.bodyEnd,
-      plain: this.plain,
       bytes: this.bytes,
       bodyText: this.bodyText,
     };
@@ -114,7 +107,7 @@ export class EventBlock {
 
   /** The buffers of {@link parts}, to transfer (each column and the bytes own theirs). */
   static transfer(p: BlockParts): ArrayBuffer[] {
-    const bufs = [p.ts, p.cpu, p.pid, p.tgid, p.comm, p.name, p.flags, p.line, p.bodyStart, p.bodyEnd, p.plain, p.bytes].map((a) => a.buffer as ArrayBuffer);
+    const bufs = [p.ts, p.cpu, p.pid, p.tgid, p.comm, p.name, p.flags, p.line, p.bodyStart, p.bodyEnd, p.bytes].map((a) => a.buffer as ArrayBuffer);
     return [...new Set(bufs)].filter((b) => b.byteLength > 0);
   }
 
@@ -132,7 +125,6 @@ export class EventBlock {
     b.line = p.line;
     b.bodyStart = p.bodyStart;
     b.bodyEnd = p.bodyEnd;
-    b.plain = p.plain;
     b.bodyText = p.bodyText;
     return b;
   }
@@ -221,16 +213,10 @@ export class EventBlock {
     this.flags = i32(this.flags);
     this.bodyStart = i32(this.bodyStart);
     this.bodyEnd = i32(this.bodyEnd);
-    const plain = new Uint8Array(cap);
-    plain.set(this.plain);
-    this.plain = plain;
   }
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/** 1 for the bytes a JSON string literal holds as they are: printable ASCII except `"` and `\\`. */
-export const JSON_AS_IS = new Uint8Array(256).map((_, c) => (c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c ? 1 : 0));
 
 /** A block's columns as plain data (see {@link EventBlock.parts}). */
 export interface BlockParts {
@@ -245,7 +231,6 @@ export interface BlockParts {
   line: Float64Array;
   bodyStart: Int32Array;
   bodyEnd: Int32Array;
-  plain: Uint8Array;
   bytes: Uint8Array;
   bodyText: (string | undefined)[] | undefined;
 }

@@ -15,7 +15,7 @@
 import { closeSync, openSync, read } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import type { Diagnostics } from '../model/diagnostics.js';
-import { EventBlock, JSON_AS_IS, StringTable } from '../model/event-block.js';
+import { EventBlock, StringTable } from '../model/event-block.js';
 import { UserError } from '../model/errors.js';
 import { TsBase } from '../model/exact.js';
 import type { SourceHeader, TraceEvent } from '../model/event.js';
@@ -232,14 +232,6 @@ export class FtraceTextParser {
     if (ascii) {
       blk.bodyStart[r] = s;
       blk.bodyEnd[r] = to;
-      // Whether the JSON export may copy the body as it is: checked here, where the bytes are at hand.
-      let plain = 1;
-      for (let k = s; k < to; k++)
-        if (JSON_AS_IS[b[k]] === 0) {
-          plain = 0;
-          break;
-        }
-      blk.plain[r] = plain;
     } else blk.setBodyText(r, b.toString('utf8', s, to));
   }
 
