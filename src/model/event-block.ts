@@ -29,26 +29,26 @@ export class StringTable {
 const FIRST_CAPACITY = 1024;
 
 /**
- * Up to `capacity` events in columns. Rows 0..n-1 are filled; `push*` methods grow the columns.
+ * Up to `capacity` events in columns. Rows 0..n-1 are filled; {@link row} grows the columns.
  * A row's body is `bytes[bodyStart, bodyEnd)` (ASCII), or `bodyText[row]` when that is set (text
  * that is not ASCII, bodies assembled from several lines, or events that came as objects).
  */
 export class EventBlock {
   n = 0;
   /** Timestamp relative to the source's base, in the source clock's unit (see TraceEvent.ts). */
-  ts: Float64Array;
-  cpu: Int32Array;
-  pid: Int32Array;
+  ts!: Float64Array;
+  cpu!: Int32Array;
+  pid!: Int32Array;
   /** Thread-group id, -1 when the trace has none. */
-  tgid: Int32Array;
+  tgid!: Int32Array;
   /** Ids in `table`: task name, event name, irq-info flags ('' when none). */
-  comm: Int32Array;
-  name: Int32Array;
-  flags: Int32Array;
+  comm!: Int32Array;
+  name!: Int32Array;
+  flags!: Int32Array;
   /** 1-based line for text, byte offset for binary. */
-  line: Float64Array;
-  bodyStart: Int32Array;
-  bodyEnd: Int32Array;
+  line!: Float64Array;
+  bodyStart!: Int32Array;
+  bodyEnd!: Int32Array;
   /** Bodies held as text, by row (sparse); undefined until one is. */
   bodyText: (string | undefined)[] | undefined;
   /** The objects a block was made from ({@link fromEvents}), returned as they are by {@link event}. */
@@ -61,16 +61,8 @@ export class EventBlock {
     readonly bytes: Buffer,
     capacity = FIRST_CAPACITY,
   ) {
-    this.ts = new Float64Array(capacity);
-    this.cpu = new Int32Array(capacity);
-    this.pid = new Int32Array(capacity);
-    this.tgid = new Int32Array(capacity);
-    this.comm = new Int32Array(capacity);
-    this.name = new Int32Array(capacity);
-    this.flags = new Int32Array(capacity);
-    this.line = new Float64Array(capacity);
-    this.bodyStart = new Int32Array(capacity);
-    this.bodyEnd = new Int32Array(capacity);
+    const cols = this as Columns;
+    for (const k of COLUMN_NAMES) cols[k] = new COLUMNS[k](capacity) as never;
   }
 
   /** A block holding `events` (bodies as text), keeping the objects for {@link event}. */
@@ -87,44 +79,21 @@ export class EventBlock {
 
   /** The block's rows as parts another thread can rebuild it from; the column buffers go with {@link transfer}. */
   parts(): BlockParts {
-    const n = this.n;
-    return {
-      n,
-      ts: this.ts,
-      cpu: this.cpu,
-      pid: this.pid,
-      tgid: this.tgid,
-      comm: this.comm,
-      name: this.name,
-      flags: this.flags,
-      line: this.line,
-      bodyStart: this.bodyStart,
-      bodyEnd: this.bodyEnd,
-      bytes: this.bytes,
-      bodyText: this.bodyText,
-    };
+    const cols = Object.fromEntries(COLUMN_NAMES.map((k) => [k, this[k]])) as Columns;
+    return { ...cols, n: this.n, bytes: this.bytes, bodyText: this.bodyText };
   }
 
   /** The buffers of {@link parts}, to transfer (each column and the bytes own theirs). */
   static transfer(p: BlockParts): ArrayBuffer[] {
-    const bufs = [p.ts, p.cpu, p.pid, p.tgid, p.comm, p.name, p.flags, p.line, p.bodyStart, p.bodyEnd, p.bytes].map((a) => a.buffer as ArrayBuffer);
+    const bufs = [...COLUMN_NAMES.map((k) => p[k].buffer), p.bytes.buffer] as ArrayBuffer[];
     return [...new Set(bufs)].filter((b) => b.byteLength > 0);
   }
 
   /** A block rebuilt from {@link parts} (its ids refer to `table`). */
   static fromParts(p: BlockParts, table: StringTable): EventBlock {
     const b = new EventBlock(table, Buffer.from(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength), 0);
+    for (const k of COLUMN_NAMES) (b as Columns)[k] = p[k] as never;
     b.n = p.n;
-    b.ts = p.ts;
-    b.cpu = p.cpu;
-    b.pid = p.pid;
-    b.tgid = p.tgid;
-    b.comm = p.comm;
-    b.name = p.name;
-    b.flags = p.flags;
-    b.line = p.line;
-    b.bodyStart = p.bodyStart;
-    b.bodyEnd = p.bodyEnd;
     b.bodyText = p.bodyText;
     return b;
   }
@@ -192,45 +161,32 @@ export class EventBlock {
   }
 
   private grow(): void {
-    const cap = this.ts.length * 2;
-    const f64 = (a: Float64Array): Float64Array => {
-      const b = new Float64Array(cap);
-      b.set(a);
-      return b;
-    };
-    const i32 = (a: Int32Array): Int32Array => {
-      const b = new Int32Array(cap);
-      b.set(a);
-      return b;
-    };
-    this.ts = f64(this.ts);
-    this.line = f64(this.line);
-    this.cpu = i32(this.cpu);
-    this.pid = i32(this.pid);
-    this.tgid = i32(this.tgid);
-    this.comm = i32(this.comm);
-    this.name = i32(this.name);
-    this.flags = i32(this.flags);
-    this.bodyStart = i32(this.bodyStart);
-    this.bodyEnd = i32(this.bodyEnd);
+    const cols = this as Columns;
+    for (const k of COLUMN_NAMES) {
+      const a = new COLUMNS[k](cols[k].length * 2);
+      a.set(cols[k]);
+      cols[k] = a as never;
+    }
   }
 }
 
 const EMPTY = Buffer.alloc(0);
 
+/** The typed-array columns of a block, by name, with the array type of each. */
+const COLUMNS = {
+  ts: Float64Array,
+  cpu: Int32Array,
+  pid: Int32Array,
+  tgid: Int32Array,
+  comm: Int32Array,
+  name: Int32Array,
+  flags: Int32Array,
+  line: Float64Array,
+  bodyStart: Int32Array,
+  bodyEnd: Int32Array,
+} as const;
+const COLUMN_NAMES = Object.keys(COLUMNS) as (keyof typeof COLUMNS)[];
+type Columns = Pick<EventBlock, keyof typeof COLUMNS>;
+
 /** A block's columns as plain data (see {@link EventBlock.parts}). */
-export interface BlockParts {
-  n: number;
-  ts: Float64Array;
-  cpu: Int32Array;
-  pid: Int32Array;
-  tgid: Int32Array;
-  comm: Int32Array;
-  name: Int32Array;
-  flags: Int32Array;
-  line: Float64Array;
-  bodyStart: Int32Array;
-  bodyEnd: Int32Array;
-  bytes: Uint8Array;
-  bodyText: (string | undefined)[] | undefined;
-}
+export type BlockParts = Columns & Pick<EventBlock, 'n' | 'bodyText'> & { bytes: Uint8Array };
