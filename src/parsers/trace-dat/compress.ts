@@ -74,9 +74,10 @@ let loading: Promise<void> | undefined;
 
 /**
  * Loads the WebAssembly zstd decoder (once; ~20 MB of memory, so only readers that decompress
- * much call it). Until it is loaded, or if it cannot be, zstd data is decoded by fzstd.
+ * much call it). Until it is loaded, or if it cannot be, zstd data is decoded by fzstd. Resolves
+ * to whether the WebAssembly decoder is in use (a test holds the package to it).
  */
-export function loadFastZstd(): Promise<void> {
+export async function loadFastZstd(): Promise<boolean> {
   loading ??= (async () => {
     try {
       const m = (await import('@bokuweb/zstd-wasm')) as unknown as { init(): Promise<void> };
@@ -91,7 +92,8 @@ export function loadFastZstd(): Promise<void> {
       wasmZstd = undefined;
     }
   })();
-  return loading;
+  await loading;
+  return wasmZstd !== undefined;
 }
 
 /** Returns the decompressor for a trace.dat compression name, or undefined when unsupported. */
