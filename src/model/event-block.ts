@@ -119,10 +119,14 @@ export class EventBlock {
     (this.bodyText ??= [])[r] = text;
   }
 
-  /** Row `r`'s body as text. */
+  /**
+   * Row `r`'s body as text. A body read as text is kept: the events whose fields are read (kvm_*,
+   * sched_switch) are read by the validator and again by the exporter.
+   */
   body(r: number): string {
-    const t = this.bodyText?.[r];
-    return t !== undefined ? t : this.bytes.toString('latin1', this.bodyStart[r], this.bodyEnd[r]);
+    let t = this.bodyText?.[r];
+    if (t === undefined) this.setBodyText(r, (t = this.bytes.toString('latin1', this.bodyStart[r], this.bodyEnd[r])));
+    return t;
   }
 
   /** Row `r`'s event name. */
