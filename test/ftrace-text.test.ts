@@ -6,7 +6,7 @@ import { tempDir } from './helpers/tmp.js';
 import { Diagnostics } from '../src/model/diagnostics.js';
 import { UserError } from '../src/model/errors.js';
 import type { TraceEvent } from '../src/model/event.js';
-import { FtraceTextParser, detectFtraceText, readFtraceText } from '../src/parsers/ftrace-text.js';
+import { FtraceTextParser, detectFtraceText, readFtraceBlocks, readFtraceText } from '../src/parsers/ftrace-text.js';
 import { expectGolden } from './helpers/golden.js';
 import { DOCA, externalMissing, reference } from './helpers/external.js';
 
@@ -150,7 +150,8 @@ describe('reading files (readFtraceText)', () => {
     const lines: string[] = [];
     for (let i = 0; i < 3000; i++)
       lines.push(`        bash-${100 + (i % 7)}   [001] ..... ${1_000_000 + i}: tracing_mark_write: marker ${i} — µs ✓ ${'é'.repeat(i % 40)}`);
-    lines.push(`        bash-1   [001] ..... 2000000: tracing_mark_write: ${'long '.repeat(30_000)}`);
+    // 600 kB: longer than the reader's 256 KiB chunks.
+    lines.push(`        bash-1   [001] ..... 2000000: tracing_mark_write: ${'long '.repeat(120_000)}`);
     lines.push('        bash-1   [001] ..... 2000001: tracing_mark_write: no newline at the end');
     const text = lines.join('\n');
     writeFileSync(join(dir, 'm.txt'), text);
@@ -161,6 +162,29 @@ describe('reading files (readFtraceText)', () => {
     expect(got.length).toBe(3002);
     expect(got.map((e) => canon(p, e))).toEqual(ref.events.map((e) => canon(ref.parser, e)));
     expect(got[2999].body.endsWith('é'.repeat(2999 % 40))).toBe(true);
-    expect(got[3000].body).toBe('long '.repeat(30_000));
+    expect(got[3000].body).toBe('long '.repeat(120_000));
+  });
+
+  it('keeps ASCII bodies as byte ranges of their chunk, the same across chunk boundaries', async () => {
+    const dir = tempDir('kvmtrace-read-');
+    const lines: string[] = [];
+    for (let i = 0; i < 12_000; i++) lines.push(` qemu-system-x86-${4242 + (i % 3)} [00${i % 4}]${64642412873143 + i * 977}: kvm_exit: reason EPT_MISCONFIG rip 0x${i.toString(16)} info 0 0`);
+    lines.splice(6000, 0, ` qemu-system-x86-4242 [000]64642418873143: tracing_mark_write: ${'x'.repeat(300_000)}`);
+    const text = lines.join('\n') + '\n';
+    writeFileSync(join(dir, 'a.txt'), text);
+    const ref = parseBytes(Buffer.from(text), 65_537, 'a');
+    const got: TraceEvent[] = [];
+    let blocks = 0;
+    let ranges = 0;
+    let p!: FtraceTextParser;
+    for await (const b of readFtraceBlocks(join(dir, 'a.txt'), { diags: new Diagnostics() }, (x) => (p = x))) {
+      blocks++;
+      for (let r = 0; r < b.n; r++) if (b.bodyText?.[r] === undefined) ranges++;
+      got.push(...b.events());
+    }
+    expect(blocks).toBeGreaterThan(2);
+    expect(ranges).toBe(12_001);
+    expect(got.map((e) => canon(p, e))).toEqual(ref.events.map((e) => canon(ref.parser, e)));
+    expect(got[6000].body).toBe('x'.repeat(300_000));
   });
 });
