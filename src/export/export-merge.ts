@@ -2,7 +2,7 @@
  * Runs a prepared merge into the requested outputs (Chrome JSON, text, validation summary), each
  * written whole or not at all.
  */
-import { runMerge, type PreparedMerge } from '../merge/session.js';
+import { releaseMerge, runMerge, type PreparedMerge } from '../merge/session.js';
 import type { ValidationResult } from '../merge/validate.js';
 import { AtomicWriter } from './atomic-writer.js';
 import { ChromeJsonExporter, type ChromeJsonOptions } from './chrome-json.js';
@@ -100,6 +100,7 @@ export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<
     return { result: run.result, events: run.events, perSource };
   } catch (e) {
     for (const w of writers) await w.abort();
+    await releaseMerge(p);
     throw e;
   }
 }

@@ -189,6 +189,12 @@ async function planMerge(
   return { host, guests, scan, tscKhz, tscKhzFrom, windowKind, diags, notes, opened };
 }
 
+/** Closes the readers a prepared merge opened ahead (for a merge that will not run after all). */
+export async function releaseMerge(p: PreparedMerge): Promise<void> {
+  for (const o of p.opened.values()) await o.close();
+  p.opened.clear();
+}
+
 /** Callbacks of a running merge. */
 export interface MergeSinks {
   onTimeline?: (tl: Timeline, plans: (GuestPlan | undefined)[]) => Promise<void> | void;
