@@ -17,13 +17,9 @@ export interface MergedEvent {
   ev: TraceEvent;
 }
 
-/** The one comparator of the merged timeline: host TSC, then source, then arrival order. */
-export function compareMerged(a: MergedEvent, b: MergedEvent): number {
-  return a.t - b.t || a.src - b.src || a.seq - b.seq;
-}
-
 /**
- * A batch of the merged timeline as columns: event k is row `row[k]` of block `blk[k]`, at
+ * A batch of the merged timeline as columns, in its one order — host TSC, then source, then
+ * arrival (see merge.ts) — where event k is row `row[k]` of block `blk[k]`, at
  * timeline time `t[k]` (host TSC cycles from the base), from source `src[k]`, run by vCPU
  * `vcpu[k]` (-1 for host events). Exporters read the columns; {@link events} gives objects.
  * The merge fills the same batch again once its consumer asks for the next one: read it, or copy

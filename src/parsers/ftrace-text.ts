@@ -136,7 +136,7 @@ export class FtraceTextParser {
     if (b[i] === 35 /* # */) return this.headerLine(b.toString('utf8', i, to));
     // Locate the CPU column: " [digits]" (first occurrence); everything before is task-pid.
     const cpuOpen = findCpuColumn(b, i, to);
-    if (cpuOpen < 0) return this.otherLine(b.toString('utf8', i, to), blk);
+    if (cpuOpen < 0) return this.otherLine(b.toString('utf8', i, to));
     let cpu = 0;
     let cpuClose = cpuOpen + 1;
     for (; b[cpuClose] !== RBRACK; cpuClose++) cpu = cpu * 10 + (b[cpuClose] - 48);
@@ -279,7 +279,7 @@ export class FtraceTextParser {
   }
 
   /** Lines without a CPU column: known non-event lines, or bad ones. */
-  private otherLine(t: string, blk: EventBlock): void {
+  private otherLine(t: string): void {
     let m: RegExpExecArray | null;
     if ((m = /^cpus=(\d+)$/.exec(t)) || (m = /^\S+: cpus=(\d+)$/.exec(t))) {
       this.header.cpus = Math.max(this.header.cpus ?? 0, Number(m[1]));
@@ -293,7 +293,6 @@ export class FtraceTextParser {
     } else if (/^version = \d+$/.test(t) || /^CPU \d+ is empty$/.test(t) || /^(\S+: )?CPU\d* ?is empty$/.test(t)) {
       this.stats.headerLines++;
     } else {
-      void blk;
       this.bad('expected an ftrace event line "TASK-PID [CPU] TIMESTAMP: EVENT: …"');
     }
   }
