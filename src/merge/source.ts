@@ -115,7 +115,15 @@ export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<
   }
   if (format === 'stap') {
     const { parser, batches } = openStap(spec.file, { clock: spec.clock, clockFrom: spec.clockFrom, diags });
-    return { spec, format, header: parser.header, batches, blocks: asBlocks(batches), stats: () => ({ ...parser.stats }), close: async () => void (await batches.return(undefined)) };
+    return {
+      spec,
+      format,
+      header: parser.header,
+      batches,
+      blocks: asBlocks(batches),
+      stats: () => ({ ...parser.stats }),
+      close: async () => void (await batches.return(undefined)),
+    };
   }
   throw new UserError(`${spec.file}: ${format} input is not supported by this build of kvmtrace yet`);
 }
