@@ -47,6 +47,9 @@ export interface ChromeJsonOptions {
   flows?: (m: MergedEvent) => FlowMark[] | undefined;
 }
 
+/** Entries kept by each fragment cache of the exporter. */
+const CACHE_CAP = 65_536;
+
 /** Guest CPU tracks get synthetic thread ids far above any kernel pid (pid_max ≤ 4,194,304). */
 const GUEST_TID_BASE = 10_000_000;
 
@@ -146,7 +149,11 @@ export class ChromeJsonExporter {
   private pidTid(pid: number, tid: number): Uint8Array {
     const key = pid * TID_SPAN + tid;
     let b = this.pidTids.get(key);
-    if (b === undefined) this.pidTids.set(key, (b = Buffer.from(`,"pid":${pid},"tid":${tid}`)));
+    if (b === undefined) {
+      b = Buffer.from(`,"pid":${pid},"tid":${tid}`);
+      // Bounded: a trace of many short-lived threads keeps only the first ones cached.
+      if (this.pidTids.size < CACHE_CAP) this.pidTids.set(key, b);
+    }
     return b;
   }
   private readonly pidTids = new Map<number, Uint8Array>();
@@ -156,7 +163,11 @@ export class ChromeJsonExporter {
     let byName = this.sliceHeads.get(cat);
     if (byName === undefined) this.sliceHeads.set(cat, (byName = new Map()));
     let b = byName.get(name);
-    if (b === undefined) byName.set(name, (b = Buffer.from(`{"ph":"B","name":${JSON.stringify(name)},"cat":"${cat}","ts":`)));
+    if (b === undefined) {
+      b = Buffer.from(`{"ph":"B","name":${JSON.stringify(name)},"cat":"${cat}","ts":`);
+      // Guest task slices are named after tasks: keep the cache bounded however many there are.
+      if (byName.size < CACHE_CAP) byName.set(name, b);
+    }
     return b;
   }
   private readonly sliceHeads = new Map<string, Map<string, Uint8Array>>();
