@@ -8,7 +8,10 @@
  */
 import type { TraceEvent } from './event.js';
 
-/** The strings a source's blocks refer to by id (task names, event names, irq-info flags). */
+/**
+ * The strings a source's blocks refer to by id (task names, event names, irq-info flags). It
+ * grows with the distinct strings of a trace, not with its events.
+ */
 export class StringTable {
   /** The strings, by id. */
   readonly list: string[] = [];
