@@ -10,7 +10,7 @@ import type { SourceHeader, TraceEvent } from '../model/event.js';
 import { detectFormat } from '../parsers/detect.js';
 import { readFtraceBlocks } from '../parsers/ftrace-text.js';
 import { parseOnWorker, readFtraceBlocksThreaded, type FtraceTextProgress } from '../parsers/ftrace-text-thread.js';
-import { EventBlock, StringTable } from '../model/event-block.js';
+import { BlockPool, EventBlock, StringTable } from '../model/event-block.js';
 import { openTraceDat, readTraceDatEvents, type TraceDatInfo } from '../parsers/trace-dat/index.js';
 import { openStap } from '../parsers/stap.js';
 
@@ -44,6 +44,8 @@ export interface OpenSource {
   stats(): Record<string, number>;
   /** Ends reading early (or after the end): closes the file and stops a parser thread. */
   close(): Promise<void>;
+  /** Takes back a block the merge is done with, for the reader to fill again (readers that reuse blocks). */
+  recycle?(blk: EventBlock): void;
 }
 
 /** Opens a source for reading; the format is detected from content when not given. */
@@ -52,8 +54,18 @@ export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<
   if (format === 'ftrace-text') {
     // Large files are parsed on a second thread (see ftrace-text-thread.ts); same blocks either way.
     let parser!: FtraceTextProgress;
-    const read = parseOnWorker(spec.file) ? readFtraceBlocksThreaded : readFtraceBlocks;
-    const blocks = read(spec.file, { clock: spec.clock, clockFrom: spec.clockFrom, diags }, (p) => (parser = p));
+    const opts = { clock: spec.clock, clockFrom: spec.clockFrom, diags };
+    let recycle: (blk: EventBlock) => void;
+    let blocks: AsyncGenerator<EventBlock>;
+    if (parseOnWorker(spec.file)) {
+      const threaded = readFtraceBlocksThreaded(spec.file, opts, (p) => (parser = p));
+      blocks = threaded.blocks;
+      recycle = threaded.recycle;
+    } else {
+      const pool = new BlockPool();
+      blocks = readFtraceBlocks(spec.file, opts, (p) => (parser = p), pool);
+      recycle = (blk) => pool.put(blk);
+    }
     // The generator creates its parser on first pull; prime a header object that follows it.
     const header: SourceHeader = {
       file: spec.file,
@@ -80,6 +92,7 @@ export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<
         await followed.return(undefined);
         await blocks.return(undefined);
       },
+      recycle,
       stats: () => (parser ? { ...parser.stats } : {}),
     };
   }

@@ -16,13 +16,15 @@ import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { Diagnostics, type Diagnostic } from '../model/diagnostics.js';
 import { isUserError, UserError } from '../model/errors.js';
-import { EventBlock, StringTable, type BlockParts } from '../model/event-block.js';
+import { BlockPool, EventBlock, StringTable, type BlockParts } from '../model/event-block.js';
 import type { SourceHeader } from '../model/event.js';
 import { TsBase } from '../model/exact.js';
 import { readFtraceBlocks, type FtraceTextOptions, type FtraceTextParser, type FtraceTextStats } from './ftrace-text.js';
 
 /** Blocks the worker may have posted and the merge not yet taken. */
 const CREDITS = 8;
+/** Blocks handed back to the worker in one message. */
+const RECYCLE_BATCH = 4;
 /** Files at least this large are parsed on a worker when `KVMTRACE_PARSE_THREADS` is unset or `auto`. */
 const AUTO_MIN_BYTES = 64 << 20;
 /** Diagnostics forwarded in full; beyond these only the count travels (the merge keeps 200). */
@@ -55,6 +57,9 @@ interface BlockMessage {
 
 type WorkerMessage = BlockMessage | { kind: 'end' } | { kind: 'error'; user: boolean; message: string };
 
+/** To the worker: a credit for one more block, or a block to fill again. */
+type ToWorker = { credit: 1 } | { recycle: BlockParts[] };
+
 /**
  * Whether a file is parsed on a worker: `KVMTRACE_PARSE_THREADS=never|always|auto` (auto: files
  * of 64 MiB and more), and only when running compiled.
@@ -80,7 +85,7 @@ export function readFtraceBlocksThreaded(
   path: string,
   opts: Omit<FtraceTextOptions, 'file'> & { file?: string },
   progressOut?: (p: FtraceTextProgress) => void,
-): AsyncGenerator<EventBlock> {
+): { blocks: AsyncGenerator<EventBlock>; recycle: (blk: EventBlock) => void } {
   const file = opts.file ?? path;
   const progress: { header: SourceHeader; stats: FtraceTextStats } = {
     header: { file, clock: opts.clock ?? 'unknown', clockFrom: opts.clock ? (opts.clockFrom ?? 'flag') : 'unknown', base: undefined, lostEvents: 0 },
@@ -119,7 +124,17 @@ export function readFtraceBlocksThreaded(
     await worker.terminate();
     return end(v);
   };
-  return gen;
+  // Blocks the merge is done with go back to the worker, buffers and all, to be filled again
+  // (a few to a message).
+  let back: BlockParts[] = [];
+  const recycle = (blk: EventBlock): void => {
+    if (exited) return;
+    back.push(blk.parts());
+    if (back.length < RECYCLE_BATCH) return;
+    worker.postMessage({ recycle: back } satisfies ToWorker, back.flatMap((p) => EventBlock.transfer(p)));
+    back = [];
+  };
+  return { blocks: gen, recycle };
 
   async function* takeBlocks(): AsyncGenerator<EventBlock> {
     const table = new StringTable();
@@ -143,7 +158,7 @@ export function readFtraceBlocksThreaded(
         Object.assign(progress.stats, m.stats);
         // The worker's table gives ids in first-seen order; so does this one, fed in the same order.
         for (const s of m.strings) table.id(s);
-        worker.postMessage(1);
+        worker.postMessage({ credit: 1 } satisfies ToWorker);
         if (m.parts.n) yield EventBlock.fromParts(m.parts, table);
       }
     } finally {
@@ -157,7 +172,12 @@ async function runWorker(input: WorkerInput): Promise<void> {
   const port = parentPort!;
   let credits = CREDITS;
   let resume: (() => void) | undefined;
-  port.on('message', () => {
+  const pool = new BlockPool();
+  port.on('message', (m: ToWorker) => {
+    if ('recycle' in m) {
+      if (parser) for (const p of m.recycle) pool.put(EventBlock.fromParts(p, parser.table));
+      return;
+    }
     credits++;
     const r = resume;
     resume = undefined;
@@ -198,8 +218,8 @@ async function runWorker(input: WorkerInput): Promise<void> {
     moreDiags = 0;
   };
   try {
-    for await (const blk of readFtraceBlocks(input.path, { file: input.file, clock: input.clock, clockFrom: input.clockFrom, diags }, (p) => (parser = p)))
-      await post(blk);
+    const opts = { file: input.file, clock: input.clock, clockFrom: input.clockFrom, diags };
+    for await (const blk of readFtraceBlocks(input.path, opts, (p) => (parser = p), pool)) await post(blk);
     // The last message also carries the final header, counts and diagnostics.
     await post(undefined);
     port.postMessage({ kind: 'end' });
