@@ -12,8 +12,6 @@ import { expectGolden } from './helpers/golden.js';
 import { Diagnostics } from '../src/model/diagnostics.js';
 import { mergeTimeline, type TimelineSource } from '../src/merge/merge.js';
 import { openSource, type SourceSpec } from '../src/merge/source.js';
-import type { EventBlock } from '../src/model/event-block.js';
-import { externalMissing, reference } from './helpers/external.js';
 
 const out = tempDir('kvmtrace-fixtures-');
 const FT = join(ROOT, 'fixtures', 'ftrace-text');
@@ -122,43 +120,3 @@ describe('the streaming merge closes its sources when it stops early', () => {
     expect(closed.sort()).toEqual([host, other].sort());
   });
 });
-
-describe.skipIf(externalMissing)('the streaming merge reuses its readers\' blocks', () => {
-  it('hands every block back once its rows are out, and the reader fills those blocks again (docA host and guest)', async () => {
-    const seen: { blocks: number; buffers: Set<Buffer>; recycled: number }[] = [];
-    const open = async (file: string): Promise<TimelineSource> => {
-      const src = await openSource({ role: 'host', machine: file, file, clock: 'x86-tsc' }, new Diagnostics());
-      const s = { blocks: 0, buffers: new Set<Buffer>(), recycled: 0 };
-      seen.push(s);
-      const inner = src.blocks;
-      const blocks = (async function* () {
-        for await (const b of inner) {
-          s.blocks++;
-          s.buffers.add(b.bytes);
-          yield b;
-        }
-      })();
-      const recycle = (b: EventBlock): void => {
-        // A block comes back only when the merge has passed on every row of it.
-        expect(b.left).toBe(0);
-        s.recycled++;
-        src.recycle!(b);
-      };
-      return { role: 'host', machine: file, open: { ...src, blocks, recycle } };
-    };
-    const sources = [await open(reference('docA-host-trace.dat.report-rawts.txt')), await open(reference('docA-guest-trace-Salamander4.dat.report-rawts.txt'))];
-    let events = 0;
-    for await (const b of mergeTimeline(sources, { diags: new Diagnostics() })) events += b.n;
-    expect(events).toBeGreaterThan(100_000);
-    for (const s of seen) {
-      expect(s.blocks).toBeGreaterThan(4);
-      // All but the blocks of the last batch come back; the reader fills them again, so far fewer
-      // chunk buffers exist than blocks were read.
-      expect(s.recycled).toBeGreaterThanOrEqual(s.blocks - 2);
-    }
-    const guest = seen[1];
-    expect(guest.blocks).toBeGreaterThan(30);
-    expect(guest.buffers.size).toBeLessThan(guest.blocks / 2);
-  });
-});
-

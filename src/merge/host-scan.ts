@@ -53,7 +53,8 @@ export async function scanHost(specs: SourceSpec[], diags: Diagnostics): Promise
 }
 
 async function scanOne(spec: SourceSpec, diags: Diagnostics, scan: HostScan): Promise<void> {
-  const src: OpenSource = await openSource(spec, diags);
+  // In this thread: the merge waits for the scan, so a parser thread would only add its start-up.
+  const src: OpenSource = await openSource({ ...spec, parseThread: false }, diags);
   let minRel = Infinity;
   let maxRel = -Infinity;
   for await (const blk of src.blocks) {

@@ -85,16 +85,6 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
     }
   };
 
-  // Blocks whose last row went into the batch being filled: handed back to their source's reader
-  // for reuse once the consumer has taken that batch (it asks for the next one).
-  const retired: EventBlock[] = [];
-  const retiredSrc: number[] = [];
-  const recycle = (): void => {
-    for (let k = 0; k < retired.length; k++) sources[retiredSrc[k]].open.recycle?.(retired[k]);
-    retired.length = 0;
-    retiredSrc.length = 0;
-  };
-
   try {
     for (let i = 0; i < n; i++) await refill(i);
     const out = new MergedBatch(B);
@@ -121,17 +111,12 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
       out.seq[k] = q.seq[h];
       out.vcpu[k] = q.vcpu[h];
       out.row[k] = q.row[h];
-      const blk = (out.blk[k] = q.blk[h]);
-      if (--blk.left === 0) {
-        retired.push(blk);
-        retiredSrc.push(best);
-      }
+      out.blk[k] = q.blk[h];
       q.shift();
       if (out.n === B) {
         yield out;
         // The consumer is done with the batch when it asks for the next: refill the same columns.
         out.clear();
-        recycle();
       }
     }
     if (out.n) yield out;
@@ -240,7 +225,6 @@ function makeMapper(s: TimelineSource, base: bigint): BlockMapper {
   if (s.role === 'host' || !s.plan) {
     const shift = Number(srcBase.value - base);
     return (blk, q) => {
-      blk.left = blk.n;
       q.reserve(blk.n);
       for (let r = 0; r < blk.n; r++) q.push(blk.ts[r] + shift, -1, blk, r);
       q.settle();
@@ -251,7 +235,6 @@ function makeMapper(s: TimelineSource, base: bigint): BlockMapper {
   if (clockSync) {
     // A time-clock guest: ns → guest TSC (its markers) → host TSC (its vCPU's mapping); exact bigints.
     return (blk, q) => {
-      blk.left = blk.n;
       q.reserve(blk.n);
       for (let r = 0; r < blk.n; r++) {
         const vcpu = plan0.cpuToVcpu(blk.cpu[r]);
@@ -277,7 +260,6 @@ function makeMapper(s: TimelineSource, base: bigint): BlockMapper {
     shiftOf[cpu] = m.isConstantShift ? Number(guestToHost(m.pieces[0], srcBase.value) - base) : NaN;
   };
   return (blk, q) => {
-    blk.left = blk.n;
     q.reserve(blk.n);
     for (let r = 0; r < blk.n; r++) {
       const cpu = blk.cpu[r];

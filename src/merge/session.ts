@@ -3,6 +3,8 @@
  * scans the host once, plans each guest's clock mapping, then runs the streaming merge with the
  * validator watching every event. Exporters subscribe through `run`'s callbacks.
  */
+import { statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Diagnostics } from '../model/diagnostics.js';
 import { UserError } from '../model/errors.js';
 import { clockUnit, type TraceClock } from '../model/clock.js';
@@ -15,6 +17,7 @@ import { planGuest, type GuestOverrides, type GuestPlan } from './plan.js';
 import { openSource, type OpenSource, type SourceSpec } from './source.js';
 import { detectFormat } from '../parsers/detect.js';
 import { openTraceDat } from '../parsers/trace-dat/index.js';
+import { parseThreadsMode } from '../parsers/ftrace-text-thread.js';
 import { Validator, type ValidationResult, type WindowKind } from './validate.js';
 import { estimateUnmapped, RECORD_NEXT_TIME } from './estimate/for-plan.js';
 
@@ -110,6 +113,7 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
   for (const s of host)
     if (!s.clock && s.format === 'ftrace-text') notes.push(`${s.file}: trace clock not recorded; integer timestamps are read as the host's TSC, seconds as a time clock (say --host-clock to be explicit)`);
 
+  assignParseThreads([...host, ...guestGroups.flat()]);
   // The guests' readers open now: a large file's parser thread reads ahead while the host is
   // scanned, and the merge takes the readers over (see runMerge).
   const opened = new Map<SourceSpec, OpenSource>();
@@ -187,6 +191,31 @@ async function planMerge(
   const windowKind: WindowKind = !scan ? 'none' : scan.counts.kvmEntry > 0 ? 'entry-exit' : scan.counts.kvmFpu > 0 ? 'kvm-run' : 'none';
   for (const g of guestOnly) guests.push({ specs: g, plan: undefined });
   return { host, guests, scan, tscKhz, tscKhzFrom, windowKind, diags, notes, opened };
+}
+
+/** ftrace text files at least this large may be parsed on a worker thread. */
+const THREAD_MIN_BYTES = 64 << 20;
+
+/**
+ * Gives parser threads to the largest ftrace text inputs (64 MiB and more): one per core beyond
+ * the one that merges, since more would compete with it (KVMTRACE_PARSE_THREADS: see
+ * parseThreadsMode). The outputs are the same either way.
+ */
+function assignParseThreads(specs: SourceSpec[]): void {
+  const mode = parseThreadsMode();
+  const text = specs.filter((s) => s.format === 'ftrace-text');
+  if (mode === 'always') for (const s of text) s.parseThread = true;
+  if (mode !== 'auto') return;
+  const sizeOf = (f: string): number => {
+    try {
+      return statSync(f).size;
+    } catch {
+      return 0; // the reader reports the unreadable file
+    }
+  };
+  const large = text.map((s) => ({ s, size: sizeOf(s.file) })).filter((x) => x.size >= THREAD_MIN_BYTES);
+  large.sort((a, b) => b.size - a.size);
+  for (const x of large.slice(0, Math.max(0, availableParallelism() - 1))) x.s.parseThread = true;
 }
 
 /** Closes the readers a prepared merge opened ahead (for a merge that will not run after all). */

@@ -9,8 +9,8 @@ import { UserError } from '../model/errors.js';
 import type { SourceHeader, TraceEvent } from '../model/event.js';
 import { detectFormat } from '../parsers/detect.js';
 import { readFtraceBlocks } from '../parsers/ftrace-text.js';
-import { parseOnWorker, readFtraceBlocksThreaded, type FtraceTextProgress } from '../parsers/ftrace-text-thread.js';
-import { BlockPool, EventBlock, StringTable } from '../model/event-block.js';
+import { readFtraceBlocksThreaded, type FtraceTextProgress } from '../parsers/ftrace-text-thread.js';
+import { EventBlock, StringTable } from '../model/event-block.js';
 import { openTraceDat, readTraceDatEvents, type TraceDatInfo } from '../parsers/trace-dat/index.js';
 import { openStap } from '../parsers/stap.js';
 
@@ -29,6 +29,8 @@ export interface SourceSpec {
   dat?: TraceDatInfo;
   /** For trace.dat files with several buffers: which one (default: the top-level buffer). */
   buffer?: string;
+  /** ftrace text parsed on a worker thread (the session gives threads to the largest files). */
+  parseThread?: boolean;
 }
 
 /** An opened input. `header.base` is set once the first batch has been read. */
@@ -44,28 +46,17 @@ export interface OpenSource {
   stats(): Record<string, number>;
   /** Ends reading early (or after the end): closes the file and stops a parser thread. */
   close(): Promise<void>;
-  /** Takes back a block the merge is done with, for the reader to fill again (readers that reuse blocks). */
-  recycle?(blk: EventBlock): void;
 }
 
 /** Opens a source for reading; the format is detected from content when not given. */
 export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<OpenSource> {
   const format = spec.format ?? (await detectFormat(spec.file));
   if (format === 'ftrace-text') {
-    // Large files are parsed on a second thread (see ftrace-text-thread.ts); same blocks either way.
+    // A large file may be parsed on a second thread (see ftrace-text-thread.ts); same blocks either way.
     let parser!: FtraceTextProgress;
     const opts = { clock: spec.clock, clockFrom: spec.clockFrom, diags };
-    let recycle: (blk: EventBlock) => void;
-    let blocks: AsyncGenerator<EventBlock>;
-    if (parseOnWorker(spec.file)) {
-      const threaded = readFtraceBlocksThreaded(spec.file, opts, (p) => (parser = p));
-      blocks = threaded.blocks;
-      recycle = threaded.recycle;
-    } else {
-      const pool = new BlockPool();
-      blocks = readFtraceBlocks(spec.file, opts, (p) => (parser = p), pool);
-      recycle = (blk) => pool.put(blk);
-    }
+    const read = spec.parseThread ? readFtraceBlocksThreaded : readFtraceBlocks;
+    const blocks = read(spec.file, opts, (p) => (parser = p));
     // The generator creates its parser on first pull; prime a header object that follows it.
     const header: SourceHeader = {
       file: spec.file,
@@ -92,7 +83,6 @@ export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<
         await followed.return(undefined);
         await blocks.return(undefined);
       },
-      recycle,
       stats: () => (parser ? { ...parser.stats } : {}),
     };
   }

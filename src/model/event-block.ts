@@ -54,16 +54,14 @@ export class EventBlock {
   bodyEnd!: Int32Array;
   /** Bodies held as text, by row (sparse); undefined until one is. */
   bodyText: (string | undefined)[] | undefined;
-  /** Rows the merge has not passed on yet (set and counted down by the merge; see BlockPool). */
-  left = 0;
   /** The objects a block was made from ({@link fromEvents}), returned as they are by {@link event}. */
   private objects: TraceEvent[] | undefined;
 
   constructor(
     /** The table the id columns refer to (one per source). */
     readonly table: StringTable,
-    /** The bytes the body ranges refer to (a chunk of the file, not written while the block is in use). */
-    public bytes: Buffer,
+    /** The bytes the body ranges refer to (a chunk of the file, never written after). */
+    readonly bytes: Buffer,
     capacity = FIRST_CAPACITY,
   ) {
     const cols = this as Columns;
@@ -101,15 +99,6 @@ export class EventBlock {
     b.n = p.n;
     b.bodyText = p.bodyText;
     return b;
-  }
-
-  /** Empties the block for reuse, its bytes now `bytes` (the columns keep their capacity). */
-  reset(bytes: Buffer): void {
-    this.bytes = bytes;
-    this.n = 0;
-    this.left = 0;
-    this.bodyText = undefined;
-    this.objects = undefined;
   }
 
   /** Appends a row without its body (set `bodyStart`/`bodyEnd` or {@link setBodyText}); returns its index. */
@@ -189,34 +178,6 @@ export class EventBlock {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/**
- * Blocks a reader may fill again: the merge hands a block back once every row of it has been
- * passed on and consumed (see mergeTimeline), so a long read reuses a few chunk buffers and
- * column sets instead of allocating a pair per chunk. Holds at most {@link POOL_CAP} blocks.
- */
-export class BlockPool {
-  private readonly free: EventBlock[] = [];
-
-  /** Keeps `b` for reuse (dropped when the pool is full). */
-  put(b: EventBlock): void {
-    if (this.free.length < POOL_CAP) this.free.push(b);
-  }
-
-  /** A kept block whose bytes hold at least `size`, or undefined. */
-  take(size: number): EventBlock | undefined {
-    for (let i = this.free.length - 1; i >= 0; i--)
-      if (this.free[i].bytes.length >= size) {
-        const b = this.free[i];
-        this.free[i] = this.free[this.free.length - 1];
-        this.free.pop();
-        return b;
-      }
-    return undefined;
-  }
-}
-
-const POOL_CAP = 16;
 
 /** The typed-array columns of a block, by name, with the array type of each. */
 const COLUMNS = {

@@ -11,22 +11,17 @@
  * This module is both the worker's entry point and the merge thread's side; it starts a worker
  * only when it runs compiled (`.js`): under a TypeScript test runner the parse stays in-thread.
  */
-import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { Diagnostics, type Diagnostic } from '../model/diagnostics.js';
 import { isUserError, UserError } from '../model/errors.js';
-import { BlockPool, EventBlock, StringTable, type BlockParts } from '../model/event-block.js';
+import { EventBlock, StringTable, type BlockParts } from '../model/event-block.js';
 import type { SourceHeader } from '../model/event.js';
 import { TsBase } from '../model/exact.js';
 import { readFtraceBlocks, type FtraceTextOptions, type FtraceTextParser, type FtraceTextStats } from './ftrace-text.js';
 
 /** Blocks the worker may have posted and the merge not yet taken. */
 const CREDITS = 8;
-/** Blocks handed back to the worker in one message. */
-const RECYCLE_BATCH = 4;
-/** Files at least this large are parsed on a worker when `KVMTRACE_PARSE_THREADS` is unset or `auto`. */
-const AUTO_MIN_BYTES = 64 << 20;
 /** Diagnostics forwarded in full; beyond these only the count travels (the merge keeps 200). */
 const FORWARD_DIAGS = 200;
 
@@ -57,23 +52,15 @@ interface BlockMessage {
 
 type WorkerMessage = BlockMessage | { kind: 'end' } | { kind: 'error'; user: boolean; message: string };
 
-/** To the worker: a credit for one more block, or a block to fill again. */
-type ToWorker = { credit: 1 } | { recycle: BlockParts[] };
-
 /**
- * Whether a file is parsed on a worker: `KVMTRACE_PARSE_THREADS=never|always|auto` (auto: files
- * of 64 MiB and more), and only when running compiled.
+ * How parsing on worker threads is asked for: `KVMTRACE_PARSE_THREADS=never|always|auto` (auto:
+ * the merge session gives threads to the largest files; see assignParseThreads). Only when running
+ * compiled (`.js`): under a TypeScript test runner the parse stays in-thread.
  */
-export function parseOnWorker(path: string): boolean {
-  if (!import.meta.url.endsWith('.js')) return false;
+export function parseThreadsMode(): 'never' | 'always' | 'auto' {
+  if (!import.meta.url.endsWith('.js')) return 'never';
   const mode = process.env.KVMTRACE_PARSE_THREADS ?? 'auto';
-  if (mode === 'never') return false;
-  if (mode === 'always') return true;
-  try {
-    return statSync(path).size >= AUTO_MIN_BYTES;
-  } catch {
-    return false; // the in-thread reader reports the unreadable file
-  }
+  return mode === 'never' || mode === 'always' ? mode : 'auto';
 }
 
 /**
@@ -85,7 +72,7 @@ export function readFtraceBlocksThreaded(
   path: string,
   opts: Omit<FtraceTextOptions, 'file'> & { file?: string },
   progressOut?: (p: FtraceTextProgress) => void,
-): { blocks: AsyncGenerator<EventBlock>; recycle: (blk: EventBlock) => void } {
+): AsyncGenerator<EventBlock> {
   const file = opts.file ?? path;
   const progress: { header: SourceHeader; stats: FtraceTextStats } = {
     header: { file, clock: opts.clock ?? 'unknown', clockFrom: opts.clock ? (opts.clockFrom ?? 'flag') : 'unknown', base: undefined, lostEvents: 0 },
@@ -124,17 +111,7 @@ export function readFtraceBlocksThreaded(
     await worker.terminate();
     return end(v);
   };
-  // Blocks the merge is done with go back to the worker, buffers and all, to be filled again
-  // (a few to a message).
-  let back: BlockParts[] = [];
-  const recycle = (blk: EventBlock): void => {
-    if (exited) return;
-    back.push(blk.parts());
-    if (back.length < RECYCLE_BATCH) return;
-    worker.postMessage({ recycle: back } satisfies ToWorker, back.flatMap((p) => EventBlock.transfer(p)));
-    back = [];
-  };
-  return { blocks: gen, recycle };
+  return gen;
 
   async function* takeBlocks(): AsyncGenerator<EventBlock> {
     const table = new StringTable();
@@ -158,7 +135,7 @@ export function readFtraceBlocksThreaded(
         Object.assign(progress.stats, m.stats);
         // The worker's table gives ids in first-seen order; so does this one, fed in the same order.
         for (const s of m.strings) table.id(s);
-        worker.postMessage({ credit: 1 } satisfies ToWorker);
+        worker.postMessage(1);
         if (m.parts.n) yield EventBlock.fromParts(m.parts, table);
       }
     } finally {
@@ -172,12 +149,7 @@ async function runWorker(input: WorkerInput): Promise<void> {
   const port = parentPort!;
   let credits = CREDITS;
   let resume: (() => void) | undefined;
-  const pool = new BlockPool();
-  port.on('message', (m: ToWorker) => {
-    if ('recycle' in m) {
-      if (parser) for (const p of m.recycle) pool.put(EventBlock.fromParts(p, parser.table));
-      return;
-    }
+  port.on('message', () => {
     credits++;
     const r = resume;
     resume = undefined;
@@ -219,7 +191,7 @@ async function runWorker(input: WorkerInput): Promise<void> {
   };
   try {
     const opts = { file: input.file, clock: input.clock, clockFrom: input.clockFrom, diags };
-    for await (const blk of readFtraceBlocks(input.path, opts, (p) => (parser = p), pool)) await post(blk);
+    for await (const blk of readFtraceBlocks(input.path, opts, (p) => (parser = p))) await post(blk);
     // The last message also carries the final header, counts and diagnostics.
     await post(undefined);
     port.postMessage({ kind: 'end' });

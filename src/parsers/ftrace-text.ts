@@ -15,7 +15,7 @@
 import { closeSync, openSync, read } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import type { Diagnostics } from '../model/diagnostics.js';
-import { EventBlock, StringTable, type BlockPool } from '../model/event-block.js';
+import { EventBlock, StringTable } from '../model/event-block.js';
 import { UserError } from '../model/errors.js';
 import { TsBase } from '../model/exact.js';
 import type { SourceHeader, TraceEvent } from '../model/event.js';
@@ -105,13 +105,9 @@ export class FtraceTextParser {
     return this.endChunk(buf, buf.length).events();
   }
 
-  /**
-   * Parses buf[0, end), which ends at a line end: the events of its lines, in `into` (a block
-   * handed back for reuse, whose bytes are `buf`) or a new block. The block keeps the bytes.
-   */
-  parseChunk(buf: Buffer, end: number, into?: EventBlock): EventBlock {
-    const blk = into ?? new EventBlock(this.table, buf, Math.max(16, end >>> 6));
-    if (into) into.reset(buf);
+  /** Parses buf[0, end), which ends at a line end: the events of its lines. The bytes are kept by the block, never written. */
+  parseChunk(buf: Buffer, end: number): EventBlock {
+    const blk = new EventBlock(this.table, buf, Math.max(16, end >>> 6));
     // Bodies are byte ranges when the chunk is ASCII (nearly all ftrace text), decoded text otherwise.
     const ascii = isAscii(buf.subarray(0, end));
     let start = 0;
@@ -390,8 +386,6 @@ export function detectFtraceText(head: string): boolean {
 
 /** Bytes read from a file at a time. */
 const CHUNK = 1 << 18;
-/** Room a chunk buffer leaves for the unfinished line before it, so a reused buffer fits. */
-const SLACK = 1 << 12;
 
 /**
  * Reads a whole ftrace text file as blocks of events, 256 KiB at a time (bounded memory). The
@@ -404,7 +398,6 @@ export async function* readFtraceBlocks(
   path: string,
   opts: Omit<FtraceTextOptions, 'file'> & { file?: string },
   parserOut?: (p: FtraceTextParser) => void,
-  pool?: BlockPool,
 ): AsyncGenerator<EventBlock> {
   const parser = new FtraceTextParser({ ...opts, file: opts.file ?? path });
   parserOut?.(parser);
@@ -441,9 +434,7 @@ export async function* readFtraceBlocks(
       which ^= 1;
       ahead = n > 0 ? readAt(raw[which]) : undefined;
       const held = carry.length;
-      // A block handed back (its chunk buffer with it), or a new buffer with room for a carry.
-      const reuse = n > 0 ? pool?.take(held + n) : undefined;
-      const buf = reuse ? reuse.bytes : Buffer.allocUnsafeSlow(Math.max(held + n, CHUNK + SLACK));
+      const buf = Buffer.allocUnsafeSlow(held + n);
       carry.copy(buf, 0);
       got.copy(buf, held, 0, n);
       const end = held + n;
@@ -454,12 +445,11 @@ export async function* readFtraceBlocks(
       }
       const cut = buf.lastIndexOf(10, end - 1) + 1;
       if (cut === 0) {
-        carry = Buffer.from(buf.subarray(0, end));
-        if (reuse) pool!.put(reuse);
+        carry = buf;
         continue;
       }
       carry = Buffer.from(buf.subarray(cut, end));
-      const blk = parser.parseChunk(buf, cut, reuse);
+      const blk = parser.parseChunk(buf, cut);
       if (blk.n) yield blk;
     }
   } finally {
