@@ -87,6 +87,13 @@ describe('outputs are whole or not at all, and the CLI behaves as a filter', () 
     expect(readdirSync(dir).filter((f) => f.startsWith('.out.fifo'))).toEqual([]);
   });
 
+  it('refuses an input that is a pipe, saying to write it to a file (inputs are read more than once)', () => {
+    const r = spawnSync('bash', ['-c', `node ${join(ROOT, 'dist', 'cli', 'main.js')} merge --host <(cat ${join(ROOT, 'fixtures', 'ftrace-text', 'x86tsc-pipe.txt')}) --text ${join(dir, 'pipe.txt')}`], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^kvmtrace: \/dev\/fd\/\d+ is a pipe: kvmtrace reads each input more than once .*write it to a file first$/m);
+    expect(r.stderr).not.toMatch(/ESPIPE|\n\s+at /);
+  });
+
   it('reports events the tracer lost', () => {
     const f = join(dir, 'lost.txt');
     writeFileSync(f, '  a-1 [000] 100: e: x=1\nCPU:0 [LOST 17 EVENTS]\n  a-1 [000] 200: e: x=2\n');

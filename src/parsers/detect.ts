@@ -20,6 +20,8 @@ export async function readHead(path: string, n = 16384): Promise<Buffer> {
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EISDIR') throw new UserError(`${path} is a folder, not a trace file (give a bundle folder without --host/--guest)`);
+    if (err.code === 'ESPIPE')
+      throw new UserError(`${path} is a pipe: kvmtrace reads each input more than once (to detect its format, and the host to plan the merge); write it to a file first`);
     throw new UserError(`cannot read ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
   } finally {
     await fh?.close();
