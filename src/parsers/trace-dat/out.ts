@@ -165,38 +165,27 @@ export class Out {
   /** A value below 10^9 as exactly 9 decimal digits (zero-padded). */
   dec9(v: number): void {
     this.room(9);
-    const b = this.buf;
-    let p = this.pos;
     const a = (v / 1_000_000) | 0;
-    const r = v - a * 1_000_000;
-    const c = (r / 1000) | 0;
-    const d = r - c * 1000;
-    b[p++] = DEC3[3 * a];
-    b[p++] = DEC3[3 * a + 1];
-    b[p++] = DEC3[3 * a + 2];
-    b[p++] = DEC3[3 * c];
-    b[p++] = DEC3[3 * c + 1];
-    b[p++] = DEC3[3 * c + 2];
-    b[p++] = DEC3[3 * d];
-    b[p++] = DEC3[3 * d + 1];
-    b[p++] = DEC3[3 * d + 2];
-    this.pos = p;
+    this.dec3(a);
+    this.dec6(v - a * 1_000_000);
   }
 
   /** A value below 10^6 as exactly 6 decimal digits (zero-padded). */
   dec6(v: number): void {
     this.room(6);
-    const b = this.buf;
-    let p = this.pos;
     const c = (v / 1000) | 0;
-    const d = v - c * 1000;
-    b[p++] = DEC3[3 * c];
-    b[p++] = DEC3[3 * c + 1];
-    b[p++] = DEC3[3 * c + 2];
-    b[p++] = DEC3[3 * d];
-    b[p++] = DEC3[3 * d + 1];
-    b[p++] = DEC3[3 * d + 2];
-    this.pos = p;
+    this.dec3(c);
+    this.dec3(v - c * 1000);
+  }
+
+  /** A value below 1000 as exactly 3 decimal digits, from the table (room already made). */
+  private dec3(x: number): void {
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = DEC3[3 * x];
+    b[p + 1] = DEC3[3 * x + 1];
+    b[p + 2] = DEC3[3 * x + 2];
+    this.pos = p + 3;
   }
 
   /** A non-negative safe integer in hex. */
