@@ -47,6 +47,9 @@ export interface ChromeJsonOptions {
   flows?: (m: MergedEvent) => FlowMark[] | undefined;
 }
 
+/** The heads of instant records of one category, per event name. */
+const instantHeads = (cat: 'host' | 'guest'): IdFragments => new IdFragments((name) => `,\n{"ph":"i","s":"t","name":${jsonString(name)},"cat":"${cat}","ts":`);
+
 /** Entries kept by each fragment cache of the exporter. */
 const CACHE_CAP = 65_536;
 
@@ -269,8 +272,8 @@ export class ChromeJsonExporter {
   }
 
   /** `,\n{"ph":"i","s":"t","name":NAME,"cat":CAT,"ts":` as bytes, made once per event name and category. */
-  private readonly hostHeads = new IdFragments((name) => `,\n{"ph":"i","s":"t","name":${jsonString(name)},"cat":"host","ts":`);
-  private readonly guestHeads = new IdFragments((name) => `,\n{"ph":"i","s":"t","name":${jsonString(name)},"cat":"guest","ts":`);
+  private readonly hostHeads = instantHeads('host');
+  private readonly guestHeads = instantHeads('guest');
 
   /** `,"pid":P,"tid":T,"args":{"task":"COMM-PID","text":` as bytes, per track and task. */
   private task(pid: number, tid: number, taskPid: number, comm: string): Uint8Array {

@@ -35,9 +35,9 @@ export interface Timeline {
 /** Options of a merge. */
 export interface MergeOptions {
   diags: Diagnostics;
-  /** Events held per source to restore order (default 4096). */
+  /** Events held per source to restore order (default 1024). */
   window?: number;
-  /** Events per yielded batch (default 4096). */
+  /** Events per yielded batch (default 1024). */
   batch?: number;
   /** Called with the timeline once its base is known (before the first batch is yielded). */
   onTimeline?: (tl: Timeline) => void;

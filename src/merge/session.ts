@@ -234,22 +234,22 @@ export interface MergeSinks {
 export async function runMerge(p: PreparedMerge, sinks: MergeSinks, window?: number): Promise<{ result: ValidationResult; timeline: Timeline | undefined; events: number }> {
   const sources: TimelineSource[] = [];
   const plans: (GuestPlan | undefined)[] = [];
-  for (const spec of p.host) {
-    sources.push({ role: 'host', machine: spec.machine, open: await openSource(spec, p.diags) });
-    plans.push(undefined);
-  }
-  for (const g of p.guests)
-    for (const spec of g.specs) {
-      const open = p.opened.get(spec) ?? (await openSource(spec, p.diags));
-      p.opened.delete(spec);
-      sources.push({ role: 'guest', machine: spec.machine, open, plan: g.plan });
-      plans.push(g.plan);
-    }
   let validator: Validator | undefined;
   let timeline: Timeline | undefined;
   let started = false;
   let events = 0;
   try {
+    for (const spec of p.host) {
+      sources.push({ role: 'host', machine: spec.machine, open: await openSource(spec, p.diags) });
+      plans.push(undefined);
+    }
+    for (const g of p.guests)
+      for (const spec of g.specs) {
+        const open = p.opened.get(spec) ?? (await openSource(spec, p.diags));
+        p.opened.delete(spec);
+        sources.push({ role: 'guest', machine: spec.machine, open, plan: g.plan });
+        plans.push(g.plan);
+      }
     for await (const batch of mergeTimeline(sources, {
       diags: p.diags,
       window,
@@ -268,8 +268,10 @@ export async function runMerge(p: PreparedMerge, sinks: MergeSinks, window?: num
       await sinks.onBatch(batch);
     }
   } finally {
-    // Every reader ends, also one the merge never pulled from (its parser thread stops).
+    // Every reader ends, also one the merge never pulled from (its parser thread stops), and one
+    // opened ahead that an error kept from being taken over.
     for (const s of sources) await s.open.close();
+    await releaseMerge(p);
   }
   if (!started) throw new UserError(`the inputs hold no events (${sources.map((s) => s.open.spec.file).join(', ')}): nothing to merge`);
   const result = validator ? validator.finalize() : { guests: [], ok: true, failures: [] };

@@ -34,7 +34,8 @@ const FIRST_CAPACITY = 1024;
 /**
  * Up to `capacity` events in columns. Rows 0..n-1 are filled; {@link row} grows the columns.
  * A row's body is `bytes[bodyStart, bodyEnd)` (ASCII), or `bodyText[row]` when that is set (text
- * that is not ASCII, bodies assembled from several lines, or events that came as objects).
+ * that is not ASCII, bodies assembled from several lines, events that came as objects, or a body
+ * already read as text by {@link body}).
  */
 export class EventBlock {
   n = 0;
@@ -154,7 +155,8 @@ export class EventBlock {
       tgid: this.tgid[r],
       flags: l[this.flags[r]],
       name: l[this.name[r]],
-      body: this.body(r),
+      // Not kept as text: objects are made once, and would hold the block's text twice.
+      body: this.bodyText?.[r] ?? this.bytes.toString('latin1', this.bodyStart[r], this.bodyEnd[r]),
       line: this.line[r],
     };
   }
@@ -170,7 +172,7 @@ export class EventBlock {
   private grow(): void {
     const cols = this as Columns;
     for (const k of COLUMN_NAMES) {
-      const a = new COLUMNS[k](cols[k].length * 2);
+      const a = new COLUMNS[k](Math.max(16, cols[k].length * 2));
       a.set(cols[k]);
       cols[k] = a as never;
     }
