@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 export const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 
 /** Runs a command (argv, or a shell string when `shell`), stdout to a file or /dev/null; returns seconds and peak RSS in MB. */
-export function measure(cmd, args, { shell = false, env = undefined } = {}) {
+function measure(cmd, args, { shell = false, env = undefined } = {}) {
   const t0 = process.hrtime.bigint();
   const argv = shell ? ['bash', '-c', cmd] : [cmd, ...args];
   const opts = { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'ignore', 'pipe'], env: env ? { ...process.env, ...env } : undefined };

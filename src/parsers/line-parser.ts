@@ -1,5 +1,6 @@
 /**
- * What every line-oriented parser shares (tap-parser's shape): `write()` takes text split
+ * What the line parsers that work on text share (tap-parser's shape; the stap parser, while the
+ * ftrace text parser reads bytes into blocks): `write()` takes text split
  * anywhere and hands each complete line to `line()`, `end()` flushes the last one, and a bad line
  * becomes a diagnostic with its file and line number while parsing goes on.
  */
