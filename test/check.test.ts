@@ -80,7 +80,7 @@ describe.skipIf(externalMissing)('check on the docA and salB recordings', () => 
   it('merge prints the same check', () => {
     const r = kvmtrace(['merge', '--host', host, '--guest', guest, '--text', join(mkdtempSync(join(tmpdir(), 'kvmtrace-check-')), 'm.txt')]);
     expect(r.status).toBe(0);
-    expect(r.stderr).toMatch(/clock check: guest .* — EXACT\n {2}vCPU 0 \(host thread 483882\): EXACT/);
+    expect(r.stderr).toMatch(/clock check: guest .* — EXACT\n {2}guest CPUs → vCPUs: CPU 0 → vCPU 0 \(the guest has 1 CPU and the VM 1 vCPU\)\n {2}vCPU 0 \(host thread 483882\): EXACT/);
     expect(r.stderr).toMatch(/clock verdict: EXACT/);
   });
 });

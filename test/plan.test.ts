@@ -69,14 +69,25 @@ describe('planning a guest', () => {
     expect(p.notes).toEqual([]);
   });
 
-  it('reports a flag that disagrees with stronger evidence, and a thread map that disagrees with kvm_entry', () => {
+  it('follows a stated offset over the files and warns that they differ; reports a thread map that disagrees with kvm_entry', () => {
     const p = planGuest(hostSpec(), scan([{ vcpu: 0, prev: 0n, next: -50n, hostTsc: 1n }], [[0, 99]]), guestSpec, {
       tscOffset: -49n,
       vcpuThreads: new Map([[0, 98]]),
     });
     expect(p.vcpu(0).tid).toBe(98);
-    expect(p.notes.join('\n')).toMatch(/--tsc-offset -49 differs from kvm_write_tsc_offset events/);
+    expect(p.vcpu(0).mappingFrom).toBe('--tsc-offset');
+    expect(p.vcpu(0).mapping.toHost(1_000n)).toBe(1_049n);
+    // Both mappings stay side by side for the evidence to weigh (estimate/evidence.ts).
+    expect(p.vcpu(0).offers.map((o) => o.kind)).toEqual(['flag', 'writes']);
+    expect(p.warnings.join('\n')).toMatch(/vCPU 0: --tsc-offset -49 differs from kvm_write_tsc_offset events \(1\) \(0 → -50 from host TSC 1\); following --tsc-offset as stated/);
     expect(p.notes.join('\n')).toMatch(/kvm_entry events show vCPU 0 on thread 99, but --vcpu-thread says 98/);
+  });
+
+  it('sets no offers side by side when the sources agree', () => {
+    const meta = { vms: [{ name: 'vm', vcpus: [{ vcpu: 0, tid: 7, snapshots: [{ when: 'start', hostTsc: 200n, tscOffset: -50n }] }] }] };
+    const p = planGuest(hostSpec(meta), scan([{ vcpu: 0, prev: -50n, next: -50n, hostTsc: 5_000n }]), guestSpec, { tscOffset: -50n });
+    expect(p.vcpu(0).offers).toEqual([]);
+    expect(p.warnings).toEqual([]);
   });
 
   it('refuses a vCPU nothing tells the offset of, saying what to record', () => {

@@ -18,6 +18,8 @@ export function printMergeReport(p: PreparedMerge, r: MergeReport, o: { quiet?: 
     w(`TSC frequency: ${p.tscKhz ? `${p.tscKhz} kHz (${p.tscKhzFrom})` : 'unknown (times printed in cycles)'}\n`);
     for (const n of p.notes) w(`note: ${n}\n`);
   }
+  // The user's word against the files, a choice between sources, extrapolated clocks: said even when quiet.
+  for (const g of p.guests) for (const x of g.plan?.warnings ?? []) w(`warning: ${g.specs[0].machine}: ${x}\n`);
   if (p.diags.count) w(p.diags.summary(o.quiet ? 3 : 10) + '\n');
   if (!o.quiet || !r.result.ok) w(validationText(r.result));
   if ((!o.quiet || !r.result.ok) && p.guests.some((g) => g.plan)) w(clockCheckText(clockCheck(p, r.result)));

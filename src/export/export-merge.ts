@@ -10,6 +10,7 @@ import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
 import { TextExporter } from './text.js';
 import { validationJson } from './validation-report.js';
+import { clockCheck } from '../merge/estimate/verdict.js';
 import { VERSION } from '../model/version.js';
 
 /** Where the outputs go; `-` for stdout (text only). */
@@ -92,7 +93,7 @@ export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<
     }
     if (summaryW) {
       const lost = perSource.filter((x) => x.lostEvents > 0).map((x) => ({ file: x.file, lostEvents: x.lostEvents }));
-      await summaryW.write(validationJson(run.result, { tscKhz: p.tscKhz ?? null, events: run.events, lost, notes: p.notes }));
+      await summaryW.write(validationJson(run.result, { tscKhz: p.tscKhz ?? null, events: run.events, lost, notes: p.notes, clock: clockCheck(p, run.result) }));
     }
     // Whole or not at all: every file is complete before the first one is moved into place.
     for (const w of writers) await w.finish();

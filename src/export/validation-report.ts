@@ -2,7 +2,7 @@
  * The validation summary, as text for people and as the `--summary` JSON.
  */
 import type { ValidationResult } from '../merge/validate.js';
-import { verdictText, type ClockCheck } from '../merge/estimate/verdict.js';
+import { verdictText, type ClockCheck, type PairingCheck, type VcpuCheck } from '../merge/estimate/verdict.js';
 
 /** The `--summary` JSON: `{"guests":[{"name","vcpus":[{"vcpu","hostTid","checked","inside","worstViolationCycles",…}]}]}`. */
 export function validationJson(r: ValidationResult, extra: Record<string, unknown> = {}): string {
@@ -45,6 +45,7 @@ export function clockCheckText(c: ClockCheck): string {
   const lines: string[] = [];
   for (const g of c.guests) {
     lines.push(`clock check: guest ${g.name} (${g.file}) — ${verdictText(g.verdict, g.boundNs)}`);
+    lines.push(`  guest CPUs → vCPUs: ${pairingText(g.cpuPairing)}`);
     for (const v of g.vcpus) {
       lines.push(`  vCPU ${v.vcpu} (host thread ${v.hostTid ?? '?'}): ${verdictText(v.verdict, v.boundNs, v.boundCycles)}`);
       lines.push(`    mapping from ${v.source}`);
@@ -53,8 +54,14 @@ export function clockCheckText(c: ClockCheck): string {
         const scal = p.ratio === null ? 'no scaling' : `scaling ${p.ratio}/2^${p.fracBits}`;
         lines.push(`    offset ${p.offset}${from} (${scal})`);
       }
-      if (v.verdict === 'BOUNDED' || v.boundCycles !== '0')
+      if (v.sources) lines.push(...sourcesTable(v.sources));
+      if (!v.clockFit && (v.verdict === 'BOUNDED' || v.boundCycles !== '0'))
         lines.push(`    the evidence allows [${v.offsetLow}, ${v.offsetHigh}]: ± ${v.boundCycles} cycles${v.boundNs !== null ? ` (${v.boundNs} ns)` : ''}`);
+      if (v.clockFit) {
+        const x = v.clockFit.extrapolatedCycles;
+        lines.push(`    ${v.clockFit.clock} clock → guest TSC through kvmsync markers: ± ${v.clockFit.uncertaintyCycles} cycles${x ? `, ± ${x} where extrapolated past the markers` : ''}`);
+        lines.push(`    error bound: ± ${v.boundCycles} cycles${v.boundNs !== null ? ` (${v.boundNs} ns)` : ''}`);
+      }
       if (v.evidence)
         lines.push(`    the traces alone allow [${v.evidence.offsetLow}, ${v.evidence.offsetHigh}] (${v.evidence.method}): ${v.evidence.agrees ? 'agrees' : 'DISAGREES'}`);
       lines.push(
@@ -73,6 +80,26 @@ export function clockCheckText(c: ClockCheck): string {
   const bounds = c.guests.flatMap((g) => (g.boundNs === null ? [] : [g.boundNs]));
   lines.push(`clock verdict: ${verdictText(c.verdict, bounds.length ? Math.max(...bounds) : null)}`);
   return lines.join('\n') + '\n';
+}
+
+/** The sources of one vCPU side by side (source, sync points satisfied, events inside, offsets); `→` marks the one followed. */
+function sourcesTable(rows: NonNullable<VcpuCheck['sources']>): string[] {
+  const head = ['source', 'sync points', 'events inside', 'offset(s)'];
+  const cells = rows.map((r) => [r.source, `${r.syncSatisfied} of ${r.syncChecked}`, `${r.inside} of ${r.checked}`, r.offsets]);
+  const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const row = (c: string[]): string => c.map((x, i) => (i < c.length - 1 ? x.padEnd(w[i]) : x)).join('   ');
+  return [
+    '    the sources disagree; each checked against the evidence:',
+    `        ${row(head)}`,
+    ...cells.map((c, i) => `      ${rows[i].followed ? '→' : ' '} ${row(c)}`),
+  ];
+}
+
+/** A guest's CPU ↔ vCPU pairing as the report prints it. */
+export function pairingText(p: PairingCheck): string {
+  const pairs = Object.entries(p.map).map(([c, v]) => `CPU ${c} → vCPU ${v}`);
+  if (!pairs.length) return `CPU n = vCPU n is ASSUMED (${p.from})`;
+  return `${pairs.join(', ')} (${p.from})${p.assumed ? '; any other CPU n = vCPU n is ASSUMED' : ''}`;
 }
 
 /** The clock check as JSON: `{"verdict","guests":[{"name","verdict","vcpus":[{"vcpu","source","offset","offsetLow","offsetHigh","checked","inside","worstViolationCycles",…}]}]}`. */

@@ -233,12 +233,12 @@ function makeMapper(s: TimelineSource, base: bigint): BlockMapper {
   const plan0 = s.plan;
   const clockSync = plan0.clockSync?.get(s.open.spec.file);
   if (clockSync) {
-    // A time-clock guest: ns → guest TSC (its markers) → host TSC (its vCPU's mapping); exact bigints.
+    // A time-clock guest: ns → the CPU's guest TSC (its markers' fit) → host TSC (its vCPU's mapping).
     return (blk, q) => {
       q.reserve(blk.n);
       for (let r = 0; r < blk.n; r++) {
         const vcpu = plan0.cpuToVcpu(blk.cpu[r]);
-        q.push(Number(plan0.vcpu(vcpu).mapping.toHost(clockSync.toTsc(srcBase.abs(blk.ts[r]))) - base), vcpu, blk, r);
+        q.push(Number(plan0.vcpu(vcpu).mapping.toHost(clockSync.toTsc(srcBase.abs(blk.ts[r]), blk.cpu[r])) - base), vcpu, blk, r);
       }
       q.settle();
     };

@@ -1,17 +1,27 @@
 /**
  * The clock plan of a merge: for each guest and vCPU, the mapping guest TSC → host TSC and the
- * host thread that runs it, built from the evidence the inputs carry, in this order of trust:
- * debugfs snapshots (bundle metadata) and kvm_write_tsc_offset events (exact), trace-cmd's
- * TIME_SHIFT, an offset estimated from the traces (estimate/, bounded), then the user's
- * `--tsc-offset`. Where sources disagree, the plan says so in `notes` — it never silently picks.
+ * host thread that runs it, and which vCPU runs each guest CPU.
+ *
+ * The user's word is followed: an explicit `--tsc-offset` (with `--tsc-scaling`) is the mapping,
+ * and where a source in the files says otherwise the plan says so (a warning, printed even with
+ * -q) and the evidence checks it like any other. Without it, the sources in the files — debugfs
+ * snapshots, kvm_write_tsc_offset events, trace-cmd's TIME_SHIFT (plan-sources.ts) — are followed
+ * when they agree; where they disagree, each is checked against the evidence (sync points, guest
+ * events inside guest-mode windows: estimate/evidence.ts) and the one the evidence supports is
+ * followed (`over.chosen`), never silently; until then, or when the evidence cannot tell, the
+ * order of trust above decides. With no source at all, an offset estimated from the traces
+ * (estimate/) is used.
  */
 import type { VmMeta } from '../model/bundle.js';
 import { UserError } from '../model/errors.js';
-import { hostSync, type TimeShift, type TraceDatOptions } from '../parsers/trace-dat/index.js';
-import type { HostScan, HostTscWrite } from './host-scan.js';
+import type { TraceDatOptions } from '../parsers/trace-dat/index.js';
+import type { HostScan } from './host-scan.js';
 import type { ClockToTsc } from './clock-sync.js';
+import { cpuPairing, vcpuOf, type CpuPairing } from './cpu-pairing.js';
+import { fromSnapshots, fromTimeShift, fromWrites, offsetsText, sameMapping, type Offer, type OfferKind, type Scaling } from './plan-sources.js';
 import type { SourceSpec } from './source.js';
 import { VcpuMapping, type TscPiece } from './tsc-mapping.js';
+import type { OfferScore } from './estimate/evidence.js';
 
 /** What the user said on the command line about a guest (bare files, or overrides). */
 export interface GuestOverrides {
@@ -24,8 +34,12 @@ export interface GuestOverrides {
   vcpuThreads?: Map<number, number>;
   /** Ignore the clock mapping written in trace.dat files (TIME_SHIFT) and their pairing ids. */
   noFileOffsets?: boolean;
-  /** Offsets estimated from the traces (estimate/), per vCPU: used when no exact source states one. */
+  /** Offsets estimated from the traces (estimate/), per vCPU: used when no source states one. */
   estimated?: Map<number, { offset: bigint; low: bigint; high: bigint; method: string; ratio?: bigint; fracBits?: number }>;
+  /** Per vCPU whose sources disagree: the one the evidence supports, and every source's score (estimate/evidence.ts). */
+  chosen?: Map<number, { kind: OfferKind; scores: OfferScore[]; why: string }>;
+  /** guest CPU → vCPU learnt from sync points (estimate/evidence.ts), when nothing else states it. */
+  syncPairing?: { map: Map<number, number>; from: string; complete: boolean };
 }
 
 /** The plan for one vCPU. */
@@ -37,6 +51,11 @@ export interface VcpuPlan {
   mappingFrom: string;
   /** For estimated mappings: the interval of offsets the evidence allows (the error bound). */
   bound?: { low: bigint; high: bigint };
+  /** When the sources differ: every source's mapping (the user's first, then in order of trust); empty when they agree. */
+  offers: Offer[];
+  /** Which of `offers` is followed, and each one's score against the evidence once weighed. */
+  followed?: OfferKind;
+  scores?: OfferScore[];
 }
 
 /** The plan for one guest source. */
@@ -45,6 +64,8 @@ export interface GuestPlan {
   vm: VmMeta | undefined;
   /** guest CPU → vCPU. */
   cpuToVcpu: (cpu: number) => number;
+  /** Which vCPU runs each guest CPU, and on what that rests. */
+  pairing: CpuPairing;
   /** Plan of a vCPU; throws a UserError when nothing tells its offset. */
   vcpu: (vcpu: number) => VcpuPlan;
   /** The vCPUs planned so far (all known from evidence, plus those met while merging). */
@@ -52,15 +73,16 @@ export interface GuestPlan {
   /** vCPUs known to exist but with no evidence of their offset → their host thread (if known). */
   unmapped: Map<number, number | undefined>;
   notes: string[];
+  /** One-line warnings the report prints even when quiet (a stated mapping the files contradict, a choice between sources). */
+  warnings: string[];
   /** For guests traced with a time clock: per trace file, its clock → guest TSC map (kvmsync markers). */
   clockSync?: Map<string, ClockToTsc>;
 }
 
-const cmp = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
-
 /** Builds the plan for one guest. */
 export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, over: GuestOverrides): GuestPlan {
   const notes: string[] = [];
+  const warnings: string[] = [];
   const vms = host.meta?.vms ?? [];
   let vm: VmMeta | undefined;
   const wanted = guest.meta?.guest?.vm ?? guest.meta?.name;
@@ -77,8 +99,14 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
   checkPair(host, guest, datHost, datGuest);
   const guestOpt = datHost?.guests.find((g) => datGuest?.traceId !== undefined && g.traceId === datGuest.traceId) ??
     (datHost?.guests.length === 1 && datGuest?.traceId === undefined ? datHost.guests[0] : undefined);
-  const cpuMap = guest.meta?.guest?.cpuToVcpu;
-  const cpuToVcpu = (cpu: number): number => cpuMap?.get(cpu) ?? cpu;
+  const vmVcpus = vm ? vm.vcpus.map((c) => c.vcpu) : guestOpt ? [...guestOpt.vcpuToPid.keys()] : undefined;
+  const pairing = cpuPairing({
+    bundle: guest.meta?.guest?.cpuToVcpu,
+    sync: over.syncPairing,
+    guestCpus: guest.dat?.cpus || guest.meta?.cpus,
+    vmVcpus,
+  });
+  const cpuToVcpu = (cpu: number): number => vcpuOf(pairing, cpu);
 
   // Offset writes that belong to this VM: on hosts with several VMs, keep those made by its threads.
   let writes = scan.tscWrites;
@@ -87,6 +115,7 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
     if (vm.qemuPid !== undefined) own.add(vm.qemuPid);
     writes = writes.filter((w) => own.has(w.pid));
   }
+  const scaling: Scaling = over.tscScalingRatio !== undefined ? { ratio: over.tscScalingRatio, fracBits: over.tscScalingFracBits ?? 48 } : {};
 
   const vcpus = new Map<number, VcpuPlan>();
   const unmapped = new Map<number, number | undefined>();
@@ -112,51 +141,52 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
     if (tid !== undefined && seenTid !== undefined && seenTid !== tid)
       notes.push(`vCPU ${v}: kvm_entry events show vCPU ${v} on thread ${seenTid}, but ${tidFrom} says ${tid}`);
 
-    // Mapping.
-    const vWrites = writes.filter((w) => w.vcpu === v);
+    // Mapping: every source's offer, then the one to follow.
+    const files = fileOffers(v, meta?.snapshots, writes.filter((w) => w.vcpu === v), datGuest, scaling, notes);
     const flagOffset = over.tscOffsetByVcpu?.get(v) ?? over.tscOffset;
-    const scaling =
-      over.tscScalingRatio !== undefined ? { ratio: over.tscScalingRatio, fracBits: over.tscScalingFracBits ?? 48 } : {};
+    const stated: Offer | undefined =
+      flagOffset !== undefined ? { kind: 'flag', from: '--tsc-offset', pieces: [{ fromHostTsc: -1n, offset: flagOffset, ...scaling, source: '--tsc-offset' }] } : undefined;
+    const all = stated ? [stated, ...files] : files;
+    const offers = all.some((o) => !sameMapping(o, all[0])) ? all : [];
+    const choice = over.chosen?.get(v);
+    const follow = stated ?? files.find((o) => o.kind === choice?.kind) ?? files[0];
+    if (stated)
+      for (const o of files)
+        if (!sameMapping(o, stated)) warnings.push(`vCPU ${v}: --tsc-offset ${flagOffset} differs from ${o.from} (${offsetsText(o)}); following --tsc-offset as stated`);
+    if (!stated && offers.length && choice)
+      warnings.push(`vCPU ${v}: the sources disagree (${offers.map((o) => `${o.from}: ${offsetsText(o)}`).join('; ')}); ${choice.why}`);
+    const ratioSnap = meta?.snapshots.find((x) => x.tscScalingRatio !== undefined);
+    if (scaling.ratio !== undefined && ratioSnap && (ratioSnap.tscScalingRatio !== scaling.ratio || (ratioSnap.tscScalingFracBits ?? 48) !== scaling.fracBits))
+      warnings.push(`vCPU ${v}: --tsc-scaling ${scaling.ratio}/${scaling.fracBits} differs from debugfs's ${ratioSnap.tscScalingRatio}/${ratioSnap.tscScalingFracBits ?? 48}; following --tsc-scaling as stated`);
+    let pieces: TscPiece[];
     let direct: ((g: bigint) => bigint) | undefined;
-    let pieces: TscPiece[] | undefined;
-    let from = '';
-    if (meta && meta.snapshots.length > 0) {
-      pieces = fromSnapshots(v, meta.snapshots, vWrites, notes);
-      from = 'debugfs snapshots';
-    } else if (vWrites.length > 0) {
-      pieces = fromWrites(vWrites, scaling);
-      from = `kvm_write_tsc_offset events (${vWrites.length})`;
-    } else if (datGuest?.timeShift && datGuest.timeShift.cpus[v]?.length) {
-      const ts = fromTimeShift(datGuest.timeShift, v);
-      pieces = ts.pieces;
-      direct = ts.direct;
-      from = `trace.dat TIME_SHIFT (${datGuest.timeShift.cpus[v].length} samples${ts.direct ? ', ' + ts.how : ''})`;
-    } else if (over.estimated?.has(v)) {
-      const e = over.estimated.get(v)!;
-      // Estimates assume the scaling they were made with (none, or the drift fit's), never --tsc-scaling.
-      const scal = e.ratio !== undefined ? { ratio: e.ratio, fracBits: e.fracBits ?? 48 } : {};
-      pieces = [{ fromHostTsc: -1n, offset: e.offset, ...scal, source: 'estimate' }];
-      from = e.method;
-    } else if (flagOffset !== undefined) {
-      pieces = [{ fromHostTsc: -1n, offset: flagOffset, ...scaling, source: '--tsc-offset' }];
-      from = '--tsc-offset';
-    }
-    if (!pieces) {
+    let from: string;
+    const est = follow ? undefined : over.estimated?.get(v);
+    if (follow) [pieces, direct, from] = [follow.pieces, follow.direct, follow.from];
+    else if (est) {
+      // Estimates assume the scaling they were made with (none, or the drift fit's).
+      const scal = est.ratio !== undefined ? { ratio: est.ratio, fracBits: est.fracBits ?? 48 } : {};
+      [pieces, from] = [[{ fromHostTsc: -1n, offset: est.offset, ...scal, source: 'estimate' }], est.method];
+    } else {
       unmapped.set(v, tid);
       return undefined;
     }
     unmapped.delete(v);
-    if (over.tscScalingRatio !== undefined && from !== '--tsc-offset')
-      notes.push(`vCPU ${v}: --tsc-scaling is not used: the mapping comes from ${from}`);
-    if (flagOffset !== undefined && from !== '--tsc-offset') {
-      const differ = pieces.filter((p) => p.offset !== flagOffset);
-      if (differ.length)
-        notes.push(
-          `vCPU ${v}: --tsc-offset ${flagOffset} differs from ${from} (${differ.map((p) => p.offset).join(', ')}); following ${from}`,
-        );
-    }
-    const est = pieces[0].source === 'estimate' ? over.estimated?.get(v) : undefined;
-    return { vcpu: v, tid, tidFrom, mapping: new VcpuMapping(pieces, direct), mappingFrom: from, ...(est ? { bound: { low: est.low, high: est.high } } : {}) };
+    if (scaling.ratio !== undefined && !stated && (est || direct || follow?.kind === 'timeshift'))
+      throw new UserError(
+        `vCPU ${v}: --tsc-scaling applies to a KVM offset, but the mapping comes from ${from} — give --tsc-offset with it, or leave --tsc-scaling out`,
+      );
+    return {
+      vcpu: v,
+      tid,
+      tidFrom,
+      mapping: new VcpuMapping(pieces, direct),
+      mappingFrom: from,
+      offers,
+      ...(follow ? { followed: follow.kind } : {}),
+      ...(choice && offers.length ? { scores: choice.scores } : {}),
+      ...(est ? { bound: { low: est.low, high: est.high } } : {}),
+    };
   };
 
   const candidates = new Set<number>([
@@ -184,7 +214,23 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
     vcpus.set(v, p);
     return p;
   };
-  return { spec: guest, vm, cpuToVcpu, vcpu, vcpus, unmapped, notes };
+  return { spec: guest, vm, cpuToVcpu, pairing, vcpu, vcpus, unmapped, notes, warnings };
+}
+
+/** The mappings the files offer for vCPU v, in order of trust: debugfs snapshots, kvm_write_tsc_offset events, TIME_SHIFT. */
+function fileOffers(
+  v: number,
+  snaps: Parameters<typeof fromSnapshots>[1] | undefined,
+  vWrites: Parameters<typeof fromWrites>[0],
+  datGuest: TraceDatOptions | undefined,
+  scaling: Scaling,
+  notes: string[],
+): Offer[] {
+  const out: Offer[] = [];
+  if (snaps && snaps.length > 0) out.push(fromSnapshots(v, snaps, vWrites, notes, scaling));
+  if (vWrites.length > 0) out.push(fromWrites(vWrites, scaling));
+  if (datGuest?.timeShift && datGuest.timeShift.cpus[v]?.length) out.push(fromTimeShift(datGuest.timeShift, v));
+  return out;
 }
 
 const hex = (v: bigint): string => '0x' + v.toString(16).toUpperCase();
@@ -205,77 +251,4 @@ function checkPair(host: SourceSpec, guest: SourceSpec, h: TraceDatOptions | und
     throw new UserError(
       `${guest.file} does not belong to ${host.file}: ${why.join('; ')}. Not merging it (to merge anyway, give --no-file-offsets and a --tsc-offset)`,
     );
-}
-
-/**
- * The mapping of a guest trace.dat's TIME_SHIFT samples for one vCPU (trace-cmd: host =
- * ((guest × scaling) >> frac) + offset). A constant, unscaled correction is KVM's offset negated,
- * one piece. Otherwise — scaling, or offsets that change — the map is trace-cmd's own formula,
- * interpolated between samples when the flags say so, applied to each guest timestamp
- * (hostSync), so events land exactly where `trace-cmd report` puts them; the pieces then only
- * describe it.
- */
-function fromTimeShift(t: TimeShift, v: number): { pieces: TscPiece[]; direct?: (g: bigint) => bigint; how?: string } {
-  const samples = t.cpus[v];
-  const pieces: TscPiece[] = [];
-  for (const x of samples) {
-    const offset = -x.offset;
-    if (pieces.length && pieces[pieces.length - 1].offset === offset) continue;
-    pieces.push({ fromHostTsc: pieces.length ? x.time + x.offset : -1n, offset, source: 'TIME_SHIFT' });
-  }
-  const scaled = samples.some((x) => x.scaling !== 1n && x.scaling !== 1n << BigInt(x.fracBits));
-  if (!scaled && pieces.length === 1) return { pieces };
-  const how = [scaled ? 'scaled' : '', pieces.length > 1 ? (t.flags & 1 ? 'interpolated' : 'stepped') : ''].filter(Boolean).join(', ');
-  return { pieces, direct: (g) => hostSync(g, v, t), how };
-}
-
-/** Pieces from kvm_write_tsc_offset events alone: the `prev` offset before the first write, then each `next`. */
-function fromWrites(ws: HostTscWrite[], scaling: { ratio?: bigint; fracBits?: number }): TscPiece[] {
-  const pieces: TscPiece[] = [{ fromHostTsc: -1n, offset: ws[0].prev, ...scaling, source: 'kvm_write_tsc_offset prev' }];
-  for (const w of ws) pieces.push({ fromHostTsc: w.hostTsc, offset: w.next, ...scaling, source: `kvm_write_tsc_offset (line ${w.line})` });
-  return pieces;
-}
-
-/**
- * Pieces from debugfs snapshots. A snapshot is the truth at its host TSC; a kvm_write_tsc_offset
- * event between two snapshots places a change exactly when its `next` is the later snapshot's
- * value. Events that contradict the snapshots are reported and not followed (this machine's
- * kvm-pvm, for one, reports writes the guest never sees).
- */
-function fromSnapshots(
-  v: number,
-  snaps: { when: string; hostTsc: bigint; tscOffset: bigint; tscScalingRatio?: bigint; tscScalingFracBits?: number }[],
-  ws: HostTscWrite[],
-  notes: string[],
-): TscPiece[] {
-  const s = [...snaps].sort((a, b) => cmp(a.hostTsc, b.hostTsc));
-  const scal = (x: (typeof s)[number]) =>
-    x.tscScalingRatio !== undefined && x.tscScalingRatio !== 1n << BigInt(x.tscScalingFracBits ?? 48)
-      ? { ratio: x.tscScalingRatio, fracBits: x.tscScalingFracBits }
-      : {};
-  const pieces: TscPiece[] = [{ fromHostTsc: -1n, offset: s[0].tscOffset, ...scal(s[0]), source: `debugfs (${s[0].when})` }];
-  for (let i = 1; i < s.length; i++) {
-    if (s[i].tscOffset === s[i - 1].tscOffset && s[i].tscScalingRatio === s[i - 1].tscScalingRatio) continue;
-    const between = ws.filter((w) => w.hostTsc > s[i - 1].hostTsc && w.hostTsc <= s[i].hostTsc && w.next === s[i].tscOffset);
-    const at = between.length ? between[between.length - 1].hostTsc : s[i].hostTsc;
-    if (!between.length)
-      notes.push(`vCPU ${v}: the TSC offset changed between debugfs readings "${s[i - 1].when}" and "${s[i].when}" with no kvm_write_tsc_offset event to say when; the change is placed at the later reading`);
-    pieces.push({ fromHostTsc: at, offset: s[i].tscOffset, ...scal(s[i]), source: `debugfs (${s[i].when})` });
-  }
-  // Writes whose result no snapshot confirms.
-  const contradicting = ws.filter((w) => {
-    const after = s.find((x) => x.hostTsc >= w.hostTsc);
-    const later = after ? ws.filter((o) => o.hostTsc > w.hostTsc && o.hostTsc <= after.hostTsc) : [];
-    return after !== undefined && later.length === 0 && w.next !== after.tscOffset;
-  });
-  if (contradicting.length) {
-    const w = contradicting[0];
-    notes.push(
-      `vCPU ${v}: ${contradicting.length} kvm_write_tsc_offset event(s) disagree with debugfs — e.g. line ${w.line} (host TSC ${w.hostTsc}) claims offset ${w.next}, debugfs read ${s.find((x) => x.hostTsc >= w.hostTsc)!.tscOffset} afterwards; following debugfs, checked against the evidence below`,
-    );
-  }
-  const before = ws.filter((w) => w.hostTsc < s[0].hostTsc);
-  if (before.length && !contradicting.includes(before[before.length - 1]) && before[before.length - 1].next !== s[0].tscOffset)
-    notes.push(`vCPU ${v}: the last kvm_write_tsc_offset before the first debugfs reading claims ${before[before.length - 1].next}, debugfs read ${s[0].tscOffset}`);
-  return pieces;
 }

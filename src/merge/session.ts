@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { Diagnostics } from '../model/diagnostics.js';
 import { UserError } from '../model/errors.js';
 import { clockUnit, type TraceClock } from '../model/clock.js';
-import { clockSyncFor } from './clock-sync.js';
+import { clockSyncFor, describeClockSync } from './clock-sync.js';
 import { scanHost, type HostScan } from './host-scan.js';
 import { loadBundle } from './inputs.js';
 import { mergeTimeline, type Timeline, type TimelineSource } from './merge.js';
@@ -19,7 +19,7 @@ import { detectFormat } from '../parsers/detect.js';
 import { openTraceDat } from '../parsers/trace-dat/index.js';
 import { parseThreadsMode } from '../parsers/ftrace-text-thread.js';
 import { Validator, type ValidationResult, type WindowKind } from './validate.js';
-import { estimateUnmapped, RECORD_NEXT_TIME } from './estimate/for-plan.js';
+import { estimateUnmapped, RECORD_NEXT_TIME, settleByEvidence } from './estimate/for-plan.js';
 
 /** Everything a merge is asked to do. */
 export interface MergeRequest {
@@ -139,35 +139,7 @@ async function planMerge(
   const scan = host.length ? await scanHost(host, new Diagnostics(req.strict ?? false, 0)) : undefined;
   if (scan && scan.events === 0) notes.push(`the host trace ${host[0].file} has no events: nothing can be checked`);
   const guests: MergeGuest[] = [];
-  for (const g of guestGroups) {
-    if (!host.length) continue;
-    let plan = planGuest(host[0], scan!, g[0], req.overrides);
-    // A guest traced with a time clock goes to its TSC through its kvmsync markers first.
-    const timeClock = g.some((s) => s.clock !== undefined && clockUnit(s.clock) === 'ns');
-    // No source states some vCPU's offset: estimate it from the traces (a pass over both), or say why not.
-    const why: string[] = [];
-    if (plan.unmapped.size && req.overrides.tscOffset === undefined && !timeClock) {
-      const est = await estimateUnmapped(host, scan!, g[0], plan, diags);
-      why.push(...est.failures);
-      if (est.estimated.size) plan = planGuest(host[0], scan!, g[0], { ...req.overrides, estimated: est.estimated });
-    }
-    if (plan.vcpus.size === 0)
-      throw new UserError(
-        `no TSC mapping for guest ${g[0].file}: no debugfs snapshot, no kvm_write_tsc_offset event, no TIME_SHIFT and no --tsc-offset, and the traces do not pin it down${why.length ? ` (${why.join('; ')})` : ''} — ${RECORD_NEXT_TIME}`,
-      );
-    for (const w of why) plan.notes.push(`no estimate for ${w}`);
-    if (timeClock) {
-      plan.clockSync = new Map();
-      for (const spec of g) {
-        const cs = await clockSyncFor(spec, new Diagnostics(req.strict ?? false, 0));
-        plan.clockSync.set(spec.file, cs);
-        plan.notes.push(
-          `${spec.file}: the ${spec.clock} clock is mapped to the guest TSC through ${cs.markers} kvmsync markers (${cs.ns.length} anchors, ${cs.tscKhz} kHz between them); times are early by the marker write latency (~1 µs) and quantized to the µs tracefs prints`,
-        );
-      }
-    }
-    guests.push({ specs: g, plan });
-  }
+  for (const g of guestGroups) if (host.length) guests.push({ specs: g, plan: await planOne(req, host, scan!, g, diags) });
   const guestOnly = !host.length ? guestGroups : [];
   const metaKhz = host[0]?.meta?.tscKhz ?? guestGroups.flat().find((s) => s.meta?.tscKhz)?.meta?.tscKhz;
   // trace-cmd's TSC2NSEC: ns = (tsc × mult) >> shift, so the TSC runs at 10^6 · 2^shift / mult kHz.
@@ -191,6 +163,45 @@ async function planMerge(
   const windowKind: WindowKind = !scan ? 'none' : scan.counts.kvmEntry > 0 ? 'entry-exit' : scan.counts.kvmFpu > 0 ? 'kvm-run' : 'none';
   for (const g of guestOnly) guests.push({ specs: g, plan: undefined });
   return { host, guests, scan, tscKhz, tscKhzFrom, windowKind, diags, notes, opened };
+}
+
+/**
+ * One guest's plan: the sources' mappings; an estimate for the vCPUs none states; for a time-clock
+ * guest, its clock → TSC fit through its markers; then the evidence settles what the sources
+ * disagree on and pairs guest CPUs with vCPUs where nothing else does.
+ */
+async function planOne(req: MergeRequest, host: SourceSpec[], scan: HostScan, g: SourceSpec[], diags: Diagnostics): Promise<GuestPlan> {
+  let over = req.overrides;
+  let plan = planGuest(host[0], scan, g[0], over);
+  // A guest traced with a time clock goes to its TSC through its kvmsync markers first.
+  const timeClock = g.some((s) => s.clock !== undefined && clockUnit(s.clock) === 'ns');
+  // No source states some vCPU's offset: estimate it from the traces (a pass over both), or say why not.
+  const why: string[] = [];
+  if (plan.unmapped.size && over.tscOffset === undefined && !timeClock) {
+    const est = await estimateUnmapped(host, scan, g[0], plan, diags);
+    why.push(...est.failures);
+    if (est.estimated.size) plan = planGuest(host[0], scan, g[0], (over = { ...over, estimated: est.estimated }));
+  }
+  if (plan.vcpus.size === 0)
+    throw new UserError(
+      `no TSC mapping for guest ${g[0].file}: no debugfs snapshot, no kvm_write_tsc_offset event, no TIME_SHIFT and no --tsc-offset, and the traces do not pin it down${why.length ? ` (${why.join('; ')})` : ''} — ${RECORD_NEXT_TIME}`,
+    );
+  const quiet = (): Diagnostics => new Diagnostics(req.strict ?? false, 0);
+  if (timeClock) {
+    plan.clockSync = new Map();
+    for (const spec of g) plan.clockSync.set(spec.file, await clockSyncFor(spec, quiet()));
+  }
+  // The passes below read inputs the merge reads again: their bad lines are reported by the merge.
+  plan = await settleByEvidence(host, scan, g, plan, over, quiet());
+  for (const w of why) plan.notes.push(`no estimate for ${w}`);
+  for (const spec of g) {
+    const cs = plan.clockSync?.get(spec.file);
+    if (!cs) continue;
+    const d = describeClockSync(spec, cs, plan.cpuToVcpu);
+    plan.notes.push(...d.notes);
+    plan.warnings.push(...d.warnings);
+  }
+  return plan;
 }
 
 /** ftrace text files at least this large may be parsed on a worker thread. */

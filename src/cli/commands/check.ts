@@ -61,6 +61,7 @@ export function register(program: Command): void {
       if (o.crossCheck !== false) await crossCheck(prepared, c);
       if (prepared.diags.count) process.stderr.write(prepared.diags.summary(10) + '\n');
       for (const n of prepared.notes) process.stderr.write(`note: ${n}\n`);
+      for (const g of c.guests) for (const x of g.warnings) process.stderr.write(`warning: ${g.name}: ${x}\n`);
       if (o.json) process.stdout.write(clockCheckJson(c));
       else {
         for (const g of c.guests) for (const n of g.notes) process.stdout.write(`note: ${g.name}: ${n}\n`);

@@ -4,7 +4,8 @@
  */
 import type { Diagnostics } from '../../model/diagnostics.js';
 import type { HostScan } from '../host-scan.js';
-import type { GuestPlan } from '../plan.js';
+import { planGuest, type GuestOverrides, type GuestPlan } from '../plan.js';
+import { choose, pairingFromSync, weighEvidence } from './evidence.js';
 import type { PreparedMerge } from '../session.js';
 import type { ClockCheck, VcpuCheck } from './verdict.js';
 import type { SourceSpec } from '../source.js';
@@ -39,6 +40,35 @@ export async function estimateUnmapped(host: SourceSpec[], scan: HostScan, guest
     else res.failures.push(`vCPU ${v}: ${e.why}`);
   }
   return res;
+}
+
+/**
+ * Settles a plan by the evidence (evidence.ts): where a vCPU's sources differ, each is checked
+ * and the one the evidence supports is followed (the user's stated offset stays followed, its
+ * figures shown); where nothing pairs guest CPUs with vCPUs, the sync points may. A pairing that
+ * changes which events belong to which vCPU is weighed once more. No pass when there is nothing
+ * to settle.
+ */
+export async function settleByEvidence(host: SourceSpec[], scan: HostScan, guest: SourceSpec[], plan: GuestPlan, over: GuestOverrides, diags: Diagnostics): Promise<GuestPlan> {
+  let cur = plan;
+  let o = over;
+  for (let round = 0; round < 2; round++) {
+    const disputed = [...cur.vcpus.values()].filter((v) => v.offers.length);
+    if (!disputed.length && !cur.pairing.assumed) break;
+    const ev = await weighEvidence(host, guest, cur, windowKindOf(scan), diags);
+    const chosen = new Map(disputed.map((v) => {
+      const scores = ev.scores.get(v.vcpu)!;
+      return [v.vcpu, v.offers[0].kind === 'flag' ? { kind: 'flag' as const, why: 'following --tsc-offset as stated', scores } : { ...choose(v.offers, scores), scores }];
+    }));
+    const sync = cur.pairing.assumed ? pairingFromSync(ev, cur) : undefined;
+    const remapped = sync !== undefined && [...sync.map].some(([c, v]) => cur.cpuToVcpu(c) !== v);
+    o = { ...o, chosen, ...(sync ? { syncPairing: sync } : {}) };
+    const next = planGuest(host[0], scan, guest[0], o);
+    next.clockSync = cur.clockSync;
+    cur = next;
+    if (!remapped || !disputed.length) break;
+  }
+  return cur;
 }
 
 /** The sentence a refusal ends with: what to record next time so the mapping is known. */

@@ -13,6 +13,7 @@
  * guest = slope·host + intercept that passes between the brackets (the convex-hull method of
  * Duda et al., as Trace Compass uses it) and returns the extreme slopes and the central line.
  */
+import { separate, strayAt } from '../line-fit.js';
 
 /** An inclusive interval of relative offsets with the number of markers it matched. */
 export type CountedSpan = [lo: number, hi: number, matched: number];
@@ -112,64 +113,27 @@ export interface DriftFit {
   /** The central line: the bisector of the two extreme lines. */
   drift: number;
   offsetAtRef: number;
-  /** Over the pairs' host span, how far the extreme lines stray from the central one (cycles). */
+  /** Over the pairs' host span, how far the feasible lines stray from the central one (cycles). */
   bound: number;
 }
 
-interface Pt {
-  x: number;
-  y: number;
-}
-
-const cross = (o: Pt, a: Pt, b: Pt): number => (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
-
 /**
- * Convex-hull fit. Lower points (h, t0 − h) must lie on or below the line, upper points (h, t1 − h)
- * on or above it. The feasible lines separate the upper hull of the lower points from the lower
- * hull of the upper points; the steepest and the flattest each rest on one vertex of each hull (an
- * optimum of a 2-variable linear program has one active constraint of each kind), so they are
- * found among the lines through one vertex of each. Returns undefined with fewer than two pairs at
- * distinct host times, or when no line fits (the brackets are inconsistent).
+ * Convex-hull fit (line-fit.ts): lower points (h, t0 − h) must lie on or below the line, upper
+ * points (h, t1 − h) on or above it. Returns undefined with fewer than two pairs at distinct host
+ * times, or when no line fits (the brackets are inconsistent).
  */
 export function fitDrift(pairs: SyncPair[]): DriftFit | undefined {
   if (pairs.length < 2) return undefined;
   const ps = [...pairs].sort((a, b) => a.h - b.h);
   const hostRef = ps[0].h;
   const oRef = ps[0].t0 - ps[0].h;
-  const lower = hull(ps.map((p) => ({ x: p.h - hostRef, y: p.t0 - p.h - oRef })), 'upper');
-  const upper = hull(ps.map((p) => ({ x: p.h - hostRef, y: p.t1 - p.h - oRef })), 'lower');
-  const EPS = 1e-6;
-  const fits = (s: number, c: number): boolean => lower.every((p) => p.y <= s * p.x + c + EPS) && upper.every((p) => p.y >= s * p.x + c - EPS);
-  let min: { s: number; c: number } | undefined;
-  let max: { s: number; c: number } | undefined;
-  for (const l of lower)
-    for (const u of upper) {
-      if (l.x === u.x) continue;
-      const s = (u.y - l.y) / (u.x - l.x);
-      const c = l.y - s * l.x;
-      if (!fits(s, c)) continue;
-      if (!min || s < min.s) min = { s, c };
-      if (!max || s > max.s) max = { s, c };
-    }
-  if (!min || !max) return undefined;
-  const drift = (min.s + max.s) / 2;
-  const c = (min.c + max.c) / 2;
+  const f = separate(
+    ps.map((p) => ({ x: p.h - hostRef, y: p.t0 - p.h - oRef })),
+    ps.map((p) => ({ x: p.h - hostRef, y: p.t1 - p.h - oRef })),
+  );
+  if (!f) return undefined;
   const x1 = ps[ps.length - 1].h - hostRef;
-  const off = (l: { s: number; c: number }, x: number): number => Math.abs(l.s * x + l.c - (drift * x + c));
-  const bound = Math.max(off(min, 0), off(min, x1), off(max, 0), off(max, x1));
-  return { hostRef, driftMin: min.s, driftMax: max.s, drift, offsetAtRef: oRef + c, bound };
-}
-
-/** Monotone-chain half hull: 'upper' (for points that must lie below a line) or 'lower'. */
-function hull(pts: Pt[], side: 'upper' | 'lower'): Pt[] {
-  const out: Pt[] = [];
-  for (const p of pts) {
-    while (out.length >= 2) {
-      const c = cross(out[out.length - 2], out[out.length - 1], p);
-      if ((side === 'upper' && c >= 0) || (side === 'lower' && c <= 0)) out.pop();
-      else break;
-    }
-    out.push(p);
-  }
-  return out;
+  // The stray is largest at an end of the span (it is convex in x).
+  const bound = Math.max(strayAt(f, 0), strayAt(f, x1));
+  return { hostRef, driftMin: f.min.s, driftMax: f.max.s, drift: f.central.s, offsetAtRef: oRef + f.central.c, bound };
 }

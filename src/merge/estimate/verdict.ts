@@ -5,11 +5,15 @@
  *  - EXACT: the mapping is stated (debugfs, kvm_write_tsc_offset, TIME_SHIFT, --tsc-offset) and
  *    every check passed — stated, then checked; a stated offset wrong by less than the slack of
  *    the windows would still pass, which is why the evidence counts are printed next to it;
- *  - BOUNDED (± N ns): the offset was estimated; every offset in [low, high] fits the evidence;
+ *  - BOUNDED (± N ns): the offset was estimated, every offset in [low, high] fitting the evidence;
+ *    or the guest was traced with a time clock, mapped to its TSC through its markers with that
+ *    uncertainty (clock-sync.ts);
  *  - FAILED: some guest event lies outside its vCPU's guest-mode windows, or a sync point has no
  *    host event inside its bracket.
  */
 import type { PreparedMerge } from '../session.js';
+import type { GuestPlan, VcpuPlan } from '../plan.js';
+import { offsetsText } from '../plan-sources.js';
 import type { ValidationResult } from '../validate.js';
 
 /** A verdict. */
@@ -42,6 +46,19 @@ export interface VcpuCheck {
   verdict: Verdict;
   /** `check` only: what the traces alone allow (sync points, windows), and whether the stated offset is in it. */
   evidence?: { offsetLow: string; offsetHigh: string; method: string; agrees: boolean };
+  /** When the sources differ: each one's offsets and how it fares against the evidence; `followed` marks the mapping used. */
+  sources?: { source: string; offsets: string; followed: boolean; syncChecked: number; syncSatisfied: number; checked: number; inside: number }[];
+  /** A time-clock guest: the clock → TSC fit's uncertainty (cycles) between the markers (included in the bound) and where extrapolated. */
+  clockFit?: { clock: string; uncertaintyCycles: number; extrapolatedCycles: number };
+}
+
+/** Which vCPU runs each guest CPU (cpu-pairing.ts), as the check reports it. */
+export interface PairingCheck {
+  /** guest CPU → vCPU for the CPUs a fact pairs (decimal-string keys). */
+  map: Record<string, number>;
+  from: string;
+  /** True when CPU n = vCPU n is an assumption for some CPU. */
+  assumed: boolean;
 }
 
 /** The check of one guest. */
@@ -51,8 +68,11 @@ export interface GuestCheck {
   verdict: Verdict;
   /** The largest error bound of its vCPUs, in ns (BOUNDED), when the TSC frequency is known. */
   boundNs: number | null;
+  cpuPairing: PairingCheck;
   vcpus: VcpuCheck[];
   notes: string[];
+  /** Warnings (a stated mapping the files contradict, a choice between sources, extrapolation). */
+  warnings: string[];
 }
 
 /** The check of a whole merge. */
@@ -85,10 +105,13 @@ export function clockCheck(p: PreparedMerge, r: ValidationResult): ClockCheck {
           if (x.offset > high) high = x.offset;
         }
       // Every allowed offset is within this of the one used (half the width, rounded up, when it is the middle).
-      const bound = vp.bound ? (high - offset > offset - low ? high - offset : offset - low) : 0n;
+      const offBound = vp.bound ? (high - offset > offset - low ? high - offset : offset - low) : 0n;
+      // A time-clock guest's events also carry the uncertainty of its clock → TSC fit.
+      const fit = clockFitOf(plan, v.vcpu);
+      const bound = offBound + BigInt(fit?.uncertaintyCycles ?? 0);
       const checkable = v.sync.points - v.sync.noHostEvidence;
       // An estimate the evidence pins to one cycle (or a zeroed offset) is exact.
-      let verdict: Verdict = vp.bound && vp.bound.high > vp.bound.low ? 'BOUNDED' : 'EXACT';
+      let verdict: Verdict = (vp.bound && vp.bound.high > vp.bound.low) || bound > 0n ? 'BOUNDED' : 'EXACT';
       if (v.inside < v.checked || v.sync.matched < checkable) verdict = 'FAILED';
       vcpus.push({
         vcpu: v.vcpu,
@@ -114,14 +137,44 @@ export function clockCheck(p: PreparedMerge, r: ValidationResult): ClockCheck {
         worstViolationCycles: v.worstViolationCycles,
         worstViolationNs: v.worstViolationNs,
         verdict,
+        ...(vp.offers.length ? { sources: sourcesOf(vp) } : {}),
+        ...(fit ? { clockFit: fit } : {}),
       });
     }
     const verdict = vcpus.reduce<Verdict>((a, v) => worse(a, v.verdict), 'EXACT');
     const bounds = vcpus.filter((v) => v.verdict === 'BOUNDED' && v.boundNs !== null).map((v) => v.boundNs!);
-    guests.push({ name: gv.name, file: gv.file, verdict, boundNs: bounds.length ? Math.max(...bounds) : null, vcpus, notes: gv.notes });
+    const pairing = { map: Object.fromEntries([...plan.pairing.map].map(([c, v]) => [String(c), v])), from: plan.pairing.from, assumed: plan.pairing.assumed };
+    guests.push({ name: gv.name, file: gv.file, verdict, boundNs: bounds.length ? Math.max(...bounds) : null, cpuPairing: pairing, vcpus, notes: gv.notes, warnings: plan.warnings });
   }
   const verdict = guests.reduce<Verdict>((a, g) => worse(a, g.verdict), 'EXACT');
   return { verdict: r.ok ? verdict : 'FAILED', guests, failures: r.failures };
+}
+
+/** The sources of a vCPU whose sources differ, with their scores (when weighed) and which is followed. */
+function sourcesOf(vp: VcpuPlan): NonNullable<VcpuCheck['sources']> {
+  return vp.offers.map((o, i) => {
+    const s = vp.scores?.[i];
+    return {
+      source: o.from,
+      offsets: offsetsText(o),
+      followed: o.kind === vp.followed,
+      syncChecked: s?.syncChecked ?? 0,
+      syncSatisfied: s?.syncSatisfied ?? 0,
+      checked: s?.checked ?? 0,
+      inside: s?.inside ?? 0,
+    };
+  });
+}
+
+/** The clock → TSC fit of a time-clock guest for one vCPU: the largest uncertainty of the CPUs it runs. */
+function clockFitOf(plan: GuestPlan, vcpu: number): VcpuCheck['clockFit'] {
+  if (!plan.clockSync) return undefined;
+  let u: { within: number; extrapolated: number } | undefined;
+  for (const cs of plan.clockSync.values()) {
+    const x = cs.uncertainty((cpu) => plan.cpuToVcpu(cpu) === vcpu);
+    if (x) u = { within: Math.max(u?.within ?? 0, x.within), extrapolated: Math.max(u?.extrapolated ?? 0, x.extrapolated) };
+  }
+  return u ? { clock: plan.spec.clock ?? 'unknown', uncertaintyCycles: u.within, extrapolatedCycles: u.extrapolated } : undefined;
 }
 
 /** A verdict as printed: `EXACT`, `BOUNDED (± 287 ns)`, `FAILED`. */
