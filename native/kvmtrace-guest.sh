@@ -164,6 +164,18 @@ json_list() {
 }
 kernel=$(uname -r)
 cpus=$(grep -c '^processor' /proc/cpuinfo)
+# Guest CPU -> vCPU: KVM names a vCPU (debugfs vcpuN, kvm_entry's vcpu) by its id, which QEMU makes
+# the CPU's APIC id; the guest numbers its CPUs in its own order. Pair them from /proc/cpuinfo.
+cpu_map=""; cpu_pairs=0; p=""
+while read -r t n; do
+  case $t in
+    p) p=$n ;;
+    a) [ -n "$p" ] && { cpu_map="$cpu_map${cpu_map:+, }\"$p\": $n"; cpu_pairs=$((cpu_pairs + 1)); p=""; } ;;
+  esac
+done <<EOF
+$(sed -n -e 's/^processor[[:space:]]*: *\([0-9][0-9]*\)$/p \1/p' -e 's/^apicid[[:space:]]*: *\([0-9][0-9]*\)$/a \1/p' /proc/cpuinfo)
+EOF
+[ "$cpu_pairs" = "$cpus" ] || cpu_map=""
 vendor=$(sed -n 's/^vendor_id[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 cpu_flags=" $(sed -n 's/^flags[[:space:]]*: //p' /proc/cpuinfo | head -n 1) "
 tsc_flags=""
@@ -346,6 +358,7 @@ case "$avail" in *\[*) avail_pre=${avail%%\[*}; avail_rest=${avail#*\[}; avail="
   printf '  "lostEvents": %s,\n' "$lost"
   printf '  "guest": {\n    "vm": '; json "$vm"; printf ',\n'
   printf '    "clocksource": '; json "$clocksource"; printf ',\n'
+  [ -n "$cpu_map" ] && printf '    "cpuToVcpu": { %s },\n' "$cpu_map"
   # shellcheck disable=SC2086 # word splitting of the flag list is intended
   { printf '    "tscFlags": '; json_list $tsc_flags; printf ',\n'; }
   printf '    "syncKind": '; json "$sync_kind"; printf '\n  }\n}\n'

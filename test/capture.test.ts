@@ -223,6 +223,10 @@ describe('guest capture script', () => {
     expect(meta.guest?.clocksource).toBe(readFileSync('/sys/devices/system/clocksource/clocksource0/current_clocksource', 'utf8').trim());
     const cpus = parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8')).cpus;
     expect(meta.cpus).toBe(cpus);
+    // Each CPU paired with its vCPU by APIC id (KVM's vCPU id under QEMU), as /proc/cpuinfo lists them.
+    const apic = [...readFileSync('/proc/cpuinfo', 'utf8').matchAll(/^processor\s*: (\d+)$[\s\S]*?^apicid\s*: (\d+)$/gm)].map((m) => [Number(m[1]), Number(m[2])]);
+    expect(apic.length).toBe(cpus);
+    expect([...meta.guest!.cpuToVcpu!]).toEqual(apic);
     expect(meta.lostEvents).toBe(0);
     const trace = readFileSync(join(dir, 'trace.txt'), 'utf8');
     const sync = trace.split('\n').filter((l) => l.includes('kvmsync'));
