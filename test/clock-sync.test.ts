@@ -4,7 +4,7 @@
  * x86-tsc, then mono (with the sync markers), then x86-tsc again, in the order their probes run —
  * so the two x86-tsc copies bracket the moment each mono stamp was taken: the truth.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
@@ -121,6 +121,34 @@ describe('mapping a time clock to the TSC through kvmsync markers (fixtures/cloc
     expect(beyond).toBeLessThanOrEqual(counted);
     expect(counted - beyond).toBeLessThanOrEqual(events.length * 0.01);
     expect(abs[abs.length - 1]).toBeLessThanOrEqual(Math.max(...fits.map((f) => Math.max(f.uncertaintyCycles, f.before.uncertaintyCycles, f.after.uncertaintyCycles))));
+  });
+
+  it('fits in pieces when the clock changes rate: the same capture with mono slewed by 100 ppm from its middle burst on', async () => {
+    // The real stamps, rewritten as if NTP had sped the clock up by 100 ppm at the third burst's first
+    // marker (kept to the µs tracefs prints); the events' true TSCs are unchanged.
+    const text = readFileSync(join(DIR, 'mono.txt'), 'utf8');
+    const burstStarts = [...text.matchAll(/ (\d+)\.(\d{6}): tracing_mark_write: kvmsync seq=0 /g)].map((m) => BigInt(m[1]) * 1_000_000n + BigInt(m[2]));
+    const kink = burstStarts[2]; // µs
+    const slewed = (us: bigint): bigint => (us <= kink ? us : kink + ((us - kink) * 10_001n + 5_000n) / 10_000n);
+    const file = join(tempDir('kvmtrace-slew-'), 'mono-slewed.txt');
+    writeFileSync(file, text.replace(/ (\d+)\.(\d{6}): /g, (_, a: string, b: string) => {
+      const us = slewed(BigInt(a) * 1_000_000n + BigInt(b));
+      return ` ${us / 1_000_000n}.${String(us % 1_000_000n).padStart(6, '0')}: `;
+    }));
+    const cs = (await ClockToTsc.fromSource({ ...spec, file }, new Diagnostics()))!;
+    const events = await truth();
+    for (const cpu of [0, 1]) expect(cs.fits.get(cpu)).toMatchObject({ segments: 2, bursts: 5 });
+    let worst = 0;
+    for (const e of events) {
+      const us = e.ns / 1000n;
+      const g = cs.toTsc(slewed(us) * 1000n, e.cpu);
+      const d = g < e.lo ? Number(g - e.lo) : g > e.hi ? Number(g - e.hi) : 0;
+      const f = cs.fits.get(e.cpu)!;
+      const out = e.ns < f.firstNs ? f.before : slewed(us) * 1000n > f.lastNs ? f.after : undefined;
+      expect(Math.abs(d)).toBeLessThanOrEqual(out ? out.uncertaintyCycles : f.uncertaintyCycles);
+      worst = Math.max(worst, Math.abs(d));
+    }
+    console.log(`clock-pair slewed 100 ppm from the 3rd burst: 2 pieces per CPU, worst error against the x86-tsc bracket ${worst} cycles; reported ± ${[...cs.fits.values()].map((f) => f.uncertaintyCycles).join(', ')}`);
   });
 
   it('merges a mono guest with --guest-clock mono: BOUNDED by the fit, the fit per CPU, a warning for extrapolation even with -q', () => {
