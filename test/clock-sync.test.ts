@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
-import { ClockToTsc } from '../src/merge/clock-sync.js';
+import { ClockToTsc, describeClockSync } from '../src/merge/clock-sync.js';
 import { readFtraceText } from '../src/parsers/ftrace-text.js';
 import { kvmtrace, ROOT } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
@@ -149,6 +149,30 @@ describe('mapping a time clock to the TSC through kvmsync markers (fixtures/cloc
       worst = Math.max(worst, Math.abs(d));
     }
     console.log(`clock-pair slewed 100 ppm from the 3rd burst: 2 pieces per CPU, worst error against the x86-tsc bracket ${worst} cycles; reported ± ${[...cs.fits.values()].map((f) => f.uncertaintyCycles).join(', ')}`);
+  });
+
+  it("maps a CPU without markers of its own by the other CPUs' fit, and says so: CPU 1's markers removed", async () => {
+    const text = readFileSync(join(DIR, 'mono.txt'), 'utf8');
+    const file = join(tempDir('kvmtrace-onecpu-'), 'mono-cpu0-markers.txt');
+    writeFileSync(file, text.split('\n').filter((l) => !(l.includes('kvmsync') && l.includes('[001]'))).join('\n'));
+    const cs = (await ClockToTsc.fromSource({ ...spec, file }, new Diagnostics()))!;
+    const [f0, f1] = [cs.fits.get(0)!, cs.fits.get(1)!];
+    expect(f0.shared).toBe(false);
+    expect(f1).toMatchObject({ shared: true, markers: f0.markers, uncertaintyCycles: f0.uncertaintyCycles });
+    let n = 0;
+    for (const e of await truth()) {
+      if (e.cpu !== 1) continue;
+      const g = cs.toTsc(e.ns, 1);
+      const d = g < e.lo ? Number(g - e.lo) : g > e.hi ? Number(g - e.hi) : 0;
+      const out = e.ns < f1.firstNs ? f1.before : e.ns > f1.lastNs ? f1.after : undefined;
+      if (out) n++;
+      // This guest's TSCs and mono clock agree across CPUs, so CPU 0's fit serves CPU 1 as well.
+      expect(Math.abs(d)).toBeLessThanOrEqual(out ? out.uncertaintyCycles : f1.uncertaintyCycles);
+    }
+    expect(n).toBeLessThanOrEqual(f1.before.events + f1.after.events);
+    expect(n).toBeGreaterThan(0);
+    const d = describeClockSync({ ...spec, file }, cs, (c) => c);
+    expect(d.warnings).toContain(`${file}: CPU 1 (vCPU 1) has no kvmsync markers of its own: it is mapped with the fit of all CPUs' markers`);
   });
 
   it('merges a mono guest with --guest-clock mono: BOUNDED by the fit, the fit per CPU, a warning for extrapolation even with -q', () => {

@@ -27,6 +27,21 @@ import { openSource, type SourceSpec } from './source.js';
 
 export type { CpuClockFit, Extrapolated } from './clock-fit.js';
 
+/** A CPU's events before and after a span of markers, and its first and last event (absolute ns). */
+interface Counts {
+  before: number;
+  after: number;
+  firstEv?: bigint;
+  lastEv?: bigint;
+}
+
+/** Per CPU, while reading: counts against its own markers and against any CPU's, and whether it has a marker yet. */
+interface Span {
+  own: Counts;
+  any: Counts;
+  marked: boolean;
+}
+
 /** A guest's time clock → its TSC, per CPU, fitted through its kvmsync markers. */
 export class ClockToTsc {
   private constructor(
@@ -42,25 +57,28 @@ export class ClockToTsc {
   static async fromSource(spec: SourceSpec, diags: Diagnostics): Promise<ClockToTsc | undefined> {
     const src = await openSource(spec, diags);
     const byCpu = new Map<number, Marker[]>();
-    // Per CPU: events before its first marker, since its latest marker, and the first and last event.
-    const span = new Map<number, { before: number; after: number; firstEv?: bigint; lastEv?: bigint; marked: boolean }>();
+    // Per CPU: its events before its own first marker and since its latest (`own`), the same for
+    // any CPU's markers (`any`: the span of the fit of all CPUs), and its first and last event.
+    // The stream is in time order, as tracefs and trace-cmd print it.
+    const span = new Map<number, Span>();
     let all = 0;
     let whole = true;
     for await (const batch of src.batches)
       for (const ev of batch) {
         const ns = src.header.base!.abs(ev.ts);
-        const sp = span.get(ev.cpu) ?? span.set(ev.cpu, { before: 0, after: 0, marked: false }).get(ev.cpu)!;
-        if (sp.firstEv === undefined || ns < sp.firstEv) sp.firstEv = ns;
-        if (sp.lastEv === undefined || ns > sp.lastEv) sp.lastEv = ns;
+        const sp = span.get(ev.cpu) ?? span.set(ev.cpu, { own: { before: 0, after: 0 }, any: { before: 0, after: 0 }, marked: false }).get(ev.cpu)!;
+        if (sp.own.firstEv === undefined || ns < sp.own.firstEv) sp.own.firstEv = sp.any.firstEv = ns;
+        if (sp.own.lastEv === undefined || ns > sp.own.lastEv) sp.own.lastEv = sp.any.lastEv = ns;
         const m = isMarkerEvent(ev.name) ? syncMarker(ev.body) : undefined;
         if (!m) {
-          if (sp.marked) sp.after++;
-          else sp.before++;
+          sp.own[sp.marked ? 'after' : 'before']++;
+          sp.any[all > 0 ? 'after' : 'before']++;
           continue;
         }
         all++;
         sp.marked = true;
-        sp.after = 0;
+        sp.own.after = 0;
+        for (const x of span.values()) x.any.after = 0;
         if (ns % 1000n !== 0n) whole = false;
         const seq = Number(/seq=(\d+)/.exec(ev.body)?.[1] ?? -1);
         (byCpu.get(ev.cpu) ?? byCpu.set(ev.cpu, []).get(ev.cpu)!).push({ ns, cpu: ev.cpu, pid: ev.pid, seq, t0: m.t0, t1: m.t1 });
@@ -80,15 +98,15 @@ export class ClockToTsc {
       if (m) perCpu.set(cpu, m);
     }
     every.sort((a, b) => (a.ns < b.ns ? -1 : a.ns > b.ns ? 1 : 0));
-    const shared = byCpu.size > 1 || perCpu.size === 0 ? fitCpu(every, resolutionNs) : undefined;
+    // The fit of all CPUs' markers, for CPUs without a fit of their own (with one CPU marked, that CPU's).
+    const shared = byCpu.size === 1 && perCpu.size === 1 ? [...perCpu.values()][0] : fitCpu(every, resolutionNs);
     if (perCpu.size === 0 && !shared) return undefined;
     const fits = new Map<number, CpuClockFit>();
     for (const cpu of [...new Set([...span.keys(), ...byCpu.keys()])].sort((a, b) => a - b)) {
       const own = perCpu.get(cpu);
       const m = own ?? shared;
-      const sp = span.get(cpu) ?? { before: 0, after: 0, marked: false };
-      // A CPU without markers of its own: its events lie before or after the shared span by their times.
-      if (m) fits.set(cpu, m.summary(cpu, !own, own ? sp : sharedSpan(sp, m)));
+      const sp = span.get(cpu) ?? { own: { before: 0, after: 0 }, any: { before: 0, after: 0 }, marked: false };
+      if (m) fits.set(cpu, m.summary(cpu, !own, own ? sp.own : sp.any));
     }
     return new ClockToTsc(perCpu, shared, fits, all);
   }
@@ -111,19 +129,6 @@ export class ClockToTsc {
     }
     return within < 0 ? undefined : { within, extrapolated };
   }
-}
-
-/** For a CPU mapped by the shared fit: its events counted before/after that fit's span only roughly (its own stream order). */
-function sharedSpan(sp: { before: number; after: number; firstEv?: bigint; lastEv?: bigint }, m: CpuMap): { before: number; firstEv?: bigint; after: number; lastEv?: bigint } {
-  const first = m.segments[0].startNs;
-  const last = m.segments[m.segments.length - 1].endNs;
-  const n = sp.before + sp.after;
-  return {
-    before: sp.firstEv !== undefined && sp.firstEv < first ? n : 0,
-    firstEv: sp.firstEv,
-    after: sp.lastEv !== undefined && sp.lastEv > last ? n : 0,
-    lastEv: sp.lastEv,
-  };
 }
 
 /** Builds the clock map of a guest whose trace clock is a time clock, or says what to record. */
