@@ -115,6 +115,12 @@ describe.skipIf(externalMissing)('the docA pair: TIME_SHIFT against a stated off
     expect(v.sources.map((x: { inside: number }) => x.inside)).toEqual([89827, 89827]);
   });
 
+  it('--tsc-scaling without --tsc-offset cannot be followed with TIME_SHIFT (not a KVM offset): refused, saying what to give', () => {
+    const r = kvmtrace(['check', '--tsc-scaling', '281474976710656/48', host, guest]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/vCPU 0: --tsc-scaling applies to a KVM offset, but the mapping comes from trace\.dat TIME_SHIFT \(2 samples\) — give --tsc-offset with it, or leave --tsc-scaling out/);
+  });
+
   it('the offset TIME_SHIFT says, stated again: no warning, no table', () => {
     const r = kvmtrace(['check', '--json', '--no-cross-check', '--tsc-offset', String(DOCA.tscOffset), host, guest]);
     expect(r.status).toBe(0);
