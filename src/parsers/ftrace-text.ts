@@ -12,14 +12,14 @@
  * column and the pid is the digits after the last dash before it.
  * Reference: the kernel's trace_output.c (lat and default formats) and trace-cmd's report output.
  */
-import { closeSync, openSync, read } from 'node:fs';
+import { closeSync, read } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import type { Diagnostics } from '../model/diagnostics.js';
 import { EventBlock, StringTable } from '../model/event-block.js';
-import { UserError } from '../model/errors.js';
 import { TsBase } from '../model/exact.js';
 import type { SourceHeader, TraceEvent } from '../model/event.js';
 import { isCounterClock, type TraceClock } from '../model/clock.js';
+import { inputError, openInput } from './input.js';
 
 /** Options for one ftrace text source. */
 export interface FtraceTextOptions {
@@ -401,12 +401,7 @@ export async function* readFtraceBlocks(
 ): AsyncGenerator<EventBlock> {
   const parser = new FtraceTextParser({ ...opts, file: opts.file ?? path });
   parserOut?.(parser);
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    throw new UserError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
+  const fd = openInput(path);
   // Two read buffers: one being filled by the thread pool, one being copied from. Reads name
   // their file position, so nothing depends on the descriptor's own.
   const raw = [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)];
@@ -427,7 +422,7 @@ export async function* readFtraceBlocks(
         n = await ahead!;
       } catch (e) {
         ahead = undefined;
-        throw new UserError(`cannot read ${path}: ${(e as Error).message}`);
+        throw inputError(path, e, pos);
       }
       pos += n;
       const got = raw[which];

@@ -14,11 +14,11 @@
 import { createReadStream } from 'node:fs';
 import type { Diagnostics } from '../model/diagnostics.js';
 import { LineParser } from './line-parser.js';
-import { UserError } from '../model/errors.js';
 import { TsBase, splitDecimal } from '../model/exact.js';
 import type { SourceHeader, TraceEvent } from '../model/event.js';
 import type { TraceClock } from '../model/clock.js';
 import { registerDetector } from './detect.js';
+import { checkInput, inputError } from './input.js';
 
 /** The magic that opens every kvmtrace stap output. */
 export const STAP_MAGIC = '# kvmtrace-stap ';
@@ -185,6 +185,7 @@ registerDetector('stap', (h) => detectStap(h.toString('utf8')));
 
 /** Feeds a file to a parser chunk by chunk (bounded memory), yielding the events as they complete. */
 async function* streamInto(parser: StapParser, path: string): AsyncGenerator<TraceEvent[]> {
+  checkInput(path);
   const stream = createReadStream(path, { highWaterMark: 1 << 20 });
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
@@ -192,8 +193,7 @@ async function* streamInto(parser: StapParser, path: string): AsyncGenerator<Tra
       if (evs.length) yield evs;
     }
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code) throw new UserError(`cannot read ${path}: ${err.message}`);
+    if ((e as NodeJS.ErrnoException).code) throw inputError(path, e);
     throw e;
   }
   const last = parser.end();

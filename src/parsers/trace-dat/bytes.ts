@@ -2,8 +2,9 @@
  * Bounds-checked reading of trace.dat bytes: a positioned file and a cursor over one buffer.
  * Every failure is a {@link TraceDatError} naming the file and the byte offset in it.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, readSync } from 'node:fs';
 import { UserError } from '../../model/errors.js';
+import { inputError, openInput, readHeadOf } from '../input.js';
 
 /** A problem at a byte offset of a trace.dat file (a UserError: the CLI prints it as it is). */
 export class TraceDatError extends UserError {
@@ -23,14 +24,18 @@ export class DatFile {
   /** File size in bytes. */
   readonly size: number;
 
+  /** Opens `path` by the rule every input follows (no folder, no pipe: see `../input.ts`). */
   constructor(readonly path: string) {
-    try {
-      this.fd = openSync(path, 'r');
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      throw new UserError(`cannot read ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
-    }
+    this.fd = openInput(path);
     this.size = fstatSync(this.fd).size;
+  }
+
+  /**
+   * The first `n` bytes (fewer if the file is shorter), read whatever size the system gives
+   * for the file, so that a file that cannot be read says so rather than looking empty.
+   */
+  head(n: number): Buffer {
+    return readHeadOf(this.fd, this.path, n);
   }
 
   /** Reads exactly `len` bytes at `offset` (file bytes); `what` names the structure for the error. */
@@ -54,7 +59,12 @@ export class DatFile {
     if (len > buf.length) throw new RangeError(`read of ${len} bytes into a buffer of ${buf.length}`);
     let done = 0;
     while (done < len) {
-      const n = readSync(this.fd, buf, done, len - done, offset + done);
+      let n: number;
+      try {
+        n = readSync(this.fd, buf, done, len - done, offset + done);
+      } catch (e) {
+        throw inputError(this.path, e, offset + done);
+      }
       if (n <= 0) throw new TraceDatError(this.path, offset + done, `${what}: unexpected end of file`);
       done += n;
     }

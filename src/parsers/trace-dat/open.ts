@@ -54,7 +54,7 @@ export function openTraceDat(file: string, diags: Diagnostics): TraceDat {
 
 function readAll(dat: DatFile): TraceDat {
   const file = dat.path;
-  const head = dat.readUpTo(0, 64);
+  const head = dat.head(64);
   if (head.length < MAGIC.length || !head.subarray(0, MAGIC.length).equals(MAGIC))
     throw new TraceDatError(file, 0, 'not a trace.dat file (no "\\x17\\x08\\x44tracing" magic)');
   const fc = new FileCursor(dat, true, MAGIC.length);
