@@ -50,6 +50,8 @@ export class DatFile {
   readInto(buf: Buffer, offset: number, len: number, what: string): Buffer {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(len) || offset < 0 || len < 0)
       throw new TraceDatError(this.path, Math.max(0, Math.min(offset, this.size)), `${what}: impossible offset/size`);
+    if (offset > this.size)
+      throw new TraceDatError(this.path, this.size, `${what} is said to be at byte ${offset}, beyond the end of the file (${this.size} bytes): a corrupt offset`);
     if (offset + len > this.size)
       throw new TraceDatError(
         this.path,
@@ -147,6 +149,17 @@ export class Cursor {
     return Number(v);
   }
 
+  /**
+   * A u64 offset into a file of `fileSize` bytes (of a section, an option list, CPU data): an
+   * error at the field when it points beyond the end of the file.
+   */
+  offset64(what: string, fileSize: number): number {
+    const at = this.pos;
+    const v = this.u64(what);
+    if (v > BigInt(fileSize)) throw this.fail(`${what} ${v} is beyond the end of the file (${fileSize} bytes): a corrupt offset`, at);
+    return Number(v);
+  }
+
   /** A NUL-terminated string (latin1); the terminator is consumed. */
   cstr(what = 'string'): string {
     const end = this.buf.indexOf(0, this.pos);
@@ -195,6 +208,11 @@ export class FileCursor {
 
   size64(what: string): number {
     return this.take(8, what).size64(what);
+  }
+
+  /** A u64 offset that must lie inside the file (see {@link Cursor.offset64}). */
+  offset64(what: string): number {
+    return this.take(8, what).offset64(what, this.f.size);
   }
 
   /** A NUL-terminated string of at most `max` bytes. */

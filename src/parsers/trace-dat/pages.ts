@@ -22,6 +22,20 @@ const COMMIT_MASK = (1 << 27) - 1;
 /** Bytes of an uncompressed CPU stream read at once. */
 const WINDOW = 256 * 1024;
 
+/** Smallest and largest ring-buffer page (sub-buffer) size: 4 KiB, the smallest page of any Linux architecture; 16 MiB, far above the kernel's largest sub-buffer. */
+const MIN_PAGE = 4096;
+const MAX_PAGE = 1 << 24;
+
+/**
+ * Why `n` cannot be a ring-buffer page size (the header's, or a BUFFER option's), or undefined
+ * when it can: a power of two from 4 KiB to 16 MiB. Every page walk relies on it (a size of 0
+ * would never advance).
+ */
+export function pageSizeProblem(n: number): string | undefined {
+  if (n >= MIN_PAGE && n <= MAX_PAGE && (n & (n - 1)) === 0) return undefined;
+  return `page size ${n} is not a power of two from 4096 to ${MAX_PAGE} bytes`;
+}
+
 /** A source of whole pages: file windows or decompressed chunks. */
 export interface BlockSource {
   /** The next block of pages (valid until the following call), with the file offset that names it in errors; null at the end. */
