@@ -12,14 +12,15 @@
  * column and the pid is the digits after the last dash before it.
  * Reference: the kernel's trace_output.c (lat and default formats) and trace-cmd's report output.
  */
-import { closeSync, read } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import type { Diagnostics } from '../model/diagnostics.js';
 import { EventBlock, StringTable } from '../model/event-block.js';
 import { TsBase } from '../model/exact.js';
 import type { SourceHeader, TraceEvent } from '../model/event.js';
 import { isCounterClock, type TraceClock } from '../model/clock.js';
-import { inputError, openInput } from './input.js';
+import { openInput } from './input.js';
+import { lineChunks } from './line-chunks.js';
 
 /** Options for one ftrace text source. */
 export interface FtraceTextOptions {
@@ -89,11 +90,15 @@ export class FtraceTextParser {
 
   /** Parses text split anywhere; returns the events whose lines are complete. */
   write(chunk: string): TraceEvent[] {
-    const text = this.rest.length ? this.rest + chunk : chunk;
-    const cut = text.lastIndexOf('\n') + 1;
-    this.rest = text.slice(cut);
-    if (cut === 0) return [];
-    const buf = Buffer.from(text.slice(0, cut), 'utf8');
+    // Only the new text is searched for a line end: what is held has none.
+    const nl = chunk.lastIndexOf('\n');
+    if (nl < 0) {
+      this.rest += chunk;
+      return [];
+    }
+    const text = this.rest + chunk.slice(0, nl + 1);
+    this.rest = chunk.slice(nl + 1);
+    const buf = Buffer.from(text, 'utf8');
     return this.parseChunk(buf, buf.length).events();
   }
 
@@ -384,15 +389,10 @@ export function detectFtraceText(head: string): boolean {
   return events > 0 && events >= p.stats.badLines;
 }
 
-/** Bytes read from a file at a time. */
-const CHUNK = 1 << 18;
-
 /**
- * Reads a whole ftrace text file as blocks of events, 256 KiB at a time (bounded memory). The
- * next read runs on libuv's thread pool while the current chunk is parsed, so the copy out of
- * the page cache costs the parsing thread nothing. Only whole lines are parsed (the bytes after
- * the last newline move to the next chunk), so a line or a UTF-8 sequence is never split. Each
- * chunk is a buffer of its own: the block made from it refers to its bytes.
+ * Reads a whole ftrace text file as blocks of events, one per chunk of whole lines (256 KiB reads,
+ * bounded memory, linear in the longest line: see `line-chunks.ts`). A line or a UTF-8 sequence is
+ * never split; each block refers to the bytes of its own chunk.
  */
 export async function* readFtraceBlocks(
   path: string,
@@ -402,54 +402,12 @@ export async function* readFtraceBlocks(
   const parser = new FtraceTextParser({ ...opts, file: opts.file ?? path });
   parserOut?.(parser);
   const fd = openInput(path);
-  // Two read buffers: one being filled by the thread pool, one being copied from. Reads name
-  // their file position, so nothing depends on the descriptor's own.
-  const raw = [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)];
-  let pos = 0;
-  const readAt = (b: Buffer): Promise<number> =>
-    new Promise((res, rej) => {
-      read(fd, b, 0, b.length, pos, (e, n) => (e ? rej(e) : res(n)));
-    });
-  let ahead: Promise<number> | undefined = readAt(raw[0]);
-  let which = 0;
   try {
-    // The bytes of an unfinished line, copied out of the chunk before its block is handed on
-    // (whoever takes the block may keep or move its bytes).
-    let carry = Buffer.alloc(0);
-    for (;;) {
-      let n: number;
-      try {
-        n = await ahead!;
-      } catch (e) {
-        ahead = undefined;
-        throw inputError(path, e, pos);
-      }
-      pos += n;
-      const got = raw[which];
-      which ^= 1;
-      ahead = n > 0 ? readAt(raw[which]) : undefined;
-      const held = carry.length;
-      const buf = Buffer.allocUnsafeSlow(held + n);
-      carry.copy(buf, 0);
-      got.copy(buf, held, 0, n);
-      const end = held + n;
-      if (n === 0) {
-        const last = parser.endChunk(buf, end);
-        if (last.n) yield last;
-        break;
-      }
-      const cut = buf.lastIndexOf(10, end - 1) + 1;
-      if (cut === 0) {
-        carry = buf;
-        continue;
-      }
-      carry = Buffer.from(buf.subarray(cut, end));
-      const blk = parser.parseChunk(buf, cut);
+    for await (const c of lineChunks(fd, path)) {
+      const blk = c.last ? parser.endChunk(c.buf, c.end) : parser.parseChunk(c.buf, c.end);
       if (blk.n) yield blk;
     }
   } finally {
-    // A read still under way (the reader was left early) finishes before its file is closed.
-    await ahead?.catch(() => undefined);
     closeSync(fd);
   }
 }

@@ -28,15 +28,22 @@ export abstract class LineParser {
   /** Parses a chunk of text; returns the events whose lines are complete. */
   write(chunk: string): TraceEvent[] {
     const out: TraceEvent[] = [];
+    // Only the new text is searched for the first line end (what is held has none), so a line
+    // longer than a chunk is not rescanned with every chunk.
+    const first = chunk.indexOf('\n');
+    if (first < 0) {
+      this.rest += chunk;
+      return out;
+    }
     const text = this.rest.length ? this.rest + chunk : chunk;
+    let nl = this.rest.length + first;
     let start = 0;
-    for (;;) {
-      const nl = text.indexOf('\n', start);
-      if (nl < 0) break;
+    while (nl >= 0) {
       this.lineNo++;
       this.stats.lines++;
       this.line(text, start, nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl, out);
       start = nl + 1;
+      nl = text.indexOf('\n', start);
     }
     this.rest = start < text.length ? text.slice(start) : '';
     return out;
