@@ -17,6 +17,7 @@ import { parseEventFormat, parseHeaderPage, type EventFormat } from './format.js
 import { Kallsyms } from './kallsyms.js';
 import { cpuData, decodeOption, emptyOptions, OPT, selectedClock, type SectionOffsets } from './options.js';
 import { pageSizeProblem } from './pages.js';
+import { quoteInput } from '../../model/quote.js';
 import type { TraceDatBuffer, TraceDatInfo, TraceDatOptions } from './types.js';
 
 const MAGIC = Buffer.from([0x17, 0x08, 0x44, ...Buffer.from('tracing')]);
@@ -62,7 +63,7 @@ function readAll(dat: DatFile): TraceDat {
   const versionText = fc.cstr('version', 16);
   const version = Number(versionText);
   if (!/^\d+$/.test(versionText) || (version !== 6 && version !== 7))
-    throw new TraceDatError(file, MAGIC.length, `trace.dat version "${versionText}" is not supported (6 and 7 are)`);
+    throw new TraceDatError(file, MAGIC.length, `trace.dat version ${quoteInput(versionText)} is not supported (6 and 7 are)`);
   const endianByte = fc.cursor(1, 'endianness').u8();
   if (endianByte > 1) throw new TraceDatError(file, fc.pos - 1, `endianness byte ${endianByte} is neither 0 nor 1`);
   const le = endianByte === 0;
@@ -94,7 +95,7 @@ function readAll(dat: DatFile): TraceDat {
     if (name !== 'none') {
       compression = { name, version: ver };
       inflate = inflaterFor(name);
-      if (!inflate) throw new TraceDatError(file, f.pos, `compression "${name}" is not supported (zstd and zlib are)`);
+      if (!inflate) throw new TraceDatError(file, f.pos, `compression ${quoteInput(name)} is not supported (zstd and zlib are)`);
     }
     const v7 = new V7(dat, le, pageSize, inflate);
     v7.readOptions(f.offset64('first options offset'), meta);
@@ -374,7 +375,7 @@ function readV6(f: FileCursor, le: boolean, pageSize: number, longSize: number, 
       top.bufferClockText = text.replace(/\0+$/, '');
       meta.opts.v6FlyrecordClock = selectedClock(top.bufferClockText);
     }
-  } else throw new TraceDatError(path, tagPos, `expected "flyrecord" or "latency", found ${JSON.stringify(tag)}`);
+  } else throw new TraceDatError(path, tagPos, `expected "flyrecord" or "latency", found ${quoteInput(tag)}`);
   // trace-cmd reads nothing but the text of a latency file.
   for (const b of top.latency ? [] : meta.buffers) {
     // v6 instance buffers: at their offset, a "flyrecord\0" tag and a CPU table like the top's.

@@ -4,6 +4,7 @@
  */
 import type { Cursor } from './bytes.js';
 import { pageSizeProblem } from './pages.js';
+import { quoteInput } from '../../model/quote.js';
 import { parseTsc2Nsec } from './structs.js';
 import type { CpuData, TimeShiftSample, TraceDatBuffer, TraceDatOptions } from './types.js';
 
@@ -83,14 +84,14 @@ export function decodeOption(id: number, c: Cursor, into: OptionsInto, file: Opt
       const text = cText(c).trim();
       // Hex microseconds with a 0x prefix (strtoll base 0): trace-cmd multiplies by 1000.
       const v = parseCInt(text);
-      if (v === undefined) throw c.fail(`DATE option "${text}" is not a number`);
+      if (v === undefined) throw c.fail(`DATE option ${quoteInput(text)} is not a number`);
       opts.date = { text, offsetNs: v * 1000n };
       break;
     }
     case OPT.OFFSET: {
       const text = cText(c).trim();
       const v = parseCInt(text);
-      if (v === undefined) throw c.fail(`OFFSET option "${text}" is not a number`);
+      if (v === undefined) throw c.fail(`OFFSET option ${quoteInput(text)} is not a number`);
       opts.offset = { text, value: v };
       break;
     }
@@ -177,9 +178,9 @@ function decodeBuffer(id: number, c: Cursor, file: OptionsFile): TraceDatBuffer 
   const psAt = c.pos;
   buf.pageSize = c.u32('buffer page size');
   const bad = pageSizeProblem(buf.pageSize);
-  if (bad) throw c.fail(`buffer "${name}": ${bad}`, psAt);
+  if (bad) throw c.fail(`buffer ${quoteInput(name)}: ${bad}`, psAt);
   const n = c.u32('buffer CPU count');
-  if (n > 1 << 16) throw c.fail(`buffer "${name}" claims ${n} CPUs`);
+  if (n > 1 << 16) throw c.fail(`buffer ${quoteInput(name)} claims ${n} CPUs`);
   for (let i = 0; i < n; i++) {
     const cpu = c.u32('CPU id');
     buf.cpus.push(cpuData(c, cpu, file.size));
