@@ -152,6 +152,8 @@ export class CpuReader {
   missed = 0;
   /** File offset naming the current event (its byte, or its chunk's for compressed data). */
   fileOffset = 0;
+  /** Index in `buf` where the current event's page ends. */
+  pageEnd = 0;
 
   private src: BlockSource;
   private blockOffset = 0;
@@ -240,6 +242,7 @@ export class CpuReader {
         }
       }
       this.pageStart = start;
+      this.pageEnd = start + this.pageSize;
       const pts = this.le ? this.buf.readBigUInt64LE(start) : this.buf.readBigUInt64BE(start);
       const cAt = start + 8;
       let flags: number;

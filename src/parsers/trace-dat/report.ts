@@ -107,7 +107,7 @@ export function* reportBytes(t: TraceDat, o: ReportOptions, diags: Diagnostics, 
   const raw = o.raw;
   for (let s = merger.next(); s; s = merger.next()) {
     const r = s.reader;
-    p.at(r.buf, r.dataPos, r.dataLen);
+    p.at(r.buf, r.dataPos, r.dataLen, r.pageEnd);
     const id = p.type();
     const pid = p.pid();
     let pc: Buffer;
