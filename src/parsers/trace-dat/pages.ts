@@ -84,8 +84,9 @@ export function chunkSource(t: TraceDat, cd: CpuData, bad: ReportBad, pageSize =
   let count = -1;
   let done = 0;
   let pos = cd.offset;
-  // The CPU size written by trace-cmd counts the chunks but not the leading u32 chunk count.
-  const end = cd.offset + 4 + cd.size;
+  // The CPU size written by trace-cmd 3.1 counts the chunks but not the leading u32 chunk count
+  // (3.2 counts it); the data cannot run past the file either way.
+  const end = Math.min(cd.offset + 4 + cd.size, t.dat.size);
   const pages = (n: number): string => `${Math.ceil(n / pageSize)} page(s), ${n} bytes`;
   return {
     next() {
