@@ -2,7 +2,8 @@
 // captures, each beside a real peer run on the same input in the same run.
 //  1. ftrace text: parse (lines/s); merge + Chrome JSON export and merge + text (events/s), against a
 //     hand-made awk | sort -m pipeline doing the same merge to text; peak RSS at two input sizes.
-//  2. trace.dat: bench/tracedat.mjs (kvmtrace report vs trace-cmd report), when present.
+//  2. one very long line (16, 32, 64 MB): bench/long-lines.mjs (time, MB/s, ratio per doubling).
+//  3. trace.dat: bench/tracedat.mjs (kvmtrace report vs trace-cmd report), when present.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -81,6 +82,7 @@ try {
     console.log(`\n## ftrace text: parse, merge + export (docA replayed; ${availableParallelism()} cores; best and median of ${RUNS} runs)\n`);
     table(rows);
   }
+  spawnSync(process.execPath, [join(ROOT, 'bench', 'long-lines.mjs')], { stdio: 'inherit' });
   const td = join(ROOT, 'bench', 'tracedat.mjs');
   if (existsSync(td)) {
     console.log('\n## trace.dat\n');

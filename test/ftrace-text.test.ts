@@ -145,21 +145,27 @@ describe.skipIf(externalMissing)('trace-cmd report text of the real docA recordi
 });
 
 describe('reading files (readFtraceText)', () => {
-  it('gives the same events as the byte-fed parser across chunk boundaries, UTF-8 and lines longer than a chunk', async () => {
+  it('gives the same events as the byte-fed parser across chunk boundaries, UTF-8 and lines longer than a chunk; a cut-off last line is reported', async () => {
     const dir = tempDir('kvmtrace-read-');
     const lines: string[] = [];
     for (let i = 0; i < 3000; i++)
       lines.push(`        bash-${100 + (i % 7)}   [001] ..... ${1_000_000 + i}: tracing_mark_write: marker ${i} — µs ✓ ${'é'.repeat(i % 40)}`);
     // 600 kB: longer than the reader's 256 KiB chunks.
     lines.push(`        bash-1   [001] ..... 2000000: tracing_mark_write: ${'long '.repeat(120_000)}`);
-    lines.push('        bash-1   [001] ..... 2000001: tracing_mark_write: no newline at the end');
+    // Cut off in its body: its event is not taken with a truncated body, the line is reported.
+    lines.push('        bash-1   [001] ..... 2000001: tracing_mark_write: no newline at the e');
     const text = lines.join('\n');
     writeFileSync(join(dir, 'm.txt'), text);
     const ref = parseBytes(Buffer.from(text), 4096, 'm');
     const got: TraceEvent[] = [];
     let p!: FtraceTextParser;
-    for await (const b of readFtraceText(join(dir, 'm.txt'), { diags: new Diagnostics() }, (x) => (p = x))) got.push(...b);
-    expect(got.length).toBe(3002);
+    const diags = new Diagnostics();
+    for await (const b of readFtraceText(join(dir, 'm.txt'), { diags }, (x) => (p = x))) got.push(...b);
+    expect(got.length).toBe(3001);
+    for (const d of [diags, ref.diags]) {
+      expect(d.count).toBe(1);
+      expect(d.list[0]).toMatchObject({ line: 3002, message: expect.stringMatching(/^the last line ends without a newline: it was cut off/) });
+    }
     expect(got.map((e) => canon(p, e))).toEqual(ref.events.map((e) => canon(ref.parser, e)));
     expect(got[2999].body.endsWith('é'.repeat(2999 % 40))).toBe(true);
     expect(got[3000].body).toBe('long '.repeat(120_000));

@@ -5,7 +5,7 @@
  * the offset interpolated linearly between samples when flag bit 0 is set).
  */
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
 import { planGuest } from '../src/merge/plan.js';
 import type { HostScan } from '../src/merge/host-scan.js';
@@ -19,14 +19,22 @@ const emptyScan: HostScan = {
 };
 
 describe.skipIf(externalMissing)('TIME_SHIFT samples as the mapping (docA guest file)', () => {
+  if (externalMissing) console.log(`skipped: ${externalMissing}`);
   const dat = (f: string): TraceDatInfo => {
     const t = openTraceDat(join(MASTERARBEIT, f), new Diagnostics());
     t.close();
     return t;
   };
-  const host = dat('docA-host-trace.dat');
-  const guest = dat('docA-guest-trace-Salamander4.dat');
-  const samples = guest.options.timeShift!.cpus[0];
+  // Opened when the tests run, not when they are collected: a clone without ../shared collects
+  // them as skipped.
+  let host: TraceDatInfo;
+  let guest: TraceDatInfo;
+  let samples: NonNullable<TraceDatInfo['options']['timeShift']>['cpus'][number];
+  beforeAll(() => {
+    host = dat('docA-host-trace.dat');
+    guest = dat('docA-guest-trace-Salamander4.dat');
+    samples = guest.options.timeShift!.cpus[0];
+  });
   const plan = (change: (ts: NonNullable<TraceDatInfo['options']['timeShift']>) => void) => {
     const ts = structuredClone(guest.options.timeShift!);
     change(ts);

@@ -3,6 +3,7 @@
  * with Debian's trace-cmd 3.1.6 (fixtures/tracedat, outputs committed next to each file) and the
  * real v7 zlib recordings of ../shared/external/masterarbeit (reference outputs by upstream 3.1.6).
  */
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -71,6 +72,18 @@ describe('trace-cmd 3.1.6 corpus recorded on this machine', () => {
         expect(c.differing, c.first).toBe(0);
         expect(diags.count).toBe(0);
       });
+
+  it('trace_marker_raw records (raw_data): the CLI prints "# ID BYTES…" and -R\'s run-on buf= strings as trace-cmd does', () => {
+    for (const m of MODES.slice(0, 2)) {
+      // Read as bytes (latin1): the payloads are not UTF-8.
+      const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), 'report', ...m.args.split(' '), join(FIX, 'v7-raw-marker.dat')], { encoding: 'latin1' });
+      expect(r.status).toBe(0);
+      const ref = readFileSync(join(FIX, `v7-raw-marker.${m.suffix}.txt`), 'latin1');
+      expect(ref.match(/raw_data: /g)).toHaveLength(128);
+      const c = compareLines(r.stdout, ref);
+      expect(c.differing, c.first).toBe(0);
+    }
+  });
 
   it('the CLI streams the same text and exits 0', () => {
     const r = kvmtrace(['report', '-t', '-R', join(FIX, 'v7-two-buffers.dat')]);

@@ -1,4 +1,5 @@
 import { UserError } from './errors.js';
+import { escapeControl } from './quote.js';
 
 /** One problem found in an input: where it is and what was expected there. */
 export interface Diagnostic {
@@ -10,10 +11,10 @@ export interface Diagnostic {
   message: string;
 }
 
-/** Formats a diagnostic as `file:line: message` or `file@offset: message`. */
+/** Formats a diagnostic as `file:line: message` or `file at byte N: message`, control characters escaped. */
 export function formatDiagnostic(d: Diagnostic): string {
   const where = d.line !== undefined ? `:${d.line}` : d.byteOffset !== undefined ? ` at byte ${d.byteOffset}` : '';
-  return `${d.file}${where}: ${d.message}`;
+  return escapeControl(`${d.file}${where}: ${d.message}`);
 }
 
 /**

@@ -1,12 +1,17 @@
+import { escapeControl } from './quote.js';
+
 /**
  * Errors a user can act on. The CLI prints `message` alone (no stack) and exits non-zero;
  * anything else that escapes is a bug in kvmtrace and is reported as such.
  */
 export class UserError extends Error {
   override readonly name = 'UserError';
-  /** @param message one sentence naming the file (and line or byte offset) and what was expected */
+  /**
+   * @param message one sentence naming the file (and line or byte offset) and what was expected;
+   * control characters (from input bytes or file names) are escaped, so it stays one line of text
+   */
   constructor(message: string) {
-    super(message);
+    super(escapeControl(message));
   }
 }
 

@@ -1,30 +1,25 @@
 /**
  * Format detection from content alone (never the file name): the first bytes of a file decide.
  */
-import { open } from 'node:fs/promises';
+import { closeSync } from 'node:fs';
 import { UserError } from '../model/errors.js';
 import type { TraceFormat } from '../model/bundle.js';
 import { detectFtraceText } from './ftrace-text.js';
+import { openInput, readHeadOf } from './input.js';
 
 /** trace-cmd's trace.dat magic: 0x17 0x08 0x44 "tracing". */
 const TRACE_DAT_MAGIC = Buffer.from([0x17, 0x08, 0x44, ...Buffer.from('tracing')]);
 
-/** Reads up to `n` bytes from the start of a file; a UserError when it cannot be read. */
+/**
+ * Reads up to `n` bytes from the start of a file, through the input rule every command shares
+ * ({@link openInput}); a UserError when it cannot be read.
+ */
 export async function readHead(path: string, n = 16384): Promise<Buffer> {
-  let fh;
+  const fd = openInput(path, 'give a bundle folder without --host/--guest');
   try {
-    fh = await open(path, 'r');
-    const buf = Buffer.alloc(n);
-    const { bytesRead } = await fh.read(buf, 0, n, 0);
-    return buf.subarray(0, bytesRead);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'EISDIR') throw new UserError(`${path} is a folder, not a trace file (give a bundle folder without --host/--guest)`);
-    if (err.code === 'ESPIPE')
-      throw new UserError(`${path} is a pipe: kvmtrace reads each input more than once (to detect its format, and the host to plan the merge); write it to a file first`);
-    throw new UserError(`cannot read ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
+    return readHeadOf(fd, path, n);
   } finally {
-    await fh?.close();
+    closeSync(fd);
   }
 }
 

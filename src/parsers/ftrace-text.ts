@@ -12,14 +12,17 @@
  * column and the pid is the digits after the last dash before it.
  * Reference: the kernel's trace_output.c (lat and default formats) and trace-cmd's report output.
  */
-import { closeSync, openSync, read } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import type { Diagnostics } from '../model/diagnostics.js';
 import { EventBlock, StringTable } from '../model/event-block.js';
-import { UserError } from '../model/errors.js';
 import { TsBase } from '../model/exact.js';
 import type { SourceHeader, TraceEvent } from '../model/event.js';
 import { isCounterClock, type TraceClock } from '../model/clock.js';
+import { clipInput, quoteInput } from '../model/quote.js';
+import { openInput } from './input.js';
+import { lineChunks } from './line-chunks.js';
+import { CUT_OFF_LINE } from './line-parser.js';
 
 /** Options for one ftrace text source. */
 export interface FtraceTextOptions {
@@ -39,6 +42,16 @@ export interface FtraceTextStats {
   stackLines: number;
   lostLines: number;
   badLines: number;
+}
+
+/** Bytes of a non-event line that are decoded to look at it (see `line`). */
+const META_LINE = 4096;
+const NOT_EVENT = 'expected an ftrace event line "TASK-PID [CPU] TIMESTAMP: EVENT: …"';
+
+/** Input bytes b[from, to) quoted for a message (escaped, cut short; decodes no more than it shows). */
+function quoteBytes(b: Buffer, from: number, to: number): string {
+  const shown = b.toString('utf8', from, Math.min(to, from + 81));
+  return to - from <= 81 ? quoteInput(shown) : `"${clipInput(shown.slice(0, 80))}… (${to - from} bytes)"`;
 }
 
 /** Largest timestamp distance from a file's first event that is kept exactly (2^53 − 1). */
@@ -89,15 +102,19 @@ export class FtraceTextParser {
 
   /** Parses text split anywhere; returns the events whose lines are complete. */
   write(chunk: string): TraceEvent[] {
-    const text = this.rest.length ? this.rest + chunk : chunk;
-    const cut = text.lastIndexOf('\n') + 1;
-    this.rest = text.slice(cut);
-    if (cut === 0) return [];
-    const buf = Buffer.from(text.slice(0, cut), 'utf8');
+    // Only the new text is searched for a line end: what is held has none.
+    const nl = chunk.lastIndexOf('\n');
+    if (nl < 0) {
+      this.rest += chunk;
+      return [];
+    }
+    const text = this.rest + chunk.slice(0, nl + 1);
+    this.rest = chunk.slice(nl + 1);
+    const buf = Buffer.from(text, 'utf8');
     return this.parseChunk(buf, buf.length).events();
   }
 
-  /** Flushes the last line (a file need not end with a newline) and a pending stack trace. */
+  /** Ends the input: a last line without a newline is reported as cut off, a pending stack trace flushed. */
   end(): TraceEvent[] {
     const tail = this.rest;
     this.rest = '';
@@ -122,9 +139,20 @@ export class FtraceTextParser {
     return blk;
   }
 
-  /** Parses the last bytes (a line without its newline, or none) and flushes what is held. */
+  /**
+   * Parses the last bytes of the input and flushes what is held. Bytes after the last newline are
+   * a line that was cut off ({@link CUT_OFF_LINE}): reported, not read as an event.
+   */
   endChunk(buf: Buffer, end: number): EventBlock {
-    const blk = end > 0 ? this.parseChunk(buf, end) : new EventBlock(this.table, buf, 16);
+    const cut = end > 0 ? buf.lastIndexOf(10, end - 1) + 1 : 0;
+    const blk = cut > 0 ? this.parseChunk(buf, cut) : new EventBlock(this.table, buf, 16);
+    if (cut < end) {
+      this.lineNo++;
+      this.stats.lines++;
+      let k = cut;
+      while (k < end && (buf[k] === SP || buf[k] === 9 || buf[k] === 13)) k++;
+      if (k < end) this.bad(CUT_OFF_LINE);
+    }
     this.flushStack(blk);
     return blk;
   }
@@ -133,10 +161,12 @@ export class FtraceTextParser {
     let i = from;
     while (i < to && b[i] === SP) i++;
     if (i === to) return; // blank
-    if (b[i] === 35 /* # */) return this.headerLine(b.toString('utf8', i, to));
+    // Header and other non-event lines are read from their first bytes only: what is looked for
+    // there (#P:, cpus=, [LOST N EVENTS], => frames) is short, and a damaged line may be huge.
+    if (b[i] === 35 /* # */) return this.headerLine(b.toString('utf8', i, Math.min(to, i + META_LINE)));
     // Locate the CPU column: " [digits]" (first occurrence); everything before is task-pid.
     const cpuOpen = findCpuColumn(b, i, to);
-    if (cpuOpen < 0) return this.otherLine(b.toString('utf8', i, to));
+    if (cpuOpen < 0) return to - i > META_LINE ? this.bad(NOT_EVENT) : this.otherLine(b.toString('utf8', i, to));
     let cpu = 0;
     let cpuClose = cpuOpen + 1;
     for (; b[cpuClose] !== RBRACK; cpuClose++) cpu = cpu * 10 + (b[cpuClose] - 48);
@@ -151,7 +181,7 @@ export class FtraceTextParser {
       if (open < i) return this.bad('expected "(TGID)" before the CPU column');
       const t = b.toString('utf8', open + 1, taskEnd - 1).trim();
       if (/^\d+$/.test(t)) tgid = Number(t);
-      else if (!/^-+$/.test(t)) return this.bad(`expected a TGID number in "(${t})"`);
+      else if (!/^-+$/.test(t)) return this.bad(`expected a TGID number in ${quoteInput(`(${t})`)}`);
       taskEnd = open;
       while (taskEnd > i && b[taskEnd - 1] === SP) taskEnd--;
     }
@@ -183,7 +213,7 @@ export class FtraceTextParser {
     let flags = this.emptyId;
     if (b[tokEnd - 1] !== COLON) {
       if (tokEnd - j < 4 || tokEnd - j > 5)
-        return this.bad(`expected 4 or 5 irq-info flags or a timestamp after the CPU column, found "${b.toString('utf8', j, tokEnd)}"`);
+        return this.bad(`expected 4 or 5 irq-info flags or a timestamp after the CPU column, found ${quoteBytes(b, j, tokEnd)}`);
       flags = this.intern(b, j, tokEnd);
       j = tokEnd;
       while (j < to && b[j] === SP) j++;
@@ -193,7 +223,7 @@ export class FtraceTextParser {
     }
     const tsEnd = tokEnd - 1;
     const shape = readTimestamp(b, j, tsEnd);
-    if (shape === 0) return this.bad(`expected a timestamp (integer counter or seconds with 6 or 9 decimals), found "${b.toString('utf8', j, tsEnd)}"`);
+    if (shape === 0) return this.bad(`expected a timestamp (integer counter or seconds with 6 or 9 decimals), found ${quoteBytes(b, j, tsEnd)}`);
     if (this.shape === undefined) {
       this.shape = shape === 1 ? 'int' : 'sec';
       if (this.header.clockFrom === 'unknown') this.header.clock = shape === 1 ? 'counter' : 'unknown';
@@ -201,8 +231,8 @@ export class FtraceTextParser {
     } else if ((this.shape === 'int') !== (shape === 1)) {
       return this.bad(
         shape === 1
-          ? `expected a timestamp in seconds (clock ${this.header.clock}), found the integer "${b.toString('utf8', j, tsEnd)}"`
-          : `expected an integer counter timestamp (clock ${this.header.clock}), found seconds "${b.toString('utf8', j, tsEnd)}"`,
+          ? `expected a timestamp in seconds (clock ${this.header.clock}), found the integer ${quoteBytes(b, j, tsEnd)}`
+          : `expected an integer counter timestamp (clock ${this.header.clock}), found seconds ${quoteBytes(b, j, tsEnd)}`,
       );
     }
     if (this.header.base === undefined) this.header.base = new TsBase(BigInt(TS_HI) * 1_000_000_000n + BigInt(TS_LO));
@@ -293,7 +323,7 @@ export class FtraceTextParser {
     } else if (/^version = \d+$/.test(t) || /^CPU \d+ is empty$/.test(t) || /^(\S+: )?CPU\d* ?is empty$/.test(t)) {
       this.stats.headerLines++;
     } else {
-      this.bad('expected an ftrace event line "TASK-PID [CPU] TIMESTAMP: EVENT: …"');
+      this.bad(NOT_EVENT);
     }
   }
 
@@ -384,15 +414,10 @@ export function detectFtraceText(head: string): boolean {
   return events > 0 && events >= p.stats.badLines;
 }
 
-/** Bytes read from a file at a time. */
-const CHUNK = 1 << 18;
-
 /**
- * Reads a whole ftrace text file as blocks of events, 256 KiB at a time (bounded memory). The
- * next read runs on libuv's thread pool while the current chunk is parsed, so the copy out of
- * the page cache costs the parsing thread nothing. Only whole lines are parsed (the bytes after
- * the last newline move to the next chunk), so a line or a UTF-8 sequence is never split. Each
- * chunk is a buffer of its own: the block made from it refers to its bytes.
+ * Reads a whole ftrace text file as blocks of events, one per chunk of whole lines (256 KiB reads,
+ * bounded memory, linear in the longest line: see `line-chunks.ts`). A line or a UTF-8 sequence is
+ * never split; each block refers to the bytes of its own chunk.
  */
 export async function* readFtraceBlocks(
   path: string,
@@ -401,60 +426,13 @@ export async function* readFtraceBlocks(
 ): AsyncGenerator<EventBlock> {
   const parser = new FtraceTextParser({ ...opts, file: opts.file ?? path });
   parserOut?.(parser);
-  let fd: number;
+  const fd = openInput(path);
   try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    throw new UserError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  // Two read buffers: one being filled by the thread pool, one being copied from. Reads name
-  // their file position, so nothing depends on the descriptor's own.
-  const raw = [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)];
-  let pos = 0;
-  const readAt = (b: Buffer): Promise<number> =>
-    new Promise((res, rej) => {
-      read(fd, b, 0, b.length, pos, (e, n) => (e ? rej(e) : res(n)));
-    });
-  let ahead: Promise<number> | undefined = readAt(raw[0]);
-  let which = 0;
-  try {
-    // The bytes of an unfinished line, copied out of the chunk before its block is handed on
-    // (whoever takes the block may keep or move its bytes).
-    let carry = Buffer.alloc(0);
-    for (;;) {
-      let n: number;
-      try {
-        n = await ahead!;
-      } catch (e) {
-        ahead = undefined;
-        throw new UserError(`cannot read ${path}: ${(e as Error).message}`);
-      }
-      pos += n;
-      const got = raw[which];
-      which ^= 1;
-      ahead = n > 0 ? readAt(raw[which]) : undefined;
-      const held = carry.length;
-      const buf = Buffer.allocUnsafeSlow(held + n);
-      carry.copy(buf, 0);
-      got.copy(buf, held, 0, n);
-      const end = held + n;
-      if (n === 0) {
-        const last = parser.endChunk(buf, end);
-        if (last.n) yield last;
-        break;
-      }
-      const cut = buf.lastIndexOf(10, end - 1) + 1;
-      if (cut === 0) {
-        carry = buf;
-        continue;
-      }
-      carry = Buffer.from(buf.subarray(cut, end));
-      const blk = parser.parseChunk(buf, cut);
+    for await (const c of lineChunks(fd, path)) {
+      const blk = c.last ? parser.endChunk(c.buf, c.end) : parser.parseChunk(c.buf, c.end);
       if (blk.n) yield blk;
     }
   } finally {
-    // A read still under way (the reader was left early) finishes before its file is closed.
-    await ahead?.catch(() => undefined);
     closeSync(fd);
   }
 }

@@ -7,6 +7,19 @@
 import type { Diagnostics } from '../model/diagnostics.js';
 import type { SourceHeader, TraceEvent } from '../model/event.js';
 
+/**
+ * What a text parser says about a last line without a newline. Every producer of these formats
+ * (tracefs, trace-cmd report, the stap scripts) ends each line with one, so a line without it was
+ * cut off — the file truncated, or copied while still being written — and one of its fields may
+ * be cut short: it is reported, not read as an event.
+ */
+export const CUT_OFF_LINE = 'the last line ends without a newline: it was cut off (truncated file, or one still being written?) and is not read';
+
+/** True when s[from, to) holds more than blanks (spaces, tabs, a carriage return). */
+export function hasText(s: string, from = 0, to = s.length): boolean {
+  return /[^ \t\r]/.test(s.slice(from, to));
+}
+
 /** The base of the text parsers: line splitting, line numbers, bad-line diagnostics. */
 export abstract class LineParser {
   abstract readonly header: SourceHeader;
@@ -28,21 +41,28 @@ export abstract class LineParser {
   /** Parses a chunk of text; returns the events whose lines are complete. */
   write(chunk: string): TraceEvent[] {
     const out: TraceEvent[] = [];
+    // Only the new text is searched for the first line end (what is held has none), so a line
+    // longer than a chunk is not rescanned with every chunk.
+    const first = chunk.indexOf('\n');
+    if (first < 0) {
+      this.rest += chunk;
+      return out;
+    }
     const text = this.rest.length ? this.rest + chunk : chunk;
+    let nl = this.rest.length + first;
     let start = 0;
-    for (;;) {
-      const nl = text.indexOf('\n', start);
-      if (nl < 0) break;
+    while (nl >= 0) {
       this.lineNo++;
       this.stats.lines++;
       this.line(text, start, nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl, out);
       start = nl + 1;
+      nl = text.indexOf('\n', start);
     }
     this.rest = start < text.length ? text.slice(start) : '';
     return out;
   }
 
-  /** Flushes the last line (a file need not end with a newline). */
+  /** Ends the input: a last line without a newline is reported as cut off ({@link CUT_OFF_LINE}). */
   end(): TraceEvent[] {
     const out: TraceEvent[] = [];
     const tail = this.rest;
@@ -50,7 +70,7 @@ export abstract class LineParser {
     if (tail.length) {
       this.lineNo++;
       this.stats.lines++;
-      this.line(tail, 0, tail.length, out);
+      if (hasText(tail)) this.bad(CUT_OFF_LINE);
     }
     this.flush(out);
     return out;

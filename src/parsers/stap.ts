@@ -14,11 +14,12 @@
 import { createReadStream } from 'node:fs';
 import type { Diagnostics } from '../model/diagnostics.js';
 import { LineParser } from './line-parser.js';
-import { UserError } from '../model/errors.js';
 import { TsBase, splitDecimal } from '../model/exact.js';
 import type { SourceHeader, TraceEvent } from '../model/event.js';
 import type { TraceClock } from '../model/clock.js';
 import { registerDetector } from './detect.js';
+import { checkInput, inputError } from './input.js';
+import { clipInput, quoteInput } from '../model/quote.js';
 
 /** The magic that opens every kvmtrace stap output. */
 export const STAP_MAGIC = '# kvmtrace-stap ';
@@ -74,7 +75,7 @@ export class StapParser extends LineParser {
     return super.write(typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true }));
   }
 
-  /** Flushes the last line (output cut short need not end with a newline). */
+  /** Ends the input (a last line without a newline was cut off: reported, see LineParser.end). */
   override end(): TraceEvent[] {
     const tail = this.decoder.decode();
     const out = tail.length ? super.write(tail) : [];
@@ -86,7 +87,7 @@ export class StapParser extends LineParser {
     if (from === to) return;
     if (s.charCodeAt(from) === 35 /* # */) return this.headerLine(s.slice(from, to));
     if (s.startsWith('WARNING:', from)) return this.warning(s.slice(from, to));
-    if (s.startsWith('ERROR:', from)) return this.bad(`systemtap reported: ${s.slice(from, to)}`);
+    if (s.startsWith('ERROR:', from)) return this.bad(`systemtap reported: ${clipInput(s.slice(from, Math.min(to, from + 201)), 200)}`);
 
     // Six tab-terminated columns, then the body.
     const cols: number[] = [from];
@@ -102,16 +103,16 @@ export class StapParser extends LineParser {
     }
     const tsEnd = cols[1] - 1;
     const parts = splitDecimal(s, from, tsEnd);
-    if (!parts) return this.bad(`expected the TSC (an unsigned decimal of at most 20 digits), found "${s.slice(from, tsEnd)}"`);
+    if (!parts) return this.bad(`expected the TSC (an unsigned decimal of at most 20 digits), found ${quoteInput(s.slice(from, Math.min(tsEnd, from + 81)))}`);
     const cpu = intCol(s, cols[1], cols[2] - 1);
-    if (cpu < 0) return this.bad(`expected a CPU number, found "${s.slice(cols[1], cols[2] - 1)}"`);
+    if (cpu < 0) return this.bad(`expected a CPU number, found ${quoteInput(s.slice(cols[1], cols[2] - 1))}`);
     const tid = intCol(s, cols[2], cols[3] - 1);
-    if (tid < 0) return this.bad(`expected a thread id, found "${s.slice(cols[2], cols[3] - 1)}"`);
+    if (tid < 0) return this.bad(`expected a thread id, found ${quoteInput(s.slice(cols[2], cols[3] - 1))}`);
     const pid = intCol(s, cols[3], cols[4] - 1);
-    if (pid < 0) return this.bad(`expected a process id, found "${s.slice(cols[3], cols[4] - 1)}"`);
+    if (pid < 0) return this.bad(`expected a process id, found ${quoteInput(s.slice(cols[3], cols[4] - 1))}`);
     const comm = s.slice(cols[4], cols[5] - 1);
     const name = s.slice(cols[5], cols[6] - 1);
-    if (name.length === 0 || name.includes(' ')) return this.bad(`expected an event name without spaces, found "${name}"`);
+    if (name.length === 0 || name.includes(' ')) return this.bad(`expected an event name without spaces, found ${quoteInput(name)}`);
 
     if (this.header.base === undefined) this.header.base = new TsBase(BigInt(parts[0]) * 1_000_000_000n + BigInt(parts[1]));
     const ts = this.header.base.rel(parts[0], parts[1]);
@@ -132,7 +133,7 @@ export class StapParser extends LineParser {
     const version = Number(words[0]);
     if (version !== STAP_FORMAT_VERSION) {
       this.stats.headerLines--;
-      return this.bad(`this kvmtrace reads kvmtrace-stap format ${STAP_FORMAT_VERSION}, the header says "${words[0]}"`);
+      return this.bad(`this kvmtrace reads kvmtrace-stap format ${STAP_FORMAT_VERSION}, the header says ${quoteInput(words[0])}`);
     }
     for (const w of words.slice(1)) {
       const eq = w.indexOf('=');
@@ -185,6 +186,7 @@ registerDetector('stap', (h) => detectStap(h.toString('utf8')));
 
 /** Feeds a file to a parser chunk by chunk (bounded memory), yielding the events as they complete. */
 async function* streamInto(parser: StapParser, path: string): AsyncGenerator<TraceEvent[]> {
+  checkInput(path);
   const stream = createReadStream(path, { highWaterMark: 1 << 20 });
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
@@ -192,8 +194,7 @@ async function* streamInto(parser: StapParser, path: string): AsyncGenerator<Tra
       if (evs.length) yield evs;
     }
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code) throw new UserError(`cannot read ${path}: ${err.message}`);
+    if ((e as NodeJS.ErrnoException).code) throw inputError(path, e);
     throw e;
   }
   const last = parser.end();

@@ -38,7 +38,7 @@ export function register(program: Command): void {
     .option('-t', 'nanosecond timestamps (as trace-cmd report -t)')
     .option('-R', 'raw field values (as trace-cmd report -R)')
     .option('--raw-ts', 'raw ring-buffer timestamps (as trace-cmd report --raw-ts)')
-    .option('--strict', 'stop at the first damaged event page instead of skipping it')
+    .option('--strict', 'stop at the first damaged event page or compressed chunk instead of skipping it')
     .action(async (file: string, o: { t?: boolean; R?: boolean; rawTs?: boolean; strict?: boolean }) => {
       const opts: ReportOptions = { nsec: !!o.t, raw: !!o.R, rawTs: !!o.rawTs };
       // Rendering allocates little, so the young generation need not grow fast (this saved

@@ -2,8 +2,9 @@
  * Bounds-checked reading of trace.dat bytes: a positioned file and a cursor over one buffer.
  * Every failure is a {@link TraceDatError} naming the file and the byte offset in it.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, readSync } from 'node:fs';
 import { UserError } from '../../model/errors.js';
+import { inputError, openInput, readHeadOf } from '../input.js';
 
 /** A problem at a byte offset of a trace.dat file (a UserError: the CLI prints it as it is). */
 export class TraceDatError extends UserError {
@@ -23,14 +24,18 @@ export class DatFile {
   /** File size in bytes. */
   readonly size: number;
 
+  /** Opens `path` by the rule every input follows (no folder, no pipe: see `../input.ts`). */
   constructor(readonly path: string) {
-    try {
-      this.fd = openSync(path, 'r');
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      throw new UserError(`cannot read ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
-    }
+    this.fd = openInput(path);
     this.size = fstatSync(this.fd).size;
+  }
+
+  /**
+   * The first `n` bytes (fewer if the file is shorter), read whatever size the system gives
+   * for the file, so that a file that cannot be read says so rather than looking empty.
+   */
+  head(n: number): Buffer {
+    return readHeadOf(this.fd, this.path, n);
   }
 
   /** Reads exactly `len` bytes at `offset` (file bytes); `what` names the structure for the error. */
@@ -45,6 +50,8 @@ export class DatFile {
   readInto(buf: Buffer, offset: number, len: number, what: string): Buffer {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(len) || offset < 0 || len < 0)
       throw new TraceDatError(this.path, Math.max(0, Math.min(offset, this.size)), `${what}: impossible offset/size`);
+    if (offset > this.size)
+      throw new TraceDatError(this.path, this.size, `${what} is said to be at byte ${offset}, beyond the end of the file (${this.size} bytes): a corrupt offset`);
     if (offset + len > this.size)
       throw new TraceDatError(
         this.path,
@@ -54,7 +61,12 @@ export class DatFile {
     if (len > buf.length) throw new RangeError(`read of ${len} bytes into a buffer of ${buf.length}`);
     let done = 0;
     while (done < len) {
-      const n = readSync(this.fd, buf, done, len - done, offset + done);
+      let n: number;
+      try {
+        n = readSync(this.fd, buf, done, len - done, offset + done);
+      } catch (e) {
+        throw inputError(this.path, e, offset + done);
+      }
       if (n <= 0) throw new TraceDatError(this.path, offset + done, `${what}: unexpected end of file`);
       done += n;
     }
@@ -137,6 +149,17 @@ export class Cursor {
     return Number(v);
   }
 
+  /**
+   * A u64 offset into a file of `fileSize` bytes (of a section, an option list, CPU data): an
+   * error at the field when it points beyond the end of the file.
+   */
+  offset64(what: string, fileSize: number): number {
+    const at = this.pos;
+    const v = this.u64(what);
+    if (v > BigInt(fileSize)) throw this.fail(`${what} ${v} is beyond the end of the file (${fileSize} bytes): a corrupt offset`, at);
+    return Number(v);
+  }
+
   /** A NUL-terminated string (latin1); the terminator is consumed. */
   cstr(what = 'string'): string {
     const end = this.buf.indexOf(0, this.pos);
@@ -185,6 +208,11 @@ export class FileCursor {
 
   size64(what: string): number {
     return this.take(8, what).size64(what);
+  }
+
+  /** A u64 offset that must lie inside the file (see {@link Cursor.offset64}). */
+  offset64(what: string): number {
+    return this.take(8, what).offset64(what, this.f.size);
   }
 
   /** A NUL-terminated string of at most `max` bytes. */

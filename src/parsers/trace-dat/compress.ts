@@ -12,9 +12,40 @@ import { decompress as fzstdDecompress } from 'fzstd';
 /**
  * A decompressor for one algorithm: compressed bytes and the expected output size → output. With
  * `into` (at least `size` bytes), the output is written there and a view of it returned, so a
- * reader can reuse one buffer for all its blocks.
+ * reader can reuse one buffer for all its blocks. Damaged data is an {@link InflateError}.
  */
 export type Inflate = (data: Buffer, size: number, into?: Buffer) => Buffer;
+
+/** Compressed data that cannot be decompressed; the message says why in words (`zstd: corrupt data`). */
+export class InflateError extends Error {
+  override readonly name = 'InflateError';
+}
+
+/**
+ * zstd's error codes (the negated `ZSTD_ErrorCode` values of the reference library's
+ * zstd_errors.h that a decoder can return) in words.
+ */
+const ZSTD_ERRORS: Record<number, string> = {
+  1: 'error',
+  10: 'not zstd data (unknown frame header)',
+  12: 'unsupported zstd format version',
+  14: 'unsupported frame parameter',
+  16: 'frame needs too large a window',
+  20: 'corrupt data',
+  22: 'checksum mismatch',
+  24: 'corrupt data (literals header)',
+  30: 'corrupt dictionary',
+  32: 'needs a dictionary it was not given',
+  64: 'out of memory',
+  70: 'decompresses to more bytes than its header gives',
+  72: 'data cut short or followed by extra bytes',
+};
+
+/** A zstd error code (as the wasm decoder returns it: a u32 holding the negated code) in words. */
+export function zstdErrorText(code: number): string {
+  const n = 2 ** 32 - (code >>> 0);
+  return `zstd: ${ZSTD_ERRORS[n] ?? `error ${n}`}`;
+}
 
 /** The parts of the emscripten module of @bokuweb/zstd-wasm that {@link WasmZstd} calls. */
 interface ZstdModule {
@@ -61,7 +92,7 @@ class WasmZstd {
     // HEAPU8 is read after the mallocs: growing the wasm memory replaces it.
     m.HEAPU8.set(data, this.src);
     const n = m._ZSTD_decompress_usingDict(this.dctx, this.dst, this.dstCap, this.src, data.length, 0, 0);
-    if (m._ZSTD_isError(n)) throw new Error(`zstd error code ${n >>> 0}`);
+    if (m._ZSTD_isError(n)) throw new InflateError(zstdErrorText(n));
     const out = into && into.length >= n ? into : Buffer.allocUnsafe(n);
     out.set(m.HEAPU8.subarray(this.dst, this.dst + n));
     return n === out.length ? out : out.subarray(0, n);
@@ -101,15 +132,32 @@ export function inflaterFor(name: string): Inflate | undefined {
   if (name === 'zstd')
     return (data, size, into) => {
       if (wasmZstd) return wasmZstd.decode(data, size, into);
-      const out = fzstdDecompress(data, into && into.length >= size ? into.subarray(0, size) : new Uint8Array(size));
+      let out: Uint8Array;
+      try {
+        out = fzstdDecompress(data, into && into.length >= size ? into.subarray(0, size) : new Uint8Array(size));
+      } catch (e) {
+        throw new InflateError(`zstd: ${(e as Error).message}`);
+      }
       return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
     };
   if (name === 'zlib')
     return (data, size, into) => {
-      const out = inflateSync(data, { maxOutputLength: Math.max(size, 1) });
+      let out: Buffer;
+      try {
+        out = inflateSync(data, { maxOutputLength: Math.max(size, 1) });
+      } catch (e) {
+        throw new InflateError(zlibErrorText(e as NodeJS.ErrnoException, size));
+      }
       if (!into || into.length < out.length) return out;
       into.set(out);
       return into.subarray(0, out.length);
     };
   return undefined;
+}
+
+/** A node:zlib error in words: zlib's own message, or the output bound that was hit. */
+function zlibErrorText(e: NodeJS.ErrnoException, size: number): string {
+  // Output past maxOutputLength is a RangeError "Cannot create a Buffer larger than N bytes".
+  if (e.code === 'ERR_BUFFER_TOO_LARGE') return `zlib: decompresses to more than the ${size} bytes its header gives`;
+  return `zlib: ${e.message}`;
 }

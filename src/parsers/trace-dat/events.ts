@@ -81,7 +81,7 @@ export function readTraceDatEvents(t: TraceDat, o: ReadEventsOptions): TraceDatS
     const merger = new StreamMerger(t, [{ buffer, base }], o.diags, (x) => x.reader.ts);
     for (let s = merger.next(); s; s = merger.next()) {
       const r = s.reader;
-      p.at(r.buf, r.dataPos, r.dataLen);
+      p.at(r.buf, r.dataPos, r.dataLen, r.pageEnd);
       const id = p.type();
       const pid = p.pid();
       const ev = p.event(id);

@@ -15,7 +15,9 @@ import { inflaterFor, type Inflate } from './compress.js';
 import { COMPRESS_HEADER_SIZE, parseCompressHeader, parseSectionHeader, SECTION_HEADER_SIZE } from './structs.js';
 import { parseEventFormat, parseHeaderPage, type EventFormat } from './format.js';
 import { Kallsyms } from './kallsyms.js';
-import { decodeOption, emptyOptions, OPT, selectedClock, type SectionOffsets } from './options.js';
+import { cpuData, decodeOption, emptyOptions, OPT, selectedClock, type SectionOffsets } from './options.js';
+import { pageSizeProblem } from './pages.js';
+import { quoteInput } from '../../model/quote.js';
 import type { TraceDatBuffer, TraceDatInfo, TraceDatOptions } from './types.js';
 
 const MAGIC = Buffer.from([0x17, 0x08, 0x44, ...Buffer.from('tracing')]);
@@ -54,14 +56,14 @@ export function openTraceDat(file: string, diags: Diagnostics): TraceDat {
 
 function readAll(dat: DatFile): TraceDat {
   const file = dat.path;
-  const head = dat.readUpTo(0, 64);
+  const head = dat.head(64);
   if (head.length < MAGIC.length || !head.subarray(0, MAGIC.length).equals(MAGIC))
     throw new TraceDatError(file, 0, 'not a trace.dat file (no "\\x17\\x08\\x44tracing" magic)');
   const fc = new FileCursor(dat, true, MAGIC.length);
   const versionText = fc.cstr('version', 16);
   const version = Number(versionText);
   if (!/^\d+$/.test(versionText) || (version !== 6 && version !== 7))
-    throw new TraceDatError(file, MAGIC.length, `trace.dat version "${versionText}" is not supported (6 and 7 are)`);
+    throw new TraceDatError(file, MAGIC.length, `trace.dat version ${quoteInput(versionText)} is not supported (6 and 7 are)`);
   const endianByte = fc.cursor(1, 'endianness').u8();
   if (endianByte > 1) throw new TraceDatError(file, fc.pos - 1, `endianness byte ${endianByte} is neither 0 nor 1`);
   const le = endianByte === 0;
@@ -69,14 +71,15 @@ function readAll(dat: DatFile): TraceDat {
   if (longSize !== 4 && longSize !== 8) throw new TraceDatError(file, fc.pos - 1, `long size ${longSize} is neither 4 nor 8`);
   const f = new FileCursor(dat, le, fc.pos);
   const pageSize = f.u32('page size');
-  if (pageSize < 64 || pageSize > 1 << 24 || (pageSize & (pageSize - 1)) !== 0)
-    throw new TraceDatError(file, f.pos - 4, `page size ${pageSize} is not a power of two between 64 and 16 MiB`);
+  const badPage = pageSizeProblem(pageSize);
+  if (badPage) throw new TraceDatError(file, f.pos - 4, badPage);
 
   const meta: Meta = {
     opts: emptyOptions(),
     buffers: [],
     sections: new Map(),
     headerPage: '',
+    headerPageAt: 0,
     headerEvent: '',
     events: new Map(),
     kallsyms: Kallsyms.empty(),
@@ -92,10 +95,10 @@ function readAll(dat: DatFile): TraceDat {
     if (name !== 'none') {
       compression = { name, version: ver };
       inflate = inflaterFor(name);
-      if (!inflate) throw new TraceDatError(file, f.pos, `compression "${name}" is not supported (zstd and zlib are)`);
+      if (!inflate) throw new TraceDatError(file, f.pos, `compression ${quoteInput(name)} is not supported (zstd and zlib are)`);
     }
     const v7 = new V7(dat, le, pageSize, inflate);
-    v7.readOptions(f.size64('first options offset'), meta);
+    v7.readOptions(f.offset64('first options offset'), meta);
     v7.readMetaSections(meta, longSize);
     const top = meta.buffers.find((b) => b.name === '');
     // `cpus=N` is trace-cmd's max_cpu: the larger of CPUCOUNT and the top buffer's CPU table.
@@ -107,6 +110,9 @@ function readAll(dat: DatFile): TraceDat {
   // Order: the top buffer first, then instances in file order (trace-cmd's handle order).
   meta.buffers.sort((a, b) => (a.name === '' ? -1 : b.name === '' ? 1 : 0));
   const hp = parseHeaderPage(meta.headerPage, longSize);
+  // The page walk reads the commit word and the first event where header_page puts them.
+  if ((hp.commitSize !== 4 && hp.commitSize !== 8) || hp.dataOffset < 8 + hp.commitSize || hp.dataOffset > 64)
+    throw new TraceDatError(file, meta.headerPageAt, `header_page gives a ${hp.commitSize}-byte commit and page data at offset ${hp.dataOffset}; expected a 4- or 8-byte commit after the u64 timestamp, and the data after it within the page's first 64 bytes`);
   return {
     file,
     version,
@@ -136,6 +142,8 @@ interface Meta {
   buffers: TraceDatBuffer[];
   sections: SectionOffsets;
   headerPage: string;
+  /** File offset naming the header_page text in errors. */
+  headerPageAt: number;
   headerEvent: string;
   events: Map<number, EventFormat>;
   kallsyms: Kallsyms;
@@ -205,10 +213,10 @@ class V7 {
         const at = c.pos;
         const data = new Cursor(c.bytes(size, `option ${id}`), this.le, this.dat.path, c.base + at, c.inflated);
         if (id === OPT.DONE) {
-          next = size >= 8 ? data.size64('next options offset') : 0;
+          next = size >= 8 ? data.offset64('next options offset', this.dat.size) : 0;
           break;
         }
-        decodeOption(id, data, meta.opts, meta.buffers, meta.sections, true, this.pageSize);
+        decodeOption(id, data, meta, { v7: true, pageSize: this.pageSize, size: this.dat.size });
       }
       offset = next;
     }
@@ -251,6 +259,7 @@ class V7 {
 
 function readHeaderInfo(c: Cursor, meta: Meta): void {
   if (c.cstr('header_page tag') !== 'header_page') throw c.fail('expected "header_page"');
+  meta.headerPageAt = c.inflated ? c.base : c.base + c.pos;
   meta.headerPage = c.text(c.size64('header_page size'), 'header_page');
   if (c.cstr('header_event tag') !== 'header_event') throw c.fail('expected "header_event"');
   meta.headerEvent = c.text(c.size64('header_event size'), 'header_event');
@@ -308,6 +317,7 @@ function readV6(f: FileCursor, le: boolean, pageSize: number, longSize: number, 
   const path = f.f.path;
   const tagAt = f.pos;
   if (f.cstr('header_page tag', 16) !== 'header_page') throw new TraceDatError(path, tagAt, 'expected "header_page"');
+  meta.headerPageAt = f.pos;
   meta.headerPage = f.text(f.size64('header_page size'), 'header_page');
   const evAt = f.pos;
   if (f.cstr('header_event tag', 16) !== 'header_event') throw new TraceDatError(path, evAt, 'expected "header_event"');
@@ -346,7 +356,7 @@ function readV6(f: FileCursor, le: boolean, pageSize: number, longSize: number, 
       if (id === OPT.DONE) break;
       const size = f.u32('option size');
       const c = f.cursor(size, `option ${id}`);
-      decodeOption(id, c, meta.opts, meta.buffers, meta.sections, false, pageSize);
+      decodeOption(id, c, meta, { v7: false, pageSize, size: f.f.size });
     }
     tagPos = f.pos;
     tag = f.text(10, 'data type tag');
@@ -365,7 +375,7 @@ function readV6(f: FileCursor, le: boolean, pageSize: number, longSize: number, 
       top.bufferClockText = text.replace(/\0+$/, '');
       meta.opts.v6FlyrecordClock = selectedClock(top.bufferClockText);
     }
-  } else throw new TraceDatError(path, tagPos, `expected "flyrecord" or "latency", found ${JSON.stringify(tag)}`);
+  } else throw new TraceDatError(path, tagPos, `expected "flyrecord" or "latency", found ${quoteInput(tag)}`);
   // trace-cmd reads nothing but the text of a latency file.
   for (const b of top.latency ? [] : meta.buffers) {
     // v6 instance buffers: at their offset, a "flyrecord\0" tag and a CPU table like the top's.
@@ -379,11 +389,7 @@ function readV6(f: FileCursor, le: boolean, pageSize: number, longSize: number, 
 }
 
 function readV6CpuTable(f: FileCursor, cpus: number, b: TraceDatBuffer): void {
-  for (let cpu = 0; cpu < cpus; cpu++) {
-    const offset = f.size64('CPU data offset');
-    const size = f.size64('CPU data size');
-    b.cpus.push({ cpu, offset, size });
-  }
+  for (let cpu = 0; cpu < cpus; cpu++) b.cpus.push(cpuData(f.cursor(16, `CPU ${cpu} data offset and size`), cpu, f.f.size));
 }
 
 function peekU32(f: FileCursor): number {

@@ -3,8 +3,10 @@
  * {@link TraceDatOptions} and buffer descriptions.
  */
 import type { Cursor } from './bytes.js';
+import { pageSizeProblem } from './pages.js';
+import { quoteInput } from '../../model/quote.js';
 import { parseTsc2Nsec } from './structs.js';
-import type { TimeShiftSample, TraceDatBuffer, TraceDatOptions } from './types.js';
+import type { CpuData, TimeShiftSample, TraceDatBuffer, TraceDatOptions } from './types.js';
 
 /** Option ids (trace-cmd's `enum tracecmd_file_options`). */
 export const OPT = {
@@ -56,33 +58,40 @@ export function selectedClock(text: string): string | undefined {
   return m ? m[1] : undefined;
 }
 
-/**
- * Decodes one option into `opts` (and `buffers` / `sections`). `c` covers exactly the option's
- * data. `hasSections` is true for v7 files (buffer options then carry clock and CPU tables).
- */
-export function decodeOption(
-  id: number,
-  c: Cursor,
-  opts: TraceDatOptions,
-  buffers: TraceDatBuffer[],
-  sections: SectionOffsets,
-  hasSections: boolean,
-  pageSize: number,
-): void {
+/** What an option is decoded into: the options record, the buffers and the v7 section offsets. */
+export interface OptionsInto {
+  opts: TraceDatOptions;
+  buffers: TraceDatBuffer[];
+  sections: SectionOffsets;
+}
+
+/** What decoding an option needs to know about its file. */
+export interface OptionsFile {
+  /** True for v7 files (buffer options then carry clock and CPU tables). */
+  v7: boolean;
+  /** The header's page size (a buffer's own, in v7, comes with it). */
+  pageSize: number;
+  /** File size in bytes: every offset an option gives must lie inside it. */
+  size: number;
+}
+
+/** Decodes one option into `into`. `c` covers exactly the option's data. */
+export function decodeOption(id: number, c: Cursor, into: OptionsInto, file: OptionsFile): void {
+  const { opts, buffers, sections } = into;
   const size = c.buf.length;
   switch (id) {
     case OPT.DATE: {
       const text = cText(c).trim();
       // Hex microseconds with a 0x prefix (strtoll base 0): trace-cmd multiplies by 1000.
       const v = parseCInt(text);
-      if (v === undefined) throw c.fail(`DATE option "${text}" is not a number`);
+      if (v === undefined) throw c.fail(`DATE option ${quoteInput(text)} is not a number`);
       opts.date = { text, offsetNs: v * 1000n };
       break;
     }
     case OPT.OFFSET: {
       const text = cText(c).trim();
       const v = parseCInt(text);
-      if (v === undefined) throw c.fail(`OFFSET option "${text}" is not a number`);
+      if (v === undefined) throw c.fail(`OFFSET option ${quoteInput(text)} is not a number`);
       opts.offset = { text, value: v };
       break;
     }
@@ -90,36 +99,9 @@ export function decodeOption(
       opts.cpustat.push(cText(c));
       break;
     case OPT.BUFFER:
-    case OPT.BUFFER_TEXT: {
-      const offset = c.size64('buffer offset');
-      const name = c.cstr('buffer name');
-      const buf: TraceDatBuffer = {
-        name,
-        clock: '',
-        latency: id === OPT.BUFFER_TEXT,
-        pageSize,
-        compressed: false,
-        cpus: [],
-        sectionOffset: offset,
-      };
-      if (hasSections) {
-        buf.bufferClockText = c.cstr('buffer clock');
-        buf.clock = buf.bufferClockText;
-        if (id === OPT.BUFFER) {
-          buf.pageSize = c.u32('buffer page size');
-          const n = c.u32('buffer CPU count');
-          if (n > 1 << 16) throw c.fail(`buffer "${name}" claims ${n} CPUs`);
-          for (let i = 0; i < n; i++) {
-            const cpu = c.u32('CPU id');
-            const off = c.size64('CPU data offset');
-            const sz = c.size64('CPU data size');
-            buf.cpus.push({ cpu, offset: off, size: sz });
-          }
-        } else buf.text = { offset, size: -1 };
-      }
-      buffers.push(buf);
+    case OPT.BUFFER_TEXT:
+      buffers.push(decodeBuffer(id, c, file));
       break;
-    }
     case OPT.TRACECLOCK:
       opts.traceClockText = cText(c);
       opts.traceClock = selectedClock(opts.traceClockText);
@@ -155,7 +137,7 @@ export function decodeOption(
       opts.tsc2nsec = parseTsc2Nsec(c.bytes(16, 'TSC2NSEC'), c.le);
       break;
     case OPT.HEADER_INFO:
-      opts.headerInfoOffset = c.size64('HEADER_INFO offset');
+      opts.headerInfoOffset = c.offset64('HEADER_INFO section offset', file.size);
       sections.set(id, opts.headerInfoOffset);
       break;
     case OPT.FTRACE_EVENTS:
@@ -163,7 +145,7 @@ export function decodeOption(
     case OPT.KALLSYMS:
     case OPT.PRINTK:
     case OPT.CMDLINES:
-      sections.set(id, c.size64('section offset'));
+      sections.set(id, c.offset64('section offset', file.size));
       break;
     case OPT.HOOK:
     case OPT.PROCMAPS:
@@ -175,6 +157,45 @@ export function decodeOption(
     default:
       opts.unknown.push({ id, size });
   }
+}
+
+/**
+ * BUFFER / BUFFER_TEXT: the buffer's name and where its data is; in v7 also its clock text, its
+ * page size and its CPUs' data. Every size and offset is checked here, before anyone uses it: the
+ * page size by the rule of the page walk, each CPU's data inside the file.
+ */
+function decodeBuffer(id: number, c: Cursor, file: OptionsFile): TraceDatBuffer {
+  const offset = c.offset64('buffer offset', file.size);
+  const name = c.cstr('buffer name');
+  const buf: TraceDatBuffer = { name, clock: '', latency: id === OPT.BUFFER_TEXT, pageSize: file.pageSize, compressed: false, cpus: [], sectionOffset: offset };
+  if (!file.v7) return buf;
+  buf.bufferClockText = c.cstr('buffer clock');
+  buf.clock = buf.bufferClockText;
+  if (id !== OPT.BUFFER) {
+    buf.text = { offset, size: -1 };
+    return buf;
+  }
+  const psAt = c.pos;
+  buf.pageSize = c.u32('buffer page size');
+  const bad = pageSizeProblem(buf.pageSize);
+  if (bad) throw c.fail(`buffer ${quoteInput(name)}: ${bad}`, psAt);
+  const n = c.u32('buffer CPU count');
+  if (n > 1 << 16) throw c.fail(`buffer ${quoteInput(name)} claims ${n} CPUs`);
+  for (let i = 0; i < n; i++) {
+    const cpu = c.u32('CPU id');
+    buf.cpus.push(cpuData(c, cpu, file.size));
+  }
+  return buf;
+}
+
+/** A CPU's data offset and size (u64 each), which must lie inside the file when there is data. */
+export function cpuData(c: Cursor, cpu: number, fileSize: number): CpuData {
+  const at = c.pos;
+  const offset = c.size64(`CPU ${cpu} data offset`);
+  const size = c.size64(`CPU ${cpu} data size`);
+  if (size > 0 && offset + size > fileSize)
+    throw c.fail(`CPU ${cpu} data (${size} bytes at byte ${offset}) runs past the end of the file (${fileSize} bytes): a corrupt offset or size, or a truncated file`, at);
+  return { cpu, offset, size };
 }
 
 /** TIME_SHIFT: peer id, flags, per-CPU samples, then (newer files) per-sample fraction bits. */

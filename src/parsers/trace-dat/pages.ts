@@ -9,7 +9,8 @@
  * memory stays bounded whatever the file size.
  */
 import type { Diagnostics } from '../../model/diagnostics.js';
-import { Cursor, TraceDatError } from './bytes.js';
+import { Cursor } from './bytes.js';
+import { InflateError } from './compress.js';
 import type { TraceDat } from './open.js';
 import type { CpuData, TraceDatBuffer } from './types.js';
 import { COMPRESS_HEADER_SIZE, parseCompressHeader } from './structs.js';
@@ -21,6 +22,20 @@ const MISSING_STORED = 0x40000000;
 const COMMIT_MASK = (1 << 27) - 1;
 /** Bytes of an uncompressed CPU stream read at once. */
 const WINDOW = 256 * 1024;
+
+/** Smallest and largest ring-buffer page (sub-buffer) size: 4 KiB, the smallest page of any Linux architecture; 16 MiB, far above the kernel's largest sub-buffer. */
+const MIN_PAGE = 4096;
+const MAX_PAGE = 1 << 24;
+
+/**
+ * Why `n` cannot be a ring-buffer page size (the header's, or a BUFFER option's), or undefined
+ * when it can: a power of two from 4 KiB to 16 MiB. Every page walk relies on it (a size of 0
+ * would never advance).
+ */
+export function pageSizeProblem(n: number): string | undefined {
+  if (n >= MIN_PAGE && n <= MAX_PAGE && (n & (n - 1)) === 0) return undefined;
+  return `page size ${n} is not a power of two from 4096 to ${MAX_PAGE} bytes`;
+}
 
 /** A source of whole pages: file windows or decompressed chunks. */
 export interface BlockSource {
@@ -50,48 +65,71 @@ function plainSource(t: TraceDat, cd: CpuData, pageSize: number): BlockSource {
   };
 }
 
+/** Where a reader reports a damaged part of its data (file offset, what was wrong), to be skipped. */
+export type ReportBad = (fileOffset: number, message: string) => void;
+
 /**
  * The decompressed chunks of a compressed v7 data area (CPU data or latency text). Like file
  * windows, each chunk is valid until the next call: the compressed and decompressed bytes go
  * through two buffers that are reused (grown when a chunk needs more).
+ *
+ * A chunk that cannot be decompressed is reported through `bad` and skipped (its pages are lost,
+ * the next chunk is read), as a damaged page is; a chunk header whose compressed size runs past
+ * the data leaves no way to find the next chunk, so the rest of the data is reported and skipped.
  */
-export function chunkSource(t: TraceDat, cd: CpuData): BlockSource {
+export function chunkSource(t: TraceDat, cd: CpuData, bad: ReportBad, pageSize = t.pageSize): BlockSource {
   const le = t.littleEndian;
-  const path = t.dat.path;
   let packed = Buffer.alloc(0);
   let room = Buffer.alloc(0);
   let count = -1;
   let done = 0;
   let pos = cd.offset;
-  // The CPU size written by trace-cmd counts the chunks but not the leading u32 chunk count.
-  const end = cd.offset + 4 + cd.size;
+  // The CPU size written by trace-cmd 3.1 counts the chunks but not the leading u32 chunk count
+  // (3.2 counts it); the data cannot run past the file either way.
+  const end = Math.min(cd.offset + 4 + cd.size, t.dat.size);
+  const pages = (n: number): string => `${Math.ceil(n / pageSize)} page(s), ${n} bytes`;
   return {
     next() {
       if (cd.size === 0) return null;
       if (count < 0) {
-        count = new Cursor(t.dat.read(pos, 4, `CPU ${cd.cpu} chunk count`), le, path, pos).u32();
+        count = new Cursor(t.dat.read(pos, 4, `CPU ${cd.cpu} chunk count`), le, t.file, pos).u32();
         pos += 4;
       }
-      if (done >= count) return null;
-      const at = pos;
-      const { csize, usize } = parseCompressHeader(t.dat.read(pos, COMPRESS_HEADER_SIZE, `CPU ${cd.cpu} chunk header`), le);
-      if (at + 8 + csize > end)
-        throw new TraceDatError(path, at, `CPU ${cd.cpu} chunk of ${csize} bytes runs past the CPU data (ends at byte ${end})`);
-      if (usize > 1 << 26) throw new TraceDatError(path, at, `CPU ${cd.cpu} chunk claims ${usize} bytes uncompressed`);
-      if (csize > packed.length) packed = Buffer.allocUnsafeSlow(csize);
-      if (usize > room.length) room = Buffer.allocUnsafeSlow(usize);
-      const data = t.dat.readInto(packed, pos + 8, csize, `CPU ${cd.cpu} chunk`);
-      pos += 8 + csize;
-      done++;
-      let buf: Buffer;
-      try {
-        buf = t.inflate!(data, usize, room);
-      } catch (e) {
-        throw new TraceDatError(path, at, `CPU ${cd.cpu} chunk: cannot decompress (${(e as Error).message})`);
+      for (; done < count; done++) {
+        const at = pos;
+        if (at + COMPRESS_HEADER_SIZE > end) {
+          bad(at, `chunk ${done + 1} of ${count} would start past the end of the CPU's data (byte ${end}); the chunk count is wrong, nothing more to read`);
+          return null;
+        }
+        const { csize, usize } = parseCompressHeader(t.dat.read(pos, COMPRESS_HEADER_SIZE, `CPU ${cd.cpu} chunk header`), le);
+        if (at + 8 + csize > end) {
+          bad(at, `chunk ${done + 1} of ${count}: its compressed size ${csize} runs past the end of the CPU's data (byte ${end}); the rest of the data (${end - at} bytes) skipped`);
+          return null;
+        }
+        pos += 8 + csize;
+        if (usize > 1 << 26) {
+          bad(at, `chunk ${done + 1} of ${count} claims ${usize} bytes uncompressed (at most 64 MiB expected); chunk skipped`);
+          continue;
+        }
+        if (csize > packed.length) packed = Buffer.allocUnsafeSlow(csize);
+        if (usize > room.length) room = Buffer.allocUnsafeSlow(usize);
+        const data = t.dat.readInto(packed, at + 8, csize, `CPU ${cd.cpu} chunk`);
+        let buf: Buffer;
+        try {
+          buf = t.inflate!(data, usize, room);
+        } catch (e) {
+          if (!(e instanceof InflateError)) throw e;
+          bad(at, `compressed chunk ${done + 1} of ${count} (${csize} bytes) cannot be decompressed (${e.message}); its ${pages(usize)}, skipped`);
+          continue;
+        }
+        if (buf.length !== usize) {
+          bad(at, `compressed chunk ${done + 1} of ${count} decompressed to ${buf.length} bytes, not the ${usize} its header gives; its pages skipped`);
+          continue;
+        }
+        done++;
+        return { buf, fileOffset: at, inflated: true };
       }
-      if (buf.length !== usize)
-        throw new TraceDatError(path, at, `CPU ${cd.cpu} chunk decompressed to ${buf.length} bytes, expected ${usize}`);
-      return { buf, fileOffset: at, inflated: true };
+      return null;
     },
   };
 }
@@ -115,6 +153,8 @@ export class CpuReader {
   missed = 0;
   /** File offset naming the current event (its byte, or its chunk's for compressed data). */
   fileOffset = 0;
+  /** Index in `buf` where the current event's page ends. */
+  pageEnd = 0;
 
   private src: BlockSource;
   private blockOffset = 0;
@@ -147,7 +187,9 @@ export class CpuReader {
     this.commitSize = t.commitSize;
     this.dataOffset = t.pageDataOffset;
     this.path = t.file;
-    this.src = buffer.compressed ? chunkSource(t, cd) : plainSource(t, cd, buffer.pageSize);
+    this.src = buffer.compressed
+      ? chunkSource(t, cd, (at, msg) => this.report(at, msg), buffer.pageSize)
+      : plainSource(t, cd, buffer.pageSize);
     this.buf = Buffer.alloc(0);
     this.pageStart = -this.pageSize;
   }
@@ -155,7 +197,8 @@ export class CpuReader {
   /** The raw timestamp of the first page of this CPU (undefined when it has no data). */
   static firstPageTs(t: TraceDat, buffer: TraceDatBuffer, cd: CpuData): bigint | undefined {
     if (cd.size === 0) return undefined;
-    const src = buffer.compressed ? chunkSource(t, cd) : plainSource(t, cd, buffer.pageSize);
+    // A damaged chunk is skipped here without a word: the reader that walks the pages reports it.
+    const src = buffer.compressed ? chunkSource(t, cd, () => {}, buffer.pageSize) : plainSource(t, cd, buffer.pageSize);
     const b = src.next();
     if (!b || b.buf.length < 8) return undefined;
     return t.littleEndian ? b.buf.readBigUInt64LE(0) : b.buf.readBigUInt64BE(0);
@@ -172,7 +215,12 @@ export class CpuReader {
   private bad(at: number, msg: string): void {
     const where = this.inflated ? this.blockOffset : this.blockOffset + at;
     const detail = this.inflated ? `${msg} (byte ${at} of the decompressed chunk)` : msg;
-    this.diags.add({ file: this.path, byteOffset: where, message: `CPU ${this.cpu}: ${detail}; rest of the page skipped` });
+    this.report(where, `${detail}; rest of the page skipped`);
+  }
+
+  /** Reports damage at a file offset of this CPU's data (a diagnostic; the first is fatal with --strict). */
+  private report(fileOffset: number, message: string): void {
+    this.diags.add({ file: this.path, byteOffset: fileOffset, message: `CPU ${this.cpu}: ${message}` });
   }
 
   /** Loads the next page; false at the end of the CPU's data. */
@@ -195,6 +243,7 @@ export class CpuReader {
         }
       }
       this.pageStart = start;
+      this.pageEnd = start + this.pageSize;
       const pts = this.le ? this.buf.readBigUInt64LE(start) : this.buf.readBigUInt64BE(start);
       const cAt = start + 8;
       let flags: number;

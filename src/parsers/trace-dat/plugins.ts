@@ -311,6 +311,23 @@ const kernelStack: Plugin = (c) => {
   return { text: s, pretty: false };
 };
 
+/**
+ * ftrace:raw_data (a write to trace_marker_raw): libtraceevent's built-in handler prints `# ID`
+ * in hex, then every byte of the record after the id, padding included, as ` %02x`.
+ */
+const rawData: Plugin = (c) => {
+  const id = val(c, 'id');
+  const buf = c.ev.byName.get('buf');
+  if (id === undefined || !buf) return { text: '', pretty: true };
+  let s = '# ' + hex(id);
+  const b = c.r.buf;
+  for (let at = c.r.pos + buf.offset, end = c.r.pos + c.r.len; at < end; at++) s += ' ' + HEX2[b[at]];
+  return { text: s, pretty: false };
+};
+
+/** Two lower-case hex digits of each byte value. */
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 /** Plugins by `system:event`. */
 export const PLUGINS: ReadonlyMap<string, Plugin> = new Map([
   ['sched:sched_switch', schedSwitch],
@@ -332,4 +349,5 @@ export const PLUGINS: ReadonlyMap<string, Plugin> = new Map([
   ['tlb:tlb_flush', tlbFlush],
   ['ftrace:function', functionEvent],
   ['ftrace:kernel_stack', kernelStack],
+  ['ftrace:raw_data', rawData],
 ]);

@@ -35,7 +35,7 @@ export class EventPrinter {
   private typeSize = 2;
   private pidOff = 4;
   private pidSize = 4;
-  private rec: Rec = { buf: Buffer.alloc(0), pos: 0, len: 0 };
+  private rec: Rec = { buf: Buffer.alloc(0), pos: 0, len: 0, pageEnd: 0 };
   /** Called when a plugin registers a comm for a pid that had none. */
   onRegister?: (pid: number) => void;
   private ctx: PluginCtx;
@@ -67,11 +67,12 @@ export class EventPrinter {
     };
   }
 
-  /** Points the printer at a record (the bytes stay owned by the caller). */
-  at(buf: Buffer, pos: number, len: number): void {
+  /** Points the printer at a record (the bytes stay owned by the caller) in a page ending at `pageEnd`. */
+  at(buf: Buffer, pos: number, len: number, pageEnd = pos + len): void {
     this.rec.buf = buf;
     this.rec.pos = pos;
     this.rec.len = len;
+    this.rec.pageEnd = pageEnd;
   }
 
   /** Event id of the current record. */

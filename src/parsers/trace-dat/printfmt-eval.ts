@@ -14,6 +14,12 @@ export interface Rec {
   buf: Buffer;
   pos: number;
   len: number;
+  /**
+   * Index in `buf` where the record's ring-buffer page ends (default: the record's end). A `%s`
+   * of a string field runs to its NUL, past the record when it has none, as libtraceevent's does
+   * in the page trace-cmd holds; it never runs past the page.
+   */
+  pageEnd?: number;
 }
 
 /** What rendering needs from the file. */
@@ -75,7 +81,7 @@ export function dynLoc(env: RenderEnv, r: Rec, f: FieldFormat): { off: number; l
 /** A NUL-terminated string starting at `off` of the record, bounded by `max` bytes. */
 export function cString(r: Rec, off: number, max: number): string {
   const start = r.pos + off;
-  const limit = Math.min(r.pos + r.len, start + Math.max(0, max));
+  const limit = Math.min(Math.max(r.pageEnd ?? 0, r.pos + r.len), start + Math.max(0, max));
   if (start >= limit) return '';
   let end = r.buf.indexOf(0, start);
   if (end < 0 || end > limit) end = limit;
@@ -533,7 +539,9 @@ export function rawFieldText(env: RenderEnv, r: Rec, f: FieldFormat): string {
       off = f.offset;
       len = f.size;
     }
-    if (f.isString && !env.notString?.has(f) && isPrintable(r, off, len)) return cString(r, off, r.len - off);
+    // "%s" from the field's start: to its NUL, which may lie past the record (a `char buf[]`
+    // without one runs into the next event's header, as trace-cmd prints it).
+    if (f.isString && !env.notString?.has(f) && isPrintable(r, off, len)) return cString(r, off, Number.MAX_SAFE_INTEGER);
     const bytes: string[] = [];
     for (let i = 0; i < len; i++) bytes.push((r.buf[r.pos + off + i] ?? 0).toString(16).padStart(2, '0'));
     (env.notString ??= new Set()).add(f);

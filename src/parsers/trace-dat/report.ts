@@ -40,7 +40,7 @@ export function* reportBytes(t: TraceDat, o: ReportOptions, diags: Diagnostics, 
   out.str(`cpus=${t.cpus}\n`);
   const top = t.buffers.find((b) => b.name === '');
   if (top?.latency) {
-    for (const text of latencyText(t, top)) {
+    for (const text of latencyText(t, top, diags)) {
       out.str(text);
       yield out;
     }
@@ -107,7 +107,7 @@ export function* reportBytes(t: TraceDat, o: ReportOptions, diags: Diagnostics, 
   const raw = o.raw;
   for (let s = merger.next(); s; s = merger.next()) {
     const r = s.reader;
-    p.at(r.buf, r.dataPos, r.dataLen);
+    p.at(r.buf, r.dataPos, r.dataLen, r.pageEnd);
     const id = p.type();
     const pid = p.pid();
     let pc: Buffer;
@@ -146,11 +146,12 @@ export function* reportBytes(t: TraceDat, o: ReportOptions, diags: Diagnostics, 
 }
 
 /** A latency file's text, as `trace-cmd report` prints it (unchanged, then a newline). */
-function* latencyText(t: TraceDat, b: TraceDatBuffer): Generator<string> {
+function* latencyText(t: TraceDat, b: TraceDatBuffer, diags: Diagnostics): Generator<string> {
   const text = b.text;
   if (text && b.compressed) {
     // v7: the text is compressed in chunks, like CPU data (u32 count, then size-prefixed chunks).
-    const src = chunkSource(t, { cpu: 0, offset: text.offset, size: text.size - 4 });
+    const bad = (at: number, message: string): void => diags.add({ file: t.file, byteOffset: at, message: `latency text: ${message}` });
+    const src = chunkSource(t, { cpu: 0, offset: text.offset, size: text.size - 4 }, bad);
     for (let c = src.next(); c; c = src.next()) yield c.buf.toString('latin1');
   } else if (text) {
     const end = text.size < 0 ? t.dat.size : text.offset + text.size;
