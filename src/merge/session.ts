@@ -58,6 +58,8 @@ export interface PreparedMerge {
   notes: string[];
   /** Readers opened ahead of the merge, by spec (taken over by runMerge). */
   opened: Map<SourceSpec, OpenSource>;
+  /** Every file the merge reads: trace files and the bundles' meta.json (no output may be one of them). */
+  inputs: string[];
 }
 
 /** Gathers inputs, scans the host and plans the mapping; throws UserErrors for impossible merges. */
@@ -66,8 +68,10 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
   const notes: string[] = [];
   const host: SourceSpec[] = [];
   const guestGroups: SourceSpec[][] = [];
+  const metaFiles: string[] = [];
   for (const dir of req.bundles) {
     const b = await loadBundle(dir);
+    metaFiles.push(b.metaFile);
     if (b.meta.role === 'host') {
       if (host.length) throw new UserError(`two host inputs given (${host[0].file} and ${dir}): a merge has one host`);
       host.push(...b.specs);
@@ -119,7 +123,8 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
   const opened = new Map<SourceSpec, OpenSource>();
   try {
     if (host.length) for (const s of guestGroups.flat()) if (s.format === 'ftrace-text') opened.set(s, await openSource(s, diags));
-    return await planMerge(req, host, guestGroups, opened, diags, notes);
+    const inputs = [...metaFiles, ...[...host, ...guestGroups.flat()].map((s) => s.file)];
+    return { ...(await planMerge(req, host, guestGroups, opened, diags, notes)), inputs };
   } catch (e) {
     for (const o of opened.values()) await o.close();
     throw e;
@@ -134,7 +139,7 @@ async function planMerge(
   opened: Map<SourceSpec, OpenSource>,
   diags: Diagnostics,
   notes: string[],
-): Promise<PreparedMerge> {
+): Promise<Omit<PreparedMerge, 'inputs'>> {
   // The scan reads the host once more than the merge: its bad lines are reported by the merge pass.
   const scan = host.length ? await scanHost(host, new Diagnostics(req.strict ?? false, 0)) : undefined;
   if (scan && scan.events === 0) notes.push(`the host trace ${host[0].file} has no events: nothing can be checked`);
