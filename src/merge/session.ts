@@ -11,7 +11,7 @@ import { clockUnit, type TraceClock } from '../model/clock.js';
 import { clockSyncFor } from './clock-sync.js';
 import { scanHost, type HostScan } from './host-scan.js';
 import { loadBundle } from './inputs.js';
-import { mergeTimeline, type Timeline, type TimelineSource } from './merge.js';
+import { mergeTimeline, reorderFailures, type Timeline, type TimelineSource } from './merge.js';
 import type { MergedBatch } from './merged-event.js';
 import { planGuest, type GuestOverrides, type GuestPlan } from './plan.js';
 import { openSource, type OpenSource, type SourceSpec } from './source.js';
@@ -94,6 +94,11 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
     ]),
   );
   if (!host.length && !guestGroups.length) throw new UserError('nothing to merge: give bundle folders, or --host/--guest files');
+  // Each guest has a clock of its own: only the host's trace puts two of them on one timeline.
+  if (!host.length && guestGroups.length > 1)
+    throw new UserError(
+      `no host trace given for ${guestGroups.length} guest inputs (${guestGroups.map((g) => g[0].file).join(', ')}): guests are put on one timeline through their host's trace — give the host bundle (or --host FILE)`,
+    );
   if (!host.length && guestGroups.length)
     notes.push('no host trace given: guest events are shown on their own clock, unvalidated');
   // Formats, and trace.dat metadata: its options may carry the mapping (TIME_SHIFT, GUEST, TRACEID).
@@ -280,5 +285,11 @@ export async function runMerge(p: PreparedMerge, sinks: MergeSinks, window?: num
   }
   if (!started) throw new UserError(`the inputs hold no events (${sources.map((s) => s.open.spec.file).join(', ')}): nothing to merge`);
   const result = validator ? validator.finalize() : { guests: [], ok: true, failures: [] };
+  // Events beyond the reorder window leave the output out of time order: the verdict says so.
+  const late = timeline ? reorderFailures(timeline) : [];
+  if (late.length) {
+    result.failures.push(...late);
+    result.ok = false;
+  }
   return { result, timeline, events };
 }
