@@ -136,7 +136,7 @@ fi
 
 # Output: a folder of our own. Files are written as .part and renamed; meta.json comes last, so a
 # bundle with a meta.json is complete.
-tmpdir=""
+tmpdir=""; made_dir=0
 if [ "$to_tar" = 1 ]; then
   tmpdir=$(mktemp -d /tmp/kvmtrace-guest.XXXXXX) || die "cannot create a temporary folder"
   dir="$tmpdir"
@@ -145,6 +145,7 @@ else
   if [ -e "$dir" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ] && [ "$force" != 1 ]; then
     die "$dir already holds files; not overwriting a bundle (use -f to write into it anyway)"
   fi
+  [ -e "$dir" ] || made_dir=1
   mkdir -p "$dir" || die "cannot create $dir"
 fi
 
@@ -215,6 +216,8 @@ cleanup() {
   [ -n "$mounted_tracefs" ] && umount "$mounted_tracefs" 2>/dev/null
   if [ "$finished" != 1 ]; then
     rm -f "$dir/trace.txt.part" "$dir/meta.json.part"
+    # A folder this run created is removed when the failed run left it empty.
+    [ "$made_dir" = 1 ] && rmdir "$dir" 2>/dev/null
     say "capture aborted; no bundle written"
   fi
   [ -n "$tmpdir" ] && rm -rf "$tmpdir"

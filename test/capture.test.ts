@@ -5,7 +5,7 @@
  * trace_marker work). Tests that need root or tracefs skip with the reason printed.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,11 +19,14 @@ import { signedU64 } from '../src/capture/debugfs.js';
 import { GUEST_SCRIPT, NATIVE_DIR } from '../src/capture/native.js';
 import { guestScriptArgs } from '../src/capture/guest-capture.js';
 import { prepareBundleDir } from '../src/capture/output.js';
+import { kvmtrace, ROOT } from './helpers/cli.js';
 
 const TRACEFS = '/sys/kernel/tracing';
 const root = process.getuid?.() === 0;
 const hasTracefs = existsSync(join(TRACEFS, 'instances'));
 const tracingOk = root && hasTracefs;
+const debugfsMounted = readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[2] === 'debugfs');
+if (tracingOk && !debugfsMounted) console.log('capture host --wait test skipped: debugfs is not mounted');
 if (!tracingOk) console.log(`capture tests on tracefs skipped: ${root ? '' : 'not root; '}${hasTracefs ? '' : `no ${TRACEFS}/instances`}`);
 
 const built = spawnSync('make', ['-C', NATIVE_DIR], { encoding: 'utf8' });
@@ -313,6 +316,42 @@ describe('guest capture script', () => {
     const bad = spawnSync(process.execPath, [...CLI, 'capture', 'guest', '-o', join(tmp, 'x'), '--sync', 'hlt'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toBe('kvmtrace: --sync hlt: expected pio or cpuid\n');
+  });
+
+  it.skipIf(!tracingOk || !helpersOk)('a failed capture guest leaves no folder it created (a folder the user made stays)', () => {
+    const made = join(tmp, 'failed-guest');
+    const r = kvmtrace(['capture', 'guest', '-o', made, '-e', 'nosuchsystem:nosuchevent', '-d', '1']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/cannot enable event nosuchsystem:nosuchevent.*\n.*capture aborted; no bundle written/);
+    expect(existsSync(made)).toBe(false);
+    const mine = join(tmp, 'users-folder');
+    mkdirSync(mine);
+    expect(kvmtrace(['capture', 'guest', '-o', mine, '-e', 'nosuchsystem:nosuchevent', '-d', '1']).status).toBe(2);
+    expect(readdirSync(mine)).toEqual([]);
+  });
+
+  it.skipIf(!tracingOk || !helpersOk || !debugfsMounted)('capture host --wait -d N gives up after N s when QEMU never starts, and leaves no folder', () => {
+    const out = join(tmp, 'never-host');
+    const vm = `kvmtrace-never-${process.pid}`;
+    // The timeout only guards against a hang (the capture used to wait for ever); -d 1 ends it.
+    const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), 'capture', 'host', '--vm', vm, '--wait', '-d', '1', '-o', out], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toMatch(new RegExp(`kvmtrace: QEMU "${vm}" did not start within the 1 s of --duration; no bundle written\n$`));
+    expect(r.status).toBe(2);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it.skipIf(!tracingOk || !helpersOk || !debugfsMounted)('capture host stopped by SIGTERM after its stderr reader went away still cleans up', async () => {
+    const out = join(tmp, 'no-stderr-host');
+    const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), 'capture', 'host', '--vm', `kvmtrace-never-${process.pid}`, '--wait', '-o', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    while (!/waiting for QEMU/.test(err)) await new Promise((r) => setTimeout(r, 20));
+    child.stderr.destroy(); // what a parent that stops reading does (spawnSync after its timeout)
+    const code = new Promise<number | null>((r) => child.on('exit', r));
+    child.kill('SIGTERM');
+    expect(await code).toBe(2); // "stopped before the VM started", said to nobody
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(join(TRACEFS, 'instances', `kvmtrace-${child.pid}`))).toBe(false);
   });
 
   it.skipIf(!tracingOk || !helpersOk)('recovers the events when its trace reader dies mid-capture', async () => {

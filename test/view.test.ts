@@ -6,6 +6,7 @@
  */
 import xterm from '@xterm/headless';
 import { spawn, spawnSync } from 'node:child_process';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { prepareMerge } from '../src/merge/session.js';
@@ -300,45 +301,68 @@ describe.skipIf(externalMissing)('view in a headless terminal', () => {
 // The CLI driving a real pseudo-terminal: util-linux `script` gives it one (no native pty module here).
 const scriptMissing = spawnSync('script', ['--version']).status === 0 ? undefined : 'util-linux script(1) is not installed';
 
+/** `kvmtrace view` of the bundled capture on a 100x20 pseudo-terminal: its output so far, and a way to wait for some. */
+function viewOnPty(): { child: ReturnType<typeof spawn>; out: () => string; seen: (re: RegExp) => Promise<void>; pid: Promise<number> } {
+  const dir = join(ROOT, 'fixtures', 'pvm-1vcpu');
+  // `exec`: the shell's pid, printed first, becomes the pid of kvmtrace.
+  const cmd = `stty cols 100 rows 20; echo "pid $$"; exec ${process.execPath} ${join(ROOT, 'dist', 'cli', 'main.js')} view ${dir}/host ${dir}/guest`;
+  const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => (out += d));
+  const seen = (re: RegExp): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}; got ${JSON.stringify(out.slice(-400))}`)), 60_000);
+      const check = (): void => {
+        if (re.test(out)) {
+          clearTimeout(timer);
+          child.stdout!.off('data', check);
+          resolve();
+        }
+      };
+      child.stdout!.on('data', check);
+      check();
+    });
+  const pid = seen(/pid (\d+)/).then(() => Number(/pid (\d+)/.exec(out)![1]));
+  return { child, out: () => out, seen, pid };
+}
+
 describe.skipIf(scriptMissing)('kvmtrace view on a pseudo-terminal', () => {
   if (scriptMissing) console.log(`skipped: ${scriptMissing}`);
   it('enters the alternate screen, answers keys, and restores the terminal on q', async () => {
-    const dir = join(ROOT, 'fixtures', 'pvm-1vcpu');
-    const cmd = `stty cols 100 rows 20; exec ${process.execPath} ${join(ROOT, 'dist', 'cli', 'main.js')} view ${dir}/host ${dir}/guest`;
-    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    const seen = (re: RegExp): Promise<void> =>
-      new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}; got ${JSON.stringify(out.slice(-400))}`)), 60_000);
-        const check = (): void => {
-          if (re.test(out)) {
-            clearTimeout(timer);
-            child.stdout.off('data', check);
-            resolve();
-          }
-        };
-        child.stdout.on('data', check);
-        check();
-      });
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => (out += d));
+    const { child, out, seen } = viewOnPty();
     await seen(/keys: /);
-    child.stdin.write('/kind=pio\r');
+    child.stdin!.write('/kind=pio\r');
     await seen(/marker "kvmsync seq=0/);
-    const upTo = out.length;
-    child.stdin.write('q');
+    const upTo = out().length;
+    child.stdin!.write('q');
     const code = await new Promise<number | null>((r) => child.on('close', r));
     expect(code).toBe(0);
-    expect(out).toContain('\x1b[?1049h'); // alternate screen on …
-    expect(out.slice(upTo)).toContain('\x1b[?1049l'); // … and off again after q
+    expect(out()).toContain('\x1b[?1049h'); // alternate screen on …
+    expect(out().slice(upTo)).toContain('\x1b[?1049l'); // … and off again after q
     // What the person saw last, replayed into a terminal emulator of the same size.
     const term = new xterm.Terminal({ cols: 100, rows: 20, allowProposedApi: true });
-    await new Promise<void>((r) => term.write(out.slice(0, upTo), r));
+    await new Promise<void>((r) => term.write(out().slice(0, upTo), r));
     const b = term.buffer.active;
     const lines = Array.from({ length: 20 }, (_, i) => b.getLine(b.viewportY + i)!.translateToString(true));
     expect(lines[0]).toMatch(/^kvmtrace view — 2 lane\(s\)/);
     expect(lines[3]).toMatch(/^ vCPU 0 26619 CPU 0\/KVM/);
     expect(lines[4]).toMatch(/^>kvmlab CPU 0 .*\*/); // the search selected the marker's lane
     expect(lines[19]).toMatch(/^@ [\d.]+ s \| marker "kvmsync seq=0 cpu=0 kind=pio/);
+  }, 90_000);
+
+  it.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('restores the terminal when %s ends it (main screen, cursor shown), then dies of the signal', async (sig) => {
+    const { child, out, seen, pid } = viewOnPty();
+    await seen(/keys: /);
+    const upTo = out().length;
+    expect(out()).toContain('\x1b[?1049h\x1b[?25l'); // alternate screen, cursor hidden
+    process.kill(await pid, sig);
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    const after = out().slice(upTo);
+    expect(after).toContain('\x1b[?25h'); // cursor shown again
+    expect(after).toContain('\x1b[?1049l'); // back on the main screen
+    expect(after).not.toMatch(/\n\s+at /); // no stack trace
+    // script(1) -e passes on the status of its child, which died of the signal: 128 + its number.
+    expect(code).toBe(128 + constants.signals[sig]);
   }, 90_000);
 });

@@ -16,7 +16,7 @@ import { VERSION } from '../model/version.js';
 import { findDebugfs, readVcpus, type VcpuReading } from './debugfs.js';
 import { hasHardwareVirt, machineFacts } from './host-facts.js';
 import { helperPath } from './native.js';
-import { commitPart, dropPart, partName, prepareBundleDir, writeWhole } from './output.js';
+import { commitPart, dropCreatedDir, dropPart, partName, prepareBundleDir, writeWhole } from './output.js';
 import { TracePipePoller, run } from './process.js';
 import { TraceInstance, findTracefs } from './tracefs.js';
 import { alive, findVm, threadName, threadsOf, waitForProcess, waitForVm, type FoundVm } from './vm.js';
@@ -158,14 +158,24 @@ async function waitForEnd(vm: FoundVm, durationS: number | undefined, stop: Abor
   }
 }
 
-/** Runs a host capture to its end and writes the bundle. */
+/** Runs a host capture to its end and writes the bundle; a failed one leaves no folder it created. */
 export async function captureHost(opts: HostCaptureOptions): Promise<HostCaptureResult> {
-  const say = opts.progress ?? (() => undefined);
   const rdtsc = helperPath('rdtsc');
   const { tracefs, debugfs } = await hostPreflight();
   // Without --wait the VM must exist now: find it before touching anything.
   const found = opts.wait ? undefined : await findVm(debugfs, opts.vm);
-  await prepareBundleDir(opts.outDir, opts.force ?? false);
+  const created = await prepareBundleDir(opts.outDir, opts.force ?? false);
+  try {
+    return await record(opts, found, tracefs, debugfs, rdtsc);
+  } catch (e) {
+    await dropCreatedDir(opts.outDir, created);
+    throw e;
+  }
+}
+
+/** The capture itself, into a prepared bundle folder: tracefs instance, debugfs readings, meta.json. */
+async function record(opts: HostCaptureOptions, found: FoundVm | undefined, tracefs: string, debugfs: string, rdtsc: string): Promise<HostCaptureResult> {
+  const say = opts.progress ?? (() => undefined);
   const facts = await machineFacts(rdtsc);
   const notes: string[] = [];
 
@@ -204,8 +214,13 @@ export async function captureHost(opts: HostCaptureOptions): Promise<HostCapture
       await turnOn(enable.filter((e) => (opts.hold ? e === 'kvm:kvm_write_tsc_offset' : e.startsWith('kvm:'))));
       await inst.write('tracing_on', '1');
       say(`waiting for QEMU "${opts.vm}" to start`);
-      qemuPid = await waitForProcess(opts.vm, opts.stop);
-      if (qemuPid === undefined) throw new UserError('stopped before the VM started; no bundle written');
+      // --duration bounds the wait too: a VM that never starts must not keep the capture waiting.
+      const limit = opts.durationS === undefined ? undefined : AbortSignal.timeout(opts.durationS * 1000);
+      qemuPid = await waitForProcess(opts.vm, anySignal(opts.stop, limit));
+      if (qemuPid === undefined)
+        throw new UserError(
+          opts.stop?.aborted ? 'stopped before the VM started; no bundle written' : `QEMU "${opts.vm}" did not start within the ${opts.durationS} s of --duration; no bundle written`,
+        );
     }
     const tids = await threadsOf(qemuPid);
     if (tids.length === 0) throw new UserError(`QEMU ${qemuPid} exited before the capture began`);

@@ -11,6 +11,9 @@ import { Command } from 'commander';
 import { isUserError } from '../model/errors.js';
 import { commands } from './commands/index.js';
 import { VERSION } from '../model/version.js';
+import { removeTemporaryFiles } from '../export/atomic-writer.js';
+import { endOnSignals, onEarlyExit } from './exit.js';
+import { watchStdout, writeStdoutSync } from './stdout.js';
 
 /**
  * Builds the program. When `only` names a command, only that command's module is loaded (start-up
@@ -21,18 +24,19 @@ export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command('kvmtrace')
     .description("Put a KVM guest's trace and its host's trace on one timeline, exact to the TSC cycle.")
     .version(VERSION)
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Help and version text go through the same stdout as everything else (stdout.ts).
+    .configureOutput({ writeOut: (s) => writeStdoutSync(Buffer.from(s)) });
   const one = commands.filter((c) => c.name === only);
   for (const c of one.length ? one : commands) (await c.load()).register(program);
   return program;
 }
 
 async function main(): Promise<void> {
-  // `kvmtrace … | head`: a closed pipe ends the output quietly, as for any Unix filter.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(0);
-    throw e;
-  });
+  // A run that ends early (a signal, a failed stdout) leaves no temporary output file behind.
+  onEarlyExit(removeTemporaryFiles);
+  endOnSignals();
+  watchStdout();
   try {
     await (await buildProgram(process.argv[2])).parseAsync(process.argv);
   } catch (e) {

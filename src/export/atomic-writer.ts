@@ -2,16 +2,18 @@
  * Outputs are written whole or not at all: text goes to a temporary file in the target's folder
  * and is renamed over the target only on `commit()`. `abort()` (or any error) removes the
  * temporary file, leaving the target as it was. A target that is a device or a pipe (`-o
- * /dev/null`, a FIFO) cannot be replaced and is written directly.
+ * /dev/null`, a FIFO) cannot be replaced and is written directly. A run that ends before either
+ * (a signal, a failed stdout) removes the temporary files still open with
+ * {@link removeTemporaryFiles}. Errors name the target, never the temporary file.
  *
  * Text is encoded straight into a large Buffer (no Buffer per string); full buffers are written
  * while the next one fills, and `settle()` is the back-pressure: a writer never runs more than a
  * buffer or two ahead of the disk.
  */
-import { statSync } from 'node:fs';
+import { statSync, unlinkSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { UserError } from '../model/errors.js';
+import { errnoText, UserError } from '../model/errors.js';
 
 const SIZE = 1 << 22;
 /** Text a JSON string literal holds as it is: printable ASCII except `"` and `\\`. */
@@ -21,6 +23,24 @@ const JSON_AS_IS = new Uint8Array(256).map((_, c) => (c >= 0x20 && c <= 0x7e && 
 
 /** "00" to "99" as ASCII digit pairs: pair n at [2n, 2n + 1]. */
 const DIGIT_PAIRS = Uint8Array.from({ length: 200 }, (_, k) => 48 + (k & 1 ? (k >> 1) % 10 : Math.floor((k >> 1) / 10)));
+
+/** The temporary files of this process not yet committed or removed. */
+const temporaryFiles = new Set<string>();
+
+/**
+ * Removes every temporary file of this process at once, synchronously: for a run that ends before
+ * its writers could commit or abort (the CLI calls it on a signal and before an early exit).
+ */
+export function removeTemporaryFiles(): void {
+  for (const f of temporaryFiles) {
+    try {
+      unlinkSync(f);
+    } catch {
+      // already gone
+    }
+  }
+  temporaryFiles.clear();
+}
 
 /** A streaming writer to a file that appears only when complete. `-` writes to stdout. */
 export class AtomicWriter {
@@ -34,6 +54,8 @@ export class AtomicWriter {
   private inflight: Promise<void> | undefined;
   private failure: Error | undefined;
   private finished = false;
+  /** The temporary file exists and is this writer's (only then may abort remove it). */
+  private created = false;
 
   /** The target is a device or a pipe (`/dev/null`, a FIFO): written directly, never renamed over. */
   private readonly device: boolean;
@@ -51,12 +73,17 @@ export class AtomicWriter {
   }
 
   /** Opens the file the bytes go to: the temporary file, created new, or the device itself. */
-  private openTarget(): Promise<FileHandle> {
-    return open(this.tmp!, this.device ? 'w' : 'wx');
+  private async openTarget(): Promise<FileHandle> {
+    const fh = await open(this.tmp!, this.device ? 'w' : 'wx');
+    if (!this.device) {
+      this.created = true;
+      temporaryFiles.add(this.tmp!);
+    }
+    return fh;
   }
 
   private fail(e: unknown): never {
-    throw new UserError(`cannot write ${this.path}: ${(e as Error).message}`);
+    throw new UserError(`cannot write ${this.path}: ${errnoText(e)}`);
   }
 
   /** Appends text and lets a full buffer go to the file. */
@@ -334,6 +361,8 @@ export class AtomicWriter {
     if (this.tmp === undefined || this.device) return;
     try {
       await rename(this.tmp, this.path);
+      temporaryFiles.delete(this.tmp);
+      this.created = false;
     } catch (e) {
       this.fail(e);
     }
@@ -344,6 +373,10 @@ export class AtomicWriter {
     await this.inflight?.catch(() => undefined);
     await this.fh?.close().catch(() => undefined);
     this.fh = undefined;
-    if (this.tmp !== undefined && !this.device) await unlink(this.tmp).catch(() => undefined);
+    if (this.created) {
+      await unlink(this.tmp!).catch(() => undefined);
+      temporaryFiles.delete(this.tmp!);
+      this.created = false;
+    }
   }
 }

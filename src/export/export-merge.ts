@@ -5,6 +5,7 @@
 import { releaseMerge, runMerge, type PreparedMerge } from '../merge/session.js';
 import type { ValidationResult } from '../merge/validate.js';
 import { AtomicWriter } from './atomic-writer.js';
+import { checkOutputTargets, type OutputTarget } from './output-targets.js';
 import { ChromeJsonExporter, type ChromeJsonOptions } from './chrome-json.js';
 import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
@@ -33,6 +34,17 @@ export interface MergeReport {
 
 /** Merges and writes every requested output; on any error no output is left half-written. */
 export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<MergeReport> {
+  const targets: (OutputTarget | undefined)[] = [
+    out.json === undefined ? undefined : { path: out.json, what: 'the Chrome JSON output' },
+    out.text === undefined ? undefined : { path: out.text, what: 'the text output' },
+    out.summary === undefined ? undefined : { path: out.summary, what: 'the validation summary' },
+  ];
+  try {
+    checkOutputTargets(targets.filter((t): t is OutputTarget => t !== undefined), p.inputs);
+  } catch (e) {
+    await releaseMerge(p);
+    throw e;
+  }
   const jsonW = out.json ? new AtomicWriter(out.json) : undefined;
   const textW = out.text ? new AtomicWriter(out.text) : undefined;
   const summaryW = out.summary ? new AtomicWriter(out.summary) : undefined;

@@ -34,7 +34,7 @@ export function validationText(r: ValidationResult): string {
       }
     }
   }
-  if (r.guests.length === 0) lines.push('validation: nothing to check (it needs a host trace and a guest trace)');
+  if (r.guests.length === 0 && r.ok) lines.push('validation: nothing to check (it needs a host trace and a guest trace)');
   else lines.push(r.ok ? 'validation: PASSED' : 'validation: FAILED');
   for (const f of r.failures) lines.push(`  ✗ ${f}`);
   return lines.join('\n') + '\n';

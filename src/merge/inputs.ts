@@ -11,6 +11,8 @@ import type { SourceSpec } from './source.js';
 /** A loaded bundle: its metadata and one source per trace file. */
 export interface Bundle {
   dir: string;
+  /** The bundle's meta.json. */
+  metaFile: string;
   meta: BundleMeta;
   specs: SourceSpec[];
 }
@@ -43,7 +45,7 @@ export async function loadBundle(dir: string): Promise<Bundle> {
     clockFrom: 'metadata',
     meta,
   }));
-  return { dir, meta, specs };
+  return { dir, metaFile: metaPath, meta, specs };
 }
 
 /** Parses a clock flag value; a UserError for unknown names. */

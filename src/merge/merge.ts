@@ -6,7 +6,7 @@
  * the window size per source, whatever the input size.
  */
 import { isTscClock } from '../model/clock.js';
-import type { Diagnostics } from '../model/diagnostics.js';
+import { formatDiagnostic, type Diagnostics } from '../model/diagnostics.js';
 import { UserError } from '../model/errors.js';
 import type { EventBlock } from '../model/event-block.js';
 import { MergedBatch } from './merged-event.js';
@@ -23,13 +23,41 @@ export interface TimelineSource {
   plan?: GuestPlan;
 }
 
+/** What a source contributed to the merge. */
+export interface SourceCounts {
+  events: number;
+  /** Events that came later than the reorder window reaches: emitted late, out of time order. */
+  outOfOrder: number;
+  /** How far behind the source's latest emitted event the worst of them was, in timeline cycles. */
+  outOfOrderCycles: number;
+  /** The first of them: its line (text) or byte offset (binary) in the source file. */
+  firstOutOfOrder: number | undefined;
+}
+
 /** The merged timeline's frame of reference, known once the first host batch is read. */
 export interface Timeline {
   /** Absolute host TSC (or the single source's clock value) at t = 0. */
   base: bigint;
   sources: TimelineSource[];
-  /** Events each source contributed; events a source emitted out of order beyond the window. */
-  counts: { events: number; outOfOrder: number }[];
+  counts: SourceCounts[];
+  /** Events held per source to restore order. */
+  window: number;
+}
+
+/**
+ * The failures an out-of-order source makes: the merged output is not in time order where its
+ * late events went, so the run's verdict cannot be PASSED (one line per such source).
+ */
+export function reorderFailures(tl: Timeline): string[] {
+  return tl.sources.flatMap((s, i) => {
+    const c = tl.counts[i];
+    if (c.outOfOrder === 0) return [];
+    const at = s.open.format === 'trace-dat' ? { byteOffset: c.firstOutOfOrder } : { line: c.firstOutOfOrder };
+    return [
+      `${s.open.spec.file}: ${c.outOfOrder} event(s) out of time order by more than the ${tl.window}-event reorder window (by up to ${c.outOfOrderCycles} cycles), ` +
+        `so the merged timeline is not in time order there; the first is ${formatDiagnostic({ file: s.open.spec.file, ...at, message: '' }).slice(0, -2)}`,
+    ];
+  });
 }
 
 /** Options of a merge. */
@@ -54,12 +82,12 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
   const queues = sources.map(() => new SourceQueue());
   const eof = sources.map(() => false);
   const lastOut = new Array<number>(n).fill(-Infinity);
-  const counts = sources.map(() => ({ events: 0, outOfOrder: 0 }));
+  const counts: SourceCounts[] = sources.map(() => ({ events: 0, outOfOrder: 0, outOfOrderCycles: 0, firstOutOfOrder: undefined }));
   let timeline: Timeline | undefined;
   const mappers: BlockMapper[] = [];
 
   const makeTimeline = (base: bigint): void => {
-    timeline = { base, sources, counts };
+    timeline = { base, sources, counts, window: W };
     opts.onTimeline?.(timeline);
   };
 
@@ -102,7 +130,7 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
       if (best < 0) break;
       const q = queues[best];
       const h = q.head;
-      if (bestT < lastOut[best]) counts[best].outOfOrder++;
+      if (bestT < lastOut[best]) late(counts[best], lastOut[best] - bestT, q.blk[h].line[q.row[h]]);
       else lastOut[best] = bestT;
       counts[best].events++;
       const k = out.n++;
@@ -120,17 +148,17 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
       }
     }
     if (out.n) yield out;
-    for (let i = 0; i < n; i++)
-      if (counts[i].outOfOrder)
-        opts.diags.add({
-          file: sources[i].open.spec.file,
-          message: `${counts[i].outOfOrder} event(s) arrived more than ${W} events out of time order and were emitted late`,
-        });
   } finally {
     // Also when stopped early (an error, or the consumer left): every source's reader ends and
     // closes its file.
     for (const it of iters) await it.return?.(undefined);
   }
+}
+
+/** Counts an event emitted `byCycles` behind its source's latest, found at `where` in its file. */
+function late(c: SourceCounts, byCycles: number, where: number): void {
+  if (c.outOfOrder++ === 0) c.firstOutOfOrder = where;
+  if (byCycles > c.outOfOrderCycles) c.outOfOrderCycles = byCycles;
 }
 
 /**

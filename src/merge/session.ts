@@ -11,7 +11,7 @@ import { clockUnit, type TraceClock } from '../model/clock.js';
 import { clockSyncFor, describeClockSync } from './clock-sync.js';
 import { scanHost, type HostScan } from './host-scan.js';
 import { loadBundle } from './inputs.js';
-import { mergeTimeline, type Timeline, type TimelineSource } from './merge.js';
+import { mergeTimeline, reorderFailures, type Timeline, type TimelineSource } from './merge.js';
 import type { MergedBatch } from './merged-event.js';
 import { planGuest, type GuestOverrides, type GuestPlan } from './plan.js';
 import { openSource, type OpenSource, type SourceSpec } from './source.js';
@@ -58,6 +58,8 @@ export interface PreparedMerge {
   notes: string[];
   /** Readers opened ahead of the merge, by spec (taken over by runMerge). */
   opened: Map<SourceSpec, OpenSource>;
+  /** Every file the merge reads: trace files and the bundles' meta.json (no output may be one of them). */
+  inputs: string[];
 }
 
 /** Gathers inputs, scans the host and plans the mapping; throws UserErrors for impossible merges. */
@@ -66,8 +68,10 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
   const notes: string[] = [];
   const host: SourceSpec[] = [];
   const guestGroups: SourceSpec[][] = [];
+  const metaFiles: string[] = [];
   for (const dir of req.bundles) {
     const b = await loadBundle(dir);
+    metaFiles.push(b.metaFile);
     if (b.meta.role === 'host') {
       if (host.length) throw new UserError(`two host inputs given (${host[0].file} and ${dir}): a merge has one host`);
       host.push(...b.specs);
@@ -90,6 +94,11 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
     ]),
   );
   if (!host.length && !guestGroups.length) throw new UserError('nothing to merge: give bundle folders, or --host/--guest files');
+  // Each guest has a clock of its own: only the host's trace puts two of them on one timeline.
+  if (!host.length && guestGroups.length > 1)
+    throw new UserError(
+      `no host trace given for ${guestGroups.length} guest inputs (${guestGroups.map((g) => g[0].file).join(', ')}): guests are put on one timeline through their host's trace — give the host bundle (or --host FILE)`,
+    );
   if (!host.length && guestGroups.length)
     notes.push('no host trace given: guest events are shown on their own clock, unvalidated');
   // Formats, and trace.dat metadata: its options may carry the mapping (TIME_SHIFT, GUEST, TRACEID).
@@ -119,7 +128,8 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
   const opened = new Map<SourceSpec, OpenSource>();
   try {
     if (host.length) for (const s of guestGroups.flat()) if (s.format === 'ftrace-text') opened.set(s, await openSource(s, diags));
-    return await planMerge(req, host, guestGroups, opened, diags, notes);
+    const inputs = [...metaFiles, ...[...host, ...guestGroups.flat()].map((s) => s.file)];
+    return { ...(await planMerge(req, host, guestGroups, opened, diags, notes)), inputs };
   } catch (e) {
     for (const o of opened.values()) await o.close();
     throw e;
@@ -134,7 +144,7 @@ async function planMerge(
   opened: Map<SourceSpec, OpenSource>,
   diags: Diagnostics,
   notes: string[],
-): Promise<PreparedMerge> {
+): Promise<Omit<PreparedMerge, 'inputs'>> {
   // The scan reads the host once more than the merge: its bad lines are reported by the merge pass.
   const scan = host.length ? await scanHost(host, new Diagnostics(req.strict ?? false, 0)) : undefined;
   if (scan && scan.events === 0) notes.push(`the host trace ${host[0].file} has no events: nothing can be checked`);
@@ -286,5 +296,11 @@ export async function runMerge(p: PreparedMerge, sinks: MergeSinks, window?: num
   }
   if (!started) throw new UserError(`the inputs hold no events (${sources.map((s) => s.open.spec.file).join(', ')}): nothing to merge`);
   const result = validator ? validator.finalize() : { guests: [], ok: true, failures: [] };
+  // Events beyond the reorder window leave the output out of time order: the verdict says so.
+  const late = timeline ? reorderFailures(timeline) : [];
+  if (late.length) {
+    result.failures.push(...late);
+    result.ok = false;
+  }
   return { result, timeline, events };
 }

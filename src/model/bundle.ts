@@ -1,5 +1,6 @@
 import { UserError } from './errors.js';
 import { parseClock, type TraceClock } from './clock.js';
+import { checkCount, checkTid, checkTscKhz, checkTscOffset, checkTscScaling, checkVcpu, type ValueCheck } from './mapping-values.js';
 
 /** Trace file formats a bundle may hold. */
 export type TraceFormat = 'ftrace-text' | 'trace-dat' | 'stap';
@@ -67,7 +68,11 @@ export const BUNDLE_VERSION = 1;
 
 type Json = Record<string, unknown>;
 
-/** Validates parsed JSON as a bundle's meta.json; every bad field is a UserError naming it. */
+/**
+ * Validates parsed JSON as a bundle's meta.json; every bad field is a UserError naming it. Values
+ * that a flag can also give (tscKhz, offsets, scaling, vCPUs, threads) meet the flag's rules
+ * (mapping-values.ts).
+ */
 export function validateMeta(raw: unknown, file: string): BundleMeta {
   const bad = (path: string, expected: string): never => {
     throw new UserError(`${file}: field "${path}" ${expected}`);
@@ -82,6 +87,11 @@ export function validateMeta(raw: unknown, file: string): BundleMeta {
     return typeof v === 'string' && re.test(v)
       ? BigInt(v)
       : bad(path, `must be a ${signed ? 'signed ' : ''}decimal string (64-bit values are strings in JSON)`);
+  };
+  /** `v` when `check` passes, else a UserError naming the field, its value and what was expected. */
+  const ruled = <T extends number | bigint>(v: T, path: string, check: ValueCheck<T>): T => {
+    const problem = check(v);
+    return problem === undefined ? v : bad(path, `is ${String(v)}: ${problem}`);
   };
   const opt = <T>(v: unknown, f: (v: unknown) => T): T | undefined => (v === undefined ? undefined : f(v));
   const arr = (v: unknown, path: string): unknown[] => (Array.isArray(v) ? v : bad(path, 'must be an array'));
@@ -109,11 +119,15 @@ export function validateMeta(raw: unknown, file: string): BundleMeta {
     const snap: TscSnapshot = {
       when: str(o.when, `${p}.when`),
       hostTsc: dec(o.hostTsc, `${p}.hostTsc`, false),
-      tscOffset: dec(o.tscOffset, `${p}.tscOffset`, true),
+      tscOffset: ruled(dec(o.tscOffset, `${p}.tscOffset`, true), `${p}.tscOffset`, checkTscOffset),
     };
     if (o.tscScalingRatio !== undefined) {
-      snap.tscScalingRatio = dec(o.tscScalingRatio, `${p}.tscScalingRatio`, false);
-      snap.tscScalingFracBits = int(o.tscScalingFracBits, `${p}.tscScalingFracBits`);
+      const ratio = dec(o.tscScalingRatio, `${p}.tscScalingRatio`, false);
+      const fracBits = int(o.tscScalingFracBits, `${p}.tscScalingFracBits`);
+      const problem = checkTscScaling({ ratio, fracBits });
+      if (problem) bad(`${p}.tscScalingRatio`, `is ${ratio} with ${fracBits} fraction bits: ${problem}`);
+      snap.tscScalingRatio = ratio;
+      snap.tscScalingFracBits = fracBits;
     }
     return snap;
   };
@@ -122,14 +136,14 @@ export function validateMeta(raw: unknown, file: string): BundleMeta {
       const o = obj(vm, `vms[${i}]`);
       return {
         name: str(o.name, `vms[${i}].name`),
-        qemuPid: opt(o.qemuPid, (x) => int(x, `vms[${i}].qemuPid`)),
+        qemuPid: opt(o.qemuPid, (x) => ruled(int(x, `vms[${i}].qemuPid`), `vms[${i}].qemuPid`, checkTid)),
         debugfsDir: opt(o.debugfsDir, (x) => str(x, `vms[${i}].debugfsDir`)),
         vcpus: arr(o.vcpus, `vms[${i}].vcpus`).map((c, j) => {
           const p = `vms[${i}].vcpus[${j}]`;
           const co = obj(c, p);
           return {
-            vcpu: int(co.vcpu, `${p}.vcpu`),
-            tid: int(co.tid, `${p}.tid`),
+            vcpu: ruled(int(co.vcpu, `${p}.vcpu`), `${p}.vcpu`, checkVcpu),
+            tid: ruled(int(co.tid, `${p}.tid`), `${p}.tid`, checkTid),
             threadName: opt(co.threadName, (x) => str(x, `${p}.threadName`)),
             snapshots: arr(co.snapshots ?? [], `${p}.snapshots`).map((s, k) => snapshot(s, `${p}.snapshots[${k}]`)),
           };
@@ -144,7 +158,7 @@ export function validateMeta(raw: unknown, file: string): BundleMeta {
       const out = new Map<number, number>();
       for (const [k, v] of Object.entries(mo)) {
         if (!/^\d+$/.test(k)) bad(`guest.cpuToVcpu.${k}`, 'keys must be CPU numbers');
-        out.set(Number(k), int(v, `guest.cpuToVcpu.${k}`));
+        out.set(Number(k), ruled(int(v, `guest.cpuToVcpu.${k}`), `guest.cpuToVcpu.${k}`, checkVcpu));
       }
       return out;
     });
@@ -171,15 +185,15 @@ export function validateMeta(raw: unknown, file: string): BundleMeta {
     name: str(m.name, 'name'),
     traces,
     traceClock,
-    tscKhz: opt(m.tscKhz, (x) => int(x, 'tscKhz')),
+    tscKhz: opt(m.tscKhz, (x) => ruled(int(x, 'tscKhz'), 'tscKhz', checkTscKhz)),
     tscKhzFrom: opt(m.tscKhzFrom, (x) => str(x, 'tscKhzFrom')),
     kernel: opt(m.kernel, (x) => str(x, 'kernel')),
     cpuVendor: opt(m.cpuVendor, (x) => str(x, 'cpuVendor')),
-    cpus: opt(m.cpus, (x) => int(x, 'cpus')),
+    cpus: opt(m.cpus, (x) => ruled(int(x, 'cpus'), 'cpus', checkCount)),
     availableClocks: opt(m.availableClocks, (x) => arr(x, 'availableClocks').map((c, i) => str(c, `availableClocks[${i}]`))),
     capturedAt,
     tool: opt(m.tool, (x) => str(x, 'tool')),
-    lostEvents: opt(m.lostEvents, (x) => int(x, 'lostEvents')),
+    lostEvents: opt(m.lostEvents, (x) => ruled(int(x, 'lostEvents'), 'lostEvents', checkCount)),
     vms,
     guest,
   };

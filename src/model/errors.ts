@@ -19,3 +19,15 @@ export class UserError extends Error {
 export function isUserError(e: unknown): e is UserError {
   return e instanceof UserError;
 }
+
+/**
+ * What a system call's error says, without Node's decoration: `no space left on device` for
+ * "ENOSPC: no space left on device, write '/x/.y.123.tmp'" (the path a call used may be a
+ * temporary name the user never gave; the caller names the file).
+ */
+export function errnoText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (typeof err?.code !== 'string' || typeof err.message !== 'string') return String((e as Error)?.message ?? e);
+  const m = /^[A-Z0-9_]+: (.*?)(?:, [a-z_]+(?: '.*')?)?$/s.exec(err.message);
+  return m ? m[1] : err.message;
+}

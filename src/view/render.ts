@@ -12,7 +12,7 @@ import type { IntervalLane } from './lanes.js';
 import { GUEST_MODE } from './timeline-index.js';
 import type { TimelineIndex } from './timeline-index.js';
 import { fmtDuration, fmtTime, niceStep, toNs } from './time-format.js';
-import { layout, type ScreenSize, type ViewState } from './state.js';
+import { layout, MIN_SCREEN, type ScreenSize, type ViewState } from './state.js';
 
 const CSI = '\x1b[';
 const SGR = {
@@ -72,7 +72,7 @@ export function renderScreen(ix: TimelineIndex, st: ViewState, size: ScreenSize)
 
 function renderRows(ix: TimelineIndex, st: ViewState, size: ScreenSize): string[] {
   const { cols, rows, color } = size;
-  if (cols < 40 || rows < 8) return [clip(`terminal too small (${cols}x${rows}); kvmtrace view needs 40x8`, cols)];
+  if (cols < MIN_SCREEN.cols || rows < MIN_SCREEN.rows) return [clip(`terminal too small (${cols}x${rows}); kvmtrace view needs ${MIN_SCREEN.cols}x${MIN_SCREEN.rows}`, cols)];
   const L = layout(size);
   const dt = st.span / L.plotW;
   const cyc = !ix.tscKhz;

@@ -29,6 +29,15 @@ export interface ScreenSize {
   color: boolean;
 }
 
+/** The smallest screen the view draws (a smaller one shows only a line saying so). */
+export const MIN_SCREEN = { cols: 40, rows: 8 };
+/**
+ * The largest screen the view draws: a screen is built in memory as rows × columns cells, so an
+ * unbounded `--size` would exhaust the heap. Wider than any real terminal (a 4K monitor holds
+ * about 500 columns at a small font).
+ */
+export const MAX_SCREEN = { cols: 2000, rows: 1000 };
+
 /** Rows and columns of the screen's parts. */
 export interface Layout {
   labelW: number;

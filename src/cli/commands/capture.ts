@@ -77,7 +77,7 @@ export function register(program: Command): void {
     .description('record the host side of a VM (root): kvm and sched events in an ftrace instance of its own, debugfs TSC offsets')
     .requiredOption('--vm <pid|name>', "QEMU's pid or its -name")
     .requiredOption('-o, --output <dir>', 'bundle folder to write')
-    .option('-d, --duration <s>', 'stop after this many seconds (default: Ctrl-C, or when the VM exits)')
+    .option('-d, --duration <s>', 'stop after this many seconds (default: Ctrl-C, or when the VM exits); with --wait, also the longest wait for QEMU to start')
     .option('-e, --event <event>', 'also record this event (tracefs syntax, e.g. irq:*); repeatable', collect, [])
     .option('-x, --exclude <event>', 'leave this event out (e.g. kvm:kvm_emulate_insn); repeatable', collect, [])
     .option('--buffer-kb <kb>', 'per-CPU ring buffer size in KiB (default 8192)')

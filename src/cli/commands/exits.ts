@@ -11,6 +11,7 @@ import { buildExitsReport, exitsJson, exitsText, SORT_KEYS, type SortKey } from 
 import { mergeInputOptions, mergeRequest, type MergeFlags } from './merge.js';
 import type { PreparedMerge } from '../../merge/session.js';
 import type { ValidationResult } from '../../merge/validate.js';
+import type { VcpuThreads } from '../../analysis/vcpu-threads.js';
 
 interface ExitsFlags extends MergeFlags {
   vcpu?: string;
@@ -25,6 +26,16 @@ const int = (v: string | undefined, flag: string): number | undefined => {
   if (!/^\d+$/.test(v)) throw new UserError(`${flag} ${v}: expected a non-negative integer`);
   return Number(v);
 };
+
+/** Refuses a --vcpu or --thread that names no vCPU thread of this merge, listing the ones there are. */
+function checkFilter(filter: { vcpu?: number; tid?: number }, vt: VcpuThreads): void {
+  const threads = [...vt.byTid.values()].sort((a, b) => a.vcpu - b.vcpu || a.tid - b.tid);
+  const list = threads.length ? threads.map((t) => `${t.vcpu >= 0 ? `vCPU ${t.vcpu}` : 'vCPU ?'} on thread ${t.tid}`).join(', ') : 'none';
+  if (filter.vcpu !== undefined && !threads.some((t) => t.vcpu === filter.vcpu))
+    throw new UserError(`--vcpu ${filter.vcpu}: vCPU ${filter.vcpu} is not among the VM's vCPUs in these traces (${list})`);
+  if (filter.tid !== undefined && !threads.some((t) => t.tid === filter.tid))
+    throw new UserError(`--thread ${filter.tid}: thread ${filter.tid} runs no vCPU in these traces (${list})`);
+}
 
 /** Prints diagnostics and validation failures of the merge behind an analysis. */
 export function printAnalysisWarnings(p: PreparedMerge, v: ValidationResult): void {
@@ -68,6 +79,7 @@ export function register(program: Command): void {
         return { ex, kr, handle: (b) => (ex.handle(b), kr.handle(b)) };
       });
       run.analyzer.ex.finish();
+      checkFilter(filter, run.vcpuThreads);
       const report = buildExitsReport(run.analyzer.ex, run.analyzer.kr, run.vcpuThreads, khz, { filter, sort: o.sort as SortKey, tscKhzFrom: prepared.tscKhzFrom });
       process.stdout.write(o.json ? exitsJson(report) : exitsText(report, { by: o.by }));
       printAnalysisWarnings(prepared, run.validation);

@@ -3,6 +3,7 @@
  */
 import { Option, type Command } from 'commander';
 import { UserError } from '../../model/errors.js';
+import { checkTid, checkTscKhz, checkTscOffset, checkTscScaling, checkVcpu } from '../../model/mapping-values.js';
 import { clockFlag } from '../../merge/inputs.js';
 import { prepareMerge, type MergeRequest } from '../../merge/session.js';
 import type { GuestOverrides } from '../../merge/plan.js';
@@ -28,33 +29,55 @@ export interface MergeFlags {
   fileOffsets?: boolean;
 }
 
-/** Turns the flags into a merge request (bigints for offsets; clear errors for bad values). */
+/** A UserError `FLAG VALUE: what was expected` when `problem` (from a mapping-values check) says so. */
+function need(problem: string | undefined, flag: string, value: string): void {
+  if (problem !== undefined) throw new UserError(`${flag} ${value}: ${problem}`);
+}
+
+/** Sets `key` to `v` in `m`; a repeated flag that says something else for the same key is refused. */
+function setOnce<K, V>(m: Map<K, V>, key: K, v: V, flag: string, what: string): void {
+  const had = m.get(key);
+  if (had !== undefined && had !== v) throw new UserError(`${flag} is given twice for ${what} (${had} and ${v}): give one`);
+  m.set(key, v);
+}
+
+/** Turns the flags into a merge request (bigints for offsets; clear errors for bad or conflicting values). */
 export function mergeRequest(bundles: string[], o: MergeFlags): MergeRequest {
   const over: GuestOverrides = {};
+  const offsets = new Map<number | 'all', bigint>();
   for (const t of o.tscOffset ?? []) {
     const m = /^(?:(\d+)=)?(-?\d+)$/.exec(t);
     if (!m) throw new UserError(`--tsc-offset ${t}: expected a signed integer, or VCPU=OFFSET`);
-    if (m[1] === undefined) over.tscOffset = BigInt(m[2]);
-    else (over.tscOffsetByVcpu ??= new Map()).set(Number(m[1]), BigInt(m[2]));
+    const off = BigInt(m[2]);
+    need(checkTscOffset(off), '--tsc-offset', t);
+    if (m[1] === undefined) setOnce(offsets, 'all', off, '--tsc-offset', 'every vCPU');
+    else {
+      need(checkVcpu(Number(m[1])), '--tsc-offset', t);
+      setOnce(offsets, Number(m[1]), off, '--tsc-offset', `vCPU ${m[1]}`);
+    }
+  }
+  for (const [k, off] of offsets) {
+    if (k === 'all') over.tscOffset = off;
+    else (over.tscOffsetByVcpu ??= new Map()).set(k, off);
   }
   if (o.tscScaling) {
     const m = /^(\d+)(?:\/(\d+))?$/.exec(o.tscScaling);
     if (!m) throw new UserError(`--tsc-scaling ${o.tscScaling}: expected RATIO or RATIO/FRACBITS (e.g. 281474976710656/48)`);
     over.tscScalingRatio = BigInt(m[1]);
     over.tscScalingFracBits = m[2] ? Number(m[2]) : 48;
-    if (over.tscScalingRatio === 0n || over.tscScalingFracBits > 63)
-      throw new UserError(`--tsc-scaling ${o.tscScaling}: the ratio must be positive and the fraction bits at most 63 (48 on Intel, 32 on AMD)`);
+    need(checkTscScaling({ ratio: over.tscScalingRatio, fracBits: over.tscScalingFracBits }), '--tsc-scaling', o.tscScaling);
   }
   for (const t of o.vcpuThread ?? []) {
     const m = /^(\d+)=(\d+)$/.exec(t);
     if (!m) throw new UserError(`--vcpu-thread ${t}: expected VCPU=TID, e.g. 0=483882`);
-    (over.vcpuThreads ??= new Map()).set(Number(m[1]), Number(m[2]));
+    need(checkVcpu(Number(m[1])) ?? checkTid(Number(m[2])), '--vcpu-thread', t);
+    setOnce((over.vcpuThreads ??= new Map()), Number(m[1]), Number(m[2]), '--vcpu-thread', `vCPU ${m[1]}`);
   }
   if (o.fileOffsets === false) over.noFileOffsets = true;
   let tscKhz: number | undefined;
   if (o.tscKhz !== undefined) {
     tscKhz = Number(o.tscKhz);
-    if (!Number.isSafeInteger(tscKhz) || tscKhz <= 0) throw new UserError(`--tsc-khz ${o.tscKhz}: expected a positive integer (kHz)`);
+    need(checkTscKhz(tscKhz), '--tsc-khz', o.tscKhz);
   }
   return {
     bundles,

@@ -1,33 +1,14 @@
 /**
  * `kvmtrace report [-t] [-R] [--raw-ts] FILE`: prints a trace.dat the way `trace-cmd report`
  * (3.1.6) does, line for line. The text is rendered into a byte buffer and written to fd 1 with
- * blocking writes: a full pipe makes the writer wait (that is the back-pressure), and a reader
- * that goes away (EPIPE) ends the report quietly. process.stdout is not used, so the descriptor
- * keeps its blocking mode; a non-blocking one is waited on.
+ * blocking writes (../stdout.ts, which also ends the run when stdout fails). process.stdout is not
+ * used, so the descriptor keeps its blocking mode.
  */
 import type { Command } from 'commander';
-import { writeSync } from 'node:fs';
 import v8 from 'node:v8';
 import { Diagnostics } from '../../model/diagnostics.js';
 import { loadFastZstd, openTraceDat, reportBytes, type ReportOptions } from '../../parsers/trace-dat/index.js';
-
-const pause = new Int32Array(new SharedArrayBuffer(4));
-
-/** Writes `buf[0, len)` to `fd`, waiting out EAGAIN; false once the reader has gone (EPIPE). */
-function writeAllSync(fd: number, buf: Buffer, len: number): boolean {
-  let off = 0;
-  while (off < len) {
-    try {
-      off += writeSync(fd, buf, off, len - off);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') Atomics.wait(pause, 0, 0, 1);
-      else if (code === 'EPIPE') return false;
-      else throw e;
-    }
-  }
-  return true;
-}
+import { writeStdoutSync } from '../stdout.js';
 
 /** Registers `kvmtrace report`. */
 export function register(program: Command): void {
@@ -49,9 +30,8 @@ export function register(program: Command): void {
       try {
         if (t.compression?.name === 'zstd') await loadFastZstd();
         for (const out of reportBytes(t, opts, diags)) {
-          const ok = writeAllSync(1, out.buf, out.pos);
+          writeStdoutSync(out.buf, out.pos);
           out.pos = 0;
-          if (!ok) break;
         }
       } finally {
         t.close();

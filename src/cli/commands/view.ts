@@ -4,17 +4,19 @@
  * --print, prints one screen.
  */
 import type { Command } from 'commander';
+import { writeSync } from 'node:fs';
 import { UserError } from '../../model/errors.js';
 import { prepareMerge } from '../../merge/session.js';
 import { analyse } from '../../analysis/run.js';
 import { IndexBuilder, type TimelineIndex } from '../../view/timeline-index.js';
 import { DEFAULT_LANE_CAP } from '../../view/lanes.js';
-import { handleKey, initialState, type ScreenSize, type ViewState } from '../../view/state.js';
+import { handleKey, initialState, MAX_SCREEN, MIN_SCREEN, type ScreenSize, type ViewState } from '../../view/state.js';
 import { renderLines, renderScreen } from '../../view/render.js';
 import { parseTimeNs, splitKeys } from '../../view/keys.js';
 import { fromNs } from '../../view/time-format.js';
 import { mergeInputOptions, mergeRequest, type MergeFlags } from './merge.js';
 import { printAnalysisWarnings } from './exits.js';
+import { onEarlyExit } from '../exit.js';
 
 interface ViewFlags extends MergeFlags {
   print?: boolean;
@@ -23,6 +25,17 @@ interface ViewFlags extends MergeFlags {
   span?: string;
   keys?: string;
   laneCap: string;
+}
+
+/** `--size COLSxROWS`, within the screens the view draws. */
+function screenSize(v: string): { cols: number; rows: number } {
+  const m = /^(\d+)x(\d+)$/.exec(v);
+  if (!m) throw new UserError(`--size ${v}: expected COLSxROWS, e.g. 120x30`);
+  const [cols, rows] = [Number(m[1]), Number(m[2])];
+  const [lo, hi] = [MIN_SCREEN, MAX_SCREEN];
+  if (cols < lo.cols || rows < lo.rows || cols > hi.cols || rows > hi.rows)
+    throw new UserError(`--size ${v}: the view draws from ${lo.cols}x${lo.rows} to ${hi.cols}x${hi.rows} (columns x rows)`);
+  return { cols, rows };
 }
 
 function startState(ix: TimelineIndex, o: ViewFlags): ViewState {
@@ -46,13 +59,20 @@ function interactive(ix: TimelineIndex, st0: ViewState): Promise<void> {
   const size = (): ScreenSize => ({ cols: out.columns || 80, rows: out.rows || 24, color: out.hasColors?.() ?? false });
   let st = st0;
   const draw = (): void => void out.write(renderScreen(ix, st, size()));
+  // The terminal goes back to how it was also when a signal ends the view (SIGINT, SIGTERM,
+  // SIGHUP): cursor shown, main screen, cooked mode. Written synchronously: the process ends next.
+  const restore = (): void => {
+    inp.setRawMode(false);
+    writeSync(1, '\x1b[?25h\x1b[?1049l');
+  };
+  const undo = onEarlyExit(restore);
   return new Promise((resolve) => {
     const finish = (): void => {
       inp.off('data', onData);
       out.off('resize', draw);
-      inp.setRawMode(false);
+      undo();
+      restore();
       inp.pause();
-      out.write('\x1b[?25h\x1b[?1049l');
       resolve();
     };
     const onData = (data: string): void => {
@@ -101,11 +121,7 @@ export function register(program: Command): void {
       const cap = Number(o.laneCap);
       if (!Number.isSafeInteger(cap) || cap < 16) throw new UserError(`--lane-cap ${o.laneCap}: expected an integer ≥ 16`);
       let size: ScreenSize = { cols: process.stdout.columns || 120, rows: process.stdout.rows || 30, color: false };
-      if (o.size) {
-        const m = /^(\d+)x(\d+)$/.exec(o.size);
-        if (!m) throw new UserError(`--size ${o.size}: expected COLSxROWS, e.g. 120x30`);
-        size = { cols: Number(m[1]), rows: Number(m[2]), color: false };
-      }
+      if (o.size) size = { ...screenSize(o.size), color: false };
       const prepared = await prepareMerge(mergeRequest(bundles, o));
       const run = await analyse(prepared, (tl, plans) => new IndexBuilder(tl, plans, prepared.tscKhz, prepared.windowKind, cap));
       const ix = run.analyzer.finish();
