@@ -5,7 +5,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { validateMeta, type BundleMeta } from '../model/bundle.js';
 import { parseClock, type TraceClock } from '../model/clock.js';
-import { UserError } from '../model/errors.js';
+import { printable, UserError } from '../model/errors.js';
 import type { SourceSpec } from './source.js';
 
 /** A loaded bundle: its metadata and one source per trace file. */
@@ -31,7 +31,7 @@ export async function loadBundle(dir: string): Promise<Bundle> {
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new UserError(`${metaPath}: not valid JSON (${(e as Error).message})`);
+    throw new UserError(`${metaPath}: not valid JSON (${printable((e as Error).message)})`);
   }
   const meta = validateMeta(raw, metaPath);
   const specs: SourceSpec[] = meta.traces.map((t) => ({

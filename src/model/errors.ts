@@ -14,3 +14,12 @@ export class UserError extends Error {
 export function isUserError(e: unknown): e is UserError {
   return e instanceof UserError;
 }
+
+/**
+ * Text taken from an input, made fit for a one-line message: control characters (NUL, newline,
+ * escape, DEL …) written as `\u0000`, `\u000a`, so a damaged file can neither break the sentence
+ * over lines nor send bytes to the terminal.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
