@@ -30,8 +30,9 @@
  * A merge interrupted by SIGINT or SIGTERM ends by that signal or with status 128+N, with at most
  * one line on stderr, and rule 4 holds.
  *
- * Known defects of issue 12 fixed on other branches are marked `#N` in the case names; those
- * cases fail until the fixes are merged.
+ * Known defects of issue 12 fixed on other branches are marked in the case names (`#N`, or the
+ * name of one of its smaller defects: CUT_OFF, NUL_ECHO); those cases fail until the fixes are
+ * merged.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants, copyFileSync, existsSync, cpSync, linkSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -60,6 +61,9 @@ const RUN_TIMEOUT_MS = 30_000;
 const FIX = join(ROOT, 'fixtures');
 const DAT = (name: string): Buffer => readFileSync(join(FIX, 'tracedat', name + '.dat'));
 const PVM = join(FIX, 'pvm-1vcpu');
+/** Two of issue 12's smaller defects (fixed on the parsers' branch), as the case names mark them. */
+const CUT_OFF = 'cut-off final line';
+const NUL_ECHO = 'NUL echoed';
 /** A TSC frequency for bare files (the commands that print ns need one). */
 const KHZ = '2596136';
 
@@ -238,7 +242,8 @@ describe('trace.dat with bytes flipped: report and one other command on each', (
   ];
   let k = 0;
   for (const [name, what, ranges, accept, defect] of where)
-    for (let sample = 0; sample < 2; sample++) {
+    // Two samples where the damage must be noticed, one where it may pass.
+    for (let sample = accept.startsWith('maybe') ? 1 : 0; sample < 2; sample++) {
       const orig = DAT(name);
       const choices = ranges(traceDatLayout(orig));
       const at = Array.from({ length: 1 + Math.floor(r() * 3) }, () => {
@@ -285,11 +290,13 @@ describe('ftrace text in the pvm-1vcpu bundles: cut, NUL bytes, CRLF', () => {
   ];
   for (const [side, at, accept] of cuts) {
     const cmd = NEXT_TO_MERGE[k++ % NEXT_TO_MERGE.length];
-    badInput(`${side}/trace.txt cut ${accept === 'valid' ? 'at a line end' : 'mid-line'} (byte ${at}): merge, ${cmd}`, (inDir) => {
+    // A cut-off last line is an event with a truncated field until issue 12's "cut-off final text line" is fixed.
+    const defect = accept === 'valid' ? undefined : CUT_OFF;
+    badInput(`${side}/trace.txt cut ${accept === 'valid' ? 'at a line end' : 'mid-line'} (byte ${at}): merge, ${cmd}${defect ? ` (${defect})` : ''}`, (inDir) => {
       const b = copyPvm(inDir);
       const f = join(b[side], 'trace.txt');
       writeFileSync(f, (side === 'host' ? host : guest).subarray(0, at));
-      return [onPair('merge', [b.host, b.guest], f, accept), onPair(cmd, [b.host, b.guest], f, accept)];
+      return [onPair('merge', [b.host, b.guest], f, accept, defect), onPair(cmd, [b.host, b.guest], f, accept, defect)];
     });
   }
   const nuls: ['host' | 'guest', string, (t: Buffer) => Buffer][] = [
@@ -321,10 +328,10 @@ describe('ftrace text fixtures as bare files', () => {
     const orig = readFileSync(join(FIX, 'ftrace-text', name));
     const at = midLine(orig, r);
     const cmd = HOST_CMDS[1 + (k++ % 3)];
-    badInput(`${name} cut mid-line (byte ${at}): merge, ${cmd}`, (inDir) => {
+    badInput(`${name} cut mid-line (byte ${at}): merge, ${cmd} (${CUT_OFF})`, (inDir) => {
       const f = join(inDir, name);
       writeFileSync(f, orig.subarray(0, at));
-      return [onHostFile('merge', f, 'damaged'), onHostFile(cmd, f, 'damaged')];
+      return [onHostFile('merge', f, 'damaged', CUT_OFF), onHostFile(cmd, f, 'damaged', CUT_OFF)];
     });
   }
   badInput('x86tsc-trace.txt with CRLF line ends: merge, view', (inDir) => {
@@ -362,22 +369,23 @@ describe('a 64 MiB line (#2)', () => {
 describe('systemtap output', () => {
   const r = rng(SEED + 4);
   const orig = readFileSync(join(FIX, 'stap', 'guest-app.stap'));
-  const cases: [string, () => Buffer, Accept][] = [
+  const cases: [string, () => Buffer, Accept, string?][] = [
     ['cut mid-line', () => orig.subarray(0, midLine(orig, r)), 'damaged'],
     ['cut mid-line', () => orig.subarray(0, midLine(orig, r)), 'damaged'],
     ['cut in its first line', () => orig.subarray(0, 20), 'damaged'],
-    ['with a NUL in a TSC', () => nulsAt(orig, orig.indexOf('\t', midLine(orig, r)) - 2, 1), 'damaged'],
+    ['with a NUL in a TSC', () => nulsAt(orig, orig.indexOf('\t', midLine(orig, r)) - 2, 1), 'damaged', NUL_ECHO],
+    ['with a 4 KiB block of NULs', () => nulsAt(orig, midLine(orig, r), 4096), 'damaged'],
     ['with CRLF line ends', () => toCrlf(orig), 'valid'],
     ['with bytes flipped', () => flipIn(orig, r, { start: 0, end: orig.length }, 3), 'maybe-valid'],
   ];
   let k = 0;
-  for (const [what, damage, accept] of cases) {
+  for (const [what, damage, accept, defect] of cases) {
     const bytes = damage();
     const cmd = HOST_CMDS[1 + (k++ % 3)];
-    badInput(`guest-app.stap ${what}: merge, ${cmd}`, (inDir) => {
+    badInput(`guest-app.stap ${what}: merge, ${cmd}${defect ? ` (${defect})` : ''}`, (inDir) => {
       const f = join(inDir, 'guest-app.stap');
       writeFileSync(f, bytes);
-      return [onHostFile('merge', f, accept), onHostFile(cmd, f, accept)];
+      return [onHostFile('merge', f, accept, defect), onHostFile(cmd, f, accept, defect)];
     });
   }
 });
