@@ -27,11 +27,11 @@
  *    an earlier output at the path it is asked to write, and another file. Afterwards the folder
  *    holds exactly what it held, byte for byte, except the outputs asked for when the run exited 0
  *    or 1: no hidden temporary file, no empty folder. Inputs are hashed before and after.
- * A merge interrupted by SIGINT or SIGTERM ends by that signal or with status 128+N, with at most
- * one line on stderr, and rule 4 holds.
+ * A merge interrupted by SIGINT or SIGTERM ends by that signal, or with status 128+N (the shell's
+ * convention), 1 or 2; with at most one line on stderr; and rule 4 holds.
  *
  * Known defects of issue 12 fixed on other branches are marked in the case names (`#N`, or the
- * name of one of its smaller defects: CUT_OFF, NUL_ECHO); those cases fail until the fixes are
+ * name of one of its smaller defects: CUT_OFF, NUL_ECHO, OFFSET_WORDING); those cases fail until the fixes are
  * merged.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -45,7 +45,9 @@ import { rng } from './helpers/rng.js';
 import { traceDatLayout, type Range } from './helpers/trace-dat-layout.js';
 import { atLineStart, between, flipAt, flipIn, midLine, nulsAt, pick, toCrlf } from './helpers/damage.js';
 import {
+  crashProblems,
   leftoverProblems,
+  offsetProblems,
   mkfifo,
   outcomeProblems,
   runBounded,
@@ -53,6 +55,7 @@ import {
   type Accept,
   type Run,
   type RunResult,
+  type Snapshot,
 } from './helpers/bad-input.js';
 
 const SEED = 20261212;
@@ -61,9 +64,10 @@ const RUN_TIMEOUT_MS = 30_000;
 const FIX = join(ROOT, 'fixtures');
 const DAT = (name: string): Buffer => readFileSync(join(FIX, 'tracedat', name + '.dat'));
 const PVM = join(FIX, 'pvm-1vcpu');
-/** Two of issue 12's smaller defects (fixed on the parsers' branch), as the case names mark them. */
+/** Three of issue 12's smaller defects (fixed on the parsers' branch), as the case names mark them. */
 const CUT_OFF = 'cut-off final line';
 const NUL_ECHO = 'NUL echoed';
+const OFFSET_WORDING = 'options-offset wording';
 /** A TSC frequency for bare files (the commands that print ns need one). */
 const KHZ = '2596136';
 
@@ -106,9 +110,10 @@ async function exercise(dir: string, inDir: string, makers: Maker[], timeoutMs: 
 
 /**
  * A test: `build` writes the damaged inputs into a fresh folder and returns the runs; all must
- * keep the rules. The folder is removed afterwards.
+ * keep the rules. `outputs` may then check what the runs wrote (`out(i)`: run i's folder). The
+ * folder is removed afterwards.
  */
-function badInput(name: string, build: (inDir: string) => Maker[], timeoutMs = RUN_TIMEOUT_MS): void {
+function badInput(name: string, build: (inDir: string) => Maker[], timeoutMs = RUN_TIMEOUT_MS, outputs?: (out: (run: number) => string) => void): void {
   it(name, { timeout: 20 * 60_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-bad-'));
     try {
@@ -116,6 +121,7 @@ function badInput(name: string, build: (inDir: string) => Maker[], timeoutMs = R
       mkdirSync(inDir);
       const problems = await exercise(dir, inDir, build(inDir), timeoutMs);
       expect(problems).toEqual([]);
+      outputs?.((run) => join(dir, `out-${run}`));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -127,22 +133,22 @@ function badInputIf(run: boolean, ...a: Parameters<typeof badInput>): void {
   if (run) badInput(...a);
 }
 
-/** The outputs a merge run is asked for: text over the earlier output, a summary, optionally JSON. */
-function mergeOutputs(out: string, json: boolean): { args: string[]; outputs: string[] } {
-  const outputs = [join(out, 'merged.txt'), join(out, 'summary.json'), ...(json ? [join(out, 'merged.json')] : [])];
-  return { args: ['--text', outputs[0], '--summary', outputs[1], ...(json ? ['-o', outputs[2]] : [])], outputs };
+/** The outputs a merge run is asked for: text over the earlier output, a summary and JSON. */
+function mergeOutputs(out: string): { args: string[]; outputs: string[] } {
+  const outputs = [join(out, 'merged.txt'), join(out, 'summary.json'), join(out, 'merged.json')];
+  return { args: ['--text', outputs[0], '--summary', outputs[1], '-o', outputs[2]], outputs };
 }
 
 type Cmd = 'report' | 'merge' | 'exits' | 'latency' | 'view' | 'check';
 
 /** Runs of a command on a bare host file (trace.dat, ftrace text or stap output). */
-function onHostFile(cmd: Exclude<Cmd, 'check'>, file: string, accept: Accept, defect?: string): Maker {
+function onHostFile(cmd: Exclude<Cmd, 'check'>, file: string, accept: Accept, defect?: string, reportFlags: string[] = []): Maker {
   const bare = ['--host', file, '--tsc-khz', KHZ];
   return (out) => {
     const base = { culprit: file, accept, defect };
-    if (cmd === 'report') return { ...base, args: ['report', file] };
+    if (cmd === 'report') return { ...base, args: ['report', ...reportFlags, file] };
     if (cmd === 'merge') {
-      const o = mergeOutputs(out, true);
+      const o = mergeOutputs(out);
       return { ...base, args: ['merge', ...bare, ...o.args], outputs: o.outputs };
     }
     if (cmd === 'exits') return { ...base, args: ['exits', ...bare] };
@@ -156,7 +162,7 @@ function onPair(cmd: Exclude<Cmd, 'report'>, inputs: string[], culprit: string, 
   return (out) => {
     const base = { culprit, accept, defect };
     if (cmd === 'merge') {
-      const o = mergeOutputs(out, true);
+      const o = mergeOutputs(out);
       return { ...base, args: ['merge', ...inputs, ...o.args], outputs: o.outputs };
     }
     if (cmd === 'check') return { ...base, args: ['check', ...inputs] };
@@ -241,22 +247,32 @@ describe('trace.dat with bytes flipped: report and one other command on each', (
     ['v6-x86tsc', 'page data', (l) => l.pages, 'maybe-partial'],
   ];
   let k = 0;
-  for (const [name, what, ranges, accept, defect] of where)
+  let n = 0;
+  for (const [name, what, ranges, accept, bugOf] of where)
     // Two samples where the damage must be noticed, one where it may pass.
     for (let sample = accept.startsWith('maybe') ? 1 : 0; sample < 2; sample++) {
       const orig = DAT(name);
-      const choices = ranges(traceDatLayout(orig));
+      const l = traceDatLayout(orig);
+      const choices = ranges(l);
       const at = Array.from({ length: 1 + Math.floor(r() * 3) }, () => {
         const range = pick(r, choices);
         return between(r, range.start, range.end);
       });
       const bytes = flipAt(orig, at);
+      // A damaged next-options offset (in a DONE option) is shown as a place past the end
+      // "(truncated file?)" until issue 12's smaller defect on that wording is fixed.
+      const offsetField = (x: number): boolean => l.version === 7 && l.options.some((o) => o.id === 0 && x >= o.start && x < o.end);
+      const defect = at.some(offsetField) ? OFFSET_WORDING : bugOf;
       // A file with two buffers: merge (which reads one, and says which) rather than an analysis.
       const cmd = name === 'v7-two-buffers' ? 'merge' : HOST_CMDS[k++ % HOST_CMDS.length];
-      badInput(`${name}: byte(s) ${at.join(', ')} flipped in ${what}: report, ${cmd}${defect ? ` (${defect})` : ''}`, (inDir) => {
+      // Every other report prints raw fields (-R), through the other printers.
+      const flags = n++ % 2 ? ['-t', '-R'] : [];
+      badInput(`${name}: byte(s) ${at.join(', ')} flipped in ${what}: report${flags.map((x) => ' ' + x).join('')}, ${cmd}${defect ? ` (${defect})` : ''}`, (inDir) => {
         const f = join(inDir, `${name}.dat`);
         writeFileSync(f, bytes);
-        return [onHostFile('report', f, accept, defect), onHostFile(cmd, f, accept, defect)];
+        // The file's length is whole: every place a message names lies inside it.
+        const inside = (m: Maker): Maker => (out) => ({ ...m(out), also: (res) => offsetProblems(f, res.stderr) });
+        return [inside(onHostFile('report', f, accept, defect, flags)), inside(onHostFile(cmd, f, accept, defect))];
       });
     }
 });
@@ -313,11 +329,30 @@ describe('ftrace text in the pvm-1vcpu bundles: cut, NUL bytes, CRLF', () => {
       return [onPair('merge', [b.host, b.guest], f, 'damaged'), onPair(cmd, [b.host, b.guest], f, 'damaged')];
     });
   }
-  badInput('both bundles with CRLF line ends: every command, as with LF', (inDir) => {
+  badInput(
+    'both bundles with CRLF line ends: every command, and the merge as with LF',
+    (inDir) => {
+      const b = copyPvm(inDir);
+      writeFileSync(join(b.host, 'trace.txt'), toCrlf(host));
+      writeFileSync(join(b.guest, 'trace.txt'), toCrlf(guest));
+      const lf = onPair('merge', [join(PVM, 'host'), join(PVM, 'guest')], PVM, 'valid');
+      return [lf, ...PAIR_CMDS.map((c) => onPair(c, [b.host, b.guest], b.host, 'valid'))];
+    },
+    RUN_TIMEOUT_MS,
+    (out) => expect(readFileSync(join(out(1), 'merged.txt'), 'utf8')).toBe(readFileSync(join(out(0), 'merged.txt'), 'utf8')),
+  );
+});
+
+describe('events out of time order (#12)', () => {
+  badInput('host/trace.txt with 3,000 lines moved 4,000 lines later: merge (#12)', (inDir) => {
     const b = copyPvm(inDir);
-    writeFileSync(join(b.host, 'trace.txt'), toCrlf(host));
-    writeFileSync(join(b.guest, 'trace.txt'), toCrlf(guest));
-    return PAIR_CMDS.map((c) => onPair(c, [b.host, b.guest], b.host, 'valid'));
+    const f = join(b.host, 'trace.txt');
+    const lines = readFileSync(f, 'latin1').split(/(?<=\n)/);
+    writeFileSync(f, [...lines.slice(0, 2000), ...lines.slice(5000, 9000), ...lines.slice(2000, 5000), ...lines.slice(9000)].join(''), 'latin1');
+    // Said as what it is, and visible in the exit status (the merged text is not in time order).
+    const also = (r: RunResult): string[] =>
+      r.status === 1 && /out of (time )?order/.test(r.stderr) && !/unparsable/.test(r.stderr) ? [] : [`expected exit 1 and "out of order" (not "unparsable"): exit ${r.status}`];
+    return [(out) => ({ ...onPair('merge', [b.host, b.guest], f, 'damaged', '#12')(out), also })];
   });
 });
 
@@ -430,8 +465,16 @@ describe('bundle meta.json', () => {
   });
 });
 
+// #5: report on a folder (EISDIR with a stack), on a FIFO without a writer (blocks in open; so do
+// merge, exits and check), on a FIFO with a writer or a /proc file that fails with EIO ("not a
+// trace.dat file"): say what really happened.
 describe('folders, FIFOs and /proc files given as trace files', () => {
   const guestTxt = join(PVM, 'guest', 'trace.txt');
+  /** A run whose one sentence must say `what` (the real cause), not that the data has no magic. */
+  const saying = (m: Maker, what: RegExp): Maker => (out) => ({
+    ...m(out),
+    also: (r) => (r.status !== 2 || (what.test(r.stderr) && !/not a trace\.dat/.test(r.stderr)) ? [] : [`the sentence must say ${what}: ${r.stderr.trim()}`]),
+  });
   badInput('a folder: report (#5), merge --host, merge --guest, merge BUNDLE, check, exits, view', (inDir) => {
     const d = join(inDir, 'folder');
     mkdirSync(d);
@@ -451,7 +494,7 @@ describe('folders, FIFOs and /proc files given as trace files', () => {
     copyFileSync(guestTxt, f);
     return [onPair('merge', [f, join(PVM, 'guest')], f, 'error'), onPair('merge', [join(PVM, 'host'), f], f, 'error')];
   });
-  badInput('a FIFO without a writer: report (#5), merge, exits, check', (inDir) => {
+  badInput('a FIFO without a writer: report, merge, exits, check (#5)', (inDir) => {
     const f = join(inDir, 'trace.fifo');
     mkfifo(f);
     return [onHostFile('report', f, 'error', '#5'), onHostFile('merge', f, 'error', '#5'), onHostFile('exits', f, 'error', '#5'), onPair('check', [join(PVM, 'host'), f], f, 'error', '#5')];
@@ -465,9 +508,17 @@ describe('folders, FIFOs and /proc files given as trace files', () => {
       let w: ChildProcess | undefined;
       return { ...m(out), before: () => void (w = spawn('sh', ['-c', `exec cat "$1" > "$2"`, 'sh', src[k], fifos[k]], { stdio: 'ignore' })), after: () => void w?.kill('SIGKILL') };
     };
-    return [withWriter(onHostFile('report', fifos[0], 'error', '#5'), 0), withWriter(onHostFile('merge', fifos[1], 'error'), 1), withWriter(onHostFile('view', fifos[2], 'error'), 2)];
+    const pipe = /pipe|FIFO/i;
+    return [
+      withWriter(saying(onHostFile('report', fifos[0], 'error', '#5'), pipe), 0),
+      withWriter(saying(onHostFile('merge', fifos[1], 'error'), pipe), 1),
+      withWriter(saying(onHostFile('view', fifos[2], 'error'), pipe), 2),
+    ];
   });
-  badInput('/proc/self/mem (EIO): report (#5), merge', () => [onHostFile('report', '/proc/self/mem', 'error', '#5'), onHostFile('merge', '/proc/self/mem', 'error')]);
+  badInput('/proc/self/mem (EIO): report (#5), merge', () => {
+    const eio = /EIO|input\/output/i;
+    return [saying(onHostFile('report', '/proc/self/mem', 'error', '#5'), eio), saying(onHostFile('merge', '/proc/self/mem', 'error'), eio)];
+  });
   badInput('/dev/zero (endless zeros): report, merge', () => [onHostFile('report', '/dev/zero', 'error'), onHostFile('merge', '/dev/zero', 'error')]);
 });
 
@@ -525,51 +576,62 @@ describe('outputs: a full stdout, an output that is an input, two outputs on std
   });
 });
 
-describe('a signal mid-merge (#6)', () => {
-  /** Waits `ms`. */
-  const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
+/** Waits `ms`. */
+const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
 
-  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+/**
+ * Sends `sig` to a merge that is writing its outputs, and returns how it ended and what its output
+ * folder held before and after. The text goes into a FIFO the test holds open but reads only after
+ * the signal: the merge is then stopped mid-write, its other outputs still temporary, whatever the
+ * machine's speed (no timing involved).
+ */
+async function interruptMerge(dir: string, sig: NodeJS.Signals): Promise<{ r: RunResult; before: Snapshot; after: Snapshot; out: string }> {
+  const out = join(dir, 'out');
+  mkdirSync(out);
+  writeFileSync(join(out, 'merged.json'), EARLIER);
+  const fifo = join(dir, 'text.fifo');
+  mkfifo(fifo);
+  const rd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const before = snapshot(out);
+    let child: ChildProcess | undefined;
+    let ended = false;
+    const args = ['merge', join(PVM, 'host'), join(PVM, 'guest'), '-o', join(out, 'merged.json'), '--summary', join(out, 'summary.json'), '--text', fifo];
+    const done = runBounded(args, { timeoutMs: RUN_TIMEOUT_MS, started: (c) => void (child = c) }).then((r) => ((ended = true), r));
+    const buf = Buffer.alloc(65536);
+    // Bytes read (0 at end or before a writer), or -1 when none are there yet.
+    const read = (): number => {
+      try {
+        return readSync(rd, buf);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return -1;
+        throw e;
+      }
+    };
+    while (!ended && read() <= 0) await sleep(20);
+    if (ended) throw new Error('the merge ended before it wrote into the FIFO');
+    child!.kill(sig);
+    while (!ended) if (read() <= 0) await sleep(20);
+    const r = await done;
+    return { r, before, after: snapshot(out), out };
+  } finally {
+    closeSync(rd);
+  }
+}
+
+// #6: an interrupted merge leaves its hidden temporary files (.NAME.PID.tmp) behind.
+describe('a signal mid-merge (#6)', () => {
+  for (const [sig, signo] of [['SIGINT', 2], ['SIGTERM', 15]] as const)
     it(`${sig} while the merge writes its outputs leaves no temporary file (#6)`, { timeout: 5 * 60_000 }, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-bad-'));
       try {
-        const out = join(dir, 'out');
-        mkdirSync(out);
-        writeFileSync(join(out, 'merged.json'), EARLIER);
-        // The text goes into a FIFO the test holds open but reads only after the signal: the merge
-        // is then stopped mid-write with its other outputs still temporary (no timing involved).
-        const fifo = join(dir, 'text.fifo');
-        mkfifo(fifo);
-        const rd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-        const before = snapshot(out);
-        let child: ChildProcess | undefined;
-        let ended = false;
-        const done = runBounded(['merge', join(PVM, 'host'), join(PVM, 'guest'), '-o', join(out, 'merged.json'), '--summary', join(out, 'summary.json'), '--text', fifo], {
-          timeoutMs: RUN_TIMEOUT_MS,
-          started: (c) => void (child = c),
-        }).then((r) => ((ended = true), r));
-        const buf = Buffer.alloc(65536);
-        const read = (): number => {
-          try {
-            return readSync(rd, buf);
-          } catch (e) {
-            if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return -1;
-            throw e;
-          }
-        };
-        while (!ended && read() <= 0) await sleep(20);
-        expect(ended, 'the merge ended before it wrote into the FIFO').toBe(false);
-        child!.kill(sig);
-        while (!ended) if (read() <= 0) await sleep(20);
-        closeSync(rd);
-        const r: RunResult = await done;
-        const signo = sig === 'SIGINT' ? 2 : 15;
+        const { r, before, after, out } = await interruptMerge(dir, sig);
         expect(r.hung).toBe(false);
-        expect(r.signal === sig || r.status === 128 + signo, `ended by ${r.signal ?? r.status}`).toBe(true);
+        // Ended by the signal (or 128+N, the shell's way of saying it), or 1/2 with one sentence.
+        expect(r.signal === sig || [128 + signo, 1, 2].includes(r.status ?? -1), `ended by ${r.signal ?? r.status}`).toBe(true);
         expect(r.stderr.split('\n').filter(Boolean).length).toBeLessThanOrEqual(1);
-        expect(r.stderr).not.toMatch(/^\s+at |internal error/m);
-        const run: Run = { args: [], culprit: '', accept: 'error' };
-        expect(leftoverProblems(out, before, snapshot(out), run, r)).toEqual([]);
+        expect(crashProblems(r.stderr)).toEqual([]);
+        expect(leftoverProblems(out, before, after, { args: [], culprit: '', accept: 'error' }, r)).toEqual([]);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

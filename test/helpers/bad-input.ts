@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ROOT } from './cli.js';
 
@@ -106,17 +106,53 @@ export interface Run {
   outputs?: string[];
   /** A known defect of issue 12 this run fails on until its fix is merged (for the report). */
   defect?: string;
+  /** Checks of this case beyond the rules; returns the problems. */
+  also?: (r: RunResult) => string[];
 }
 
 /** Words that say something was left out of a run that still completed. */
 const SKIPPED = /unparsable|skipped|damaged|cut off|truncated|out of order|LOST/i;
 /** Signs of a crash rather than a sentence: a stack frame, Node's own error print-out. */
 const CRASH = /^\s+at |internal error|^\w*Error\b|^Uncaught|^Node\.js v\d|^node:/m;
+/** Wording from inside kvmtrace or its libraries, which tells a user nothing: a library's error
+ * number, a Buffer's limit, the name of a hidden temporary file. */
+const JARGON = /error code \d{5,}|Cannot create a Buffer|\/\.[^/\s]+\.\d+\.tmp\b/;
 /** Bytes that have no place in a message: C0 controls other than tab and newline, DEL. */
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/;
 
 /** The first 300 characters of a text, for messages. */
 const clip = (s: string): string => JSON.stringify(s.length > 300 ? s.slice(0, 300) + '…' : s);
+
+/** Signs in stderr of a crash (a stack, Node's own print-out) or of raw bytes from an input. */
+export function crashProblems(err: string): string[] {
+  const p: string[] = [];
+  if (CRASH.test(err)) p.push(`a crash, not a sentence: ${clip(err)}`);
+  if (CONTROL.test(err)) p.push(`control bytes in stderr: ${clip(err)}`);
+  if (JARGON.test(err)) p.push(`internal wording: ${clip(err)}`);
+  return p;
+}
+
+/**
+ * A place in `file` ("FILE at byte N") that lies past its end. In a file that was not cut, such a
+ * place can only be a damaged value shown as if it were a place.
+ */
+export function offsetProblems(file: string, err: string): string[] {
+  let size: number;
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) return [];
+    size = st.size;
+  } catch {
+    return [];
+  }
+  const at = `${file} at byte `;
+  const past = err
+    .split(at)
+    .slice(1)
+    .map((rest) => Number(/^\d+/.exec(rest)?.[0]))
+    .filter((n) => n > size);
+  return past.length ? [`"at byte ${past[0]}" lies past the end of ${file} (${size} bytes): ${clip(err)}`] : [];
+}
 
 /** Checks the exit status and stderr of a run against its `accept` rule; returns the problems. */
 export function outcomeProblems(run: Run, r: RunResult): string[] {
@@ -124,8 +160,7 @@ export function outcomeProblems(run: Run, r: RunResult): string[] {
   const err = r.stderr;
   if (r.hung) return ['hang: killed after its time bound'];
   if (r.status === null) return [`ended by ${r.signal}: ${clip(err)}`];
-  if (CRASH.test(err)) p.push(`a crash, not a sentence: ${clip(err)}`);
-  if (CONTROL.test(err)) p.push(`control bytes in stderr: ${clip(err)}`);
+  p.push(...crashProblems(err));
   const s = r.status;
   const a = run.accept;
   if (s === 2) {
@@ -141,6 +176,7 @@ export function outcomeProblems(run: Run, r: RunResult): string[] {
       if (s !== 0 || SKIPPED.test(err)) p.push(`exit ${s} on a valid input, or something skipped: ${clip(err)}`);
     } else if ((a === 'damaged' || a === 'partial') && !said) p.push(`exit ${s} without saying what was skipped in ${run.culprit}: ${clip(err)}`);
   } else p.push(`exit ${s}, expected 0, 1 or 2: ${clip(err)}`);
+  p.push(...(run.also?.(r) ?? []));
   return p;
 }
 
@@ -163,6 +199,14 @@ export function leftoverProblems(dir: string, before: Snapshot, after: Snapshot,
     if (!outputs.has(k)) p.push(`${k} was left behind`);
     if (v === 'dir' && ![...after.keys()].some((x) => x.startsWith(k + '/'))) p.push(`empty folder ${k} was left behind`);
   }
+  // A JSON output that was written must be whole.
+  for (const k of outputs)
+    if (k.endsWith('.json') && after.has(k) && after.get(k) !== before.get(k) && statSync(join(dir, k)).size < 1 << 26)
+      try {
+        JSON.parse(readFileSync(join(dir, k), 'utf8'));
+      } catch (e) {
+        p.push(`${k} is not whole JSON: ${(e as Error).message.slice(0, 100)}`);
+      }
   return p;
 }
 
