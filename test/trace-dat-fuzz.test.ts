@@ -11,22 +11,11 @@ import { Diagnostics } from '../src/model/diagnostics.js';
 import { isUserError } from '../src/model/errors.js';
 import { openTraceDat, readTraceDatEvents, reportChunks } from '../src/parsers/trace-dat/index.js';
 import { ROOT } from './helpers/cli.js';
+import { rng } from './helpers/rng.js';
 
 const FIX = join(ROOT, 'fixtures', 'tracedat');
 const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-fuzz-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** A deterministic PRNG (mulberry32) so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Outcome = { kind: 'ok'; events: number; diags: number } | { kind: 'error'; message: string };
 

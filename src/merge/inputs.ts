@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { validateMeta, type BundleMeta } from '../model/bundle.js';
 import { parseClock, type TraceClock } from '../model/clock.js';
 import { UserError } from '../model/errors.js';
+import { clipInput } from '../model/quote.js';
 import type { SourceSpec } from './source.js';
 
 /** A loaded bundle: its metadata and one source per trace file. */
@@ -33,7 +34,7 @@ export async function loadBundle(dir: string): Promise<Bundle> {
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new UserError(`${metaPath}: not valid JSON (${(e as Error).message})`);
+    throw new UserError(`${metaPath}: not valid JSON (${clipInput((e as Error).message, 200)})`);
   }
   const meta = validateMeta(raw, metaPath);
   const specs: SourceSpec[] = meta.traces.map((t) => ({

@@ -16,7 +16,7 @@ import type { MergedBatch } from './merged-event.js';
 import { planGuest, type GuestOverrides, type GuestPlan } from './plan.js';
 import { openSource, type OpenSource, type SourceSpec } from './source.js';
 import { detectFormat } from '../parsers/detect.js';
-import { openTraceDat } from '../parsers/trace-dat/index.js';
+import { buffersWithEvents, openTraceDat, pickBuffer } from '../parsers/trace-dat/index.js';
 import { parseThreadsMode } from '../parsers/ftrace-text-thread.js';
 import { Validator, type ValidationResult, type WindowKind } from './validate.js';
 import { estimateUnmapped, RECORD_NEXT_TIME, settleByEvidence } from './estimate/for-plan.js';
@@ -108,6 +108,9 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
       const t = openTraceDat(spec.file, diags);
       t.close();
       spec.dat = t;
+      const read = pickBuffer(t, spec.buffer);
+      const left = buffersWithEvents(t).filter((b) => b !== read);
+      if (left.length) notes.push(`${spec.file}: merged its buffer ${bufferName(read.name)} only; skipped ${left.length} other buffer(s) with events: ${left.map((b) => bufferName(b.name)).join(', ')}`);
     }
   }
   // Bare trace.dat guests take the name the host's GUEST option gives them.
@@ -135,6 +138,9 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
     throw e;
   }
 }
+
+/** A trace.dat buffer's name as the report gives it (the top-level buffer has none). */
+const bufferName = (name: string): string => (name === '' ? 'top' : `"${name}"`);
 
 /** The rest of {@link prepareMerge}: the host scan, each guest's plan, the TSC frequency. */
 async function planMerge(

@@ -127,13 +127,20 @@ export class FtraceTextParser {
     const blk = new EventBlock(this.table, buf, Math.max(16, end >>> 6));
     // Bodies are byte ranges when the chunk is ASCII (nearly all ftrace text), decoded text otherwise.
     const ascii = isAscii(buf.subarray(0, end));
+    // ftrace never writes a NUL (task names are C strings), but a file of a machine that crashed
+    // has blocks of them; a line holding one is damaged, however well the rest of it parses. One
+    // search per chunk finds the first; lines before it are not searched again.
+    let nul = buf.indexOf(0);
     let start = 0;
     while (start < end) {
       let nl = buf.indexOf(10, start);
       if (nl < 0 || nl >= end) nl = end;
       this.lineNo++;
       this.stats.lines++;
-      this.line(buf, start, nl > start && buf[nl - 1] === 13 ? nl - 1 : nl, blk, ascii);
+      if (nul >= 0 && nul < nl) {
+        this.bad('expected text, found NUL bytes (a damaged file?)');
+        nul = buf.indexOf(0, nl + 1);
+      } else this.line(buf, start, nl > start && buf[nl - 1] === 13 ? nl - 1 : nl, blk, ascii);
       start = nl + 1;
     }
     return blk;

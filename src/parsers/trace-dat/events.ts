@@ -52,8 +52,13 @@ export function pickBuffer(t: TraceDat, name?: string): TraceDatBuffer {
       );
     return b;
   }
-  const withData = t.buffers.filter((b) => !b.latency && b.cpus.some((c) => c.size > 0));
+  const withData = buffersWithEvents(t);
   return withData.find((b) => b.name === '') ?? withData[0] ?? t.buffers[0];
+}
+
+/** The buffers that hold ring-buffer events: not latency text, and some CPU with data. */
+export function buffersWithEvents(t: Pick<TraceDat, 'buffers'>): TraceDatBuffer[] {
+  return t.buffers.filter((b) => !b.latency && b.cpus.some((c) => c.size > 0));
 }
 
 /** Opens one buffer's events as batches of {@link TraceDatEvent}, in timestamp order. */

@@ -7,7 +7,7 @@
  * - {@link reportChunks}: the text of `trace-cmd report` (`-t`, `-R`, `--raw-ts`).
  */
 export { openTraceDat, type TraceDat } from './open.js';
-export { readTraceDatEvents, pickBuffer, type TraceDatEvent, type TraceDatStream, type ReadEventsOptions } from './events.js';
+export { readTraceDatEvents, pickBuffer, buffersWithEvents, type TraceDatEvent, type TraceDatStream, type ReadEventsOptions } from './events.js';
 export { reportBytes, reportChunks, type ReportOptions } from './report.js';
 export { Out } from './out.js';
 export { TraceDatError } from './bytes.js';

@@ -222,6 +222,9 @@ class V7 {
     }
     for (const b of meta.buffers) {
       const h = parseSectionHeader(this.dat.read(b.sectionOffset, SECTION_HEADER_SIZE, 'buffer section header'), this.le);
+      // A buffer's section carries the id of the option that describes it (BUFFER, BUFFER_TEXT).
+      const id = b.latency ? OPT.BUFFER_TEXT : OPT.BUFFER;
+      if (h.id !== id) throw new TraceDatError(this.dat.path, b.sectionOffset, `expected the section of buffer "${b.name}" (id ${id}) here, found id ${h.id}`);
       b.compressed = (h.flags & 1) !== 0;
       if (h.size > BigInt(this.dat.size)) throw new TraceDatError(this.dat.path, b.sectionOffset, `buffer "${b.name}" section size ${h.size} is larger than the file`);
       const size = Number(h.size);
