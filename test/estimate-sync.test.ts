@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
 import { estimateOffsets } from '../src/merge/estimate/index.js';
-import { collectHostWindows } from '../src/merge/estimate/host-windows.js';
+import { hostWindows } from '../src/merge/estimate/host-windows.js';
+import { hostIndex } from './helpers/host.js';
 import { fitDrift, SyncRefiner, type SyncPair } from '../src/merge/estimate/from-sync.js';
 import { hostToGuest, type TscPiece } from '../src/merge/tsc-mapping.js';
 import { DOCA, externalMissing, MASTERARBEIT } from './helpers/external.js';
@@ -23,11 +24,10 @@ const PVM = join(ROOT, 'fixtures', 'pvm-1vcpu');
 describe('the kvm-pvm capture, its files read bare (no debugfs snapshot)', () => {
   it('brackets the offset the guest really sees (0, per the fixture README) from its 40 pio sync points and the KVM_RUN windows', async () => {
     const est = await estimateOffsets(
-      [{ role: 'host', machine: 'host', file: join(PVM, 'host', 'trace.txt'), clock: 'x86-tsc' }],
+      await hostIndex([{ file: join(PVM, 'host', 'trace.txt'), clock: 'x86-tsc' }]),
       { role: 'guest', machine: 'guest', file: join(PVM, 'guest', 'trace.txt'), clock: 'x86-tsc' },
       new Map([[0, 26619]]),
       (cpu) => cpu,
-      'kvm-run',
       new Diagnostics(false),
     );
     const e = est.get(0)!;
@@ -44,7 +44,7 @@ describe.skipIf(externalMissing)('sync points around the real kvm_exits of the d
   if (externalMissing) console.log(`skipped: ${externalMissing}`);
 
   it('matches each marker to its exit among 5,000 others and intersects the bounds exactly', async () => {
-    const hw = await collectHostWindows([{ role: 'host', machine: 'host', file: join(MASTERARBEIT, 'docA-host-trace.dat') }], [DOCA.vcpuThread], 'entry-exit', new Diagnostics(false));
+    const hw = hostWindows(await hostIndex([{ file: join(MASTERARBEIT, 'docA-host-trace.dat') }]), [DOCA.vcpuThread]);
     const w = hw.threads.get(DOCA.vcpuThread)!;
     const exits = w.ends.filter((x) => Number.isFinite(x));
     expect(exits.length).toBeGreaterThan(5000);

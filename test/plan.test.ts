@@ -4,20 +4,17 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { BundleMeta } from '../src/model/bundle.js';
-import type { HostScan } from '../src/merge/host-scan.js';
+import type { HostIndex } from '../src/host/index.js';
+
+/** The facts of the host index a plan reads. */
+type HostScan = Pick<HostIndex, 'tscWrites' | 'vcpuThreadsSeen'>;
 import { planGuest } from '../src/merge/plan.js';
 import type { SourceSpec } from '../src/merge/source.js';
 import { kvmWriteTscOffset } from '../src/parsers/event-fields.js';
 
 const scan = (writes: { vcpu: number; prev: bigint; next: bigint; hostTsc: bigint }[], seen: [number, number][] = []): HostScan => ({
-  events: 1000,
-  first: 0n,
-  last: 10n ** 15n,
   tscWrites: writes.map((w, i) => ({ ...w, pid: 42, line: i + 1 })),
   vcpuThreadsSeen: new Map(seen),
-  comms: new Map(),
-  counts: { kvmEntry: seen.length, kvmExit: 0, kvmFpu: 0, kvmPio: 0 },
-  unit: 'cycles',
 });
 const hostSpec = (meta?: Partial<BundleMeta>): SourceSpec => ({ role: 'host', machine: 'host', file: 'h', meta: meta as BundleMeta });
 const guestSpec: SourceSpec = { role: 'guest', machine: 'g', file: 'g' };

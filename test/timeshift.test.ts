@@ -8,15 +8,15 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
 import { planGuest } from '../src/merge/plan.js';
-import type { HostScan } from '../src/merge/host-scan.js';
+import type { HostIndex } from '../src/host/index.js';
+
+/** The facts of the host index a plan reads. */
+type HostScan = Pick<HostIndex, 'tscWrites' | 'vcpuThreadsSeen'>;
 import type { SourceSpec } from '../src/merge/source.js';
 import { openTraceDat, type TraceDatInfo } from '../src/parsers/trace-dat/index.js';
 import { MASTERARBEIT, externalMissing } from './helpers/external.js';
 
-const emptyScan: HostScan = {
-  events: 0, first: undefined, last: undefined, tscWrites: [], vcpuThreadsSeen: new Map(), comms: new Map(),
-  counts: { kvmEntry: 0, kvmExit: 0, kvmFpu: 0, kvmPio: 0 }, unit: 'cycles',
-};
+const emptyScan: HostScan = { tscWrites: [], vcpuThreadsSeen: new Map() };
 
 describe.skipIf(externalMissing)('TIME_SHIFT samples as the mapping (docA guest file)', () => {
   const dat = (f: string): TraceDatInfo => {

@@ -5,7 +5,7 @@
  * copy, sample standard deviation, binning).
  */
 import { bin } from 'd3-array';
-import type { MergedEvent } from '../merge/merged-event.js';
+import type { MergedBatch } from '../merge/merged-event.js';
 import { Pairer, type PairCounts } from './pairing.js';
 import { SampleBuffer, sampleStats, cyclesToNsF } from './samples.js';
 
@@ -15,8 +15,8 @@ export class LatencyAnalyzer {
   constructor(readonly pairer: Pairer) {}
 
   /** Feeds one batch of merged events. */
-  handle(batch: MergedEvent[]): void {
-    for (const m of batch) {
+  handle(mb: MergedBatch): void {
+    for (const m of mb.events()) {
       const step = this.pairer.offer(m);
       if (step?.finished) this.samples.push(m.t - step.finished.fromT);
     }

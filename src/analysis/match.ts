@@ -19,9 +19,8 @@
 import { UserError } from '../model/errors.js';
 import { fieldOf } from '../model/event.js';
 import type { MergedEvent } from '../merge/merged-event.js';
-import { isMarkerEvent, kvmPioPort } from '../parsers/event-fields.js';
+import { isMarkerEvent, kvmPioPort, userspaceExitReason } from '../parsers/event-fields.js';
 import { exitReasonText } from './exit-reasons.js';
-import { userspaceExitReason } from './kvm-run.js';
 
 /** One `[FIELD OP VALUE]` condition. */
 export interface Condition {

@@ -4,15 +4,15 @@
  */
 import { UserError } from '../model/errors.js';
 import type { Timeline } from '../merge/merge.js';
-import type { MergedEvent } from '../merge/merged-event.js';
+import type { MergedBatch } from '../merge/merged-event.js';
 import type { GuestPlan } from '../merge/plan.js';
 import { runMerge, type PreparedMerge } from '../merge/session.js';
 import type { ValidationResult } from '../merge/validate.js';
 import { VcpuThreads } from './vcpu-threads.js';
 
-/** Something fed the merged stream. */
+/** Something fed the merged stream: each batch's columns, with the KVM-run segments starting in it (`mb.kvm`). */
 export interface Analyzer {
-  handle(batch: MergedEvent[]): void;
+  handle(mb: MergedBatch): void;
 }
 
 /** What an analysis run hands back besides its analyzers' state. */
@@ -33,13 +33,12 @@ export async function analyse<A extends Analyzer>(
   let vt: VcpuThreads | undefined;
   const run = await runMerge(p, {
     onTimeline: (tl, plans) => {
-      vt = new VcpuThreads(tl, plans);
+      vt = new VcpuThreads(tl, plans, p.index);
       a = make(tl, plans, vt);
     },
     onBatch: (mb) => {
-      const batch = mb.events();
-      for (const m of batch) vt!.note(m);
-      a!.handle(batch);
+      for (const m of mb.events()) vt!.note(m);
+      a!.handle(mb);
     },
   });
   if (!a || !vt || !run.timeline) throw new UserError('the inputs hold no events: nothing to analyse');

@@ -1,13 +1,13 @@
 /**
  * Which host thread runs which vCPU, for the analyses: first from the clock plans (bundle
- * metadata, `--vcpu-thread`, kvm_entry evidence the host scan saw), then from kvm_entry events
- * met while streaming (`vcpu N` on thread T) — the only evidence on host-only traces and for
- * other VMs' threads on the same host.
+ * metadata, `--vcpu-thread`, kvm_entry evidence), then from the host index (`vcpu N` of a thread's
+ * first kvm_entry) — the only evidence on host-only traces and for other VMs' threads on the same
+ * host. Task names are learned from the stream.
  */
 import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
 import type { MergedEvent } from '../merge/merged-event.js';
-import { kvmEntryVcpu } from '../parsers/event-fields.js';
+import type { HostIndex } from '../host/index.js';
 
 /** What is known about one host thread that runs a vCPU. */
 export interface VcpuThread {
@@ -27,7 +27,11 @@ export class VcpuThreads {
   /** Source index → true for guest sources. */
   private readonly guestSrc: boolean[];
 
-  constructor(tl: Timeline, plans: (GuestPlan | undefined)[]) {
+  constructor(
+    tl: Timeline,
+    plans: (GuestPlan | undefined)[],
+    private readonly index?: HostIndex,
+  ) {
     this.machines = tl.sources.map((s) => s.machine);
     this.guestSrc = tl.sources.map((s) => s.role === 'guest');
     plans.forEach((p, i) => {
@@ -64,9 +68,8 @@ export class VcpuThreads {
       return;
     }
     let t = this.byTid.get(ev.pid);
-    if (!t) this.byTid.set(ev.pid, (t = { tid: ev.pid, comm: ev.comm, vcpu: -1, guest: undefined }));
+    if (!t) this.byTid.set(ev.pid, (t = { tid: ev.pid, comm: ev.comm, vcpu: this.index?.threads.get(ev.pid)?.vcpu ?? -1, guest: undefined }));
     if (!t.comm || t.comm === '<...>') t.comm = ev.comm;
-    if (ev.name === 'kvm_entry' && t.vcpu < 0) t.vcpu = kvmEntryVcpu(ev.body);
   }
 
   /** The machine of a merged event's source. */

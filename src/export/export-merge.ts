@@ -8,6 +8,7 @@ import { AtomicWriter } from './atomic-writer.js';
 import { ChromeJsonExporter, type ChromeJsonOptions } from './chrome-json.js';
 import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
+import type { HostIndex } from '../host/index.js';
 import { TextExporter } from './text.js';
 import { validationJson } from './validation-report.js';
 import { VERSION } from '../model/version.js';
@@ -18,7 +19,7 @@ export interface MergeOutputs {
   text?: string;
   summary?: string;
   /** Builds, once the timeline is known, the flow hook of the Chrome JSON (see ChromeJsonOptions). */
-  flows?: (tl: Timeline, plans: (GuestPlan | undefined)[]) => ChromeJsonOptions['flows'];
+  flows?: (tl: Timeline, plans: (GuestPlan | undefined)[], index?: HostIndex) => ChromeJsonOptions['flows'];
   /** Called now and then with the number of events merged so far. */
   onProgress?: (events: number) => void;
 }
@@ -45,7 +46,7 @@ export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<
     const run = await runMerge(p, {
       onTimeline: async (tl, plans) => {
         if (jsonW) {
-          json = new ChromeJsonExporter(tl, p.tscKhz, plans, p.windowKind, { flows: out.flows?.(tl, plans) });
+          json = new ChromeJsonExporter(tl, p.tscKhz, plans, p.index, { flows: out.flows?.(tl, plans, p.index) });
           await jsonW.write(json.begin());
         }
         if (textW) {

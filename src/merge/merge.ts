@@ -41,6 +41,8 @@ export interface MergeOptions {
   batch?: number;
   /** Called with the timeline once its base is known (before the first batch is yielded). */
   onTimeline?: (tl: Timeline) => void;
+  /** The timeline's base when the host is not among the sources (a merge of guests on an indexed host's timeline). */
+  base?: bigint;
 }
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -70,6 +72,7 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
         eof[i] = true;
         break;
       }
+      if (!timeline && opts.base !== undefined) makeTimeline(opts.base);
       if (!timeline) {
         const base = sources[i].open.header.base;
         if (!base) continue;

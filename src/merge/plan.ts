@@ -8,7 +8,7 @@
 import type { VmMeta } from '../model/bundle.js';
 import { UserError } from '../model/errors.js';
 import { hostSync, type TimeShift, type TraceDatOptions } from '../parsers/trace-dat/index.js';
-import type { HostScan, HostTscWrite } from './host-scan.js';
+import type { HostIndex, HostTscWrite } from '../host/index.js';
 import type { ClockToTsc } from './clock-sync.js';
 import type { SourceSpec } from './source.js';
 import { VcpuMapping, type TscPiece } from './tsc-mapping.js';
@@ -59,7 +59,7 @@ export interface GuestPlan {
 const cmp = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Builds the plan for one guest. */
-export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, over: GuestOverrides): GuestPlan {
+export function planGuest(host: SourceSpec, scan: Pick<HostIndex, 'tscWrites' | 'vcpuThreadsSeen'>, guest: SourceSpec, over: GuestOverrides): GuestPlan {
   const notes: string[] = [];
   const vms = host.meta?.vms ?? [];
   let vm: VmMeta | undefined;

@@ -48,9 +48,18 @@ export interface OpenSource {
   close(): Promise<void>;
 }
 
+/** Passes over each file's events begun in this process, by file name. */
+const passes = new Map<string, number>();
+
+/** How many times `file` has been opened to read its events in this process (the host index's pass, the merge's, estimation's). */
+export function readsOf(file: string): number {
+  return passes.get(file) ?? 0;
+}
+
 /** Opens a source for reading; the format is detected from content when not given. */
 export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<OpenSource> {
   const format = spec.format ?? (await detectFormat(spec.file));
+  passes.set(spec.file, readsOf(spec.file) + 1);
   if (format === 'ftrace-text') {
     // A large file may be parsed on a second thread (see ftrace-text-thread.ts); same blocks either way.
     let parser!: FtraceTextProgress;

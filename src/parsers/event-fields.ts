@@ -12,11 +12,19 @@ export function kvmEntryVcpu(body: string): number {
   return m ? Number(m[1]) : -1;
 }
 
-/** `kvm_exit: [vcpu N ]reason EPT_MISCONFIG rip …`: the exit reason as printed, or '' when absent. */
+/**
+ * `kvm_exit: [vcpu N ]reason EPT_MISCONFIG rip …`: the exit reason as printed, '' when absent. The
+ * kvm_exit print fmt (arch/x86/kvm/trace.h) names it with VMX's table on Intel (`EPT_MISCONFIG`)
+ * and SVM's on AMD (`npf`, `PF excp`, some with a space), then ` rip 0x…`: the reason is the text
+ * between `reason ` and ` rip `, spaces included (the first word would fold `PF excp` and `GP
+ * excp`); without ` rip `, the word after `reason `.
+ */
 export function kvmExitReason(body: string): string {
   const i = body.indexOf('reason ');
   if (i < 0) return '';
   const s = i + 7;
+  const rip = body.indexOf(' rip ', s);
+  if (rip > s) return body.slice(s, rip);
   let e = body.indexOf(' ', s);
   if (e < 0) e = body.length;
   return body.slice(s, e);
@@ -45,6 +53,20 @@ export function kvmWriteTscOffset(body: string): TscOffsetWrite | undefined {
 export function kvmPioPort(body: string): number {
   const m = /at 0x([0-9a-f]+)/.exec(body);
   return m ? parseInt(m[1], 16) : -1;
+}
+
+/** `kvm_pio: pio_write at 0xe9 …`: `out` for a write, `in` for a read, `?` otherwise. */
+export function kvmPioDirection(body: string): 'in' | 'out' | '?' {
+  return body.includes('pio_write') ? 'out' : body.includes('pio_read') ? 'in' : '?';
+}
+
+/** `kvm_userspace_exit: reason KVM_EXIT_IO (2)` → `KVM_EXIT_IO`. */
+export function userspaceExitReason(body: string): string {
+  const i = body.indexOf('reason ');
+  if (i < 0) return body.trim() || '?';
+  const rest = body.slice(i + 7);
+  const p = rest.indexOf(' (');
+  return p > 0 ? rest.slice(0, p) : rest.trim();
 }
 
 /** `kvm_fpu: load|unload`: +1 for load (KVM_RUN starts), -1 for unload, 0 otherwise. */
@@ -89,6 +111,19 @@ export function schedSwitch(body: string): SchedSwitch | undefined {
   const m = PLUGIN_SWITCH.exec(body);
   if (!m) return undefined;
   return { prevComm: m[1], prevPid: Number(m[2]), prevState: m[3], nextComm: m[4], nextPid: Number(m[5]) };
+}
+
+const PLUGIN_WAKEUP = /^(.*):(\d+) \[-?\d+\]/;
+
+/**
+ * The thread a sched_wakeup, sched_wakeup_new or sched_migrate_task is about: the kernel's
+ * `comm=… pid=N …`, or trace-cmd's wakeup plugin form `comm:N [prio] …`; -1 when neither.
+ */
+export function schedTargetPid(body: string): number {
+  const f = fieldOf(body, 'pid');
+  if (f !== undefined) return Number(f);
+  const m = PLUGIN_WAKEUP.exec(body);
+  return m ? Number(m[2]) : -1;
 }
 
 /** A `kvmsync` sync point written by the guest (docs/bundle.md). */

@@ -63,11 +63,12 @@ export function register(program: Command): void {
       const prepared = await prepareMerge(mergeRequest(bundles, o));
       const khz = needTscKhz(prepared, 'kvmtrace exits');
       const run = await analyse(prepared, () => {
-        const ex = new ExitsAnalyzer();
-        const kr = new KvmRunAnalyzer();
+        const ex = new ExitsAnalyzer(prepared.index);
+        const kr = new KvmRunAnalyzer(prepared.index);
         return { ex, kr, handle: (b) => (ex.handle(b), kr.handle(b)) };
       });
       run.analyzer.ex.finish();
+      run.analyzer.kr.finish();
       const report = buildExitsReport(run.analyzer.ex, run.analyzer.kr, run.vcpuThreads, khz, { filter, sort: o.sort as SortKey, tscKhzFrom: prepared.tscKhzFrom });
       process.stdout.write(o.json ? exitsJson(report) : exitsText(report, { by: o.by }));
       printAnalysisWarnings(prepared, run.validation);

@@ -3,12 +3,11 @@
  * from the traces and hand it to `planGuest` as `estimated`, or explain why not.
  */
 import type { Diagnostics } from '../../model/diagnostics.js';
-import type { HostScan } from '../host-scan.js';
+import type { HostIndex } from '../../host/index.js';
 import type { GuestPlan } from '../plan.js';
 import type { PreparedMerge } from '../session.js';
 import type { ClockCheck, VcpuCheck } from './verdict.js';
 import type { SourceSpec } from '../source.js';
-import type { WindowKind } from '../validate.js';
 import { estimateOffsets, type VcpuEstimate } from './index.js';
 
 /** Estimates (per vCPU) and, for the vCPUs left without one, the reasons. */
@@ -19,20 +18,15 @@ export interface PlanEstimates {
   failures: string[];
 }
 
-/** The host's kind of guest-mode evidence. */
-export function windowKindOf(scan: HostScan): WindowKind {
-  return scan.counts.kvmEntry > 0 ? 'entry-exit' : scan.counts.kvmFpu > 0 ? 'kvm-run' : 'none';
-}
-
 /** Estimates the offsets of a plan's unmapped vCPUs (those with a known host thread). */
-export async function estimateUnmapped(host: SourceSpec[], scan: HostScan, guest: SourceSpec, plan: GuestPlan, diags: Diagnostics): Promise<PlanEstimates> {
+export async function estimateUnmapped(index: HostIndex, guest: SourceSpec, plan: GuestPlan, diags: Diagnostics): Promise<PlanEstimates> {
   const res: PlanEstimates = { estimated: new Map(), details: new Map(), failures: [] };
   // vCPUs beyond the guest's CPU count (threads of other VMs seen on the host) need no estimate.
   const cpus = guest.dat?.cpus || guest.meta?.cpus;
   const identity = !guest.meta?.guest?.cpuToVcpu;
   const tids = new Map<number, number | undefined>([...plan.unmapped].filter(([v]) => !(cpus && identity && v >= cpus)));
   if (tids.size === 0) return res;
-  const est = await estimateOffsets(host, guest, tids, plan.cpuToVcpu, windowKindOf(scan), diags);
+  const est = await estimateOffsets(index, guest, tids, plan.cpuToVcpu, diags);
   for (const [v, e] of est) {
     res.details.set(v, e);
     if (e.offset !== undefined) res.estimated.set(v, { offset: e.offset, low: e.low!, high: e.high!, method: e.method, ratio: e.ratio, fracBits: e.fracBits });
@@ -55,13 +49,13 @@ export const RECORD_NEXT_TIME =
 export async function crossCheck(p: PreparedMerge, c: ClockCheck): Promise<void> {
   for (const g of c.guests) {
     const plan = p.guests.find((x) => x.plan?.spec.file === g.file)?.plan;
-    if (!plan || !p.scan) continue;
+    if (!plan || !p.index) continue;
     const tids = new Map<number, number | undefined>();
     const constant = (v: VcpuCheck): boolean => v.pieces.every((x) => x.offset === v.offset && x.ratio === null);
     for (const v of g.vcpus)
       if (v.hostTid !== null && (v.verdict === 'FAILED' || (!v.source.startsWith('estimate') && constant(v)))) tids.set(v.vcpu, v.hostTid);
     if (tids.size === 0) continue;
-    const est = await estimateOffsets(p.host, plan.spec, tids, plan.cpuToVcpu, windowKindOf(p.scan), p.diags);
+    const est = await estimateOffsets(p.index, plan.spec, tids, plan.cpuToVcpu, p.diags);
     for (const v of g.vcpus) {
       const e = est.get(v.vcpu);
       if (!e) continue;

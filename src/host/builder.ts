@@ -1,0 +1,299 @@
+/**
+ * The per-event work of the host index's one pass (index.ts): each host event, in the merge's host
+ * order, is classified once by its name's id, decoded only when it is one of the few events the
+ * index keeps facts of, and fed as inputs to the KVM-run trackers of the threads it concerns.
+ *
+ * Which threads are tracked: the vCPU threads named before the pass (bundle metadata, a trace.dat's
+ * GUEST option, --vcpu-thread), and every thread that traces run evidence (kvm_entry, kvm_exit,
+ * kvm_fpu) from its first such event on. A thread tracked late starts where the trackers start all
+ * the same (what came before its first evidence is known once it comes), replaying the last sched
+ * facts seen of it; facts older than those are not kept (memory: one small record per thread the
+ * trace schedules).
+ *
+ * The trackers start at the host's first event that is not a kvm_write_tsc_offset: `kvmtrace
+ * capture host --hold` records those alone until it is released (the offsets KVM writes when it
+ * creates the vCPUs), so before that event nothing else was recorded and nothing can be inferred.
+ */
+import type { Diagnostics } from '../model/diagnostics.js';
+import type { StringTable } from '../model/event-block.js';
+import type { MergedBatch } from '../merge/merged-event.js';
+import { isCpuidExit, kvmEntryVcpu, kvmExitReason, kvmFpu, kvmPioDirection, kvmPioPort, kvmWriteTscOffset, schedSwitch, schedTargetPid, userspaceExitReason } from '../parsers/event-fields.js';
+import { fieldOf } from '../model/event.js';
+import { BOUND, ENTER, KvmRunTracker, LEAVE, OWN, RUN_OFF, RUN_ON, SCHED_IN, SCHED_OUT, USER_EXIT } from '../kvm/tracker.js';
+import { ThreadSegments } from '../kvm/segments.js';
+import type { HostTscWrite } from './index.js';
+
+/** The sync port kvmtrace's `syncpt` writes to. */
+export const SYNC_PORT = 0xe9;
+
+// Event kinds, by name (cached per string table and name id).
+const OTHER = 0;
+const ENTRY = 1;
+const EXIT_EV = 2;
+const FPU = 3;
+const PIO = 4;
+const WRITE = 5;
+const USER = 6;
+const ZEROED = 7;
+const SWITCH = 8;
+const TARGET = 9; // sched_wakeup, sched_wakeup_new, sched_migrate_task
+const KINDS: Record<string, number> = {
+  kvm_entry: ENTRY,
+  kvm_exit: EXIT_EV,
+  kvm_fpu: FPU,
+  kvm_pio: PIO,
+  kvm_write_tsc_offset: WRITE,
+  kvm_userspace_exit: USER,
+  tsc_offset_zeroed: ZEROED,
+  sched_switch: SWITCH,
+  sched_wakeup: TARGET,
+  sched_wakeup_new: TARGET,
+  sched_migrate_task: TARGET,
+};
+
+/** What is being built for one tracked thread: a tracker per kind of host (the kind is known at the end). */
+export interface ThreadBuild {
+  tid: number;
+  /** vCPU index from the thread's first kvm_entry, -1 when none. */
+  vcpu: number;
+  /** Its process (QEMU's pid: the VM) when the trace has a TGID column, else -1. */
+  tgid: number;
+  entryExit: KvmRunTracker;
+  entryExitSegs: ThreadSegments;
+  kvmRun: KvmRunTracker;
+  kvmRunSegs: ThreadSegments;
+}
+
+/** The last sched facts of an untracked thread (places in the host order, -1 when none). */
+interface Seed {
+  outT: number;
+  outOrd: number;
+  inT: number;
+  inOrd: number;
+  boundT: number;
+  boundOrd: number;
+}
+
+/** A growable list of doubles. */
+class NumList {
+  a: number[] = [];
+  done(): Float64Array {
+    return Float64Array.from(this.a).sort();
+  }
+}
+
+/** Accumulates the index over merged host batches. */
+export class HostIndexBuilder {
+  events = 0;
+  firstT = Infinity;
+  lastT = -Infinity;
+  readonly counts = { kvmEntry: 0, kvmExit: 0, kvmFpu: 0, kvmPio: 0 };
+  readonly tscWrites: HostTscWrite[] = [];
+  readonly vcpuThreadsSeen = new Map<number, number>();
+  readonly comms = new Map<number, string>();
+  readonly zeroed = new Map<number, number>();
+  readonly threads = new Map<number, ThreadBuild>();
+  readonly sync = new Map<number, { pio: NumList; cpuid: NumList }>();
+  readonly pioPorts = new Map<number, Map<string, number>>();
+  /** Exit and userspace-exit reasons by id (segment args). */
+  readonly names: string[] = [];
+  private readonly nameIds = new Map<string, number>();
+  private readonly seeds = new Map<number, Seed>();
+  private readonly kinds = new WeakMap<StringTable, number[]>();
+  private readonly wanted: Set<number>;
+  private k = 0;
+  /** Where the trackers start (see above): NaN until then. */
+  private startT = NaN;
+  private startOrd = 0;
+
+  constructor(
+    /** Absolute host TSC of timeline time 0. */
+    readonly base: bigint,
+    wanted: Iterable<number>,
+    private readonly diags: Diagnostics,
+    /** The host file of each source index (for diagnostics). */
+    private readonly files: string[],
+  ) {
+    this.wanted = new Set(wanted);
+  }
+
+  /** The id of a reason or label. */
+  nameId(s: string): number {
+    let i = this.nameIds.get(s);
+    if (i === undefined) this.nameIds.set(s, (i = this.names.push(s) - 1));
+    return i;
+  }
+
+  private kindOf(table: StringTable, id: number): number {
+    let ks = this.kinds.get(table);
+    if (!ks) this.kinds.set(table, (ks = []));
+    let k = ks[id];
+    if (k === undefined) ks[id] = k = KINDS[table.list[id]] ?? OTHER;
+    return k;
+  }
+
+  /** The thread's trackers, made on first need (from the host trace's first event, with its last sched facts replayed). */
+  private track(tid: number): ThreadBuild {
+    let th = this.threads.get(tid);
+    if (th) return th;
+    const entryExitSegs = new ThreadSegments();
+    const kvmRunSegs = new ThreadSegments();
+    th = {
+      tid,
+      vcpu: -1,
+      tgid: -1,
+      entryExitSegs,
+      kvmRunSegs,
+      entryExit: new KvmRunTracker('entry-exit', this.startT, this.startOrd, entryExitSegs),
+      kvmRun: new KvmRunTracker('kvm-run', this.startT, this.startOrd, kvmRunSegs),
+    };
+    this.threads.set(tid, th);
+    const s = this.seeds.get(tid);
+    if (s) {
+      this.seeds.delete(tid);
+      const steps: [number, number, number][] = [];
+      if (s.outOrd >= 0) steps.push([s.outOrd, s.outT, SCHED_OUT]);
+      if (s.inOrd >= 0) steps.push([s.inOrd, s.inT, SCHED_IN]);
+      if (s.boundOrd >= 0) steps.push([s.boundOrd, s.boundT, BOUND]);
+      steps.sort((a, b) => a[0] - b[0]);
+      for (const [ord, t, code] of steps) th.kvmRun.step(code, t, ord, -1);
+    }
+    return th;
+  }
+
+  private seed(tid: number): Seed {
+    let s = this.seeds.get(tid);
+    if (!s) this.seeds.set(tid, (s = { outT: 0, outOrd: -1, inT: 0, inOrd: -1, boundT: 0, boundOrd: -1 }));
+    return s;
+  }
+
+  /** Feeds one merged batch of host events. */
+  feed(mb: MergedBatch): void {
+    for (let j = 0; j < mb.n; j++) {
+      const t = mb.t[j];
+      this.events++;
+      if (t < this.firstT) this.firstT = t;
+      if (t > this.lastT) this.lastT = t;
+      const blk = mb.blk[j];
+      const r = mb.row[j];
+      const ord = 2 * this.k++;
+      const kind = this.kindOf(blk.table, blk.name[r]);
+      if (kind !== WRITE && this.startT !== this.startT) {
+        this.startT = t;
+        this.startOrd = ord;
+        for (const tid of this.wanted) this.track(tid);
+      }
+      const pid = blk.pid[r];
+      let th = this.threads.get(pid);
+      if (th) {
+        // Every event a thread traces proves it on a CPU, except its own switch-out.
+        if (kind !== SWITCH) th.kvmRun.step(OWN, t, ord, -1);
+        if (th.tgid < 0) th.tgid = blk.tgid[r];
+      }
+      if (kind === OTHER) continue;
+      switch (kind) {
+        case ENTRY: {
+          this.counts.kvmEntry++;
+          const v = kvmEntryVcpu(blk.body(r));
+          if (v >= 0 && !this.vcpuThreadsSeen.has(v)) this.vcpuThreadsSeen.set(v, pid);
+          this.comms.set(pid, blk.commOf(r));
+          th ??= this.trackNew(pid, t, ord);
+          if (th.vcpu < 0) th.vcpu = v;
+          th.entryExit.step(ENTER, t, ord, v);
+          break;
+        }
+        case EXIT_EV: {
+          this.counts.kvmExit++;
+          const reason = kvmExitReason(blk.body(r));
+          if (isCpuidExit(reason)) this.syncOf(pid).cpuid.a.push(t);
+          th ??= this.trackNew(pid, t, ord);
+          th.entryExit.step(LEAVE, t, ord, this.nameId(reason));
+          break;
+        }
+        case FPU: {
+          this.counts.kvmFpu++;
+          this.comms.set(pid, blk.commOf(r));
+          const f = kvmFpu(blk.body(r));
+          th ??= this.trackNew(pid, t, ord);
+          if (f !== 0) th.kvmRun.step(f === 1 ? RUN_ON : RUN_OFF, t, ord, -1);
+          break;
+        }
+        case PIO: {
+          this.counts.kvmPio++;
+          const body = blk.body(r);
+          const port = kvmPioPort(body);
+          if (port === SYNC_PORT) this.syncOf(pid).pio.a.push(t);
+          let ports = this.pioPorts.get(pid);
+          if (!ports) this.pioPorts.set(pid, (ports = new Map()));
+          const key = `${kvmPioDirection(body)} 0x${port.toString(16)}`;
+          ports.set(key, (ports.get(key) ?? 0) + 1);
+          break;
+        }
+        case USER:
+          if (th) th.kvmRun.step(USER_EXIT, t, ord, this.nameId(userspaceExitReason(blk.body(r))));
+          break;
+        case WRITE: {
+          const w = kvmWriteTscOffset(blk.body(r));
+          if (w) this.tscWrites.push({ ...w, hostTsc: this.base + BigInt(t), pid, line: blk.line[r] });
+          else this.diags.add({ file: this.files[mb.src[j]], line: blk.line[r], message: 'expected kvm_write_tsc_offset fields "vcpu=N prev=N next=N"' });
+          break;
+        }
+        case ZEROED: {
+          const v = Number(fieldOf(blk.body(r), 'vcpu'));
+          if (Number.isSafeInteger(v)) this.zeroed.set(v, (this.zeroed.get(v) ?? 0) + 1);
+          break;
+        }
+        case SWITCH:
+          this.schedSwitch(t, ord, blk.body(r));
+          break;
+        case TARGET:
+          this.target(t, ord, schedTargetPid(blk.body(r)));
+          break;
+      }
+    }
+  }
+
+  /** A thread seen with run evidence for the first time (its own event at (t, ord) proves it on a CPU). */
+  private trackNew(tid: number, t: number, ord: number): ThreadBuild {
+    const th = this.track(tid);
+    th.kvmRun.step(OWN, t, ord, -1);
+    return th;
+  }
+
+  private syncOf(tid: number): { pio: NumList; cpuid: NumList } {
+    let s = this.sync.get(tid);
+    if (!s) this.sync.set(tid, (s = { pio: new NumList(), cpuid: new NumList() }));
+    return s;
+  }
+
+  private schedSwitch(t: number, ord: number, body: string): void {
+    const sw = schedSwitch(body);
+    if (!sw) return;
+    const out = this.threads.get(sw.prevPid);
+    if (out) out.kvmRun.step(SCHED_OUT, t, ord, -1);
+    else {
+      const s = this.seed(sw.prevPid);
+      s.outT = t;
+      s.outOrd = ord;
+    }
+    // The thread switched to comes second at this place (ord + 1).
+    const inn = this.threads.get(sw.nextPid);
+    if (inn) inn.kvmRun.step(SCHED_IN, t, ord + 1, -1);
+    else {
+      const s = this.seed(sw.nextPid);
+      s.inT = t;
+      s.inOrd = ord + 1;
+    }
+  }
+
+  private target(t: number, ord: number, tid: number): void {
+    if (tid < 0) return;
+    const th = this.threads.get(tid);
+    if (th) th.kvmRun.step(BOUND, t, ord, -1);
+    else {
+      const s = this.seed(tid);
+      s.boundT = t;
+      s.boundOrd = ord;
+    }
+  }
+}
