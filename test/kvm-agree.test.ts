@@ -178,6 +178,15 @@ describe('the demo capture (fixtures/pvm-1vcpu, kvm-pvm: KVM_RUN only)', () => {
   });
 });
 
+describe('fixtures/tracedat/v7-kvm.dat (kvm:* of a QEMU/KVM guest on this lab host, as trace.dat)', () => {
+  it('the KVM_RUN states agree everywhere', async () => {
+    const r = await agree(bare(join(ROOT, 'fixtures', 'tracedat', 'v7-kvm.dat'), undefined, { tscKhz: 2596136 }));
+    expect(r.ix.kind).toBe('kvm-run');
+    expect(r.windows).toBeGreaterThan(100);
+    console.log(`v7-kvm.dat: ${r.windows} guest windows on ${r.threads.length} thread(s) agree`);
+  });
+});
+
 describe.skipIf(externalMissing)('docA (Intel VMX host + guest) and the host-only recordings', () => {
   if (externalMissing) console.log(`skipped: ${externalMissing}`);
 
