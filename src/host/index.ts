@@ -12,13 +12,14 @@
  * Memory: small tables, plus per tracked thread its segments (20 bytes each: two per VM exit on
  * entry-exit hosts) and sync exits (8 bytes each).
  */
+import { statSync } from 'node:fs';
 import { Diagnostics } from '../model/diagnostics.js';
 import { clockUnit } from '../model/clock.js';
 import { mergeTimeline, type TimelineSource } from '../merge/merge.js';
 import { openSource, type OpenSource, type SourceSpec } from '../merge/source.js';
 import type { ThreadSegments } from '../kvm/segments.js';
 import { HostIndexBuilder } from './builder.js';
-import { RetainedHost } from './retain.js';
+import { HOST_KEEP_BYTES, RetainedHost } from './retain.js';
 
 /** Which kind of guest-mode evidence the host trace has. */
 export type WindowKind = 'entry-exit' | 'kvm-run' | 'none';
@@ -111,7 +112,9 @@ export async function buildHostIndex(specs: SourceSpec[], o: HostIndexOptions): 
  */
 export async function indexHost(specs: SourceSpec[], o: HostIndexOptions & { keep?: number }): Promise<IndexedHost> {
   const sources: TimelineSource[] = [];
-  const kept = new RetainedHost(specs.length, o.keep);
+  const textBytes = specs.reduce((a, s) => a + (s.format === 'ftrace-text' ? fileSize(s.file) : 0), 0);
+  const budget = o.keep ?? HOST_KEEP_BYTES;
+  const kept = new RetainedHost(specs.length, textBytes > budget / 2 ? 0 : budget);
   let b: HostIndexBuilder | undefined;
   try {
     // In this thread: the merge waits for the index, so a parser thread would only add its start-up.
@@ -135,6 +138,14 @@ export async function indexHost(specs: SourceSpec[], o: HostIndexOptions & { kee
   }
   const replay = kept.complete ? sources.map((s, i) => kept.replay(i, s.open)) : undefined;
   return { index: finishIndex(b, unit), replay };
+}
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0; // the reader reports the unreadable file
+  }
 }
 
 /** The index once every event is in: the trackers end, and the host's kind picks their segments. */

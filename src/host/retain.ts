@@ -2,17 +2,21 @@
  * The host's event blocks kept from the index pass, so that the merge need not read the host file
  * again: while they fit a fixed budget (HOST_KEEP_BYTES), the index pass keeps every block it reads
  * and the merge replays them as its host sources; past the budget it keeps none and the merge reads
- * the host a second time. Memory stays bounded either way (the budget, or nothing).
+ * the host a second time. Memory stays bounded either way (the budget, or nothing). Text files
+ * larger than half the budget are not kept from the start (their blocks would only be dropped
+ * later, having raised the peak).
  */
 import type { EventBlock } from '../model/event-block.js';
 import type { TraceEvent } from '../model/event.js';
 import type { OpenSource } from '../merge/source.js';
 
 /** Bytes of host blocks the index pass may keep for the merge. */
-export const HOST_KEEP_BYTES = 32 << 20;
+export const HOST_KEEP_BYTES = 16 << 20;
 
-/** Rough bytes held by a block made from event objects (trace.dat, stap), per event. */
-const OBJECT_EVENT_BYTES = 160;
+/** Bytes per event of a block beyond its text: typed-array columns, and the bodies the index reads as text. */
+const TEXT_EVENT_BYTES = 112;
+/** Bytes per event of a block made from event objects (trace.dat, stap). */
+const OBJECT_EVENT_BYTES = 240;
 
 /** Host blocks kept, per host source, while they fit the budget. */
 export class RetainedHost {
@@ -41,10 +45,9 @@ export class RetainedHost {
   }
 
   private keep(i: number, b: EventBlock): void {
-    let n = b.n * 48; // the typed-array columns
+    let n = b.n * (b.bodyText ? OBJECT_EVENT_BYTES : TEXT_EVENT_BYTES);
     // Chunks of text are shared by the blocks cut from them: count each once.
     if (!this.seen.has(b.bytes.buffer)) (this.seen.add(b.bytes.buffer), (n += b.bytes.byteLength));
-    if (b.bodyText) n += b.n * OBJECT_EVENT_BYTES;
     this.bytes += n;
     if (this.bytes > this.budget) {
       this.kept = undefined;

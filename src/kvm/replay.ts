@@ -75,7 +75,7 @@ export class KvmReplay {
     for (let j = 0; j < n; j++) {
       if (src[j] >= this.hostSources) continue;
       const k = this.k++;
-      while (heap.length && Math.floor(heap[0].segs.ord[heap[0].i] / 2) === k) {
+      while (heap.length && heap[0].segs.event(heap[0].i) === k) {
         const c = heap[0];
         out.push(j, c.tid, c.segs.state(c.i), c.segs.arg(c.i));
         if (++c.i < c.segs.n) this.down(0);
@@ -86,7 +86,7 @@ export class KvmReplay {
   }
 
   private key(c: Cursor): number {
-    return c.segs.ord[c.i];
+    return c.segs.ord(c.i);
   }
 
   private less(a: Cursor, b: Cursor): boolean {

@@ -1,8 +1,9 @@
 /**
- * The tracker's segments of one host thread, kept in typed arrays (20 bytes a segment): where each
+ * The tracker's segments of one host thread, kept in typed arrays (16 bytes a segment): where each
  * starts (timeline cycles, and its place in the merge's host order) and its state and arg. A
  * segment lasts until the next one starts; the last one until the host trace ends.
  */
+import { UserError } from '../model/errors.js';
 import type { SegmentSink } from './tracker.js';
 import { GUEST, isNotCheckable, type KvmState } from './states.js';
 
@@ -11,17 +12,28 @@ export class ThreadSegments implements SegmentSink {
   n = 0;
   /** Start, timeline cycles. */
   t = new Float64Array(16);
-  /** Start, as a place in the merge's host order (2 × host event ordinal + side, see host/index.ts). */
-  ord = new Float64Array(16);
-  /** State in the low 3 bits, arg + 1 above them. */
+  /** Start, as the ordinal of its host event in the merge's host order (see host/index.ts). */
+  private k = new Uint32Array(16);
+  /** State in the low 3 bits, the side of its place (ord & 1) in bit 3, arg + 1 above. */
   private info = new Int32Array(16);
 
-  /** Appends a segment (the tracker calls this in order). */
+  /** Appends a segment (the tracker calls this in order). `ord` is 2 × host event ordinal + side. */
   segment(t: number, ord: number, state: KvmState, arg: number): void {
     if (this.n === this.t.length) this.grow();
+    if (ord >= 2 * 0x1_0000_0000) throw new UserError('the host trace has more than 2^32 events: too many for the host index');
     this.t[this.n] = t;
-    this.ord[this.n] = ord;
-    this.info[this.n++] = state | ((arg + 1) << 3);
+    this.k[this.n] = ord / 2;
+    this.info[this.n++] = state | ((ord & 1) << 3) | ((arg + 1) << 4);
+  }
+
+  /** Place of segment i: 2 × the ordinal of its host event + side (1 for the thread a sched_switch switches to). */
+  ord(i: number): number {
+    return 2 * this.k[i] + ((this.info[i] >> 3) & 1);
+  }
+
+  /** Ordinal of segment i's host event in the merge's host order. */
+  event(i: number): number {
+    return this.k[i];
   }
 
   /** State of segment i. */
@@ -31,7 +43,7 @@ export class ThreadSegments implements SegmentSink {
 
   /** Arg of segment i: the vCPU (GUEST from kvm_entry), the reason's id (EXIT, USERSPACE), or -1. */
   arg(i: number): number {
-    return (this.info[i] >> 3) - 1;
+    return (this.info[i] >> 4) - 1;
   }
 
   /** Index of the last segment starting at or before t (-1 when none). */
@@ -49,13 +61,13 @@ export class ThreadSegments implements SegmentSink {
   /** Drops the spare capacity once the tracker is done. */
   trim(): void {
     this.t = this.t.slice(0, this.n);
-    this.ord = this.ord.slice(0, this.n);
+    this.k = this.k.slice(0, this.n);
     this.info = this.info.slice(0, this.n);
   }
 
   /** Bytes held. */
   bytes(): number {
-    return this.t.byteLength + this.ord.byteLength + this.info.byteLength;
+    return this.t.byteLength + this.k.byteLength + this.info.byteLength;
   }
 
   private grow(): void {
@@ -63,9 +75,9 @@ export class ThreadSegments implements SegmentSink {
     const t = new Float64Array(k);
     t.set(this.t);
     this.t = t;
-    const o = new Float64Array(k);
-    o.set(this.ord);
-    this.ord = o;
+    const o = new Uint32Array(k);
+    o.set(this.k);
+    this.k = o;
     const f = new Int32Array(k);
     f.set(this.info);
     this.info = f;
