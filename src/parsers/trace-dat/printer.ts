@@ -9,7 +9,8 @@ import { PLUGINS, type Plugin, type PluginCtx } from './plugins.js';
 import type { Out } from './out.js';
 import { compileBytes } from './printfmt-bytes.js';
 import { parsePrintFmt, type PrintFmt } from './printfmt-parse.js';
-import { prettyRenderer, readU, renderPretty, renderRaw, type Rec, type RenderEnv } from './printfmt-eval.js';
+import { readU, type Rec, type RenderEnv } from './printfmt-eval.js';
+import { prettyRenderer, renderPretty, renderRaw } from './printfmt-render.js';
 
 /** What the printer knows about one event id. */
 interface Compiled {
