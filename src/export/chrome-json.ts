@@ -18,7 +18,7 @@
  */
 import type { EventBlock } from '../model/event-block.js';
 import { UserError } from '../model/errors.js';
-import { isMarkerEvent, schedSwitch } from '../parsers/event-fields.js';
+import { fieldsOf, isMarkerEvent } from '../parsers/event-fields.js';
 import type { MergedBatch, MergedEvent } from '../merge/merged-event.js';
 import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
@@ -388,8 +388,9 @@ export class ChromeJsonExporter {
       if (!this.named.has(key)) this.thread(pid, tid, `CPU ${cpu} (vCPU ${vcpu})`, cpu);
       this.lastNamed = key;
     }
-    if (blk.nameOf(r) === 'sched_switch') {
-      const sw = schedSwitch(blk.body(r));
+    const f = fieldsOf(blk, r);
+    if (f?.kind === 'sched_switch') {
+      const sw = f.sw;
       if (sw) {
         this.end1(pid, tid, t);
         if (sw.nextPid !== 0) this.begin1(pid, tid, t, sw.nextComm || `pid ${sw.nextPid}`, 'task', `{"pid":${sw.nextPid}}`);

@@ -17,8 +17,8 @@
 import type { Diagnostics } from '../model/diagnostics.js';
 import type { StringTable } from '../model/event-block.js';
 import type { MergedBatch } from '../merge/merged-event.js';
-import { isCpuidExit, kvmEntryVcpu, kvmExitReason, kvmFpu, kvmPioDirection, kvmPioPort, kvmWriteTscOffset, schedSwitch, schedTargetPid, userspaceExitReason } from '../parsers/event-fields.js';
-import { fieldOf } from '../model/event.js';
+import { fieldsOf, isCpuidExit } from '../parsers/event-fields.js';
+import { TYPED_EVENTS, type KvmFields } from '../model/kvm-fields.js';
 import { BOUND, ENTER, KvmRunTracker, LEAVE, OWN, RUN_OFF, RUN_ON, SCHED_IN, SCHED_OUT, USER_EXIT } from '../kvm/tracker.js';
 import { ThreadSegments } from '../kvm/segments.js';
 import type { HostTscWrite } from './index.js';
@@ -26,30 +26,15 @@ import type { HostTscWrite } from './index.js';
 /** The sync port kvmtrace's `syncpt` writes to. */
 export const SYNC_PORT = 0xe9;
 
-// Event kinds, by name (cached per string table and name id).
+// What the pass does with an event, by name (cached per string table and name id): nothing but the
+// own-event proof, read its typed fields; sched_switch is no proof for its switched-out thread, and
+// kvm_write_tsc_offset alone does not start the trackers (see above).
 const OTHER = 0;
-const ENTRY = 1;
-const EXIT_EV = 2;
-const FPU = 3;
-const PIO = 4;
-const WRITE = 5;
-const USER = 6;
-const ZEROED = 7;
-const SWITCH = 8;
-const TARGET = 9; // sched_wakeup, sched_wakeup_new, sched_migrate_task
-const KINDS: Record<string, number> = {
-  kvm_entry: ENTRY,
-  kvm_exit: EXIT_EV,
-  kvm_fpu: FPU,
-  kvm_pio: PIO,
-  kvm_write_tsc_offset: WRITE,
-  kvm_userspace_exit: USER,
-  tsc_offset_zeroed: ZEROED,
-  sched_switch: SWITCH,
-  sched_wakeup: TARGET,
-  sched_wakeup_new: TARGET,
-  sched_migrate_task: TARGET,
-};
+const TYPED = 1;
+const SWITCH = 2;
+const WRITE = 3;
+const kindOfName = (name: string): number =>
+  name === 'sched_switch' ? SWITCH : name === 'kvm_write_tsc_offset' ? WRITE : TYPED_EVENTS.has(name) ? TYPED : OTHER;
 
 /** What is being built for one tracked thread: a tracker per kind of host (the kind is known at the end). */
 export interface ThreadBuild {
@@ -128,7 +113,7 @@ export class HostIndexBuilder {
     let ks = this.kinds.get(table);
     if (!ks) this.kinds.set(table, (ks = []));
     let k = ks[id];
-    if (k === undefined) ks[id] = k = KINDS[table.list[id]] ?? OTHER;
+    if (k === undefined) ks[id] = k = kindOfName(table.list[id]);
     return k;
   }
 
@@ -191,10 +176,12 @@ export class HostIndexBuilder {
         if (th.tgid < 0) th.tgid = blk.tgid[r];
       }
       if (kind === OTHER) continue;
-      switch (kind) {
-        case ENTRY: {
+      // The event's typed fields, decoded once (at import for trace.dat, from the text here otherwise).
+      const f = fieldsOf(blk, r)!;
+      switch (f.kind) {
+        case 'kvm_entry': {
           this.counts.kvmEntry++;
-          const v = kvmEntryVcpu(blk.body(r));
+          const v = f.vcpu;
           if (v >= 0 && !this.vcpuThreadsSeen.has(v)) this.vcpuThreadsSeen.set(v, pid);
           this.comms.set(pid, blk.commOf(r));
           th ??= this.trackNew(pid, t, ord);
@@ -202,55 +189,50 @@ export class HostIndexBuilder {
           th.entryExit.step(ENTER, t, ord, v);
           break;
         }
-        case EXIT_EV: {
+        case 'kvm_exit': {
           this.counts.kvmExit++;
-          const reason = kvmExitReason(blk.body(r));
-          if (isCpuidExit(reason)) this.syncOf(pid).cpuid.a.push(t);
+          if (isCpuidExit(f.reason)) this.syncOf(pid).cpuid.a.push(t);
           th ??= this.trackNew(pid, t, ord);
-          th.entryExit.step(LEAVE, t, ord, this.nameId(reason));
+          th.entryExit.step(LEAVE, t, ord, this.nameId(f.reason));
           break;
         }
-        case FPU: {
+        case 'kvm_fpu': {
           this.counts.kvmFpu++;
           this.comms.set(pid, blk.commOf(r));
-          const f = kvmFpu(blk.body(r));
           th ??= this.trackNew(pid, t, ord);
-          if (f !== 0) th.kvmRun.step(f === 1 ? RUN_ON : RUN_OFF, t, ord, -1);
+          if (f.fpu !== 0) th.kvmRun.step(f.fpu === 1 ? RUN_ON : RUN_OFF, t, ord, -1);
           break;
         }
-        case PIO: {
-          this.counts.kvmPio++;
-          const body = blk.body(r);
-          const port = kvmPioPort(body);
-          if (port === SYNC_PORT) this.syncOf(pid).pio.a.push(t);
-          let ports = this.pioPorts.get(pid);
-          if (!ports) this.pioPorts.set(pid, (ports = new Map()));
-          const key = `${kvmPioDirection(body)} 0x${port.toString(16)}`;
-          ports.set(key, (ports.get(key) ?? 0) + 1);
+        case 'kvm_pio':
+          this.pio(pid, t, f);
           break;
-        }
-        case USER:
-          if (th) th.kvmRun.step(USER_EXIT, t, ord, this.nameId(userspaceExitReason(blk.body(r))));
+        case 'kvm_userspace_exit':
+          if (th) th.kvmRun.step(USER_EXIT, t, ord, this.nameId(f.reason));
           break;
-        case WRITE: {
-          const w = kvmWriteTscOffset(blk.body(r));
-          if (w) this.tscWrites.push({ ...w, hostTsc: this.base + BigInt(t), pid, line: blk.line[r] });
+        case 'kvm_write_tsc_offset':
+          if (f.write) this.tscWrites.push({ ...f.write, hostTsc: this.base + BigInt(t), pid, line: blk.line[r] });
           else this.diags.add({ file: this.files[mb.src[j]], line: blk.line[r], message: 'expected kvm_write_tsc_offset fields "vcpu=N prev=N next=N"' });
           break;
-        }
-        case ZEROED: {
-          const v = Number(fieldOf(blk.body(r), 'vcpu'));
-          if (Number.isSafeInteger(v)) this.zeroed.set(v, (this.zeroed.get(v) ?? 0) + 1);
+        case 'tsc_offset_zeroed':
+          if (Number.isSafeInteger(f.vcpu)) this.zeroed.set(f.vcpu, (this.zeroed.get(f.vcpu) ?? 0) + 1);
           break;
-        }
-        case SWITCH:
-          this.schedSwitch(t, ord, blk.body(r));
+        case 'sched_switch':
+          if (f.sw) this.schedSwitch(t, ord, f.sw.prevPid, f.sw.nextPid);
           break;
-        case TARGET:
-          this.target(t, ord, schedTargetPid(blk.body(r)));
+        case 'sched_target':
+          this.target(t, ord, f.pid);
           break;
       }
     }
+  }
+
+  private pio(pid: number, t: number, f: Extract<KvmFields, { kind: 'kvm_pio' }>): void {
+    this.counts.kvmPio++;
+    if (f.port === SYNC_PORT) this.syncOf(pid).pio.a.push(t);
+    let ports = this.pioPorts.get(pid);
+    if (!ports) this.pioPorts.set(pid, (ports = new Map()));
+    const key = `${f.dir} 0x${f.port.toString(16)}`;
+    ports.set(key, (ports.get(key) ?? 0) + 1);
   }
 
   /** A thread seen with run evidence for the first time (its own event at (t, ord) proves it on a CPU). */
@@ -266,21 +248,19 @@ export class HostIndexBuilder {
     return s;
   }
 
-  private schedSwitch(t: number, ord: number, body: string): void {
-    const sw = schedSwitch(body);
-    if (!sw) return;
-    const out = this.threads.get(sw.prevPid);
+  private schedSwitch(t: number, ord: number, prevPid: number, nextPid: number): void {
+    const out = this.threads.get(prevPid);
     if (out) out.kvmRun.step(SCHED_OUT, t, ord, -1);
     else {
-      const s = this.seed(sw.prevPid);
+      const s = this.seed(prevPid);
       s.outT = t;
       s.outOrd = ord;
     }
     // The thread switched to comes second at this place (ord + 1).
-    const inn = this.threads.get(sw.nextPid);
+    const inn = this.threads.get(nextPid);
     if (inn) inn.kvmRun.step(SCHED_IN, t, ord + 1, -1);
     else {
-      const s = this.seed(sw.nextPid);
+      const s = this.seed(nextPid);
       s.inT = t;
       s.inOrd = ord + 1;
     }

@@ -9,7 +9,7 @@
  */
 import type { Diagnostics } from '../model/diagnostics.js';
 import { UserError } from '../model/errors.js';
-import { isMarkerEvent, syncMarker } from '../parsers/event-fields.js';
+import { fieldsOfEvent } from '../parsers/event-fields.js';
 import { openSource, type SourceSpec } from './source.js';
 
 /** Anchors closer than this (ns) say little about the rate; the first of each burst is kept. */
@@ -32,8 +32,8 @@ export class ClockToTsc {
     const pairs: [bigint, bigint][] = [];
     for await (const batch of src.batches)
       for (const ev of batch) {
-        if (!isMarkerEvent(ev.name)) continue;
-        const m = syncMarker(ev.body);
+        const f = fieldsOfEvent(ev);
+        const m = f?.kind === 'marker' ? f.sync : undefined;
         if (m) pairs.push([src.header.base!.abs(ev.ts), m.t1]);
       }
     pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));

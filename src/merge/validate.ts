@@ -12,7 +12,7 @@
  * TSC must lie inside the mapped [t0, t1] bracket. Each matched point also bounds the offset:
  * t0 − h ≤ offset ≤ t1 − h.
  */
-import { isMarkerEvent, syncMarker } from '../parsers/event-fields.js';
+import { fieldsOf } from '../parsers/event-fields.js';
 import type { HostIndex, WindowKind } from '../host/index.js';
 import { SegmentCursor, INSIDE, OUTSIDE } from '../kvm/cursor.js';
 import type { MergedBatch } from './merged-event.js';
@@ -138,10 +138,8 @@ export class Validator {
       if (!this.plans[src]) continue;
       const blk = batch.blk[k];
       const r = batch.row[k];
-      if (isMarkerEvent(blk.nameOf(r))) {
-        const sp = syncMarker(blk.body(r));
-        if (sp) this.sync(batch.t[k], src, sp.cpu, sp.kind, sp.t0, sp.t1);
-      }
+      const f = fieldsOf(blk, r);
+      if (f?.kind === 'marker' && f.sync) this.sync(batch.t[k], src, f.sync.cpu, f.sync.kind, f.sync.t0, f.sync.t1);
       if (this.global[src]) this.hold(src, batch.t[k], batch.vcpu[k], blk, r);
       else this.judge(this.state(src, batch.vcpu[k]), batch.t[k]);
     }

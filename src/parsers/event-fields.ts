@@ -1,10 +1,60 @@
 /**
- * Readers for the fields kvmtrace interprets, from the printed text of kvm and sched events as
- * the kernel's print fmt (tracefs) or trace-cmd's plugins (trace-cmd report) write them.
- * Formats: include/trace/events/kvm.h, arch/x86/kvm/trace.h, include/trace/events/sched.h.
+ * The typed fields of the events kvmtrace interprets (model/kvm-fields.ts), decoded once per event:
+ * {@link fieldsOf} returns a block row's fields, decoded at import (trace.dat: from the record's
+ * binary fields by name) or, for text, by parsing the body once here — the readers below take the
+ * printed text as the kernel's print fmt (tracefs) or trace-cmd's plugins (trace-cmd report) write
+ * it. Formats: include/trace/events/kvm.h, arch/x86/kvm/trace.h, include/trace/events/sched.h.
  */
-import { fieldOf } from '../model/event.js';
+import { fieldOf, type TraceEvent } from '../model/event.js';
 import { u64ToS64 } from '../model/exact.js';
+import type { EventBlock } from '../model/event-block.js';
+import { TYPED_EVENTS, type KvmFields, type SchedSwitch, type SyncMarker, type TscOffsetWrite } from '../model/kvm-fields.js';
+
+export type { KvmFields, SchedSwitch, SyncMarker, TscOffsetWrite } from '../model/kvm-fields.js';
+
+/** Row r's typed fields (undefined for events kvmtrace does not interpret), decoded on first call and kept with the block. */
+export function fieldsOf(blk: EventBlock, r: number): KvmFields | undefined {
+  let f = blk.typed?.[r];
+  if (f === undefined) {
+    f = fieldsFromText(blk.nameOf(r), blk, r) ?? null;
+    (blk.typed ??= [])[r] = f;
+  }
+  return f ?? undefined;
+}
+
+/** An event object's typed fields: decoded at import (trace.dat), else from its text. */
+export function fieldsOfEvent(ev: TraceEvent): KvmFields | undefined {
+  return ev.typed !== undefined ? (ev.typed ?? undefined) : fieldsFromText(ev.name, ev.body);
+}
+
+/** Decodes the fields of an event named `name` from its printed body (a string, or row r of a block). */
+function fieldsFromText(name: string, at: string | EventBlock, r = 0): KvmFields | undefined {
+  const kind = TYPED_EVENTS.get(name);
+  if (kind === undefined) return undefined;
+  const body = typeof at === 'string' ? at : at.body(r);
+  switch (kind) {
+    case 'kvm_entry':
+      return { kind, vcpu: kvmEntryVcpu(body) };
+    case 'kvm_exit':
+      return { kind, reason: kvmExitReason(body) };
+    case 'kvm_fpu':
+      return { kind, fpu: kvmFpu(body) };
+    case 'kvm_pio':
+      return { kind, dir: kvmPioDirection(body), port: kvmPioPort(body) };
+    case 'kvm_write_tsc_offset':
+      return { kind, write: kvmWriteTscOffset(body) };
+    case 'kvm_userspace_exit':
+      return { kind, reason: userspaceExitReason(body) };
+    case 'tsc_offset_zeroed':
+      return { kind, vcpu: Number(fieldOf(body, 'vcpu')) };
+    case 'sched_switch':
+      return { kind, sw: schedSwitch(body) };
+    case 'sched_target':
+      return { kind, pid: schedTargetPid(body) };
+    case 'marker':
+      return { kind, sync: syncMarker(body) };
+  }
+}
 
 /** `kvm_entry: vcpu 0 rip 0x…` (also `vcpu 0, rip …`): the vCPU index, or -1. */
 export function kvmEntryVcpu(body: string): number {
@@ -35,14 +85,7 @@ export function isCpuidExit(reason: string): boolean {
   return reason === 'CPUID' || reason === 'cpuid';
 }
 
-/** A decoded `kvm_write_tsc_offset: vcpu=%u prev=%llu next=%llu` (u64 printed, two's complement). */
-export interface TscOffsetWrite {
-  vcpu: number;
-  prev: bigint;
-  next: bigint;
-}
-
-/** Decodes kvm_write_tsc_offset; undefined when the text does not have its fields. */
+/** Decodes `kvm_write_tsc_offset: vcpu=%u prev=%llu next=%llu` (u64 printed, two's complement); undefined when the text does not have its fields. */
 export function kvmWriteTscOffset(body: string): TscOffsetWrite | undefined {
   const m = /vcpu=(\d+) prev=(\d+) next=(\d+)/.exec(body);
   if (!m) return undefined;
@@ -75,15 +118,6 @@ export function kvmFpu(body: string): 1 | -1 | 0 {
   return t === 'load' ? 1 : t === 'unload' ? -1 : 0;
 }
 
-/** A decoded sched_switch. */
-export interface SchedSwitch {
-  prevComm: string;
-  prevPid: number;
-  prevState: string;
-  nextComm: string;
-  nextPid: number;
-}
-
 const PLUGIN_SWITCH = /^(.*):(\d+) \[-?\d+\] (\S+) ==> (.*):(\d+) \[-?\d+\]$/;
 
 /**
@@ -103,14 +137,13 @@ export function schedSwitch(body: string): SchedSwitch | undefined {
     return {
       prevComm: body.slice(10, pp),
       prevPid: Number(prevPid),
-      prevState: fieldOf(body, 'prev_state') ?? '',
       nextComm: nc >= 0 && np > nc ? body.slice(nc + 10, np) : '',
       nextPid: Number(nextPid),
     };
   }
   const m = PLUGIN_SWITCH.exec(body);
   if (!m) return undefined;
-  return { prevComm: m[1], prevPid: Number(m[2]), prevState: m[3], nextComm: m[4], nextPid: Number(m[5]) };
+  return { prevComm: m[1], prevPid: Number(m[2]), nextComm: m[4], nextPid: Number(m[5]) };
 }
 
 const PLUGIN_WAKEUP = /^(.*):(\d+) \[-?\d+\]/;
@@ -124,15 +157,6 @@ export function schedTargetPid(body: string): number {
   if (f !== undefined) return Number(f);
   const m = PLUGIN_WAKEUP.exec(body);
   return m ? Number(m[2]) : -1;
-}
-
-/** A `kvmsync` sync point written by the guest (docs/bundle.md). */
-export interface SyncMarker {
-  seq: number;
-  cpu: number;
-  kind: 'cpuid' | 'pio';
-  t0: bigint;
-  t1: bigint;
 }
 
 const SYNC = /kvmsync seq=(\d+) cpu=(\d+) kind=(cpuid|pio) t0=(\d+) t1=(\d+)/;

@@ -13,7 +13,7 @@ import type { MergedBatch, MergedEvent } from '../merge/merged-event.js';
 import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
 import type { HostIndex, WindowKind } from '../host/index.js';
-import { isMarkerEvent, schedSwitch } from '../parsers/event-fields.js';
+import { fieldsOf, isMarkerEvent } from '../parsers/event-fields.js';
 import { EXIT, GUEST, NOT_TRACED, PREEMPTED, USERSPACE } from '../kvm/states.js';
 import { DEFAULT_LANE_CAP, IntervalLane } from './lanes.js';
 
@@ -131,8 +131,9 @@ export class IndexBuilder {
       const ev = m.ev;
       if (!this.isGuestSrc[m.src]) continue;
       if (m.vcpu >= 0 && this.guestVcpusSeen.size < 4096) this.guestVcpusSeen.add(this.machines[m.src] + ':' + m.vcpu);
-      if (ev.name === 'sched_switch') {
-        const sw = schedSwitch(ev.body);
+      const f = fieldsOf(mb.blk[k], mb.row[k]);
+      if (f?.kind === 'sched_switch') {
+        const sw = f.sw;
         if (sw) this.guestLane(m).switchTo(m.t, sw.nextPid === 0 ? -1 : ix.code('task', `${sw.nextComm}-${sw.nextPid}`));
       } else if (isMarkerEvent(ev.name)) this.guestLane(m).point(m.t, ix.code('marker', ev.body.trim()));
       else this.guestLane(m);

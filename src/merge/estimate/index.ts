@@ -13,7 +13,7 @@ import type { Diagnostics } from '../../model/diagnostics.js';
 import { isTscClock } from '../../model/clock.js';
 import { UserError } from '../../model/errors.js';
 import type { TraceEvent } from '../../model/event.js';
-import { isMarkerEvent, syncMarker } from '../../parsers/event-fields.js';
+import { fieldsOfEvent } from '../../parsers/event-fields.js';
 import { openSource, type SourceSpec } from '../source.js';
 import type { HostIndex } from '../../host/index.js';
 import { HoleCandidates, longestGaps, normalize, WindowRefiner, type Span } from './from-windows.js';
@@ -127,8 +127,9 @@ export async function estimateOffsets(
       wk.used = true;
       for (const h of wk.holes) h.add(g);
     }
-    if (isMarkerEvent(ev.name)) {
-      const sp = syncMarker(ev.body);
+    const f = fieldsOfEvent(ev);
+    if (f?.kind === 'marker') {
+      const sp = f.sync;
       const sw = sp && work.get(cpuToVcpu(sp.cpu));
       if (sp && sw) {
         sw.markers++;

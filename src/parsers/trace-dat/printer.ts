@@ -68,6 +68,24 @@ export class EventPrinter {
     };
   }
 
+  /** The record the printer is at. */
+  get record(): Rec {
+    return this.rec;
+  }
+
+  /** A plugin context at the current record for event id `id` (to read fields as plugins do). */
+  pluginCtx(id: number): PluginCtx | undefined {
+    const c = this.compile(id);
+    if (!c) return undefined;
+    this.ctx.ev = c.ev;
+    return this.ctx;
+  }
+
+  /** The parsed print fmt of an event id. */
+  printFmt(id: number): PrintFmt | undefined {
+    return this.compile(id)?.pf;
+  }
+
   /** Points the printer at a record (the bytes stay owned by the caller). */
   at(buf: Buffer, pos: number, len: number): void {
     this.rec.buf = buf;
