@@ -13,13 +13,13 @@ import type { HostIndex } from '../src/host/index.js';
 /** The facts of the host index a plan reads. */
 type HostScan = Pick<HostIndex, 'tscWrites' | 'vcpuThreadsSeen'>;
 import type { SourceSpec } from '../src/merge/source.js';
-import { openTraceDat, type TraceDatInfo } from '../src/parsers/trace-dat/index.js';
+import { openTraceDat, type TraceDat, type TraceDatInfo } from '../src/parsers/trace-dat/index.js';
 import { MASTERARBEIT, externalMissing } from './helpers/external.js';
 
 const emptyScan: HostScan = { tscWrites: [], vcpuThreadsSeen: new Map() };
 
 describe.skipIf(externalMissing)('TIME_SHIFT samples as the mapping (docA guest file)', () => {
-  const dat = (f: string): TraceDatInfo => {
+  const dat = (f: string): TraceDat => {
     const t = openTraceDat(join(MASTERARBEIT, f), new Diagnostics());
     t.close();
     return t;

@@ -11,7 +11,7 @@ import { detectFormat } from '../parsers/detect.js';
 import { readFtraceBlocks } from '../parsers/ftrace-text.js';
 import { readFtraceBlocksThreaded, type FtraceTextProgress } from '../parsers/ftrace-text-thread.js';
 import { EventBlock, StringTable } from '../model/event-block.js';
-import { openTraceDat, readTraceDatEvents, type TraceDatInfo } from '../parsers/trace-dat/index.js';
+import { openTraceDat, readTraceDatEvents, type TraceDat } from '../parsers/trace-dat/index.js';
 import { openStap } from '../parsers/stap.js';
 
 /** What the user (or a bundle) says about one input. */
@@ -25,8 +25,8 @@ export interface SourceSpec {
   clockFrom?: 'metadata' | 'flag';
   /** The bundle's metadata when the file came from a bundle. */
   meta?: BundleMeta;
-  /** A trace.dat file's metadata (options: TRACEID, GUEST, TIME_SHIFT, TSC2NSEC), read when it is planned. */
-  dat?: TraceDatInfo;
+  /** A trace.dat file's metadata (options: TRACEID, GUEST, TIME_SHIFT, TSC2NSEC, event formats), read once when it is planned. */
+  dat?: TraceDat;
   /** For trace.dat files with several buffers: which one (default: the top-level buffer). */
   buffer?: string;
   /** ftrace text parsed on a worker thread (the session gives threads to the largest files). */
@@ -96,7 +96,8 @@ export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<
     };
   }
   if (format === 'trace-dat') {
-    const t = openTraceDat(spec.file, diags);
+    // The metadata read when the merge was planned serves every later pass: formats are parsed once.
+    const t = spec.dat ?? openTraceDat(spec.file, diags);
     const stream = readTraceDatEvents(t, { diags, buffer: spec.buffer });
     let events = 0;
     const counted = async function* (): AsyncGenerator<TraceEvent[]> {
