@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { tempDir } from './helpers/tmp.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { prepareMerge, type PreparedMerge } from '../src/merge/session.js';
+import type { MergedBatch } from '../src/merge/merged-event.js';
 import { mergeRequest } from '../src/cli/commands/merge.js';
 import { analyse } from '../src/analysis/run.js';
 import { ExitsAnalyzer } from '../src/analysis/exits.js';
@@ -77,10 +78,8 @@ async function runAnalyzers(p: PreparedMerge) {
   const run = await analyse(p, () => {
     const ex = new ExitsAnalyzer(p.index);
     const kr = new KvmRunAnalyzer(p.index);
-    return { ex, kr, handle: (b: Parameters<ExitsAnalyzer['handle']>[0]) => (ex.handle(b), kr.handle(b)) };
+    return { ex, kr, batch: (b: MergedBatch) => (ex.batch(b), kr.batch(b)), end: () => (ex.end(), kr.end()) };
   });
-  run.analyzer.ex.finish();
-  run.analyzer.kr.finish();
   return run;
 }
 

@@ -26,7 +26,7 @@ async function reads(file: string, f: () => Promise<unknown>): Promise<number> {
 /** `kvmtrace check`'s flow: the guests merged on the indexed host, then the cross-check. */
 async function check(req: MergeRequest): Promise<string> {
   const p = await prepareMerge({ ...req, hostStream: false });
-  const run = await runMerge(p, { onBatch: () => {} });
+  const run = await runMerge(p, []);
   const c = clockCheck(p, run.result);
   await crossCheck(p, c);
   return c.verdict;

@@ -14,6 +14,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { prepareMerge, runMerge, type MergeRequest } from '../src/merge/session.js';
+import type { MergeConsumer } from '../src/merge/consumer.js';
+import type { GuestPlan } from '../src/merge/plan.js';
 import { AtomicWriter } from '../src/export/atomic-writer.js';
 import { ChromeJsonExporter } from '../src/export/chrome-json.js';
 import { ExitsAnalyzer } from '../src/analysis/exits.js';
@@ -41,39 +43,27 @@ async function agree(req: MergeRequest): Promise<{ ix: HostIndex; windows: numbe
   const path = join(tempDir('kvmtrace-agree-'), 'm.json');
   const w = new AtomicWriter(path);
   await w.open();
-  let json!: ChromeJsonExporter;
-  let view!: IndexBuilder;
+  // Every listener on one merge.
+  const json = new ChromeJsonExporter(w, khz, ix);
+  const view = new IndexBuilder(khz, ix);
   const ex = new ExitsAnalyzer(ix);
   const kr = new KvmRunAnalyzer(ix);
   const guestEvents: { src: number; vcpu: number; t: number }[] = [];
-  let plans: Parameters<NonNullable<Parameters<typeof runMerge>[1]['onTimeline']>>[1] = [];
-  const run = await runMerge(p, {
-    onTimeline: async (tl, pl) => {
-      plans = pl;
-      json = new ChromeJsonExporter(tl, khz, pl, ix);
-      view = new IndexBuilder(tl, pl, khz, ix);
-      await w.write(json.begin());
-    },
-    onBatch: async (mb) => {
-      json.writeTo(mb, w);
-      await w.settle();
-      ex.handle(mb);
-      kr.handle(mb);
-      view.handle(mb);
+  let plans: (GuestPlan | undefined)[] = [];
+  const collect: MergeConsumer = {
+    begin: (_tl, pl) => void (plans = pl),
+    batch: (mb) => {
       for (let k = 0; k < mb.n; k++) if (mb.vcpu[k] >= 0) guestEvents.push({ src: mb.src[k], vcpu: mb.vcpu[k], t: mb.t[k] });
     },
-  });
-  json.end(w, {});
+  };
+  const run = await runMerge(p, [json, view, ex, kr, collect]);
   await w.finish();
   await w.commit();
-  ex.finish();
-  kr.finish();
-  const lanes = view.finish();
-  const zero = json.zeroT!;
+  const lanes = view.index;
+  // Chrome JSON: per host thread, the guest slices as [B, E] in ns from ts 0, whose host TSC the file gives.
+  const doc = JSON.parse(readFileSync(path, 'utf8')) as { traceEvents: { ph: string; name?: string; ts: number; pid: number; tid: number }[]; otherData: { zeroHostTsc: string } };
+  const zero = Number(BigInt(doc.otherData.zeroHostTsc) - run.timeline.base);
   const ns = (t: number): number => Math.round(((t - zero) * 1e6) / khz);
-
-  // Chrome JSON: per host thread, the guest slices as [B, E] in ns.
-  const doc = JSON.parse(readFileSync(path, 'utf8')) as { traceEvents: { ph: string; name?: string; ts: number; pid: number; tid: number }[] };
   const sliceName = ix.kind === 'entry-exit' ? 'guest mode' : 'guest';
   const open = new Map<number, string[]>();
   const slices = new Map<number, [number, number][]>();

@@ -12,6 +12,7 @@
  */
 import type { HostIndex } from '../host/index.js';
 import type { MergedBatch } from '../merge/merged-event.js';
+import type { MergeConsumer } from '../merge/consumer.js';
 import { EXIT, GUEST } from '../kvm/states.js';
 import { nameNumericReason, reasonVendor, type ExitVendor } from './exit-reasons.js';
 import { SampleBuffer } from './samples.js';
@@ -42,14 +43,14 @@ export class ThreadExits {
 }
 
 /** The per-thread exit bookkeeping, fed the tracker's segments of entry-exit hosts in timeline order. */
-export class ExitsAnalyzer {
+export class ExitsAnalyzer implements MergeConsumer {
   readonly threads = new Map<number, ThreadExits>();
   private vendorVotes = { 'intel-vmx': 0, 'amd-svm': 0, unknown: 0 };
 
   constructor(private readonly index: HostIndex | undefined) {}
 
   /** Feeds one merged batch (its segment starts). */
-  handle(mb: MergedBatch): void {
+  batch(mb: MergedBatch): void {
     const tr = mb.kvm;
     if (!tr || this.index?.kind !== 'entry-exit') return;
     for (let i = 0; i < tr.n; i++) {
@@ -102,7 +103,7 @@ export class ExitsAnalyzer {
    * Closes the pass: guest mode open at the end counts up to the host trace's last event (as far as
    * validation accepts guest events); an exit open at the end is not a sample. Names numeric reasons by vendor.
    */
-  finish(): void {
+  end(): void {
     const vendor = this.vendor();
     const end = this.index?.lastT ?? 0;
     for (const th of this.threads.values()) {

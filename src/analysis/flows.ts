@@ -68,7 +68,8 @@ export function flowHook(spec: string, key: PairKey = { kind: 'vcpu' }): {
   let pairer: Pairer | undefined;
   return {
     make: (tl, plans, index) => {
-      const vt = new VcpuThreads(tl, plans, index);
+      const vt = new VcpuThreads(index);
+      vt.begin(tl, plans);
       pairer = new Pairer(from, to, key, vt);
       const p = pairer;
       return (m) => {

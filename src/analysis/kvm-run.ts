@@ -10,6 +10,7 @@
  */
 import type { HostIndex } from '../host/index.js';
 import type { MergedBatch } from '../merge/merged-event.js';
+import type { MergeConsumer } from '../merge/consumer.js';
 import { GUEST, isInRun, PREEMPTED, USERSPACE } from '../kvm/states.js';
 import { SampleBuffer } from './samples.js';
 
@@ -43,13 +44,13 @@ export class ThreadRuns {
 }
 
 /** Collects KVM_RUN spans and userspace exits per host thread from the tracker's segments. */
-export class KvmRunAnalyzer {
+export class KvmRunAnalyzer implements MergeConsumer {
   readonly threads = new Map<number, ThreadRuns>();
 
   constructor(private readonly index: HostIndex | undefined) {}
 
   /** Feeds one merged batch (its segment starts). */
-  handle(mb: MergedBatch): void {
+  batch(mb: MergedBatch): void {
     const tr = mb.kvm;
     if (!tr || this.index?.kind !== 'kvm-run') return;
     for (let i = 0; i < tr.n; i++) {
@@ -107,7 +108,7 @@ export class KvmRunAnalyzer {
   }
 
   /** Closes the pass at the host trace's last event. */
-  finish(): void {
+  end(): void {
     const end = this.index?.lastT ?? 0;
     for (const th of this.threads.values()) this.close(th, end);
   }

@@ -6,7 +6,8 @@
  */
 import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
-import type { MergedEvent } from '../merge/merged-event.js';
+import type { MergedBatch, MergedEvent } from '../merge/merged-event.js';
+import type { MergeConsumer } from '../merge/consumer.js';
 import type { HostIndex } from '../host/index.js';
 
 /** What is known about one host thread that runs a vCPU. */
@@ -19,19 +20,18 @@ export interface VcpuThread {
   guest: string | undefined;
 }
 
-/** Resolves host threads to vCPUs and gives every event its vCPU pairing key. */
-export class VcpuThreads {
+/** Resolves host threads to vCPUs and gives every event its vCPU pairing key; a merge consumer that learns from the stream. */
+export class VcpuThreads implements MergeConsumer {
   readonly byTid = new Map<number, VcpuThread>();
   /** Source index → machine name. */
-  private readonly machines: string[];
+  private machines: string[] = [];
   /** Source index → true for guest sources. */
-  private readonly guestSrc: boolean[];
+  private guestSrc: boolean[] = [];
 
-  constructor(
-    tl: Timeline,
-    plans: (GuestPlan | undefined)[],
-    private readonly index?: HostIndex,
-  ) {
+  constructor(private readonly index?: HostIndex) {}
+
+  /** The sources, and the threads the plans name. */
+  begin(tl: Timeline, plans: (GuestPlan | undefined)[]): void {
     this.machines = tl.sources.map((s) => s.machine);
     this.guestSrc = tl.sources.map((s) => s.role === 'guest');
     plans.forEach((p, i) => {
@@ -40,6 +40,11 @@ export class VcpuThreads {
         if (v.tid !== undefined && !this.byTid.has(v.tid))
           this.byTid.set(v.tid, { tid: v.tid, comm: '', vcpu: v.vcpu, guest: tl.sources[i].machine });
     });
+  }
+
+  /** Learns from every event of a batch (see {@link note}). */
+  batch(mb: MergedBatch): void {
+    for (const m of mb.events()) this.note(m);
   }
 
   /** `machine:vcpu` of every guest vCPU that has events in this merge. */

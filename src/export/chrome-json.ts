@@ -20,6 +20,8 @@ import type { EventBlock } from '../model/event-block.js';
 import { UserError } from '../model/errors.js';
 import { fieldsOf, isMarkerEvent } from '../parsers/event-fields.js';
 import type { MergedBatch, MergedEvent } from '../merge/merged-event.js';
+import type { MergeConsumer, MergeDone } from '../merge/consumer.js';
+import { VERSION } from '../model/version.js';
 import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
 import type { HostIndex, WindowKind } from '../host/index.js';
@@ -47,8 +49,11 @@ export interface FlowMark {
 
 /** Optional extensions of the export. */
 export interface ChromeJsonOptions {
-  /** Called for every merged event before it is formatted; the marks it returns are written at the event's track and time. */
-  flows?: (m: MergedEvent) => FlowMark[] | undefined;
+  /**
+   * Made once the timeline is known; then called for every merged event before it is formatted,
+   * and the marks it returns are written at the event's track and time.
+   */
+  flows?: (tl: Timeline, plans: (GuestPlan | undefined)[], index: HostIndex | undefined) => ((m: MergedEvent) => FlowMark[] | undefined) | undefined;
 }
 
 /** The heads of instant records of one category, per event name. */
@@ -67,13 +72,9 @@ interface ThreadSlices {
   kvm: number;
 }
 
-/** Streams a merged timeline as Chrome trace JSON text. */
-export class ChromeJsonExporter {
+/** Streams a merged timeline as Chrome trace JSON text into its writer: a merge consumer (merge/consumer.ts). */
+export class ChromeJsonExporter implements MergeConsumer {
   private zero: number | undefined;
-  /** Timeline time (cycles from the timeline base) of ts 0: the first event written. */
-  get zeroT(): number | undefined {
-    return this.zero;
-  }
   private lastT = 0;
   /** Threads already named, keyed pid·2^32 + tid (numbers: no string per event). */
   private readonly named = new Set<number>();
@@ -91,10 +92,13 @@ export class ChromeJsonExporter {
   /** The next segment start of the batch being written (its `kvm` list). */
   private ti = 0;
 
+  private tl!: Timeline;
+  private flows: ((m: MergedEvent) => FlowMark[] | undefined) | undefined;
+
   constructor(
-    private readonly tl: Timeline,
+    /** Where the JSON goes. */
+    private readonly out: AtomicWriter,
     private readonly tscKhz: number | undefined,
-    plans: (GuestPlan | undefined)[],
     private readonly index: HostIndex | undefined,
     private readonly opts: ChromeJsonOptions = {},
   ) {
@@ -102,7 +106,32 @@ export class ChromeJsonExporter {
     this.hostLastT = index ? index.lastT : Infinity;
     if (!tscKhz)
       throw new UserError('the Chrome JSON output needs the TSC frequency: give --tsc-khz (or capture with kvmtrace, which records it)');
+  }
+
+  /** The timeline is known: writes the opening records. */
+  async begin(tl: Timeline, plans: (GuestPlan | undefined)[]): Promise<void> {
+    this.tl = tl;
     for (const p of plans) if (p) for (const v of p.vcpus.values()) if (v.tid !== undefined) this.vcpuTids.set(v.tid, v.vcpu);
+    this.flows = this.opts.flows?.(tl, plans, this.index);
+    await this.out.write(this.head());
+  }
+
+  /** Writes one batch, then waits for the writer (back-pressure). */
+  async batch(mb: MergedBatch): Promise<void> {
+    this.writeTo(mb, this.out);
+    await this.out.settle();
+  }
+
+  /** Closes the slices and the document; `otherData` says who wrote it, ts 0's host TSC and the validation. */
+  async end(done: MergeDone): Promise<void> {
+    this.close(this.out, {
+      producer: `kvmtrace ${VERSION}`,
+      // The host TSC at ts 0 (the first event of the timeline).
+      zeroHostTsc: this.zero !== undefined ? (done.timeline.base + BigInt(this.zero)).toString() : undefined,
+      tscKhz: this.tscKhz,
+      validation: done.result.ok ? 'passed' : 'FAILED',
+    });
+    await this.out.settle();
   }
 
   private rec(s: string): string {
@@ -116,7 +145,7 @@ export class ChromeJsonExporter {
   }
 
   /** The opening text: the array and one process (with sort order) per machine. */
-  begin(): string {
+  private head(): string {
     let s = '{"displayTimeUnit":"ns","traceEvents":[';
     this.tl.sources.forEach((src, i) => {
       const pid = i + 1;
@@ -240,7 +269,7 @@ export class ChromeJsonExporter {
    */
   writeTo(mb: MergedBatch, w: AtomicWriter): void {
     this.w = w;
-    const all = this.opts.flows ? mb.events() : undefined;
+    const all = this.flows ? mb.events() : undefined;
     this.ti = 0;
     for (let k = 0; k < mb.n; k++) {
       const t = mb.t[k];
@@ -401,7 +430,7 @@ export class ChromeJsonExporter {
   }
 
   private flowMarks(pid: number, m: MergedEvent): string {
-    const marks = this.opts.flows!(m);
+    const marks = this.flows!(m);
     if (!marks) return '';
     const tid = m.vcpu < 0 ? m.ev.pid : GUEST_TID_BASE * pid + m.ev.cpu;
     let s = '';
@@ -411,7 +440,7 @@ export class ChromeJsonExporter {
   }
 
   /** Closes every open slice at the last timestamp and ends the document, into `w`. */
-  end(w: AtomicWriter, meta: Record<string, unknown>): void {
+  private close(w: AtomicWriter, meta: Record<string, unknown>): void {
     this.w = w;
     for (const [key, st] of this.slices) {
       const pid = Math.floor(key / TID_SPAN);

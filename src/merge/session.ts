@@ -15,13 +15,13 @@ import { indexHost, type HostIndex, type WindowKind } from '../host/index.js';
 import { KvmReplay } from '../kvm/replay.js';
 import { loadBundle } from './inputs.js';
 import { mergeTimeline, type Timeline, type TimelineSource } from './merge.js';
-import type { MergedBatch } from './merged-event.js';
+import type { MergeConsumer, MergeDone } from './consumer.js';
 import { planGuest, type GuestOverrides, type GuestPlan } from './plan.js';
 import { openSource, type OpenSource, type SourceSpec } from './source.js';
 import { detectFormat } from '../parsers/detect.js';
 import { openTraceDat } from '../parsers/trace-dat/index.js';
 import { parseThreadsMode } from '../parsers/ftrace-text-thread.js';
-import { Validator, type ValidationResult } from './validate.js';
+import { Validator } from './validate.js';
 import { estimateUnmapped, RECORD_NEXT_TIME } from './estimate/for-plan.js';
 
 /** Everything a merge is asked to do. */
@@ -260,21 +260,16 @@ export async function releaseMerge(p: PreparedMerge): Promise<void> {
   p.hostReplay = undefined;
 }
 
-/** Callbacks of a running merge. */
-export interface MergeSinks {
-  onTimeline?: (tl: Timeline, plans: (GuestPlan | undefined)[]) => Promise<void> | void;
-  onBatch: (batch: MergedBatch) => Promise<void> | void;
-}
-
 /**
- * Runs a prepared merge: streams every event to the sinks and returns the validation. Each batch
- * carries the KVM-run segments that start at its host events (`batch.kvm`). Without the host
- * stream (`p.hostStream` false) only the guests are merged, on the host's timeline.
+ * Runs a prepared merge: streams every batch to the consumers (merge/consumer.ts), after the
+ * validator, and returns the validation. Each batch carries the KVM-run segments that start at its
+ * host events (`batch.kvm`). Without the host stream (`p.hostStream` false) only the guests are
+ * merged, on the host's timeline.
  */
-export async function runMerge(p: PreparedMerge, sinks: MergeSinks, window?: number): Promise<{ result: ValidationResult; timeline: Timeline | undefined; events: number }> {
+export async function runMerge(p: PreparedMerge, consumers: MergeConsumer[], window?: number): Promise<MergeDone> {
   const sources: TimelineSource[] = [];
   const plans: (GuestPlan | undefined)[] = [];
-  let validator: Validator | undefined;
+  const validator = new Validator(p.index, p.tscKhz);
   let timeline: Timeline | undefined;
   let started = false;
   let events = 0;
@@ -299,20 +294,18 @@ export async function runMerge(p: PreparedMerge, sinks: MergeSinks, window?: num
       diags: p.diags,
       window: window ?? p.window,
       base: withHost ? undefined : p.index!.base,
-      onTimeline: (tl) => {
-        timeline = tl;
-        validator = new Validator(tl, p.index, plans, p.tscKhz);
-      },
+      onTimeline: (tl) => void (timeline = tl),
     })) {
       if (replay) batch.kvm = replay.mark(batch.src, batch.n);
-      // The timeline is known before the first batch; sinks start here so their errors propagate.
+      // The timeline is known before the first batch; consumers start here so their errors propagate.
       if (!started) {
         started = true;
-        await sinks.onTimeline?.(timeline!, plans);
+        validator.begin(timeline!, plans);
+        for (const c of consumers) await c.begin?.(timeline!, plans);
       }
       events += batch.n;
-      validator!.handle(batch);
-      await sinks.onBatch(batch);
+      validator.batch(batch);
+      for (const c of consumers) await c.batch(batch);
     }
   } finally {
     // Every reader ends, also one the merge never pulled from (its parser thread stops), and one
@@ -321,6 +314,7 @@ export async function runMerge(p: PreparedMerge, sinks: MergeSinks, window?: num
     await releaseMerge(p);
   }
   if (!started) throw new UserError(`the inputs hold no events (${sources.map((s) => s.open.spec.file).join(', ')}): nothing to merge`);
-  const result = validator ? validator.finalize() : { guests: [], ok: true, failures: [] };
-  return { result, timeline, events };
+  const done: MergeDone = { result: validator.end(), timeline: timeline!, events };
+  for (const c of consumers) await c.end?.(done);
+  return done;
 }

@@ -94,23 +94,33 @@ interface HeldRun {
   items: { t: number; vcpu: number }[];
 }
 
-/** The validator: feed it every merged guest event in order (host events are ignored), then `finalize()`. */
+/**
+ * The validator, a merge consumer (merge/consumer.ts): it judges every merged guest event (host
+ * events are ignored), and `end()` gives the figures and the verdict.
+ */
 export class Validator {
   private readonly states: VcpuState[][] = [];
   readonly kind: WindowKind;
-  private readonly first: number;
-  private readonly last: number;
+  private tl!: Timeline;
+  private plans: (GuestPlan | undefined)[] = [];
+  private first = Infinity;
+  private last = -Infinity;
   /** Per guest source of the `global` clock: its run of equal stamps held back. */
   private readonly held: (HeldRun | undefined)[] = [];
-  private readonly global: boolean[];
+  private global: boolean[] = [];
 
   constructor(
-    private readonly tl: Timeline,
     private readonly index: HostIndex | undefined,
-    private readonly plans: (GuestPlan | undefined)[],
     private readonly tscKhz: number | undefined,
   ) {
     this.kind = index?.kind ?? 'none';
+  }
+
+  /** The timeline and each source's plan: states for every planned vCPU. */
+  begin(tl: Timeline, plans: (GuestPlan | undefined)[]): void {
+    this.tl = tl;
+    this.plans = plans;
+    const index = this.index;
     this.first = index?.first !== undefined ? Number(index.first - tl.base) : Infinity;
     this.last = index?.last !== undefined ? Number(index.last - tl.base) : -Infinity;
     this.global = tl.sources.map((s) => s.role === 'guest' && s.open.header.clock === 'global');
@@ -131,8 +141,8 @@ export class Validator {
     return s;
   }
 
-  /** Feeds one batch of merged events (in timeline order). */
-  handle(batch: MergedBatch): void {
+  /** Judges one batch of merged events (in timeline order). */
+  batch(batch: MergedBatch): void {
     for (let k = 0; k < batch.n; k++) {
       const src = batch.src[k];
       if (!this.plans[src]) continue;
@@ -218,7 +228,7 @@ export class Validator {
   }
 
   /** Closes the pass and returns the figures and the verdict. */
-  finalize(): ValidationResult {
+  end(): ValidationResult {
     this.held.forEach((_, src) => this.release(src));
     const guests: GuestValidation[] = [];
     const failures: string[] = [];

@@ -10,6 +10,7 @@
  * lanes × the per-lane cap (default 1 Mi intervals ≈ 20 MiB) plus the string table.
  */
 import type { MergedBatch, MergedEvent } from '../merge/merged-event.js';
+import type { MergeConsumer } from '../merge/consumer.js';
 import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
 import type { HostIndex, WindowKind } from '../host/index.js';
@@ -60,14 +61,14 @@ export class TimelineIndex {
   }
 }
 
-/** Builds a {@link TimelineIndex} from merged batches. */
-export class IndexBuilder {
+/** Builds a {@link TimelineIndex} from merged batches: a merge consumer; `index` is complete after `end`. */
+export class IndexBuilder implements MergeConsumer {
   readonly index: TimelineIndex;
   private readonly hostLanes = new Map<number, IntervalLane>();
   private readonly guestLanes = new Map<string, IntervalLane>();
   private readonly vcpuOfTid = new Map<number, { vcpu: number; guest: string }>();
-  private readonly isGuestSrc: boolean[];
-  private readonly machines: string[];
+  private isGuestSrc: boolean[] = [];
+  private machines: string[] = [];
   private readonly laneTid = new Map<IntervalLane, number>();
   /** `src:vcpu` of guest vCPUs with events, to tell this guest's vCPU threads from other VMs'. */
   private readonly guestVcpusSeen = new Set<string>();
@@ -75,13 +76,15 @@ export class IndexBuilder {
   private readonly laneState = new Map<IntervalLane, number>();
 
   constructor(
-    tl: Timeline,
-    plans: (GuestPlan | undefined)[],
     tscKhz: number | undefined,
     private readonly host: HostIndex | undefined,
     private readonly cap = DEFAULT_LANE_CAP,
   ) {
     this.index = new TimelineIndex(tscKhz, host?.kind ?? 'none');
+  }
+
+  /** The sources, and the vCPU threads the plans name. */
+  begin(tl: Timeline, plans: (GuestPlan | undefined)[]): void {
     this.isGuestSrc = tl.sources.map((s) => s.role === 'guest');
     this.machines = tl.sources.map((s) => s.machine);
     plans.forEach((p, i) => {
@@ -117,7 +120,7 @@ export class IndexBuilder {
   }
 
   /** Feeds one merged batch. */
-  handle(mb: MergedBatch): void {
+  batch(mb: MergedBatch): void {
     const ix = this.index;
     const tr = mb.kvm;
     let ti = 0;
@@ -163,8 +166,8 @@ export class IndexBuilder {
     else l.switchTo(m.t, code);
   }
 
-  /** Closes every lane at the end of the trace (host lanes where the host trace ends) and orders the lanes; returns the index. */
-  finish(): TimelineIndex {
+  /** Closes every lane at the end of the trace (host lanes where the host trace ends) and orders the lanes. */
+  end(): void {
     const ix = this.index;
     for (const l of ix.lanes) {
       const tid = this.laneTid.get(l);
@@ -176,6 +179,5 @@ export class IndexBuilder {
     }
     ix.lanes.sort((a, b) => a.order - b.order);
     if (!Number.isFinite(ix.first)) ix.first = ix.last = 0;
-    return ix;
   }
 }

@@ -56,7 +56,7 @@ export function register(program: Command): void {
       const prepared = await prepareMerge({ ...mergeRequest(bundles, flags), hostStream: false });
       if (!prepared.guests.some((g) => g.plan)) throw new UserError('check needs a host and at least one guest');
       const prog = progress('checking');
-      const run = await runMerge(prepared, { onBatch: (b) => prog.tick(b.n) });
+      const run = await runMerge(prepared, [{ batch: (b) => prog.tick(b.n) }]);
       prog.done();
       const c = clockCheck(prepared, run.result);
       // Every stated mapping against what the traces alone allow (a second pass over the guest).

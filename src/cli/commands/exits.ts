@@ -11,6 +11,7 @@ import { buildExitsReport, exitsJson, exitsText, SORT_KEYS, type SortKey } from 
 import { mergeInputOptions, mergeRequest, type MergeFlags } from './merge.js';
 import type { PreparedMerge } from '../../merge/session.js';
 import type { ValidationResult } from '../../merge/validate.js';
+import type { MergedBatch } from '../../merge/merged-event.js';
 
 interface ExitsFlags extends MergeFlags {
   vcpu?: string;
@@ -65,10 +66,8 @@ export function register(program: Command): void {
       const run = await analyse(prepared, () => {
         const ex = new ExitsAnalyzer(prepared.index);
         const kr = new KvmRunAnalyzer(prepared.index);
-        return { ex, kr, handle: (b) => (ex.handle(b), kr.handle(b)) };
+        return { ex, kr, batch: (b: MergedBatch) => (ex.batch(b), kr.batch(b)), end: () => (ex.end(), kr.end()) };
       });
-      run.analyzer.ex.finish();
-      run.analyzer.kr.finish();
       const report = buildExitsReport(run.analyzer.ex, run.analyzer.kr, run.vcpuThreads, khz, { filter, sort: o.sort as SortKey, tscKhzFrom: prepared.tscKhzFrom });
       process.stdout.write(o.json ? exitsJson(report) : exitsText(report, { by: o.by }));
       printAnalysisWarnings(prepared, run.validation);
