@@ -3,6 +3,7 @@
  * debugfs offsets left out; on sync points built around the real kvm_exits of the docA host; and,
  * with drift, on brackets computed with the kernel's scaling formula.
  */
+import { hostTsc } from '../src/model/units.js';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,14 +74,14 @@ describe.skipIf(externalMissing)('sync points around the real kvm_exits of the d
 describe('drift: a scaled guest TSC (the kernel formula)', () => {
   // guest = ((host × ratio) >> 48) + offset, ratio 1 + 20 ppm.
   const ratio = (1n << 48n) + (1n << 48n) / 50_000n;
-  const piece: TscPiece = { fromHostTsc: -1n, offset: -63430235715905n, ratio, fracBits: 48, source: 'test' };
+  const piece: TscPiece = { fromHostTsc: hostTsc(-1n), offset: -63430235715905n, ratio, fracBits: 48, source: 'test' };
   const hostBase = 1_000_000_000_000n;
   const pairs: SyncPair[] = [];
-  const gBase = hostToGuest(piece, hostBase);
+  const gBase = hostToGuest(piece, hostTsc(hostBase));
   for (let i = 0; i < 200; i++) {
     const h = hostBase + BigInt(i) * 29_184_000n + BigInt((i * 7919) % 100_000); // ~10 ms apart over 2 s
-    const t0 = hostToGuest(piece, h - 300n - BigInt(i % 50));
-    const t1 = hostToGuest(piece, h + 250n + BigInt(i % 70));
+    const t0 = hostToGuest(piece, hostTsc(h - 300n - BigInt(i % 50)));
+    const t1 = hostToGuest(piece, hostTsc(h + 250n + BigInt(i % 70)));
     pairs.push({ t0: Number(t0 - gBase), t1: Number(t1 - gBase), h: Number(h - hostBase) });
   }
   const trueDrift = Number(ratio - (1n << 48n)) / 2 ** 48;

@@ -4,6 +4,7 @@
  * computed here from trace-cmd's documented formula (host = ((guest × scaling) >> frac) + offset,
  * the offset interpolated linearly between samples when flag bit 0 is set).
  */
+import { guestTsc } from '../src/model/units.js';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
@@ -39,7 +40,7 @@ describe.skipIf(externalMissing)('TIME_SHIFT samples as the mapping (docA guest 
     const v = plan(() => undefined);
     expect(samples.length).toBe(2);
     expect(v.mapping.pieces.map((p) => p.offset)).toEqual([-63430235715905n]);
-    expect(v.mapping.toHost(samples[0].time)).toBe(samples[0].time + 63430235715905n);
+    expect(v.mapping.toHost(guestTsc(samples[0].time))).toBe(samples[0].time + 63430235715905n);
   });
 
   it('interpolates between samples whose offsets differ when flag bit 0 says so', () => {
@@ -50,9 +51,9 @@ describe.skipIf(externalMissing)('TIME_SHIFT samples as the mapping (docA guest 
     const [a, b] = [samples[0], { ...samples[1], offset: samples[1].offset + 2_918_400n }];
     const mid = (a.time + b.time) / 2n;
     const expected = mid + a.offset + ((mid - a.time) * (b.offset - a.offset) + (b.time - a.time) / 2n) / (b.time - a.time);
-    expect(v.mapping.toHost(mid)).toBe(expected);
+    expect(v.mapping.toHost(guestTsc(mid))).toBe(expected);
     expect(v.mappingFrom).toMatch(/interpolated/);
-    expect(v.mapping.toHost(a.time)).toBe(a.time + a.offset);
+    expect(v.mapping.toHost(guestTsc(a.time))).toBe(a.time + a.offset);
   });
 
   it('steps from one sample to the next without the flag (trace-cmd: the sample at or before the time)', () => {
@@ -63,9 +64,9 @@ describe.skipIf(externalMissing)('TIME_SHIFT samples as the mapping (docA guest 
       ts.cpus[0].push({ ...c });
     });
     const [a, b] = [samples[0], { ...samples[1], offset: samples[1].offset + 2_918_400n }];
-    expect(v.mapping.toHost((a.time + b.time) / 2n)).toBe((a.time + b.time) / 2n + a.offset);
-    expect(v.mapping.toHost(b.time + 10n)).toBe(b.time + 10n + b.offset);
-    expect(v.mapping.toHost(c.time + 10n)).toBe(c.time + 10n + b.offset); // past the last sample: the last pair's first
+    expect(v.mapping.toHost(guestTsc((a.time + b.time) / 2n))).toBe((a.time + b.time) / 2n + a.offset);
+    expect(v.mapping.toHost(guestTsc(b.time + 10n))).toBe(b.time + 10n + b.offset);
+    expect(v.mapping.toHost(guestTsc(c.time + 10n))).toBe(c.time + 10n + b.offset); // past the last sample: the last pair's first
     expect(v.mappingFrom).toMatch(/stepped/);
   });
 
@@ -75,9 +76,9 @@ describe.skipIf(externalMissing)('TIME_SHIFT samples as the mapping (docA guest 
     });
     const g = samples[0].time + 123_456_789n;
     const u64 = (x: bigint): bigint => x & ((1n << 64n) - 1n);
-    expect(v.mapping.toHost(g)).toBe(u64((u64(g * (3n << 47n)) >> 48n) + samples[0].offset));
+    expect(v.mapping.toHost(guestTsc(g))).toBe(u64((u64(g * (3n << 47n)) >> 48n) + samples[0].offset));
     expect(v.mappingFrom).toMatch(/scaled/);
     // A small guest TSC, where the product fits in 64 bits: the plain ×1.5.
-    expect(v.mapping.toHost(40_000n)).toBe(60_000n + samples[0].offset);
+    expect(v.mapping.toHost(guestTsc(40_000n))).toBe(60_000n + samples[0].offset);
   });
 });

@@ -16,6 +16,7 @@
  * (X events would have to wait for their end). `ts` is in µs relative to the first event, with at
  * most 3 decimals (ns).
  */
+import { cyclesToNs } from '../model/units.js';
 import type { EventBlock } from '../model/event-block.js';
 import { UserError } from '../model/errors.js';
 import { fieldsOf, isMarkerEvent } from '../parsers/event-fields.js';
@@ -184,7 +185,7 @@ export class ChromeJsonExporter implements MergeConsumer {
   /** Writes `ts` in µs from timeline time `t`. */
   private tsOf(t: number): void {
     // ts in µs with up to 3 decimals, from ns (as cyclesToMicros).
-    const ns = Math.round(((t - (this.zero ?? t)) * 1e6) / this.tscKhz!);
+    const ns = Math.round(cyclesToNs(t - (this.zero ?? t), this.tscKhz!));
     if (ns < 0) this.w.text(cyclesToMicros(t - (this.zero ?? t), this.tscKhz!));
     else this.w.micros(ns);
   }

@@ -4,6 +4,7 @@
  * HOST_TSC is the absolute host TSC (exact); +SECONDS is the time since the first event, as in
  * the Chrome JSON (ns precision; cycles when the TSC frequency is unknown).
  */
+import { cyclesToNs } from '../model/units.js';
 import { TsBase } from '../model/exact.js';
 import type { MergedBatch } from '../merge/merged-event.js';
 import type { Timeline } from '../merge/merge.js';
@@ -81,7 +82,7 @@ export class TextExporter implements MergeConsumer {
       const rel = t - this.zero;
       w.byte(43);
       if (khz) {
-        const ns = Math.round((rel * 1e6) / khz);
+        const ns = Math.round(cyclesToNs(rel, khz));
         const sec = Math.floor(ns / 1e9);
         w.uint(sec);
         w.byte(46);

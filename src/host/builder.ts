@@ -22,6 +22,7 @@ import { TYPED_EVENTS, type KvmFields } from '../model/kvm-fields.js';
 import { BOUND, ENTER, KvmRunTracker, LEAVE, OWN, RUN_OFF, RUN_ON, SCHED_IN, SCHED_OUT, USER_EXIT } from '../kvm/tracker.js';
 import { ThreadSegments } from '../kvm/segments.js';
 import type { HostTscWrite } from './index.js';
+import { hostTsc, type HostTsc } from '../model/units.js';
 
 /** The sync port kvmtrace's `syncpt` writes to. */
 export const SYNC_PORT = 0xe9;
@@ -93,7 +94,7 @@ export class HostIndexBuilder {
 
   constructor(
     /** Absolute host TSC of timeline time 0. */
-    readonly base: bigint,
+    readonly base: HostTsc,
     wanted: Iterable<number>,
     private readonly diags: Diagnostics,
     /** The host file of each source index (for diagnostics). */
@@ -210,7 +211,7 @@ export class HostIndexBuilder {
           if (th) th.kvmRun.step(USER_EXIT, t, ord, this.nameId(f.reason));
           break;
         case 'kvm_write_tsc_offset':
-          if (f.write) this.tscWrites.push({ ...f.write, hostTsc: this.base + BigInt(t), pid, line: blk.line[r] });
+          if (f.write) this.tscWrites.push({ ...f.write, hostTsc: hostTsc(this.base + BigInt(t)), pid, line: blk.line[r] });
           else this.diags.add({ file: this.files[mb.src[j]], line: blk.line[r], message: 'expected kvm_write_tsc_offset fields "vcpu=N prev=N next=N"' });
           break;
         case 'tsc_offset_zeroed':

@@ -15,6 +15,7 @@
 import { statSync } from 'node:fs';
 import { Diagnostics } from '../model/diagnostics.js';
 import { clockUnit } from '../model/clock.js';
+import { hostTsc, type HostTsc } from '../model/units.js';
 import { mergeTimeline, type TimelineSource } from '../merge/merge.js';
 import { openSource, type OpenSource, type SourceSpec } from '../merge/source.js';
 import type { ThreadSegments } from '../kvm/segments.js';
@@ -29,7 +30,7 @@ export interface HostTscWrite {
   vcpu: number;
   prev: bigint;
   next: bigint;
-  hostTsc: bigint;
+  hostTsc: HostTsc;
   pid: number;
   line: number;
 }
@@ -50,11 +51,11 @@ export interface HostThread {
 /** The host index. Absolute host TSC values are bigint; times relative to `base` are numbers (timeline cycles). */
 export interface HostIndex {
   /** Absolute host TSC (or the host clock's value) of timeline time 0: the first host file's first timestamp. */
-  base: bigint;
+  base: HostTsc;
   events: number;
   /** First and last host event, absolute; undefined when the host has no events. */
-  first: bigint | undefined;
-  last: bigint | undefined;
+  first: HostTsc | undefined;
+  last: HostTsc | undefined;
   /** The same, as timeline times (±Infinity when the host has no events). */
   firstT: number;
   lastT: number;
@@ -125,7 +126,7 @@ export async function indexHost(specs: SourceSpec[], o: HostIndexOptions & { kee
     // The merge reports events out of order; the index only follows its order.
     const quiet = new Diagnostics(false, 0);
     for await (const mb of mergeTimeline(sources, { diags: quiet, window: o.window })) {
-      b ??= new HostIndexBuilder(sources[0].open.header.base!.value, o.vcpuTids ?? [], o.diags, specs.map((s) => s.file));
+      b ??= new HostIndexBuilder(hostTsc(sources[0].open.header.base!.value), o.vcpuTids ?? [], o.diags, specs.map((s) => s.file));
       b.feed(mb);
     }
   } finally {
@@ -167,10 +168,10 @@ function finishIndex(b: HostIndexBuilder | undefined, unit: HostIndex['unit']): 
   const has = b !== undefined && b.events > 0;
   const cmp = (x: { hostTsc: bigint }, y: { hostTsc: bigint }): number => (x.hostTsc < y.hostTsc ? -1 : x.hostTsc > y.hostTsc ? 1 : 0);
   return {
-    base: b?.base ?? 0n,
+    base: b?.base ?? hostTsc(0n),
     events: b?.events ?? 0,
-    first: has ? b!.base + BigInt(b!.firstT) : undefined,
-    last: has ? b!.base + BigInt(b!.lastT) : undefined,
+    first: has ? hostTsc(b!.base + BigInt(b!.firstT)) : undefined,
+    last: has ? hostTsc(b!.base + BigInt(b!.lastT)) : undefined,
     firstT: b?.firstT ?? Infinity,
     lastT: b?.lastT ?? -Infinity,
     tscWrites: (b?.tscWrites ?? []).sort(cmp),

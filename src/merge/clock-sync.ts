@@ -9,6 +9,7 @@
  */
 import type { Diagnostics } from '../model/diagnostics.js';
 import { UserError } from '../model/errors.js';
+import { guestTsc, type GuestTsc } from '../model/units.js';
 import { fieldsOfEvent } from '../parsers/event-fields.js';
 import { openSource, type SourceSpec } from './source.js';
 
@@ -49,7 +50,7 @@ export class ClockToTsc {
   }
 
   /** The guest TSC at a clock time: interpolated between anchors, extrapolated past the ends. */
-  toTsc(t: bigint): bigint {
+  toTsc(t: bigint): GuestTsc {
     const { ns, tsc } = this;
     let k = this.k;
     while (k > 0 && t < ns[k]) k--;
@@ -59,7 +60,7 @@ export class ClockToTsc {
     const d = (t - ns[k]) * (tsc[k + 1] - tsc[k]);
     // Floor division, also for times before the first anchor (negative d).
     const q = d / dt;
-    return tsc[k] + (d < 0n && q * dt !== d ? q - 1n : q);
+    return guestTsc(tsc[k] + (d < 0n && q * dt !== d ? q - 1n : q));
   }
 
   /** The rate it implies, in kHz (TSC cycles per ms), over all anchors. */

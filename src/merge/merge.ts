@@ -13,6 +13,7 @@ import { MergedBatch } from './merged-event.js';
 import type { GuestPlan } from './plan.js';
 import type { OpenSource } from './source.js';
 import { guestToHost } from './tsc-mapping.js';
+import { guestTsc, hostTsc, type HostTsc } from '../model/units.js';
 
 /** One input of the merge. */
 export interface TimelineSource {
@@ -26,7 +27,7 @@ export interface TimelineSource {
 /** The merged timeline's frame of reference, known once the first host batch is read. */
 export interface Timeline {
   /** Absolute host TSC (or the single source's clock value) at t = 0. */
-  base: bigint;
+  base: HostTsc;
   sources: TimelineSource[];
   /** Events each source contributed; events a source emitted out of order beyond the window. */
   counts: { events: number; outOfOrder: number }[];
@@ -42,7 +43,7 @@ export interface MergeOptions {
   /** Called with the timeline once its base is known (before the first batch is yielded). */
   onTimeline?: (tl: Timeline) => void;
   /** The timeline's base when the host is not among the sources (a merge of guests on an indexed host's timeline). */
-  base?: bigint;
+  base?: HostTsc;
 }
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -61,7 +62,7 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
   const mappers: BlockMapper[] = [];
 
   const makeTimeline = (base: bigint): void => {
-    timeline = { base, sources, counts };
+    timeline = { base: hostTsc(base), sources, counts };
     opts.onTimeline?.(timeline);
   };
 
@@ -260,7 +261,7 @@ function makeMapper(s: TimelineSource, base: bigint): BlockMapper {
     const vcpu = plan.cpuToVcpu(cpu);
     const m = plan.vcpu(vcpu).mapping;
     vcpuOf[cpu] = vcpu;
-    shiftOf[cpu] = m.isConstantShift ? Number(guestToHost(m.pieces[0], srcBase.value) - base) : NaN;
+    shiftOf[cpu] = m.isConstantShift ? Number(guestToHost(m.pieces[0], guestTsc(srcBase.value)) - base) : NaN;
   };
   return (blk, q) => {
     q.reserve(blk.n);
@@ -269,7 +270,7 @@ function makeMapper(s: TimelineSource, base: bigint): BlockMapper {
       if (vcpuOf[cpu] === undefined) learn(cpu);
       const vcpu = vcpuOf[cpu];
       const d = shiftOf[cpu];
-      const t = d === d ? blk.ts[r] + d : Number(plan.vcpu(vcpu).mapping.toHost(srcBase.abs(blk.ts[r])) - base);
+      const t = d === d ? blk.ts[r] + d : Number(plan.vcpu(vcpu).mapping.toHost(guestTsc(srcBase.abs(blk.ts[r]))) - base);
       if (t > MAX_SAFE || t < -MAX_SAFE)
         throw new UserError(
           `${s.open.spec.file}:${blk.line[r]}: this guest event maps ${t} cycles away from the host trace's start — the TSC mapping is wrong or the guest trace does not belong to this host trace`,

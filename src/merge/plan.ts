@@ -12,6 +12,10 @@ import type { HostIndex, HostTscWrite } from '../host/index.js';
 import type { ClockToTsc } from './clock-sync.js';
 import type { SourceSpec } from './source.js';
 import { VcpuMapping, type TscPiece } from './tsc-mapping.js';
+import { hostTsc, type GuestTsc, type HostTsc } from '../model/units.js';
+
+/** The start of a piece in force since before the trace. */
+const SINCE_BEFORE = hostTsc(-1n);
 
 /** What the user said on the command line about a guest (bare files, or overrides). */
 export interface GuestOverrides {
@@ -117,7 +121,7 @@ export function planGuest(host: SourceSpec, scan: Pick<HostIndex, 'tscWrites' | 
     const flagOffset = over.tscOffsetByVcpu?.get(v) ?? over.tscOffset;
     const scaling =
       over.tscScalingRatio !== undefined ? { ratio: over.tscScalingRatio, fracBits: over.tscScalingFracBits ?? 48 } : {};
-    let direct: ((g: bigint) => bigint) | undefined;
+    let direct: ((g: GuestTsc) => HostTsc) | undefined;
     let pieces: TscPiece[] | undefined;
     let from = '';
     if (meta && meta.snapshots.length > 0) {
@@ -135,10 +139,10 @@ export function planGuest(host: SourceSpec, scan: Pick<HostIndex, 'tscWrites' | 
       const e = over.estimated.get(v)!;
       // Estimates assume the scaling they were made with (none, or the drift fit's), never --tsc-scaling.
       const scal = e.ratio !== undefined ? { ratio: e.ratio, fracBits: e.fracBits ?? 48 } : {};
-      pieces = [{ fromHostTsc: -1n, offset: e.offset, ...scal, source: 'estimate' }];
+      pieces = [{ fromHostTsc: SINCE_BEFORE, offset: e.offset, ...scal, source: 'estimate' }];
       from = e.method;
     } else if (flagOffset !== undefined) {
-      pieces = [{ fromHostTsc: -1n, offset: flagOffset, ...scaling, source: '--tsc-offset' }];
+      pieces = [{ fromHostTsc: SINCE_BEFORE, offset: flagOffset, ...scaling, source: '--tsc-offset' }];
       from = '--tsc-offset';
     }
     if (!pieces) {
@@ -215,23 +219,23 @@ function checkPair(host: SourceSpec, guest: SourceSpec, h: TraceDatOptions | und
  * (hostSync), so events land exactly where `trace-cmd report` puts them; the pieces then only
  * describe it.
  */
-function fromTimeShift(t: TimeShift, v: number): { pieces: TscPiece[]; direct?: (g: bigint) => bigint; how?: string } {
+function fromTimeShift(t: TimeShift, v: number): { pieces: TscPiece[]; direct?: (g: GuestTsc) => HostTsc; how?: string } {
   const samples = t.cpus[v];
   const pieces: TscPiece[] = [];
   for (const x of samples) {
     const offset = -x.offset;
     if (pieces.length && pieces[pieces.length - 1].offset === offset) continue;
-    pieces.push({ fromHostTsc: pieces.length ? x.time + x.offset : -1n, offset, source: 'TIME_SHIFT' });
+    pieces.push({ fromHostTsc: pieces.length ? hostTsc(x.time + x.offset) : SINCE_BEFORE, offset, source: 'TIME_SHIFT' });
   }
   const scaled = samples.some((x) => x.scaling !== 1n && x.scaling !== 1n << BigInt(x.fracBits));
   if (!scaled && pieces.length === 1) return { pieces };
   const how = [scaled ? 'scaled' : '', pieces.length > 1 ? (t.flags & 1 ? 'interpolated' : 'stepped') : ''].filter(Boolean).join(', ');
-  return { pieces, direct: (g) => hostSync(g, v, t), how };
+  return { pieces, direct: (g) => hostTsc(hostSync(g, v, t)), how };
 }
 
 /** Pieces from kvm_write_tsc_offset events alone: the `prev` offset before the first write, then each `next`. */
 function fromWrites(ws: HostTscWrite[], scaling: { ratio?: bigint; fracBits?: number }): TscPiece[] {
-  const pieces: TscPiece[] = [{ fromHostTsc: -1n, offset: ws[0].prev, ...scaling, source: 'kvm_write_tsc_offset prev' }];
+  const pieces: TscPiece[] = [{ fromHostTsc: SINCE_BEFORE, offset: ws[0].prev, ...scaling, source: 'kvm_write_tsc_offset prev' }];
   for (const w of ws) pieces.push({ fromHostTsc: w.hostTsc, offset: w.next, ...scaling, source: `kvm_write_tsc_offset (line ${w.line})` });
   return pieces;
 }
@@ -244,7 +248,7 @@ function fromWrites(ws: HostTscWrite[], scaling: { ratio?: bigint; fracBits?: nu
  */
 function fromSnapshots(
   v: number,
-  snaps: { when: string; hostTsc: bigint; tscOffset: bigint; tscScalingRatio?: bigint; tscScalingFracBits?: number }[],
+  snaps: { when: string; hostTsc: HostTsc; tscOffset: bigint; tscScalingRatio?: bigint; tscScalingFracBits?: number }[],
   ws: HostTscWrite[],
   notes: string[],
 ): TscPiece[] {
@@ -253,7 +257,7 @@ function fromSnapshots(
     x.tscScalingRatio !== undefined && x.tscScalingRatio !== 1n << BigInt(x.tscScalingFracBits ?? 48)
       ? { ratio: x.tscScalingRatio, fracBits: x.tscScalingFracBits }
       : {};
-  const pieces: TscPiece[] = [{ fromHostTsc: -1n, offset: s[0].tscOffset, ...scal(s[0]), source: `debugfs (${s[0].when})` }];
+  const pieces: TscPiece[] = [{ fromHostTsc: SINCE_BEFORE, offset: s[0].tscOffset, ...scal(s[0]), source: `debugfs (${s[0].when})` }];
   for (let i = 1; i < s.length; i++) {
     if (s[i].tscOffset === s[i - 1].tscOffset && s[i].tscScalingRatio === s[i - 1].tscScalingRatio) continue;
     const between = ws.filter((w) => w.hostTsc > s[i - 1].hostTsc && w.hostTsc <= s[i].hostTsc && w.next === s[i].tscOffset);

@@ -19,6 +19,7 @@ import type { MergedBatch } from './merged-event.js';
 import type { EventBlock } from '../model/event-block.js';
 import type { Timeline } from './merge.js';
 import type { GuestPlan } from './plan.js';
+import { cyclesToNs, type GuestTsc } from '../model/units.js';
 
 export type { WindowKind } from '../host/index.js';
 
@@ -198,7 +199,7 @@ export class Validator {
    * A sync marker at timeline time `at`: the host's sync exits of its kind on the vCPU's thread up
    * to that time (host events come first at equal times), the latest RECENT_SYNC of them.
    */
-  private sync(at: number, src: number, cpu: number, kind: 'pio' | 'cpuid', t0: bigint, t1: bigint): void {
+  private sync(at: number, src: number, cpu: number, kind: 'pio' | 'cpuid', t0: GuestTsc, t1: GuestTsc): void {
     const plan = this.plans[src]!;
     const v = plan.cpuToVcpu(cpu);
     const s = this.state(src, v);
@@ -258,7 +259,7 @@ export class Validator {
       inside: s.inside,
       notCheckable: s.notCheckable,
       worstViolationCycles: s.worst,
-      worstViolationNs: this.tscKhz ? Math.round((s.worst * 1e6) / this.tscKhz) : null,
+      worstViolationNs: this.tscKhz ? Math.round(cyclesToNs(s.worst, this.tscKhz)) : null,
       worstIsLowerBound: false,
       sync: {
         points: s.syncPoints,

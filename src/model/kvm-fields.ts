@@ -6,10 +6,12 @@
  * with the event's block, so no consumer parses printed text again.
  * Formats: include/trace/events/kvm.h, arch/x86/kvm/trace.h, include/trace/events/sched.h.
  */
+import type { GuestTsc } from './units.js';
 
 /** A decoded kvm_write_tsc_offset (offsets signed, as KVM holds them). */
 export interface TscOffsetWrite {
   vcpu: number;
+  /** Offsets: guest − host TSC, signed. */
   prev: bigint;
   next: bigint;
 }
@@ -27,8 +29,9 @@ export interface SyncMarker {
   seq: number;
   cpu: number;
   kind: 'cpuid' | 'pio';
-  t0: bigint;
-  t1: bigint;
+  /** The guest's rdtsc just before and just after the exit. */
+  t0: GuestTsc;
+  t1: GuestTsc;
 }
 
 /** The typed fields of one event. */

@@ -7,6 +7,7 @@
  */
 import { fieldOf, type TraceEvent } from '../model/event.js';
 import { u64ToS64 } from '../model/exact.js';
+import { guestTsc } from '../model/units.js';
 import type { EventBlock } from '../model/event-block.js';
 import { TYPED_EVENTS, type KvmFields, type SchedSwitch, type SyncMarker, type TscOffsetWrite } from '../model/kvm-fields.js';
 
@@ -166,7 +167,7 @@ export function syncMarker(body: string): SyncMarker | undefined {
   if (body.indexOf('kvmsync ') < 0) return undefined;
   const m = SYNC.exec(body);
   if (!m) return undefined;
-  return { seq: Number(m[1]), cpu: Number(m[2]), kind: m[3] as 'cpuid' | 'pio', t0: BigInt(m[4]), t1: BigInt(m[5]) };
+  return { seq: Number(m[1]), cpu: Number(m[2]), kind: m[3] as 'cpuid' | 'pio', t0: guestTsc(BigInt(m[4])), t1: guestTsc(BigInt(m[5])) };
 }
 
 /** True for the events that carry trace_marker text (tracefs and trace-cmd names). */
