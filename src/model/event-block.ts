@@ -56,7 +56,7 @@ export class EventBlock {
   bodyEnd!: Int32Array;
   /** Bodies held as text, by row (sparse); undefined until one is. */
   bodyText: (string | undefined)[] | undefined;
-  /** Typed fields by row (sparse; null: none): set at import (trace.dat) or on first read (parsers/event-fields.ts fieldsOf). */
+  /** Typed fields by row (sparse; null: none), when decoded at import (trace.dat); see parsers/event-fields.ts fieldsOf. */
   typed: (KvmFields | null | undefined)[] | undefined;
   /** The objects a block was made from ({@link fromEvents}), returned as they are by {@link event}. */
   private objects: TraceEvent[] | undefined;

@@ -1,9 +1,9 @@
 /**
  * The fields kvmtrace interprets, typed: one record per event of the few kinds it reads (KVM run
- * evidence and exits, TSC offset writes, scheduling of threads, trace_marker text). Decoded once per
- * event by its parser — from a trace.dat record's binary fields by name (parsers/trace-dat/
- * kvm-fields.ts), or from ftrace text by parsing the body once (parsers/event-fields.ts) — and kept
- * with the event's block, so no consumer parses printed text again.
+ * evidence and exits, TSC offset writes, scheduling of threads, trace_marker text). A trace.dat
+ * record's are read from its binary fields by name at import (parsers/trace-dat/kvm-fields.ts); an
+ * ftrace text event's are parsed from its body, once by the one consumer that reads them in a pass
+ * (parsers/event-fields.ts). No consumer parses printed text itself.
  * Formats: include/trace/events/kvm.h, arch/x86/kvm/trace.h, include/trace/events/sched.h.
  */
 import type { GuestTsc } from './units.js';

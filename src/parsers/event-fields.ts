@@ -1,26 +1,45 @@
 /**
- * The typed fields of the events kvmtrace interprets (model/kvm-fields.ts), decoded once per event:
- * {@link fieldsOf} returns a block row's fields, decoded at import (trace.dat: from the record's
- * binary fields by name) or, for text, by parsing the body once here — the readers below take the
+ * The typed fields of the events kvmtrace interprets (model/kvm-fields.ts): {@link fieldsOf} returns
+ * a block row's fields, decoded at import (trace.dat: from the record's binary fields by name) or,
+ * for text, by parsing its body here — the readers below take the
  * printed text as the kernel's print fmt (tracefs) or trace-cmd's plugins (trace-cmd report) write
  * it. Formats: include/trace/events/kvm.h, arch/x86/kvm/trace.h, include/trace/events/sched.h.
  */
 import { fieldOf, type TraceEvent } from '../model/event.js';
 import { u64ToS64 } from '../model/exact.js';
 import { guestTsc } from '../model/units.js';
-import type { EventBlock } from '../model/event-block.js';
+import type { EventBlock, StringTable } from '../model/event-block.js';
 import { TYPED_EVENTS, type KvmFields, type SchedSwitch, type SyncMarker, type TscOffsetWrite } from '../model/kvm-fields.js';
 
 export type { KvmFields, SchedSwitch, SyncMarker, TscOffsetWrite } from '../model/kvm-fields.js';
 
-/** Row r's typed fields (undefined for events kvmtrace does not interpret), decoded on first call and kept with the block. */
-export function fieldsOf(blk: EventBlock, r: number): KvmFields | undefined {
-  let f = blk.typed?.[r];
-  if (f === undefined) {
-    f = fieldsFromText(blk.nameOf(r), blk, r) ?? null;
-    (blk.typed ??= [])[r] = f;
+/** Per string table: whether each event name id has typed fields (1) or not (0). */
+const typedNames = new WeakMap<StringTable, Uint8Array>();
+
+/** True when the event name with id `id` in `table` has typed fields. */
+function hasTyped(table: StringTable, id: number): boolean {
+  let a = typedNames.get(table);
+  if (!a || id >= a.length) {
+    const b = new Uint8Array(Math.max(64, table.list.length * 2));
+    if (a) b.set(a);
+    for (let i = a ? a.length : 0; i < table.list.length; i++) b[i] = TYPED_EVENTS.has(table.list[i]) ? 1 : 2;
+    typedNames.set(table, (a = b));
   }
-  return f ?? undefined;
+  let v = a[id];
+  if (v === 0) v = a[id] = TYPED_EVENTS.has(table.list[id]) ? 1 : 2;
+  return v === 1;
+}
+
+/**
+ * Row r's typed fields (undefined for events kvmtrace does not interpret): as decoded at import
+ * (trace.dat), else parsed from the body text. Text rows are not cached: each is read by one
+ * consumer per pass (the host index, or validation for markers, or one picture for guest
+ * sched_switch), and keeping an object per row cost ~20 MB of peak RSS at docA ×20.
+ */
+export function fieldsOf(blk: EventBlock, r: number): KvmFields | undefined {
+  if (!hasTyped(blk.table, blk.name[r])) return undefined;
+  const f = blk.typed?.[r];
+  return f !== undefined ? (f ?? undefined) : fieldsFromText(blk.nameOf(r), blk, r);
 }
 
 /** An event object's typed fields: decoded at import (trace.dat), else from its text. */
