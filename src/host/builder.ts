@@ -15,10 +15,9 @@
  * creates the vCPUs), so before that event nothing else was recorded and nothing can be inferred.
  */
 import type { Diagnostics } from '../model/diagnostics.js';
-import type { StringTable } from '../model/event-block.js';
 import type { MergedBatch } from '../merge/merged-event.js';
 import { fieldsOf, isCpuidExit } from '../parsers/event-fields.js';
-import { TYPED_EVENTS, type KvmFields } from '../model/kvm-fields.js';
+import type { KvmFields } from '../model/kvm-fields.js';
 import { BOUND, ENTER, KvmRunTracker, LEAVE, OWN, RUN_OFF, RUN_ON, SCHED_IN, SCHED_OUT, USER_EXIT } from '../kvm/tracker.js';
 import { ThreadSegments } from '../kvm/segments.js';
 import type { HostTscWrite } from './index.js';
@@ -26,16 +25,6 @@ import { hostTsc, type HostTsc } from '../model/units.js';
 
 /** The sync port kvmtrace's `syncpt` writes to. */
 export const SYNC_PORT = 0xe9;
-
-// What the pass does with an event, by name (cached per string table and name id): nothing but the
-// own-event proof, read its typed fields; sched_switch is no proof for its switched-out thread, and
-// kvm_write_tsc_offset alone does not start the trackers (see above).
-const OTHER = 0;
-const TYPED = 1;
-const SWITCH = 2;
-const WRITE = 3;
-const kindOfName = (name: string): number =>
-  name === 'sched_switch' ? SWITCH : name === 'kvm_write_tsc_offset' ? WRITE : TYPED_EVENTS.has(name) ? TYPED : OTHER;
 
 /** What is being built for one tracked thread: a tracker per kind of host (the kind is known at the end). */
 export interface ThreadBuild {
@@ -85,7 +74,6 @@ export class HostIndexBuilder {
   readonly names: string[] = [];
   private readonly nameIds = new Map<string, number>();
   private readonly seeds = new Map<number, Seed>();
-  private readonly kinds = new WeakMap<StringTable, number[]>();
   private readonly wanted: Set<number>;
   private k = 0;
   /** Where the trackers start (see above): NaN until then. */
@@ -108,14 +96,6 @@ export class HostIndexBuilder {
     let i = this.nameIds.get(s);
     if (i === undefined) this.nameIds.set(s, (i = this.names.push(s) - 1));
     return i;
-  }
-
-  private kindOf(table: StringTable, id: number): number {
-    let ks = this.kinds.get(table);
-    if (!ks) this.kinds.set(table, (ks = []));
-    let k = ks[id];
-    if (k === undefined) ks[id] = k = kindOfName(table.list[id]);
-    return k;
   }
 
   /** The thread's trackers, made on first need (from the host trace's first event, with its last sched facts replayed). */
@@ -163,8 +143,9 @@ export class HostIndexBuilder {
       const blk = mb.blk[j];
       const r = mb.row[j];
       const ord = 2 * this.k++;
-      const kind = this.kindOf(blk.table, blk.name[r]);
-      if (kind !== WRITE && this.startT !== this.startT) {
+      const kind = blk.table.typedKind(blk.name[r]);
+      // kvm_write_tsc_offset alone does not start the trackers (see above).
+      if (kind !== 'kvm_write_tsc_offset' && this.startT !== this.startT) {
         this.startT = t;
         this.startOrd = ord;
         for (const tid of this.wanted) this.track(tid);
@@ -173,10 +154,10 @@ export class HostIndexBuilder {
       let th = this.threads.get(pid);
       if (th) {
         // Every event a thread traces proves it on a CPU, except its own switch-out.
-        if (kind !== SWITCH) th.kvmRun.step(OWN, t, ord, -1);
+        if (kind !== 'sched_switch') th.kvmRun.step(OWN, t, ord, -1);
         if (th.tgid < 0) th.tgid = blk.tgid[r];
       }
-      if (kind === OTHER) continue;
+      if (kind === undefined) continue;
       // The event's typed fields, decoded once (at import for trace.dat, from the text here otherwise).
       const f = fieldsOf(blk, r)!;
       switch (f.kind) {

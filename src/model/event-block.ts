@@ -7,7 +7,7 @@
  * {@link TraceEvent} of one row for code that wants objects (analyses, the scan of the host).
  */
 import type { TraceEvent } from './event.js';
-import type { KvmFields } from './kvm-fields.js';
+import { TYPED_EVENTS, type KvmFields } from './kvm-fields.js';
 
 /**
  * The strings a source's blocks refer to by id (task names, event names, irq-info flags). It
@@ -17,6 +17,15 @@ export class StringTable {
   /** The strings, by id. */
   readonly list: string[] = [];
   private readonly ids = new Map<string, number>();
+  /** By id: the typed-fields kind of an event of that name (model/kvm-fields.ts), null for none; filled on first ask. */
+  private readonly kinds: (KvmFields['kind'] | null)[] = [];
+
+  /** The kind of typed fields events named by string `id` carry, undefined when they carry none (cached: one array read). */
+  typedKind(id: number): KvmFields['kind'] | undefined {
+    let k = this.kinds[id];
+    if (k === undefined) k = this.kinds[id] = TYPED_EVENTS.get(this.list[id]) ?? null;
+    return k ?? undefined;
+  }
 
   /** The id of `s`, added when new. */
   id(s: string): number {

@@ -8,27 +8,10 @@
 import { fieldOf, type TraceEvent } from '../model/event.js';
 import { u64ToS64 } from '../model/exact.js';
 import { guestTsc } from '../model/units.js';
-import type { EventBlock, StringTable } from '../model/event-block.js';
+import type { EventBlock } from '../model/event-block.js';
 import { TYPED_EVENTS, type KvmFields, type SchedSwitch, type SyncMarker, type TscOffsetWrite } from '../model/kvm-fields.js';
 
 export type { KvmFields, SchedSwitch, SyncMarker, TscOffsetWrite } from '../model/kvm-fields.js';
-
-/** Per string table: whether each event name id has typed fields (1) or not (0). */
-const typedNames = new WeakMap<StringTable, Uint8Array>();
-
-/** True when the event name with id `id` in `table` has typed fields. */
-function hasTyped(table: StringTable, id: number): boolean {
-  let a = typedNames.get(table);
-  if (!a || id >= a.length) {
-    const b = new Uint8Array(Math.max(64, table.list.length * 2));
-    if (a) b.set(a);
-    for (let i = a ? a.length : 0; i < table.list.length; i++) b[i] = TYPED_EVENTS.has(table.list[i]) ? 1 : 2;
-    typedNames.set(table, (a = b));
-  }
-  let v = a[id];
-  if (v === 0) v = a[id] = TYPED_EVENTS.has(table.list[id]) ? 1 : 2;
-  return v === 1;
-}
 
 /**
  * Row r's typed fields (undefined for events kvmtrace does not interpret): as decoded at import
@@ -37,21 +20,81 @@ function hasTyped(table: StringTable, id: number): boolean {
  * sched_switch), and keeping an object per row cost ~20 MB of peak RSS at docA ×20.
  */
 export function fieldsOf(blk: EventBlock, r: number): KvmFields | undefined {
-  if (!hasTyped(blk.table, blk.name[r])) return undefined;
+  const kind = blk.table.typedKind(blk.name[r]);
+  if (kind === undefined) return undefined;
   const f = blk.typed?.[r];
-  return f !== undefined ? (f ?? undefined) : fieldsFromText(blk.nameOf(r), blk, r);
+  if (f !== undefined) return f ?? undefined;
+  // The most frequent kinds straight from the body's bytes (same rules as their text readers).
+  if (blk.bodyText?.[r] === undefined && (kind === 'kvm_entry' || kind === 'kvm_exit' || kind === 'sched_switch'))
+    return fieldsFromBytes(kind, blk.bytes, blk.bodyStart[r], blk.bodyEnd[r]);
+  return fieldsFromText(kind, blk.body(r));
 }
+
+/** kvm_entry, kvm_exit and sched_switch fields from a body held as bytes [s, e) (ASCII). */
+function fieldsFromBytes(kind: 'kvm_entry' | 'kvm_exit' | 'sched_switch', b: Buffer, s: number, e: number): KvmFields {
+  if (kind === 'kvm_entry') {
+    const i = find(b, 'vcpu ', s, e);
+    const v = i < 0 ? -1 : digitsAt(b, i + 5, e, false);
+    return { kind, vcpu: v >= 0 || i < 0 ? v : kvmEntryVcpu(latin1(b, s, e)) };
+  }
+  if (kind === 'kvm_exit') {
+    const i = find(b, 'reason ', s, e);
+    if (i < 0) return { kind, reason: '' };
+    const rs = i + 7;
+    const rip = find(b, ' rip ', rs, e);
+    let re = rip > rs ? rip : find(b, ' ', rs, e);
+    if (re < 0) re = e;
+    return { kind, reason: latin1(b, rs, re) };
+  }
+  const arrow = find(b, ' ==> ', s, e);
+  // trace-cmd's plugin form (and anything odd) goes through the text reader.
+  if (arrow < 0 || find(b, 'prev_comm=', s, s + 10) !== s) return { kind, sw: schedSwitch(latin1(b, s, e)) };
+  const pp = find(b, ' prev_pid=', s, e);
+  const nc = find(b, 'next_comm=', arrow, e);
+  const np = find(b, ' next_pid=', arrow, e);
+  const prevPid = pp < 0 ? -1 : digitsAt(b, pp + 10, e);
+  const nextPid = np < 0 ? -1 : digitsAt(b, np + 10, e);
+  if (prevPid < 0 || nextPid < 0) return { kind, sw: schedSwitch(latin1(b, s, e)) };
+  return { kind, sw: { prevComm: latin1(b, s + 10, pp), prevPid, nextComm: nc >= 0 && np > nc ? latin1(b, nc + 10, np) : '', nextPid } };
+}
+
+/** Index of the ASCII `needle` in b[from, to), or -1 (bounded: Buffer.indexOf would search the whole chunk). */
+function find(b: Buffer, needle: string, from: number, to: number): number {
+  const n = needle.length;
+  const c0 = needle.charCodeAt(0);
+  outer: for (let i = from; i + n <= to; i++) {
+    if (b[i] !== c0) continue;
+    for (let k = 1; k < n; k++) if (b[i + k] !== needle.charCodeAt(k)) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/** The decimal number at b[i, …) (with `whole`, it must end at a space or `to`); -1 when there is none. */
+function digitsAt(b: Buffer, i: number, to: number, whole = true): number {
+  let v = 0;
+  let n = 0;
+  for (; i < to && n < 15; i++, n++) {
+    const c = b[i] - 48;
+    if (c < 0 || c > 9) break;
+    v = v * 10 + c;
+  }
+  // Past 15 digits the text readers' Number() rounds: leave those to them.
+  if (n === 15 && i < to && b[i] >= 48 && b[i] <= 57) return -1;
+  return n > 0 && (!whole || i === to || b[i] === 32) ? v : -1;
+}
+
+const latin1 = (b: Buffer, s: number, e: number): string => b.toString('latin1', s, e);
 
 /** An event object's typed fields: decoded at import (trace.dat), else from its text. */
 export function fieldsOfEvent(ev: TraceEvent): KvmFields | undefined {
-  return ev.typed !== undefined ? (ev.typed ?? undefined) : fieldsFromText(ev.name, ev.body);
+  if (ev.typed !== undefined) return ev.typed ?? undefined;
+  const kind = TYPED_EVENTS.get(ev.name);
+  return kind === undefined ? undefined : fieldsFromText(kind, ev.body);
 }
 
-/** Decodes the fields of an event named `name` from its printed body (a string, or row r of a block). */
-function fieldsFromText(name: string, at: string | EventBlock, r = 0): KvmFields | undefined {
-  const kind = TYPED_EVENTS.get(name);
-  if (kind === undefined) return undefined;
-  const body = typeof at === 'string' ? at : at.body(r);
+/** Decodes the fields of an event whose typed kind is `kind` from its printed body. */
+function fieldsFromText(kind: KvmFields['kind'], body: string): KvmFields {
   switch (kind) {
     case 'kvm_entry':
       return { kind, vcpu: kvmEntryVcpu(body) };
