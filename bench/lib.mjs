@@ -32,6 +32,24 @@ export function measureRuns(runs, before, cmd, args, opts) {
   return { best: secs[0], median: secs[secs.length >> 1], rssMb: Math.max(...all.map((m) => m.rssMb)), stderr: all[0].stderr };
 }
 
+/**
+ * Runs several tasks ({ before?, cmd, args, opts }) alternately, `runs` rounds (task 1, 2, …, then
+ * again), so that the load of this shared machine falls on all of them alike; returns each task's
+ * stats as measureRuns does.
+ */
+export function measureAlternating(runs, tasks) {
+  const all = tasks.map(() => []);
+  for (let i = 0; i < runs; i++)
+    tasks.forEach((t, k) => {
+      t.before?.();
+      all[k].push(measure(t.cmd, t.args, t.opts));
+    });
+  return all.map((ms) => {
+    const secs = ms.map((m) => m.secs).sort((a, b) => a - b);
+    return { best: secs[0], median: secs[secs.length >> 1], rssMb: Math.max(...ms.map((m) => m.rssMb)), stderr: ms[0].stderr };
+  });
+}
+
 export const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
 /** Prints a table of rows (arrays of cells), first row the header. */

@@ -22,22 +22,23 @@ function fixtureLines(): string[] {
 }
 
 describe('input bytes in messages are escaped and cut short', () => {
-  it('a NUL and a terminal escape in ftrace text timestamps: listed with \\x00 and \\x1b, no raw control byte', () => {
+  // (A line holding a NUL is damaged as a whole, however the rest parses: the bad-input suite.)
+  it('a control byte and a terminal escape in ftrace text timestamps: listed with \\x01 and \\x1b, no raw control byte', () => {
     const lines = fixtureLines();
     const evs = lines.map((l, i) => [l, i] as const).filter(([l]) => /\[\d{3}\] \S+ \d+: /.test(l));
     const [a, ai] = evs[3];
     const [b, bi] = evs[7];
-    lines[ai] = a.replace(/ (\d)(\d+): /, ' $1\x00$2: ');
+    lines[ai] = a.replace(/ (\d)(\d+): /, ' $1\x01$2: ');
     lines[bi] = b.replace(/ (\d+): /, ' \x1b[2J\x1b[31m$1: ');
     const f = join(dir, 'ctl.txt');
     writeFileSync(f, lines.join('\n'), 'latin1');
     const r = kvmtrace(['merge', '--host', f, '--host-clock', 'x86-tsc', '--text', join(dir, 'ctl.out.txt')]);
     expect(r.stderr).not.toMatch(RAW_CONTROL);
-    expect(r.stderr).toContain(`${f}:${ai + 1}: expected a timestamp (integer counter or seconds with 6 or 9 decimals), found "1\\x00`);
+    expect(r.stderr).toContain(`${f}:${ai + 1}: expected a timestamp (integer counter or seconds with 6 or 9 decimals), found "1\\x01`);
     expect(r.stderr).toContain(`${f}:${bi + 1}: expected a timestamp (integer counter or seconds with 6 or 9 decimals), found "\\x1b[2J\\x1b[31m`);
     const s = kvmtrace(['merge', '--strict', '--host', f, '--host-clock', 'x86-tsc', '--text', join(dir, 'ctl.out2.txt')]);
     expect(s.status).toBe(2);
-    expect(s.stderr).toBe(`kvmtrace: ${f}:${ai + 1}: expected a timestamp (integer counter or seconds with 6 or 9 decimals), found "1\\x00${a.match(/ \d(\d+): /)![1]}"\n`);
+    expect(s.stderr).toBe(`kvmtrace: ${f}:${ai + 1}: expected a timestamp (integer counter or seconds with 6 or 9 decimals), found "1\\x01${a.match(/ \d(\d+): /)![1]}"\n`);
   });
 
   it('a megabyte-long bad field is quoted by its first 80 characters and its length', () => {

@@ -3,13 +3,15 @@
  * debugfs offsets left out; on sync points built around the real kvm_exits of the docA host; and,
  * with drift, on brackets computed with the kernel's scaling formula.
  */
+import { hostTsc } from '../src/model/units.js';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
 import { estimateOffsets } from '../src/merge/estimate/index.js';
-import { collectHostWindows } from '../src/merge/estimate/host-windows.js';
+import { hostWindows } from '../src/merge/estimate/host-windows.js';
+import { hostIndex } from './helpers/host.js';
 import { fitDrift, SyncRefiner, type SyncPair } from '../src/merge/estimate/from-sync.js';
 import { hostToGuest, type TscPiece } from '../src/merge/tsc-mapping.js';
 import { DOCA, externalMissing, MASTERARBEIT } from './helpers/external.js';
@@ -23,11 +25,10 @@ const PVM = join(ROOT, 'fixtures', 'pvm-1vcpu');
 describe('the kvm-pvm capture, its files read bare (no debugfs snapshot)', () => {
   it('brackets the offset the guest really sees (0, per the fixture README) from its 40 pio sync points and the KVM_RUN windows', async () => {
     const est = await estimateOffsets(
-      [{ role: 'host', machine: 'host', file: join(PVM, 'host', 'trace.txt'), clock: 'x86-tsc' }],
+      await hostIndex([{ file: join(PVM, 'host', 'trace.txt'), clock: 'x86-tsc' }]),
       { role: 'guest', machine: 'guest', file: join(PVM, 'guest', 'trace.txt'), clock: 'x86-tsc' },
       new Map([[0, 26619]]),
       (cpu) => cpu,
-      'kvm-run',
       new Diagnostics(false),
     );
     const e = est.get(0)!;
@@ -44,7 +45,7 @@ describe.skipIf(externalMissing)('sync points around the real kvm_exits of the d
   if (externalMissing) console.log(`skipped: ${externalMissing}`);
 
   it('matches each marker to its exit among 5,000 others and intersects the bounds exactly', async () => {
-    const hw = await collectHostWindows([{ role: 'host', machine: 'host', file: join(MASTERARBEIT, 'docA-host-trace.dat') }], [DOCA.vcpuThread], 'entry-exit', new Diagnostics(false));
+    const hw = hostWindows(await hostIndex([{ file: join(MASTERARBEIT, 'docA-host-trace.dat') }]), [DOCA.vcpuThread]);
     const w = hw.threads.get(DOCA.vcpuThread)!;
     const exits = w.ends.filter((x) => Number.isFinite(x));
     expect(exits.length).toBeGreaterThan(5000);
@@ -73,14 +74,14 @@ describe.skipIf(externalMissing)('sync points around the real kvm_exits of the d
 describe('drift: a scaled guest TSC (the kernel formula)', () => {
   // guest = ((host × ratio) >> 48) + offset, ratio 1 + 20 ppm.
   const ratio = (1n << 48n) + (1n << 48n) / 50_000n;
-  const piece: TscPiece = { fromHostTsc: -1n, offset: -63430235715905n, ratio, fracBits: 48, source: 'test' };
+  const piece: TscPiece = { fromHostTsc: hostTsc(-1n), offset: -63430235715905n, ratio, fracBits: 48, source: 'test' };
   const hostBase = 1_000_000_000_000n;
   const pairs: SyncPair[] = [];
-  const gBase = hostToGuest(piece, hostBase);
+  const gBase = hostToGuest(piece, hostTsc(hostBase));
   for (let i = 0; i < 200; i++) {
     const h = hostBase + BigInt(i) * 29_184_000n + BigInt((i * 7919) % 100_000); // ~10 ms apart over 2 s
-    const t0 = hostToGuest(piece, h - 300n - BigInt(i % 50));
-    const t1 = hostToGuest(piece, h + 250n + BigInt(i % 70));
+    const t0 = hostToGuest(piece, hostTsc(h - 300n - BigInt(i % 50)));
+    const t1 = hostToGuest(piece, hostTsc(h + 250n + BigInt(i % 70)));
     pairs.push({ t0: Number(t0 - gBase), t1: Number(t1 - gBase), h: Number(h - hostBase) });
   }
   const trueDrift = Number(ratio - (1n << 48n)) / 2 ** 48;

@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
 import { estimateOffsets } from '../src/merge/estimate/index.js';
 import { HoleCandidates, longestGap, longestGaps, WindowRefiner, type Span } from '../src/merge/estimate/from-windows.js';
-import { collectHostWindows, type ThreadWindows } from '../src/merge/estimate/host-windows.js';
+import { hostWindows, type ThreadWindows } from '../src/merge/estimate/host-windows.js';
+import { hostIndex } from './helpers/host.js';
 import { exportMerge } from '../src/export/export-merge.js';
 import { prepareMerge } from '../src/merge/session.js';
 import { DOCA, externalMissing, MASTERARBEIT, reference } from './helpers/external.js';
@@ -104,11 +105,10 @@ describe.skipIf(externalMissing)('docA with the file offsets ignored', () => {
 
   it('brackets the true offset (−63430235715905) from the windows alone', async () => {
     const est = await estimateOffsets(
-      [{ role: 'host', machine: 'host', file: host }],
+      await hostIndex([{ file: host }]),
       { role: 'guest', machine: 'guest', file: guest },
       new Map([[0, DOCA.vcpuThread]]),
       (cpu) => cpu,
-      'entry-exit',
       new Diagnostics(false),
     );
     const e = est.get(0)!;
@@ -130,7 +130,7 @@ describe.skipIf(externalMissing)('docA with the file offsets ignored', () => {
     writeFileSync(join(dir, 'odd.txt'), odd.join('\n') + '\n');
     const g = { role: 'guest' as const, machine: 'guest', file: reference('docA-guest-trace-Salamander4.dat.report-rawts.txt'), clock: 'x86-tsc' as const };
     const run = (files: string[]) =>
-      estimateOffsets(files.map((f) => ({ role: 'host' as const, machine: 'host', file: f, clock: 'x86-tsc' as const })), g, new Map([[0, DOCA.vcpuThread]]), (c) => c, 'entry-exit', new Diagnostics(false));
+      hostIndex(files.map((f) => ({ file: f, clock: 'x86-tsc' as const }))).then((ix) => estimateOffsets(ix, g, new Map([[0, DOCA.vcpuThread]]), (c) => c, new Diagnostics(false)));
     const split = (await run([join(dir, 'even.txt'), join(dir, 'odd.txt')])).get(0)!;
     const whole = (await run([reference('docA-host-trace.dat.report-rawts.txt')])).get(0)!;
     expect(split.intervals).toEqual(whole.intervals);
@@ -140,7 +140,8 @@ describe.skipIf(externalMissing)('docA with the file offsets ignored', () => {
   it("falls back to the host's next longest gap when the guest trace starts after the longest", async () => {
     const host = reference('docA-host-trace.dat.report-rawts.txt');
     const hs = [{ role: 'host' as const, machine: 'host', file: host, clock: 'x86-tsc' as const }];
-    const hw = await collectHostWindows(hs, [DOCA.vcpuThread], 'entry-exit', new Diagnostics(false));
+    const hix = await hostIndex(hs);
+    const hw = hostWindows(hix, [DOCA.vcpuThread]);
     const [gap1] = longestGaps(hw.threads.get(DOCA.vcpuThread)!, 3);
     // The guest's events from just after the longest gap on (guest TSC = host TSC + offset).
     const cut = hw.base + BigInt(gap1.y) + DOCA.tscOffset + 1000n;
@@ -153,7 +154,7 @@ describe.skipIf(externalMissing)('docA with the file offsets ignored', () => {
     expect(kept.length).toBeGreaterThan(10_000);
     expect(kept.length).toBeLessThan(lines.length - 10_000);
     writeFileSync(join(dir, 'guest.txt'), kept.join('\n') + '\n');
-    const est = await estimateOffsets(hs, { role: 'guest', machine: 'guest', file: join(dir, 'guest.txt'), clock: 'x86-tsc' }, new Map([[0, DOCA.vcpuThread]]), (c) => c, 'entry-exit', new Diagnostics(false));
+    const est = await estimateOffsets(hix, { role: 'guest', machine: 'guest', file: join(dir, 'guest.txt'), clock: 'x86-tsc' }, new Map([[0, DOCA.vcpuThread]]), (c) => c, new Diagnostics(false));
     const e = est.get(0)!;
     expect(e.method).toMatch(/^estimate from the host's 2nd longest out-of-guest gap/);
     expect(e.intervals.length).toBe(1);

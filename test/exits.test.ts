@@ -6,9 +6,12 @@
  * lines recorded on an AMD host (posted to LKML) and on bodies as this machine's kernel print fmt
  * renders them for SVM.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from './helpers/tmp.js';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { prepareMerge } from '../src/merge/session.js';
+import { prepareMerge, type PreparedMerge } from '../src/merge/session.js';
+import type { MergedBatch } from '../src/merge/merged-event.js';
 import { mergeRequest } from '../src/cli/commands/merge.js';
 import { analyse } from '../src/analysis/run.js';
 import { ExitsAnalyzer } from '../src/analysis/exits.js';
@@ -66,13 +69,18 @@ async function exitsReport(args: string[], bundles: string[] = []): Promise<Exit
     else if (k === '--tsc-khz') o.tscKhz = v;
   }
   const p = await prepareMerge(mergeRequest(bundles, o));
-  const run = await analyse(p, () => {
-    const ex = new ExitsAnalyzer();
-    const kr = new KvmRunAnalyzer();
-    return { ex, kr, handle: (b: Parameters<ExitsAnalyzer['handle']>[0]) => (ex.handle(b), kr.handle(b)) };
-  });
-  run.analyzer.ex.finish();
+  const run = await runAnalyzers(p);
   return buildExitsReport(run.analyzer.ex, run.analyzer.kr, run.vcpuThreads, p.tscKhz!, { tscKhzFrom: p.tscKhzFrom });
+}
+
+/** Runs both exit analyzers over a prepared merge, finished. */
+async function runAnalyzers(p: PreparedMerge) {
+  const run = await analyse(p, () => {
+    const ex = new ExitsAnalyzer(p.index);
+    const kr = new KvmRunAnalyzer(p.index);
+    return { ex, kr, batch: (b: MergedBatch) => (ex.batch(b), kr.batch(b)), end: () => (ex.end(), kr.end()) };
+  });
+  return run;
 }
 
 describe.skipIf(externalMissing)('exits on real VMX recordings', () => {
@@ -245,7 +253,7 @@ describe('exit reason names per vendor', () => {
     expect(exitReasonText('vcpu 1 reason INVALID_STATE FAILED_VMENTRY rip 0x0 info1 0x0000000000000000 info2 0x0000000000000000 intr_info 0x00000000 error_code 0x00000000')).toBe('INVALID_STATE FAILED_VMENTRY');
   });
 
-  it('pairs recorded AMD SVM lines and names the vendor from them', () => {
+  it('pairs recorded AMD SVM lines and names the vendor from them', async () => {
     // kvm_entry/kvm_exit lines recorded on an AMD host, as posted to LKML by Manali Shukla (AMD) in
     // the review of the SVM Idle HLT intercept series ("Without idle halt enabled"): timestamps in s.
     const recorded = [
@@ -256,15 +264,11 @@ describe('exit reason names per vendor', () => {
       ' 6204.951632: kvm_entry: vcpu 0, rip 0x4004ae',
       ' 6204.951633: kvm_exit: vcpu 0 reason msr rip 0x406a74 info1 0x0000000000000001 info2 0x0000000000000000 intr_info 0x00000000 error_code 0x00000000',
     ];
-    const ex = new ExitsAnalyzer();
-    ex.handle(
-      recorded.map((l, seq) => {
-        const m = /^\s*(\d+)\.(\d{6}): (\w+): (.*)$/.exec(l)!;
-        const t = (Number(m[1]) - 6204) * 1e6 + Number(m[2]); // µs since 6204 s
-        return { t, src: 0, seq, vcpu: -1, ev: { ts: t, cpu: 0, comm: 'qemu', pid: 1, tgid: -1, flags: '', name: m[3], body: m[4], line: seq + 1 } };
-      }),
-    );
-    ex.finish();
+    // As a host trace of its own: task qemu-1 on CPU 0, the recorded times (seconds, read as ns).
+    const file = join(tempDir('kvmtrace-svm-'), 'svm.txt');
+    writeFileSync(file, recorded.map((l) => ` qemu-1 [000] ${l.trim()}`).join('\n') + '\n');
+    const p = await prepareMerge(mergeRequest([], { host: [file], guest: [], tscOffset: [], vcpuThread: [] } as Parameters<typeof mergeRequest>[1]));
+    const ex = (await runAnalyzers(p)).analyzer.ex;
     expect(ex.vendor()).toBe('amd-svm');
     const th = ex.threads.get(1)!;
     // hlt and vintr are re-entered within the same µs; the msr exit ends the excerpt still in the host.

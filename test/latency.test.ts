@@ -79,7 +79,7 @@ describe.skipIf(externalMissing)('latency on the real docA pair', () => {
     const p = await prepareMerge(
       mergeRequest([], { host: [host], guest: [guest], tscOffset: [String(DOCA.tscOffset)], vcpuThread: [`0=${DOCA.vcpuThread}`], tscKhz: String(DOCA.tscKhz) }),
     );
-    const r = await analyse(p, (_tl, _pl, vt) => new LatencyAnalyzer(new Pairer(parseMatch(from), parseMatch(to), parsePairKey(key), vt)));
+    const r = await analyse(p, (vt) => new LatencyAnalyzer(new Pairer(parseMatch(from), parseMatch(to), parsePairKey(key), vt)));
     return buildLatencyReport(r.analyzer, DOCA.tscKhz, key);
   };
 
@@ -226,7 +226,7 @@ describe('latency on the kvm-pvm capture (fixtures/pvm-1vcpu)', () => {
     const p = await prepareMerge(mergeRequest([dir + 'host', dir + 'guest'], { tscOffset: [], vcpuThread: [] }));
     const from = 'host:kvm_pio[port=0xe9]';
     const to = 'guest:marker~kind=pio';
-    const r = await analyse(p, (_tl, _pl, vt) => new LatencyAnalyzer(new Pairer(parseMatch(from), parseMatch(to), parsePairKey('vcpu'), vt)));
+    const r = await analyse(p, (vt) => new LatencyAnalyzer(new Pairer(parseMatch(from), parseMatch(to), parsePairKey('vcpu'), vt)));
     const rep = buildLatencyReport(r.analyzer, p.tscKhz!, 'vcpu');
     // Independent: the guest reads the host's TSC unchanged here (debugfs offset 0, see the fixture's
     // README), so raw timestamps of both files are on one clock; pair in time order by hand.
@@ -273,7 +273,7 @@ describe.skipIf(externalMissing)('latency on the host-only recordings (lts, docC
       const p = await prepareMerge(mergeRequest([], { host: [file], tscOffset: [], vcpuThread: [], tscKhz: khz }));
       const from = 'host:kvm_exit[reason=HLT]';
       const to = 'host:kvm_entry';
-      const r = await analyse(p, (_tl, _pl, vt) => new LatencyAnalyzer(new Pairer(parseMatch(from), parseMatch(to), parsePairKey('vcpu'), vt)));
+      const r = await analyse(p, (vt) => new LatencyAnalyzer(new Pairer(parseMatch(from), parseMatch(to), parsePairKey('vcpu'), vt)));
       const rep = buildLatencyReport(r.analyzer, p.tscKhz!, 'vcpu');
       // By hand: per thread, an HLT exit pending until the thread's next kvm_entry.
       const re = /^\s*.*?-(\d+)\s+\[\d+\]\s*(\d+(?:\.\d{9})?): (kvm_entry|kvm_exit):\s+(.*)$/;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { guestTsc, hostTsc } from '../src/model/units.js';
 import { guestToHost, hostToGuest, VcpuMapping, type TscPiece } from '../src/merge/tsc-mapping.js';
 
 // A deterministic generator (xorshift) so failures are reproducible.
@@ -25,25 +26,25 @@ describe('TSC scaling inverse', () => {
   ];
   for (const [label, ratio, fracBits] of cases) {
     it(`is the exact floor inverse of the kernel formula (${label})`, () => {
-      const p: TscPiece = { fromHostTsc: -1n, offset: -63430235715905n, ratio, fracBits, source: 'test' };
+      const p: TscPiece = { fromHostTsc: hostTsc(-1n), offset: -63430235715905n, ratio, fracBits, source: 'test' };
       for (const host of u64s(0x9e3779b97f4a7c15n, 300)) {
         // Keep (host × ratio) >> frac within u64, as the kernel's mul_u64_u64_shr result must be.
         const h = host >> BigInt(Math.max(0, ratio.toString(2).length - fracBits));
-        const g = hostToGuest(p, h);
-        const back = guestToHost(p, g);
-        expect(hostToGuest(p, back)).toBeLessThanOrEqual(g);
-        expect(hostToGuest(p, back + 1n)).toBeGreaterThan(g);
+        const g = hostToGuest(p, hostTsc(h));
+        const back = guestToHost(p, guestTsc(g));
+        expect(hostToGuest(p, hostTsc(back))).toBeLessThanOrEqual(g);
+        expect(hostToGuest(p, hostTsc(back + 1n))).toBeGreaterThan(g);
         if (ratio >= 1n << BigInt(fracBits)) expect(back).toBe(h); // non-slowing ratios are injective
       }
     });
   }
 
   it('without scaling is guest − offset, past 2^53 and at the u64 limits', () => {
-    const p: TscPiece = { fromHostTsc: -1n, offset: 5n, source: 't' };
+    const p: TscPiece = { fromHostTsc: hostTsc(-1n), offset: 5n, source: 't' };
     for (const g of [0n, 5n, (1n << 53n) + 1n, (1n << 63n) + 12345n, (1n << 64n) - 1n]) {
-      const h = guestToHost(p, g);
+      const h = guestToHost(p, guestTsc(g));
       expect(h).toBe((g - 5n) & ((1n << 64n) - 1n)); // u64 arithmetic, as in the kernel
-      expect(hostToGuest(p, h)).toBe(g & ((1n << 64n) - 1n));
+      expect(hostToGuest(p, hostTsc(h))).toBe(g & ((1n << 64n) - 1n));
     }
   });
 });
@@ -51,11 +52,11 @@ describe('TSC scaling inverse', () => {
 describe('piecewise mapping', () => {
   it('uses the offset in force at the host time of each event', () => {
     const m = new VcpuMapping([
-      { fromHostTsc: -1n, offset: 1000n, source: 'a' },
-      { fromHostTsc: 10_000n, offset: -500n, source: 'b' },
+      { fromHostTsc: hostTsc(-1n), offset: 1000n, source: 'a' },
+      { fromHostTsc: hostTsc(10_000n), offset: -500n, source: 'b' },
     ]);
-    expect(m.toHost(2000n)).toBe(1000n); // host 1000 < 10000: first piece
-    expect(m.toHost(20_000n)).toBe(20_500n); // second piece
-    expect(m.toHost(5000n)).toBe(4000n); // back in time: cursor walks back
+    expect(m.toHost(guestTsc(2000n))).toBe(1000n); // host 1000 < 10000: first piece
+    expect(m.toHost(guestTsc(20_000n))).toBe(20_500n); // second piece
+    expect(m.toHost(guestTsc(5000n))).toBe(4000n); // back in time: cursor walks back
   });
 });

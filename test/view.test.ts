@@ -73,8 +73,8 @@ class ViewTerminal {
 
 async function buildIndex(o: Parameters<typeof mergeRequest>[1], cap?: number): Promise<TimelineIndex> {
   const p = await prepareMerge(mergeRequest([], o));
-  const run = await analyse(p, (tl, plans) => new IndexBuilder(tl, plans, p.tscKhz, p.windowKind, cap));
-  return run.analyzer.finish();
+  const run = await analyse(p, () => new IndexBuilder(p.tscKhz, p.index, cap));
+  return run.analyzer.index;
 }
 
 describe.skipIf(externalMissing)('view in a headless terminal', () => {
@@ -245,7 +245,7 @@ describe.skipIf(externalMissing)('view in a headless terminal', () => {
   it('the kvm-pvm capture (KVM_RUN only) at both sizes: user-space spans named, markers, goldens', async () => {
     const dir = new URL('../fixtures/pvm-1vcpu/', import.meta.url).pathname;
     const p = await prepareMerge(mergeRequest([dir + 'host', dir + 'guest'], { tscOffset: [], vcpuThread: [] }));
-    const pvm = (await analyse(p, (tl, plans) => new IndexBuilder(tl, plans, p.tscKhz, p.windowKind))).analyzer.finish();
+    const pvm = (await analyse(p, () => new IndexBuilder(p.tscKhz, p.index))).analyzer.index;
     for (const [cols, rows] of [
       [80, 24],
       [132, 40],

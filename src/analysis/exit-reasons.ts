@@ -1,9 +1,8 @@
 /**
- * Exit reasons as the kernel prints them. The kvm_exit print fmt (arch/x86/kvm/trace.h) names
- * the reason with VMX's table on Intel (`EPT_MISCONFIG`, `HLT`, upper case) and SVM's on AMD
- * (`npf`, `hlt`, `msr`, `PF excp`, lower case, some with a space), then ` rip 0x…`. Older
- * kernels printed the same names. A reason is therefore the text between `reason ` and ` rip `,
- * spaces included — never just the first word, which would fold `PF excp` and `GP excp`.
+ * Exit reasons as the kernel prints them: VMX's table on Intel (`EPT_MISCONFIG`, `HLT`, upper
+ * case), SVM's on AMD (`npf`, `hlt`, `msr`, `PF excp`, lower case, some with a space); older
+ * kernels printed the same names. The reason is read from a kvm_exit body by kvmExitReason
+ * (parsers/event-fields.ts); here, the vendor tables for numeric reasons.
  */
 import { kvmExitReason } from '../parsers/event-fields.js';
 
@@ -57,13 +56,8 @@ export function vmxReasonName(code: number): string | undefined {
 const VMX_NAMES = new Set(Object.values(VMX));
 const SVM_NAMES = new Set([...Object.values(SVM), 'hlt', 'npf', 'msr', 'io']);
 
-/** The exit reason in a kvm_exit body, as printed (`HLT`, `npf`, `PF excp`, `INVALID_STATE FAILED_VMENTRY`). */
-export function exitReasonText(body: string): string {
-  const i = body.indexOf('reason ');
-  if (i < 0) return '';
-  const r = body.indexOf(' rip ', i + 7);
-  return r > i + 7 ? body.slice(i + 7, r) : kvmExitReason(body);
-}
+/** The exit reason in a kvm_exit body, as printed (`HLT`, `npf`, `PF excp`, `INVALID_STATE FAILED_VMENTRY`): see kvmExitReason. */
+export const exitReasonText = kvmExitReason;
 
 /** Which vendor printed a reason name: VMX names are upper case, SVM names lower case. */
 export function reasonVendor(reason: string): ExitVendor {

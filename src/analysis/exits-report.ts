@@ -35,7 +35,7 @@ export interface VcpuRow {
   vcpu: number;
   guest: string | null;
   exits: number;
-  /** Time in guest mode (closed kvm_entry → kvm_exit windows), ns. */
+  /** Time in guest mode (the thread's GUEST states within the host trace: what validation accepts), ns. */
   guestNs: number;
   /** Time in the host handling exits (closed kvm_exit → kvm_entry), ns. */
   hostNs: number;
@@ -75,6 +75,9 @@ export interface KvmRunRow {
   /** Exact time inside KVM_RUN, in TSC cycles. */
   runCycles: number;
   offCpuNs: number;
+  /** Time running guest code (the GUEST states validation accepts), ns, and exact in cycles. */
+  guestNs: number;
+  guestCycles: number;
   /** Time between KVM_RUN spans (in the VMM), ns. */
   outsideNs: number;
   userspaceExits: UserspaceExitRow[];
@@ -207,6 +210,8 @@ export function buildExitsReport(
       runNs: ns(th.runCycles),
       runCycles: th.runCycles,
       offCpuNs: ns(th.offCpuCycles),
+      guestNs: ns(th.guestCycles),
+      guestCycles: th.guestCycles,
       outsideNs: ns(th.outsideCycles),
       userspaceExits: ue,
       pio: [...th.pio].map(([port, count]) => ({ port, count })).sort((a, b) => b.count - a.count || (a.port < b.port ? -1 : 1)),
@@ -257,7 +262,7 @@ export function exitsText(r: ExitsReport, o: { by?: 'reason' | 'vcpu' } = {}): s
   const notes: string[] = [];
   for (const v of r.vcpus) {
     const l = vcpuLabel(v);
-    if (v.startedInGuest) notes.push(`${l}: in guest mode when the trace began (time before its first kvm_exit is not counted)`);
+    if (v.startedInGuest) notes.push(`${l}: in guest mode when the trace began (counted from the host trace's first event, as validation does)`);
     if (v.openAtEnd === 'host') notes.push(`${l}: the trace ends in the host after a kvm_exit with no kvm_entry (not counted)`);
     if (v.exitWithoutEntry) notes.push(`${l}: ${v.exitWithoutEntry} kvm_exit(s) followed by another kvm_exit (kvm_entry missing — lost events?); the earlier exit is not counted`);
     if (v.entryWithoutExit) notes.push(`${l}: ${v.entryWithoutExit} kvm_entry followed by another kvm_entry (kvm_exit missing)`);
@@ -274,12 +279,13 @@ function kvmRunText(r: ExitsReport): string {
   if (r.mode === 'none') return 'The host recorded no VM exits: no kvm_exit/kvm_entry events, and no KVM_RUN spans (kvm_fpu) either.\n';
   let s =
     'The host recorded no VM exits: this trace has no kvm_exit/kvm_entry events (a kvm-pvm host, or those events\n' +
-    'were not enabled). What it does show, per vCPU thread: KVM_RUN spans (kvm_fpu load → unload) and why each\n' +
+    'were not enabled). What it does show, per vCPU thread: complete KVM_RUN spans (kvm_fpu load → unload), the\n' +
+    'time switched out inside them, the time running guest code (GUEST_NS, what validation accepts), and why each\n' +
     'returned to user space (kvm_userspace_exit; time = until the next KVM_RUN starts). Exits handled inside the\n' +
     `kernel are not visible here. ${clockText(r)}.\n\n`;
   s += table(
-    ['VCPU THREAD', 'KVM_RUNS', 'IN_RUN_NS', 'OFF_CPU_NS', 'OUTSIDE_NS'],
-    r.kvmRun.map((v) => [vcpuLabel(v), num(v.runs), num(v.runNs), num(v.offCpuNs), num(v.outsideNs)]),
+    ['VCPU THREAD', 'KVM_RUNS', 'IN_RUN_NS', 'OFF_CPU_NS', 'OUTSIDE_NS', 'GUEST_NS'],
+    r.kvmRun.map((v) => [vcpuLabel(v), num(v.runs), num(v.runNs), num(v.offCpuNs), num(v.outsideNs), num(v.guestNs)]),
   );
   for (const v of r.kvmRun) {
     if (!v.userspaceExits.length && !v.pio.length) continue;

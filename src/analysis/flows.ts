@@ -11,6 +11,7 @@ import type { MergedEvent } from '../merge/merged-event.js';
 import { parseMatch, type Match } from './match.js';
 import { Pairer, type PairKey, type PairCounts } from './pairing.js';
 import { VcpuThreads } from './vcpu-threads.js';
+import type { HostIndex } from '../host/index.js';
 
 /** A flow mark as the Chrome JSON exporter takes it (structurally its FlowMark). */
 export interface FlowEnd {
@@ -59,15 +60,16 @@ export function splitFlowSpec(spec: string): [Match, Match] {
 
 /** Builds the exporter's flow hook from `--flows`; `counts()` tells how many arrows were drawn. */
 export function flowHook(spec: string, key: PairKey = { kind: 'vcpu' }): {
-  make: (tl: Timeline, plans: (GuestPlan | undefined)[]) => (m: MergedEvent) => FlowEnd[] | undefined;
+  make: (tl: Timeline, plans: (GuestPlan | undefined)[], index?: HostIndex) => (m: MergedEvent) => FlowEnd[] | undefined;
   counts: () => PairCounts | undefined;
 } {
   const [from, to] = splitFlowSpec(spec);
   const name = `${from.text} → ${to.text}`;
   let pairer: Pairer | undefined;
   return {
-    make: (tl, plans) => {
-      const vt = new VcpuThreads(tl, plans);
+    make: (tl, plans, index) => {
+      const vt = new VcpuThreads(index);
+      vt.begin(tl, plans);
       pairer = new Pairer(from, to, key, vt);
       const p = pairer;
       return (m) => {

@@ -5,18 +5,19 @@
  * copy, sample standard deviation, binning).
  */
 import { bin } from 'd3-array';
-import type { MergedEvent } from '../merge/merged-event.js';
+import type { MergedBatch } from '../merge/merged-event.js';
+import type { MergeConsumer } from '../merge/consumer.js';
 import { Pairer, type PairCounts } from './pairing.js';
 import { SampleBuffer, sampleStats, cyclesToNsF } from './samples.js';
 
 /** Feeds a {@link Pairer} and keeps each pair's latency (cycles). */
-export class LatencyAnalyzer {
+export class LatencyAnalyzer implements MergeConsumer {
   readonly samples = new SampleBuffer(1024);
   constructor(readonly pairer: Pairer) {}
 
   /** Feeds one batch of merged events. */
-  handle(batch: MergedEvent[]): void {
-    for (const m of batch) {
+  batch(mb: MergedBatch): void {
+    for (const m of mb.events()) {
       const step = this.pairer.offer(m);
       if (step?.finished) this.samples.push(m.t - step.finished.fromT);
     }

@@ -19,9 +19,7 @@
 import { UserError } from '../model/errors.js';
 import { fieldOf } from '../model/event.js';
 import type { MergedEvent } from '../merge/merged-event.js';
-import { isMarkerEvent, kvmPioPort } from '../parsers/event-fields.js';
-import { exitReasonText } from './exit-reasons.js';
-import { userspaceExitReason } from './kvm-run.js';
+import { fieldsOfEvent, isMarkerEvent } from '../parsers/event-fields.js';
 
 /** One `[FIELD OP VALUE]` condition. */
 export interface Condition {
@@ -99,13 +97,16 @@ export interface MatchContext {
 export function eventField(m: MergedEvent, field: string, cx: MatchContext): string | undefined {
   const ev = m.ev;
   switch (field) {
-    case 'reason':
-      if (ev.name === 'kvm_exit') return exitReasonText(ev.body);
-      if (ev.name === 'kvm_userspace_exit') return userspaceExitReason(ev.body);
+    case 'reason': {
+      const f = fieldsOfEvent(ev);
+      if (f?.kind === 'kvm_exit' || f?.kind === 'kvm_userspace_exit') return f.reason;
       break;
-    case 'port':
-      if (ev.name === 'kvm_pio') return String(kvmPioPort(ev.body));
+    }
+    case 'port': {
+      const f = fieldsOfEvent(ev);
+      if (f?.kind === 'kvm_pio') return String(f.port);
       break;
+    }
     case 'comm':
       return ev.comm;
     case 'pid':

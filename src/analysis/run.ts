@@ -1,21 +1,15 @@
 /**
- * Runs a prepared merge through analyzers: they are built once the timeline is known and fed
- * every batch in timeline order. Nothing is kept but what the analyzers keep.
+ * Runs a prepared merge through an analyzer, a merge consumer (merge/consumer.ts), with the
+ * vCPU-thread resolver beside it. Nothing is kept but what the analyzer keeps.
  */
 import { UserError } from '../model/errors.js';
 import type { Timeline } from '../merge/merge.js';
-import type { MergedEvent } from '../merge/merged-event.js';
-import type { GuestPlan } from '../merge/plan.js';
+import type { MergeConsumer } from '../merge/consumer.js';
 import { runMerge, type PreparedMerge } from '../merge/session.js';
 import type { ValidationResult } from '../merge/validate.js';
 import { VcpuThreads } from './vcpu-threads.js';
 
-/** Something fed the merged stream. */
-export interface Analyzer {
-  handle(batch: MergedEvent[]): void;
-}
-
-/** What an analysis run hands back besides its analyzers' state. */
+/** What an analysis run hands back besides its analyzer's state. */
 export interface AnalysisRun<A> {
   analyzer: A;
   vcpuThreads: VcpuThreads;
@@ -24,25 +18,12 @@ export interface AnalysisRun<A> {
   events: number;
 }
 
-/** Merges and feeds every batch to the analyzer `make` builds; throws when the inputs hold no events. */
-export async function analyse<A extends Analyzer>(
-  p: PreparedMerge,
-  make: (tl: Timeline, plans: (GuestPlan | undefined)[], vt: VcpuThreads) => A,
-): Promise<AnalysisRun<A>> {
-  let a: A | undefined;
-  let vt: VcpuThreads | undefined;
-  const run = await runMerge(p, {
-    onTimeline: (tl, plans) => {
-      vt = new VcpuThreads(tl, plans);
-      a = make(tl, plans, vt);
-    },
-    onBatch: (mb) => {
-      const batch = mb.events();
-      for (const m of batch) vt!.note(m);
-      a!.handle(batch);
-    },
-  });
-  if (!a || !vt || !run.timeline) throw new UserError('the inputs hold no events: nothing to analyse');
+/** Merges and feeds every batch to the analyzer `make` builds (given the vCPU-thread resolver); throws when the inputs hold no events. */
+export async function analyse<A extends MergeConsumer>(p: PreparedMerge, make: (vt: VcpuThreads) => A): Promise<AnalysisRun<A>> {
+  const vt = new VcpuThreads(p.index);
+  const a = make(vt);
+  const run = await runMerge(p, [vt, a]);
+  if (!run.timeline) throw new UserError('the inputs hold no events: nothing to analyse');
   return { analyzer: a, vcpuThreads: vt, timeline: run.timeline, validation: run.result, events: run.events };
 }
 

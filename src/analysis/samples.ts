@@ -3,6 +3,7 @@
  * stay in a Float64Array — 8 bytes per sample — never in arrays of event objects.
  */
 import { deviation, quantileSorted } from 'd3-array';
+import { cyclesToNs } from '../model/units.js';
 
 /** An append-only Float64Array that doubles when full. */
 export class SampleBuffer {
@@ -69,7 +70,5 @@ export function sampleStats(b: SampleBuffer): SampleStats | undefined {
   };
 }
 
-/** Cycles to nanoseconds (not rounded), given the TSC frequency in kHz. */
-export function cyclesToNsF(cycles: number, tscKhz: number): number {
-  return (cycles * 1e6) / tscKhz;
-}
+/** Cycles as ns (not rounded): model/units.ts's conversion. */
+export const cyclesToNsF = cyclesToNs;

@@ -1,13 +1,14 @@
 /**
  * Which host thread runs which vCPU, for the analyses: first from the clock plans (bundle
- * metadata, `--vcpu-thread`, kvm_entry evidence the host scan saw), then from kvm_entry events
- * met while streaming (`vcpu N` on thread T) — the only evidence on host-only traces and for
- * other VMs' threads on the same host.
+ * metadata, `--vcpu-thread`, kvm_entry evidence), then from the host index (`vcpu N` of a thread's
+ * first kvm_entry) — the only evidence on host-only traces and for other VMs' threads on the same
+ * host. Task names are learned from the stream.
  */
 import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
-import type { MergedEvent } from '../merge/merged-event.js';
-import { kvmEntryVcpu } from '../parsers/event-fields.js';
+import type { MergedBatch, MergedEvent } from '../merge/merged-event.js';
+import type { MergeConsumer } from '../merge/consumer.js';
+import type { HostIndex } from '../host/index.js';
 
 /** What is known about one host thread that runs a vCPU. */
 export interface VcpuThread {
@@ -19,15 +20,18 @@ export interface VcpuThread {
   guest: string | undefined;
 }
 
-/** Resolves host threads to vCPUs and gives every event its vCPU pairing key. */
-export class VcpuThreads {
+/** Resolves host threads to vCPUs and gives every event its vCPU pairing key; a merge consumer that learns from the stream. */
+export class VcpuThreads implements MergeConsumer {
   readonly byTid = new Map<number, VcpuThread>();
   /** Source index → machine name. */
-  private readonly machines: string[];
+  private machines: string[] = [];
   /** Source index → true for guest sources. */
-  private readonly guestSrc: boolean[];
+  private guestSrc: boolean[] = [];
 
-  constructor(tl: Timeline, plans: (GuestPlan | undefined)[]) {
+  constructor(private readonly index?: HostIndex) {}
+
+  /** The sources, and the threads the plans name. */
+  begin(tl: Timeline, plans: (GuestPlan | undefined)[]): void {
     this.machines = tl.sources.map((s) => s.machine);
     this.guestSrc = tl.sources.map((s) => s.role === 'guest');
     plans.forEach((p, i) => {
@@ -36,6 +40,11 @@ export class VcpuThreads {
         if (v.tid !== undefined && !this.byTid.has(v.tid))
           this.byTid.set(v.tid, { tid: v.tid, comm: '', vcpu: v.vcpu, guest: tl.sources[i].machine });
     });
+  }
+
+  /** Learns from every event of a batch (see {@link note}). */
+  batch(mb: MergedBatch): void {
+    for (const m of mb.events()) this.note(m);
   }
 
   /** `machine:vcpu` of every guest vCPU that has events in this merge. */
@@ -64,9 +73,8 @@ export class VcpuThreads {
       return;
     }
     let t = this.byTid.get(ev.pid);
-    if (!t) this.byTid.set(ev.pid, (t = { tid: ev.pid, comm: ev.comm, vcpu: -1, guest: undefined }));
+    if (!t) this.byTid.set(ev.pid, (t = { tid: ev.pid, comm: ev.comm, vcpu: this.index?.threads.get(ev.pid)?.vcpu ?? -1, guest: undefined }));
     if (!t.comm || t.comm === '<...>') t.comm = ev.comm;
-    if (ev.name === 'kvm_entry' && t.vcpu < 0) t.vcpu = kvmEntryVcpu(ev.body);
   }
 
   /** The machine of a merged event's source. */

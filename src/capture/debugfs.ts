@@ -3,6 +3,7 @@
  * tsc-scaling-ratio-frac-bits}`. Readings are stamped with the host TSC by the static
  * `native/build/rdtsc` helper right after each file is read (docs/bundle.md, Snapshot).
  */
+import { hostTsc } from '../model/units.js';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TscSnapshot } from '../model/bundle.js';
@@ -92,7 +93,7 @@ export async function readVcpus(rdtsc: string, vmDir: string, when: string): Pro
     const pid = get('pid');
     const off = get('tsc-offset');
     if (!pid || !off) throw new UserError(`cannot read ${d}/pid and tsc-offset (${lines.get(join(d, 'tsc-offset'))?.value ?? 'no output'})`);
-    const snapshot: TscSnapshot = { when, hostTsc: off.tsc, tscOffset: signedU64(off.value) };
+    const snapshot: TscSnapshot = { when, hostTsc: hostTsc(off.tsc), tscOffset: signedU64(off.value) };
     const ratio = get('tsc-scaling-ratio');
     const bits = get('tsc-scaling-ratio-frac-bits');
     if (ratio && bits && /^\d+$/.test(ratio.value) && /^\d+$/.test(bits.value)) {

@@ -3,23 +3,30 @@
  * chrome://tracing), written as a stream.
  *
  * Layout: one process per machine (host first). On the host, one thread per task, named after it;
- * each vCPU thread carries its guest-mode slices — `guest mode` from kvm_entry to kvm_exit, then a
- * slice named by the exit reason (the time the host spends on that exit) until the next kvm_entry;
- * on hosts without kvm_entry/kvm_exit, `KVM_RUN` (kvm_fpu load → unload) with `guest` slices inside
- * it where the thread is on a CPU. In each guest, one track per guest CPU with a slice for the
- * running task (from sched_switch) and instant events for markers and every other event.
+ * each vCPU thread carries its guest-mode slices, drawn from the KVM-run tracker's segments (the
+ * ones validation judged by, replayed in the merge: kvm/replay.ts) — `guest mode` for each GUEST
+ * segment (kvm_entry to kvm_exit), then a slice named by the exit reason (the time the host spends
+ * on that exit) until the next kvm_entry; on hosts without kvm_entry/kvm_exit, `KVM_RUN` (kvm_fpu
+ * load → unload) with `guest` slices inside it where the thread runs guest code. Slices of the
+ * tracked threads end where the host trace ends. In each guest, one track per guest CPU with a
+ * slice for the running task (from sched_switch) and instant events for markers and every other
+ * event.
  *
  * Slices are B/E pairs, so the output is in timestamp order and nests per thread by construction
  * (X events would have to wait for their end). `ts` is in µs relative to the first event, with at
  * most 3 decimals (ns).
  */
+import { cyclesToNs } from '../model/units.js';
 import type { EventBlock } from '../model/event-block.js';
 import { UserError } from '../model/errors.js';
-import { isMarkerEvent, kvmEntryVcpu, kvmExitReason, kvmFpu, schedSwitch } from '../parsers/event-fields.js';
+import { fieldsOf, isMarkerEvent } from '../parsers/event-fields.js';
 import type { MergedBatch, MergedEvent } from '../merge/merged-event.js';
+import type { MergeConsumer, MergeDone } from '../merge/consumer.js';
+import { VERSION } from '../model/version.js';
 import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
-import type { WindowKind } from '../merge/validate.js';
+import type { HostIndex, WindowKind } from '../host/index.js';
+import { EXIT, GUEST, isInRun, UNKNOWN } from '../kvm/states.js';
 import { cyclesToMicros } from './format-time.js';
 import type { AtomicWriter } from './atomic-writer.js';
 import { FragmentTable, IdFragments } from './fragments.js';
@@ -43,8 +50,11 @@ export interface FlowMark {
 
 /** Optional extensions of the export. */
 export interface ChromeJsonOptions {
-  /** Called for every merged event before it is formatted; the marks it returns are written at the event's track and time. */
-  flows?: (m: MergedEvent) => FlowMark[] | undefined;
+  /**
+   * Made once the timeline is known; then called for every merged event before it is formatted,
+   * and the marks it returns are written at the event's track and time.
+   */
+  flows?: (tl: Timeline, plans: (GuestPlan | undefined)[], index: HostIndex | undefined) => ((m: MergedEvent) => FlowMark[] | undefined) | undefined;
 }
 
 /** The heads of instant records of one category, per event name. */
@@ -59,17 +69,13 @@ const GUEST_TID_BASE = 10_000_000;
 interface ThreadSlices {
   /** Names of the open B slices, innermost last. */
   open: string[];
-  inRun: boolean;
-  onCpu: boolean;
+  /** The tracker's state of a tracked host thread (kvm/states.ts); -1 for other tracks. */
+  kvm: number;
 }
 
-/** Streams a merged timeline as Chrome trace JSON text. */
-export class ChromeJsonExporter {
+/** Streams a merged timeline as Chrome trace JSON text into its writer: a merge consumer (merge/consumer.ts). */
+export class ChromeJsonExporter implements MergeConsumer {
   private zero: number | undefined;
-  /** Timeline time (cycles from the timeline base) of ts 0: the first event written. */
-  get zeroT(): number | undefined {
-    return this.zero;
-  }
   private lastT = 0;
   /** Threads already named, keyed pid·2^32 + tid (numbers: no string per event). */
   private readonly named = new Set<number>();
@@ -80,17 +86,53 @@ export class ChromeJsonExporter {
   private first = true;
   /** The writer of the batch being written (set by writeTo and end). */
   private w!: AtomicWriter;
+  private readonly windowKind: WindowKind;
+  /** Timeline time of the host trace's last event: tracked threads' slices end there. */
+  private readonly hostLastT: number;
+  private hostEnded = false;
+  /** The next segment start of the batch being written (its `kvm` list). */
+  private ti = 0;
+
+  private tl!: Timeline;
+  private flows: ((m: MergedEvent) => FlowMark[] | undefined) | undefined;
 
   constructor(
-    private readonly tl: Timeline,
+    /** Where the JSON goes. */
+    private readonly out: AtomicWriter,
     private readonly tscKhz: number | undefined,
-    plans: (GuestPlan | undefined)[],
-    private readonly windowKind: WindowKind,
+    private readonly index: HostIndex | undefined,
     private readonly opts: ChromeJsonOptions = {},
   ) {
+    this.windowKind = index?.kind ?? 'none';
+    this.hostLastT = index ? index.lastT : Infinity;
     if (!tscKhz)
       throw new UserError('the Chrome JSON output needs the TSC frequency: give --tsc-khz (or capture with kvmtrace, which records it)');
+  }
+
+  /** The timeline is known: writes the opening records. */
+  async begin(tl: Timeline, plans: (GuestPlan | undefined)[]): Promise<void> {
+    this.tl = tl;
     for (const p of plans) if (p) for (const v of p.vcpus.values()) if (v.tid !== undefined) this.vcpuTids.set(v.tid, v.vcpu);
+    this.flows = this.opts.flows?.(tl, plans, this.index);
+    await this.out.write(this.head());
+  }
+
+  /** Writes one batch, then waits for the writer (back-pressure). */
+  async batch(mb: MergedBatch): Promise<void> {
+    this.writeTo(mb, this.out);
+    await this.out.settle();
+  }
+
+  /** Closes the slices and the document; `otherData` says who wrote it, ts 0's host TSC and the validation. */
+  async end(done: MergeDone): Promise<void> {
+    this.close(this.out, {
+      producer: `kvmtrace ${VERSION}`,
+      // The host TSC at ts 0 (the first event of the timeline).
+      zeroHostTsc: this.zero !== undefined ? (done.timeline.base + BigInt(this.zero)).toString() : undefined,
+      tscKhz: this.tscKhz,
+      validation: done.result.ok ? 'passed' : 'FAILED',
+    });
+    await this.out.settle();
   }
 
   private rec(s: string): string {
@@ -104,7 +146,7 @@ export class ChromeJsonExporter {
   }
 
   /** The opening text: the array and one process (with sort order) per machine. */
-  begin(): string {
+  private head(): string {
     let s = '{"displayTimeUnit":"ns","traceEvents":[';
     this.tl.sources.forEach((src, i) => {
       const pid = i + 1;
@@ -129,7 +171,7 @@ export class ChromeJsonExporter {
   private state(pid: number, tid: number): ThreadSlices {
     const key = pid * TID_SPAN + tid;
     let st = this.slices.get(key);
-    if (!st) this.slices.set(key, (st = { open: [], inRun: false, onCpu: true }));
+    if (!st) this.slices.set(key, (st = { open: [], kvm: -1 }));
     return st;
   }
 
@@ -143,7 +185,7 @@ export class ChromeJsonExporter {
   /** Writes `ts` in µs from timeline time `t`. */
   private tsOf(t: number): void {
     // ts in µs with up to 3 decimals, from ns (as cyclesToMicros).
-    const ns = Math.round(((t - (this.zero ?? t)) * 1e6) / this.tscKhz!);
+    const ns = Math.round(cyclesToNs(t - (this.zero ?? t), this.tscKhz!));
     if (ns < 0) this.w.text(cyclesToMicros(t - (this.zero ?? t), this.tscKhz!));
     else this.w.micros(ns);
   }
@@ -228,15 +270,17 @@ export class ChromeJsonExporter {
    */
   writeTo(mb: MergedBatch, w: AtomicWriter): void {
     this.w = w;
-    const all = this.opts.flows ? mb.events() : undefined;
+    const all = this.flows ? mb.events() : undefined;
+    this.ti = 0;
     for (let k = 0; k < mb.n; k++) {
       const t = mb.t[k];
       if (this.zero === undefined) this.zero = t;
       this.lastT = t;
+      if (t > this.hostLastT && !this.hostEnded) this.endTracked(this.hostLastT);
       const pid = mb.src[k] + 1;
       const blk = mb.blk[k];
       const r = mb.row[k];
-      if (mb.vcpu[k] < 0) this.host(pid, t, blk, r);
+      if (mb.vcpu[k] < 0) this.host(pid, t, blk, r, mb, k);
       else this.guest(pid, t, mb.vcpu[k], blk, r);
       const cat = this.heldCat;
       if (cat !== undefined) {
@@ -284,8 +328,8 @@ export class ChromeJsonExporter {
   }
   private readonly tasks = new FragmentTable();
 
-  /** A host event at timeline time `t` (row `r` of `blk`): writes its slice and metadata records. */
-  private host(pid: number, t: number, blk: EventBlock, r: number): void {
+  /** A host event at timeline time `t` (row `r` of `blk`, row `k` of the batch): writes the slices that start there and its metadata records. */
+  private host(pid: number, t: number, blk: EventBlock, r: number, mb: MergedBatch, k: number): void {
     const tid = blk.pid[r];
     const name = blk.nameOf(r);
     const key = pid * TID_SPAN + tid;
@@ -293,18 +337,39 @@ export class ChromeJsonExporter {
       if (!this.named.has(key)) this.hostThread(pid, tid, blk.commOf(r));
       this.lastNamed = key;
     }
-    if (this.windowKind === 'entry-exit' && (name === 'kvm_entry' || name === 'kvm_exit')) {
-      const body = blk.body(r);
-      const w = this.w;
-      if (name === 'kvm_entry') {
+    const tr = mb.kvm;
+    if (tr) for (; this.ti < tr.n && tr.row[this.ti] === k; this.ti++) this.segment(pid, t, tr.tid[this.ti], tr.state[this.ti], tr.arg[this.ti], blk, r);
+    // Run evidence is drawn as slices, not also as instants.
+    if (this.windowKind === 'entry-exit' ? name === 'kvm_entry' || name === 'kvm_exit' : this.windowKind === 'kvm-run' && name === 'kvm_fpu') return;
+    this.instant(tid, 'host');
+  }
+
+  /** A tracker segment of thread `tid` starting at this event (row `r` of `blk`): closes and opens its slices. */
+  private segment(pid: number, t: number, tid: number, state: number, arg: number, blk: EventBlock, r: number): void {
+    const key = pid * TID_SPAN + tid;
+    // A thread gets its track with its first slice (not with the stretch before its first evidence).
+    const drawn = this.windowKind === 'entry-exit' ? state === GUEST || state === EXIT : isInRun(state);
+    if (!drawn && !this.slices.has(key)) return;
+    if (!this.named.has(key)) this.hostThread(pid, tid, this.index?.comms.get(tid) ?? '?');
+    const st = this.state(pid, tid);
+    const prev = st.kvm;
+    st.kvm = state;
+    const w = this.w;
+    if (this.windowKind === 'entry-exit') {
+      if (state === GUEST) {
         this.end1(pid, tid, t);
         this.beginRec(pid, tid, t, 'guest mode', 'guest_mode');
-        w.text(',"args":{"vcpu":');
-        w.text(String(kvmEntryVcpu(body)));
+        // From the kvm_entry itself; a thread in guest mode when the trace began takes its vCPU from the index.
+        const atEntry = blk.pid[r] === tid && blk.nameOf(r) === 'kvm_entry';
+        const vcpu = atEntry ? arg : (this.index?.threads.get(tid)?.vcpu ?? -1);
+        if (atEntry || vcpu >= 0) {
+          w.text(',"args":{"vcpu":');
+          w.text(String(vcpu));
+          w.byte(125);
+        }
         w.byte(125);
-        w.byte(125);
-      } else {
-        const reason = kvmExitReason(body) || 'exit';
+      } else if (state === EXIT) {
+        const reason = this.index!.names[arg] || 'exit';
         if (this.endRec(pid, tid, t)) {
           w.text(',"args":{"exit_reason":');
           w.text(jsonString(reason));
@@ -313,44 +378,30 @@ export class ChromeJsonExporter {
         }
         this.beginRec(pid, tid, t, reason, 'kvm_exit');
         w.text(',"args":{"text":');
-        w.json(body);
+        w.json(blk.body(r));
         w.byte(125);
         w.byte(125);
       }
       return;
     }
-    if (this.windowKind === 'kvm-run') {
-      if (name === 'kvm_fpu') {
-        const st = this.state(pid, tid);
-        const f = kvmFpu(blk.body(r));
-        if (f === 1 && !st.inRun) {
-          st.inRun = true;
-          st.onCpu = true;
-          this.begin1(pid, tid, t, 'KVM_RUN', 'kvm_run', '');
-          this.begin1(pid, tid, t, 'guest', 'guest_mode', '');
-        } else if (f === -1 && st.inRun) {
-          st.inRun = false;
-          while (st.open.length) this.end1(pid, tid, t);
-        }
-        return;
-      }
-      if (name === 'sched_switch') {
-        const sw = schedSwitch(blk.body(r));
-        if (sw) {
-          const out = this.slices.get(pid * TID_SPAN + sw.prevPid);
-          if (out?.inRun && out.onCpu) {
-            out.onCpu = false;
-            if (out.open.length === 2) this.end1(pid, sw.prevPid, t);
-          }
-          const inn = this.slices.get(pid * TID_SPAN + sw.nextPid);
-          if (inn?.inRun && !inn.onCpu) {
-            inn.onCpu = true;
-            if (inn.open.length === 1) this.begin1(pid, sw.nextPid, t, 'guest', 'guest_mode', '');
-          }
-        }
-      }
+    // kvm-run: KVM_RUN while in a run, `guest` inside it while running guest code.
+    if (!isInRun(state)) {
+      while (st.open.length) this.end1(pid, tid, t);
+      return;
     }
-    this.instant(tid, 'host');
+    if (!isInRun(prev)) this.begin1(pid, tid, t, 'KVM_RUN', 'kvm_run', '');
+    if (state === GUEST && prev !== GUEST) this.begin1(pid, tid, t, 'guest', 'guest_mode', '');
+    else if (state !== GUEST && prev === GUEST) this.end1(pid, tid, t);
+  }
+
+  /** Ends the tracked threads' slices where the host trace ends (guest events may go on after it). */
+  private endTracked(t: number): void {
+    this.hostEnded = true;
+    for (const [key, st] of this.slices) {
+      if (st.kvm < 0) continue;
+      while (st.open.length) this.end1(Math.floor(key / TID_SPAN), key % TID_SPAN, t);
+      st.kvm = UNKNOWN;
+    }
   }
 
   private hostThread(pid: number, tid: number, comm: string): void {
@@ -367,8 +418,9 @@ export class ChromeJsonExporter {
       if (!this.named.has(key)) this.thread(pid, tid, `CPU ${cpu} (vCPU ${vcpu})`, cpu);
       this.lastNamed = key;
     }
-    if (blk.nameOf(r) === 'sched_switch') {
-      const sw = schedSwitch(blk.body(r));
+    const f = fieldsOf(blk, r);
+    if (f?.kind === 'sched_switch') {
+      const sw = f.sw;
       if (sw) {
         this.end1(pid, tid, t);
         if (sw.nextPid !== 0) this.begin1(pid, tid, t, sw.nextComm || `pid ${sw.nextPid}`, 'task', `{"pid":${sw.nextPid}}`);
@@ -379,7 +431,7 @@ export class ChromeJsonExporter {
   }
 
   private flowMarks(pid: number, m: MergedEvent): string {
-    const marks = this.opts.flows!(m);
+    const marks = this.flows!(m);
     if (!marks) return '';
     const tid = m.vcpu < 0 ? m.ev.pid : GUEST_TID_BASE * pid + m.ev.cpu;
     let s = '';
@@ -389,7 +441,7 @@ export class ChromeJsonExporter {
   }
 
   /** Closes every open slice at the last timestamp and ends the document, into `w`. */
-  end(w: AtomicWriter, meta: Record<string, unknown>): void {
+  private close(w: AtomicWriter, meta: Record<string, unknown>): void {
     this.w = w;
     for (const [key, st] of this.slices) {
       const pid = Math.floor(key / TID_SPAN);

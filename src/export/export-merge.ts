@@ -7,20 +7,18 @@ import type { ValidationResult } from '../merge/validate.js';
 import { AtomicWriter } from './atomic-writer.js';
 import { checkOutputTargets, type OutputTarget } from './output-targets.js';
 import { ChromeJsonExporter, type ChromeJsonOptions } from './chrome-json.js';
-import type { Timeline } from '../merge/merge.js';
-import type { GuestPlan } from '../merge/plan.js';
+import type { MergeConsumer } from '../merge/consumer.js';
 import { TextExporter } from './text.js';
 import { validationJson } from './validation-report.js';
 import { clockCheck } from '../merge/estimate/verdict.js';
-import { VERSION } from '../model/version.js';
 
 /** Where the outputs go; `-` for stdout (text only). */
 export interface MergeOutputs {
   json?: string;
   text?: string;
   summary?: string;
-  /** Builds, once the timeline is known, the flow hook of the Chrome JSON (see ChromeJsonOptions). */
-  flows?: (tl: Timeline, plans: (GuestPlan | undefined)[]) => ChromeJsonOptions['flows'];
+  /** The flow hook of the Chrome JSON, made once the timeline is known (see ChromeJsonOptions). */
+  flows?: ChromeJsonOptions['flows'];
   /** Called now and then with the number of events merged so far. */
   onProgress?: (events: number) => void;
 }
@@ -30,6 +28,20 @@ export interface MergeReport {
   result: ValidationResult;
   events: number;
   perSource: { file: string; machine: string; events: number; outOfOrder: number; stats: Record<string, number>; clock: string; clockFrom: string; lostEvents: number }[];
+}
+
+/** A consumer that reports progress every 64 Ki events. */
+export function progressConsumer(onProgress: (events: number) => void): MergeConsumer {
+  let since = 0;
+  return {
+    batch: (mb) => {
+      since += mb.n;
+      if (since >= 65536) {
+        onProgress(since);
+        since = 0;
+      }
+    },
+  };
 }
 
 /** Merges and writes every requested output; on any error no output is left half-written. */
@@ -49,60 +61,25 @@ export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<
   const textW = out.text ? new AtomicWriter(out.text) : undefined;
   const summaryW = out.summary ? new AtomicWriter(out.summary) : undefined;
   const writers = [jsonW, textW, summaryW].filter((w): w is AtomicWriter => w !== undefined);
-  let json: ChromeJsonExporter | undefined;
-  let text: TextExporter | undefined;
-  let sinceProgress = 0;
   try {
     // Every output file is created before any work: a path that cannot be written fails first.
     for (const w of writers) await w.open();
-    const run = await runMerge(p, {
-      onTimeline: async (tl, plans) => {
-        if (jsonW) {
-          json = new ChromeJsonExporter(tl, p.tscKhz, plans, p.windowKind, { flows: out.flows?.(tl, plans) });
-          await jsonW.write(json.begin());
-        }
-        if (textW) {
-          text = new TextExporter(tl, p.tscKhz);
-          await textW.write(text.header());
-        }
-      },
-      onBatch: async (batch) => {
-        if (json) {
-          json.writeTo(batch, jsonW!);
-          await jsonW!.settle();
-        }
-        if (text) {
-          text.writeTo(batch, textW!);
-          await textW!.settle();
-        }
-        sinceProgress += batch.n;
-        if (out.onProgress && sinceProgress >= 65536) {
-          out.onProgress(sinceProgress);
-          sinceProgress = 0;
-        }
-      },
-    });
+    const consumers: MergeConsumer[] = [];
+    if (jsonW) consumers.push(new ChromeJsonExporter(jsonW, p.tscKhz, p.index, { flows: out.flows }));
+    if (textW) consumers.push(new TextExporter(textW, p.tscKhz));
+    if (out.onProgress) consumers.push(progressConsumer(out.onProgress));
+    const run = await runMerge(p, consumers);
     const tl = run.timeline;
-    const perSource = (tl?.sources ?? []).map((s, i) => ({
+    const perSource = tl.sources.map((s, i) => ({
       file: s.open.spec.file,
       machine: s.machine,
-      events: tl!.counts[i].events,
-      outOfOrder: tl!.counts[i].outOfOrder,
+      events: tl.counts[i].events,
+      outOfOrder: tl.counts[i].outOfOrder,
       stats: s.open.stats(),
       clock: s.open.header.clock,
       clockFrom: s.open.header.clockFrom,
       lostEvents: s.open.header.lostEvents,
     }));
-    if (json && jsonW) {
-      json.end(jsonW, {
-        producer: `kvmtrace ${VERSION}`,
-        // The host TSC at ts 0 (the first event of the timeline).
-        zeroHostTsc: tl && json.zeroT !== undefined ? (tl.base + BigInt(json.zeroT)).toString() : undefined,
-        tscKhz: p.tscKhz,
-        validation: run.result.ok ? 'passed' : 'FAILED',
-      });
-      await jsonW.settle();
-    }
     if (summaryW) {
       const lost = perSource.filter((x) => x.lostEvents > 0).map((x) => ({ file: x.file, lostEvents: x.lostEvents }));
       await summaryW.write(validationJson(run.result, { tscKhz: p.tscKhz ?? null, events: run.events, lost, notes: p.notes, clock: clockCheck(p, run.result) }));

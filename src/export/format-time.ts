@@ -1,6 +1,7 @@
 /**
  * Number formatting shared by the exporters, exact for TSC values past 2^53.
  */
+import { cyclesToNs } from '../model/units.js';
 
 const E9 = 1_000_000_000;
 
@@ -20,7 +21,7 @@ export function absDecimal(baseHi: number, baseLo: number, t: number): string {
 
 /** Microseconds since the start with at most 3 decimals (Chrome's `ts`/`dur`), from cycles and TSC kHz. */
 export function cyclesToMicros(t: number, tscKhz: number): string {
-  const ns = Math.round((t * 1e6) / tscKhz);
+  const ns = Math.round(cyclesToNs(t, tscKhz));
   if (ns < 0) return '-' + nsToMicros(-ns);
   return nsToMicros(ns);
 }

@@ -4,28 +4,41 @@
  * HOST_TSC is the absolute host TSC (exact); +SECONDS is the time since the first event, as in
  * the Chrome JSON (ns precision; cycles when the TSC frequency is unknown).
  */
+import { cyclesToNs } from '../model/units.js';
 import { TsBase } from '../model/exact.js';
 import type { MergedBatch } from '../merge/merged-event.js';
 import type { Timeline } from '../merge/merge.js';
+import type { MergeConsumer } from '../merge/consumer.js';
 import { absDecimal } from './format-time.js';
 import type { AtomicWriter } from './atomic-writer.js';
 import { FragmentTable, IdFragments } from './fragments.js';
 
-/** Formats merged events as text lines. */
-export class TextExporter {
-  private readonly base: TsBase;
+/** Formats merged events as text lines into its writer: a merge consumer (merge/consumer.ts). */
+export class TextExporter implements MergeConsumer {
+  private base!: TsBase;
   /** Timeline time of the first event written: the times printed are relative to it. */
   private zero: number | undefined;
-  private readonly names: string[];
-  private readonly width: number;
+  private names: string[] = [];
+  private width = 0;
 
   constructor(
-    tl: Timeline,
+    /** Where the text goes. */
+    private readonly out: AtomicWriter,
     private readonly tscKhz: number | undefined,
-  ) {
+  ) {}
+
+  /** The timeline is known: writes the header line. */
+  async begin(tl: Timeline): Promise<void> {
     this.base = new TsBase(tl.base);
     this.width = Math.max(...tl.sources.map((s) => s.machine.length));
     this.names = tl.sources.map((s) => s.machine.padEnd(this.width));
+    await this.out.write(this.header());
+  }
+
+  /** Writes one batch, then waits for the writer (back-pressure). */
+  async batch(mb: MergedBatch): Promise<void> {
+    this.writeTo(mb, this.out);
+    await this.out.settle();
   }
 
   /** `EVENT: ` as bytes, per event name. */
@@ -38,7 +51,7 @@ export class TextExporter {
   }
 
   /** The header line naming the columns. */
-  header(): string {
+  private header(): string {
     const rel = this.tscKhz ? '+SECONDS' : '+CYCLES';
     return `# ${this.tscKhz === 1_000_000 ? 'HOST_NS' : 'HOST_TSC'} ${rel} ${'MACHINE'.padEnd(this.width)} [CPU] TASK-PID EVENT: FIELDS\n`;
   }
@@ -69,7 +82,7 @@ export class TextExporter {
       const rel = t - this.zero;
       w.byte(43);
       if (khz) {
-        const ns = Math.round((rel * 1e6) / khz);
+        const ns = Math.round(cyclesToNs(rel, khz));
         const sec = Math.floor(ns / 1e9);
         w.uint(sec);
         w.byte(46);

@@ -24,6 +24,9 @@ export function validationText(r: ValidationResult): string {
         `    events checked ${v.checked}, inside ${v.inside} (${pct(v.inside, v.checked)}), not checkable ${v.notCheckable}` +
           (v.checked > v.inside ? `, worst violation ${v.worstIsLowerBound ? '≥ ' : ''}${v.worstViolationCycles} cycles${v.worstViolationNs !== null ? ` (${v.worstViolationNs} ns)` : ''}` : ''),
       );
+      if (v.missedSwitchIns)
+        lines.push(`    switch-ins the host trace lacks: ${v.missedSwitchIns} (the thread ran again with no sched_switch to it; from its latest wakeup to that proof, not checkable)`);
+      if (v.clampedStamps) lines.push(`    ${v.clampedStamps} guest events share their global-clock stamp with another CPU's (maybe clamped: not checkable)`);
       const sp = v.sync;
       if (sp.points > 0) {
         const checkable = sp.points - sp.noHostEvidence;

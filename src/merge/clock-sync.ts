@@ -21,7 +21,8 @@
  */
 import type { Diagnostics } from '../model/diagnostics.js';
 import { UserError } from '../model/errors.js';
-import { isMarkerEvent, syncMarker } from '../parsers/event-fields.js';
+import { guestTsc, type GuestTsc } from '../model/units.js';
+import { fieldsOfEvent } from '../parsers/event-fields.js';
 import { CpuMap, fitCpu, type CpuClockFit, type Marker } from './clock-fit.js';
 import { openSource, type SourceSpec } from './source.js';
 
@@ -69,7 +70,8 @@ export class ClockToTsc {
         const sp = span.get(ev.cpu) ?? span.set(ev.cpu, { own: { before: 0, after: 0 }, any: { before: 0, after: 0 }, marked: false }).get(ev.cpu)!;
         if (sp.own.firstEv === undefined || ns < sp.own.firstEv) sp.own.firstEv = sp.any.firstEv = ns;
         if (sp.own.lastEv === undefined || ns > sp.own.lastEv) sp.own.lastEv = sp.any.lastEv = ns;
-        const m = isMarkerEvent(ev.name) ? syncMarker(ev.body) : undefined;
+        const f = fieldsOfEvent(ev);
+        const m = f?.kind === 'marker' ? f.sync : undefined;
         if (!m) {
           sp.own[sp.marked ? 'after' : 'before']++;
           sp.any[all > 0 ? 'after' : 'before']++;
@@ -112,10 +114,10 @@ export class ClockToTsc {
   }
 
   /** The guest TSC of guest CPU `cpu` at clock time `ns` (absolute). */
-  toTsc(ns: bigint, cpu: number): bigint {
+  toTsc(ns: bigint, cpu: number): GuestTsc {
     const m = this.perCpu.get(cpu) ?? this.shared;
     if (!m) throw new UserError(`guest CPU ${cpu} has no kvmsync markers, and the other CPUs' markers give no common fit`);
-    return m.toTsc(ns);
+    return guestTsc(m.toTsc(ns));
   }
 
   /** The largest uncertainty (cycles) of the CPUs that `pick` selects, between their markers and where extrapolated. */

@@ -13,6 +13,7 @@ import { MergedBatch } from './merged-event.js';
 import type { GuestPlan } from './plan.js';
 import type { OpenSource } from './source.js';
 import { guestToHost } from './tsc-mapping.js';
+import { guestTsc, hostTsc, type HostTsc } from '../model/units.js';
 
 /** One input of the merge. */
 export interface TimelineSource {
@@ -37,7 +38,7 @@ export interface SourceCounts {
 /** The merged timeline's frame of reference, known once the first host batch is read. */
 export interface Timeline {
   /** Absolute host TSC (or the single source's clock value) at t = 0. */
-  base: bigint;
+  base: HostTsc;
   sources: TimelineSource[];
   counts: SourceCounts[];
   /** Events held per source to restore order. */
@@ -69,6 +70,8 @@ export interface MergeOptions {
   batch?: number;
   /** Called with the timeline once its base is known (before the first batch is yielded). */
   onTimeline?: (tl: Timeline) => void;
+  /** The timeline's base when the host is not among the sources (a merge of guests on an indexed host's timeline). */
+  base?: HostTsc;
 }
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -87,7 +90,7 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
   const mappers: BlockMapper[] = [];
 
   const makeTimeline = (base: bigint): void => {
-    timeline = { base, sources, counts, window: W };
+    timeline = { base: hostTsc(base), sources, counts, window: W };
     opts.onTimeline?.(timeline);
   };
 
@@ -98,6 +101,7 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
         eof[i] = true;
         break;
       }
+      if (!timeline && opts.base !== undefined) makeTimeline(opts.base);
       if (!timeline) {
         const base = sources[i].open.header.base;
         if (!base) continue;
@@ -285,7 +289,7 @@ function makeMapper(s: TimelineSource, base: bigint): BlockMapper {
     const vcpu = plan.cpuToVcpu(cpu);
     const m = plan.vcpu(vcpu).mapping;
     vcpuOf[cpu] = vcpu;
-    shiftOf[cpu] = m.isConstantShift ? Number(guestToHost(m.pieces[0], srcBase.value) - base) : NaN;
+    shiftOf[cpu] = m.isConstantShift ? Number(guestToHost(m.pieces[0], guestTsc(srcBase.value)) - base) : NaN;
   };
   return (blk, q) => {
     q.reserve(blk.n);
@@ -294,7 +298,7 @@ function makeMapper(s: TimelineSource, base: bigint): BlockMapper {
       if (vcpuOf[cpu] === undefined) learn(cpu);
       const vcpu = vcpuOf[cpu];
       const d = shiftOf[cpu];
-      const t = d === d ? blk.ts[r] + d : Number(plan.vcpu(vcpu).mapping.toHost(srcBase.abs(blk.ts[r])) - base);
+      const t = d === d ? blk.ts[r] + d : Number(plan.vcpu(vcpu).mapping.toHost(guestTsc(srcBase.abs(blk.ts[r]))) - base);
       if (t > MAX_SAFE || t < -MAX_SAFE)
         throw new UserError(
           `${s.open.spec.file}:${blk.line[r]}: this guest event maps ${t} cycles away from the host trace's start — the TSC mapping is wrong or the guest trace does not belong to this host trace`,

@@ -1,5 +1,6 @@
 import type { TraceEvent } from '../model/event.js';
 import type { EventBlock } from '../model/event-block.js';
+import type { KvmTransitions } from '../kvm/replay.js';
 
 /**
  * An event on the merged timeline. `t` is host TSC cycles minus the timeline's base (the host
@@ -34,6 +35,8 @@ export class MergedBatch {
   readonly vcpu: Int32Array;
   readonly row: Int32Array;
   readonly blk: EventBlock[];
+  /** The KVM-run segments that start at this batch's host events (set by the merge session when the host is indexed). */
+  kvm: KvmTransitions | undefined;
   private objects: MergedEvent[] | undefined;
 
   constructor(readonly capacity: number) {

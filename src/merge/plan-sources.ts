@@ -5,8 +5,12 @@
  * and check each against the evidence (estimate/evidence.ts) instead of trusting one blindly.
  */
 import { hostSync, type TimeShift } from '../parsers/trace-dat/index.js';
-import type { HostTscWrite } from './host-scan.js';
+import type { HostTscWrite } from '../host/index.js';
+import { hostTsc, type GuestTsc, type HostTsc } from '../model/units.js';
 import type { TscPiece } from './tsc-mapping.js';
+
+/** The start of a piece in force since before the trace. */
+export const SINCE_BEFORE = hostTsc(-1n);
 
 /** Which source a mapping comes from. */
 export type OfferKind = 'flag' | 'debugfs' | 'writes' | 'timeshift';
@@ -18,13 +22,13 @@ export interface Offer {
   from: string;
   pieces: TscPiece[];
   /** trace-cmd's own formula, when the pieces only describe it (TIME_SHIFT with scaling or interpolation). */
-  direct?: (guestTsc: bigint) => bigint;
+  direct?: (guestTsc: GuestTsc) => HostTsc;
 }
 
 /** A debugfs snapshot of one vCPU, as bundle metadata has it. */
 export interface Snapshot {
   when: string;
-  hostTsc: bigint;
+  hostTsc: HostTsc;
   tscOffset: bigint;
   tscScalingRatio?: bigint;
   tscScalingFracBits?: number;
@@ -77,18 +81,18 @@ export function fromTimeShift(t: TimeShift, v: number): Offer {
   for (const x of samples) {
     const offset = -x.offset;
     if (pieces.length && pieces[pieces.length - 1].offset === offset) continue;
-    pieces.push({ fromHostTsc: pieces.length ? x.time + x.offset : -1n, offset, source: 'TIME_SHIFT' });
+    pieces.push({ fromHostTsc: pieces.length ? hostTsc(x.time + x.offset) : SINCE_BEFORE, offset, source: 'TIME_SHIFT' });
   }
   const scaled = samples.some((x) => x.scaling !== 1n && x.scaling !== 1n << BigInt(x.fracBits));
   const from = `trace.dat TIME_SHIFT (${samples.length} samples`;
   if (!scaled && pieces.length === 1) return { kind: 'timeshift', from: from + ')', pieces };
   const how = [scaled ? 'scaled' : '', pieces.length > 1 ? (t.flags & 1 ? 'interpolated' : 'stepped') : ''].filter(Boolean).join(', ');
-  return { kind: 'timeshift', from: `${from}, ${how})`, pieces, direct: (g) => hostSync(g, v, t) };
+  return { kind: 'timeshift', from: `${from}, ${how})`, pieces, direct: (g) => hostTsc(hostSync(g, v, t)) };
 }
 
 /** Pieces from kvm_write_tsc_offset events alone: the `prev` offset before the first write, then each `next`. */
 export function fromWrites(ws: HostTscWrite[], scaling: Scaling): Offer {
-  const pieces: TscPiece[] = [{ fromHostTsc: -1n, offset: ws[0].prev, ...scaling, source: 'kvm_write_tsc_offset prev' }];
+  const pieces: TscPiece[] = [{ fromHostTsc: SINCE_BEFORE, offset: ws[0].prev, ...scaling, source: 'kvm_write_tsc_offset prev' }];
   for (const w of ws) pieces.push({ fromHostTsc: w.hostTsc, offset: w.next, ...scaling, source: `kvm_write_tsc_offset (line ${w.line})` });
   return { kind: 'writes', from: `kvm_write_tsc_offset events (${ws.length})`, pieces };
 }
@@ -108,7 +112,7 @@ export function fromSnapshots(v: number, snaps: Snapshot[], ws: HostTscWrite[], 
       : x.tscScalingRatio !== undefined && x.tscScalingRatio !== 1n << BigInt(x.tscScalingFracBits ?? 48)
         ? { ratio: x.tscScalingRatio, fracBits: x.tscScalingFracBits }
         : {};
-  const pieces: TscPiece[] = [{ fromHostTsc: -1n, offset: s[0].tscOffset, ...scal(s[0]), source: `debugfs (${s[0].when})` }];
+  const pieces: TscPiece[] = [{ fromHostTsc: SINCE_BEFORE, offset: s[0].tscOffset, ...scal(s[0]), source: `debugfs (${s[0].when})` }];
   for (let i = 1; i < s.length; i++) {
     if (s[i].tscOffset === s[i - 1].tscOffset && s[i].tscScalingRatio === s[i - 1].tscScalingRatio) continue;
     const between = ws.filter((w) => w.hostTsc > s[i - 1].hostTsc && w.hostTsc <= s[i].hostTsc && w.next === s[i].tscOffset);

@@ -15,13 +15,14 @@
 import type { VmMeta } from '../model/bundle.js';
 import { UserError } from '../model/errors.js';
 import type { TraceDatOptions } from '../parsers/trace-dat/index.js';
-import type { HostScan } from './host-scan.js';
+import type { HostIndex } from '../host/index.js';
 import type { ClockToTsc } from './clock-sync.js';
 import { cpuPairing, vcpuOf, type CpuPairing } from './cpu-pairing.js';
-import { fromSnapshots, fromTimeShift, fromWrites, offsetsText, sameMapping, type Offer, type OfferKind, type Scaling } from './plan-sources.js';
+import { fromSnapshots, fromTimeShift, fromWrites, offsetsText, sameMapping, SINCE_BEFORE, type Offer, type OfferKind, type Scaling } from './plan-sources.js';
 import type { SourceSpec } from './source.js';
 import { VcpuMapping, type TscPiece } from './tsc-mapping.js';
 import type { OfferScore } from './estimate/evidence.js';
+import type { GuestTsc, HostTsc } from '../model/units.js';
 
 /** What the user said on the command line about a guest (bare files, or overrides). */
 export interface GuestOverrides {
@@ -80,7 +81,7 @@ export interface GuestPlan {
 }
 
 /** Builds the plan for one guest. */
-export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, over: GuestOverrides): GuestPlan {
+export function planGuest(host: SourceSpec, scan: Pick<HostIndex, 'tscWrites' | 'vcpuThreadsSeen'>, guest: SourceSpec, over: GuestOverrides): GuestPlan {
   const notes: string[] = [];
   const warnings: string[] = [];
   const vms = host.meta?.vms ?? [];
@@ -145,7 +146,7 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
     const files = fileOffers(v, meta?.snapshots, writes.filter((w) => w.vcpu === v), datGuest, scaling, notes);
     const flagOffset = over.tscOffsetByVcpu?.get(v) ?? over.tscOffset;
     const stated: Offer | undefined =
-      flagOffset !== undefined ? { kind: 'flag', from: '--tsc-offset', pieces: [{ fromHostTsc: -1n, offset: flagOffset, ...scaling, source: '--tsc-offset' }] } : undefined;
+      flagOffset !== undefined ? { kind: 'flag', from: '--tsc-offset', pieces: [{ fromHostTsc: SINCE_BEFORE, offset: flagOffset, ...scaling, source: '--tsc-offset' }] } : undefined;
     const all = stated ? [stated, ...files] : files;
     const offers = all.some((o) => !sameMapping(o, all[0])) ? all : [];
     const choice = over.chosen?.get(v);
@@ -159,14 +160,14 @@ export function planGuest(host: SourceSpec, scan: HostScan, guest: SourceSpec, o
     if (scaling.ratio !== undefined && ratioSnap && (ratioSnap.tscScalingRatio !== scaling.ratio || (ratioSnap.tscScalingFracBits ?? 48) !== scaling.fracBits))
       warnings.push(`vCPU ${v}: --tsc-scaling ${scaling.ratio}/${scaling.fracBits} differs from debugfs's ${ratioSnap.tscScalingRatio}/${ratioSnap.tscScalingFracBits ?? 48}; following --tsc-scaling as stated`);
     let pieces: TscPiece[];
-    let direct: ((g: bigint) => bigint) | undefined;
+    let direct: ((g: GuestTsc) => HostTsc) | undefined;
     let from: string;
     const est = follow ? undefined : over.estimated?.get(v);
     if (follow) [pieces, direct, from] = [follow.pieces, follow.direct, follow.from];
     else if (est) {
       // Estimates assume the scaling they were made with (none, or the drift fit's).
       const scal = est.ratio !== undefined ? { ratio: est.ratio, fracBits: est.fracBits ?? 48 } : {};
-      [pieces, from] = [[{ fromHostTsc: -1n, offset: est.offset, ...scal, source: 'estimate' }], est.method];
+      [pieces, from] = [[{ fromHostTsc: SINCE_BEFORE, offset: est.offset, ...scal, source: 'estimate' }], est.method];
     } else {
       unmapped.set(v, tid);
       return undefined;

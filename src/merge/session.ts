@@ -1,7 +1,9 @@
 /**
  * A merge from inputs to a validated, ordered stream: gathers the sources (bundles or bare files),
- * scans the host once, plans each guest's clock mapping, then runs the streaming merge with the
- * validator watching every event. Exporters subscribe through `run`'s callbacks.
+ * indexes the host in one pass (host/index.ts), plans each guest's clock mapping from it, then runs
+ * the streaming merge with the validator judging every guest event against the index, and the
+ * index's KVM-run segments replayed beside the host events for the exporters and analyses.
+ * Exporters subscribe through `run`'s callbacks.
  */
 import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -9,16 +11,17 @@ import { Diagnostics } from '../model/diagnostics.js';
 import { UserError } from '../model/errors.js';
 import { clockUnit, type TraceClock } from '../model/clock.js';
 import { clockSyncFor, describeClockSync } from './clock-sync.js';
-import { scanHost, type HostScan } from './host-scan.js';
+import { indexHost, type HostIndex, type WindowKind } from '../host/index.js';
+import { KvmReplay } from '../kvm/replay.js';
 import { loadBundle } from './inputs.js';
 import { mergeTimeline, reorderFailures, type Timeline, type TimelineSource } from './merge.js';
-import type { MergedBatch } from './merged-event.js';
+import type { MergeConsumer, MergeDone } from './consumer.js';
 import { planGuest, type GuestOverrides, type GuestPlan } from './plan.js';
 import { openSource, type OpenSource, type SourceSpec } from './source.js';
 import { detectFormat } from '../parsers/detect.js';
 import { buffersWithEvents, openTraceDat, pickBuffer } from '../parsers/trace-dat/index.js';
 import { parseThreadsMode } from '../parsers/ftrace-text-thread.js';
-import { Validator, type ValidationResult, type WindowKind } from './validate.js';
+import { Validator } from './validate.js';
 import { estimateUnmapped, RECORD_NEXT_TIME, settleByEvidence } from './estimate/for-plan.js';
 
 /** Everything a merge is asked to do. */
@@ -36,6 +39,13 @@ export interface MergeRequest {
   strict?: boolean;
   /** Events held per source to restore order. */
   window?: number;
+  /**
+   * False when the run will not stream the host's events (`check`: validation reads the index
+   * alone); the index pass then reports the host's unparsable lines, which the merge otherwise does.
+   */
+  hostStream?: boolean;
+  /** Bytes of host blocks the index pass may keep so the merge need not read the host again (default host/retain.ts HOST_KEEP_BYTES). */
+  hostKeepBytes?: number;
 }
 
 /** A guest of the merge: its sources and its clock plan. */
@@ -49,7 +59,8 @@ export interface MergeGuest {
 export interface PreparedMerge {
   host: SourceSpec[];
   guests: MergeGuest[];
-  scan: HostScan | undefined;
+  /** The host index (undefined without a host). */
+  index: HostIndex | undefined;
   tscKhz: number | undefined;
   tscKhzFrom: string;
   windowKind: WindowKind;
@@ -60,9 +71,15 @@ export interface PreparedMerge {
   opened: Map<SourceSpec, OpenSource>;
   /** Every file the merge reads: trace files and the bundles' meta.json (no output may be one of them). */
   inputs: string[];
+  /** The host's sources replayed from the blocks the index pass kept (taken over by runMerge), when they fit its budget. */
+  hostReplay: OpenSource[] | undefined;
+  /** Events held per source to restore order (the index followed the same order). */
+  window: number | undefined;
+  /** Whether runMerge streams the host's events (see MergeRequest.hostStream). */
+  hostStream: boolean;
 }
 
-/** Gathers inputs, scans the host and plans the mapping; throws UserErrors for impossible merges. */
+/** Gathers inputs, indexes the host and plans the mapping; throws UserErrors for impossible merges. */
 export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
   const diags = new Diagnostics(req.strict ?? false);
   const notes: string[] = [];
@@ -127,7 +144,7 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
 
   assignParseThreads([...host, ...guestGroups.flat()]);
   // The guests' readers open now: a large file's parser thread reads ahead while the host is
-  // scanned, and the merge takes the readers over (see runMerge).
+  // indexed, and the merge takes the readers over (see runMerge).
   const opened = new Map<SourceSpec, OpenSource>();
   try {
     if (host.length) for (const s of guestGroups.flat()) if (s.format === 'ftrace-text') opened.set(s, await openSource(s, diags));
@@ -142,7 +159,17 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
 /** A trace.dat buffer's name as the report gives it (the top-level buffer has none). */
 const bufferName = (name: string): string => (name === '' ? 'top' : `"${name}"`);
 
-/** The rest of {@link prepareMerge}: the host scan, each guest's plan, the TSC frequency. */
+/** Host threads known to run vCPUs before the host is read: bundle metadata, a trace.dat's GUEST option, --vcpu-thread. */
+function knownVcpuThreads(host: SourceSpec[], over: GuestOverrides): number[] {
+  const tids = new Set<number>(over.vcpuThreads?.values() ?? []);
+  for (const s of host) {
+    for (const vm of s.meta?.vms ?? []) for (const c of vm.vcpus) tids.add(c.tid);
+    for (const g of s.dat?.options.guests ?? []) for (const t of g.vcpuToPid.values()) tids.add(t);
+  }
+  return [...tids];
+}
+
+/** The rest of {@link prepareMerge}: the host index, each guest's plan, the TSC frequency. */
 async function planMerge(
   req: MergeRequest,
   host: SourceSpec[],
@@ -151,11 +178,19 @@ async function planMerge(
   diags: Diagnostics,
   notes: string[],
 ): Promise<Omit<PreparedMerge, 'inputs'>> {
-  // The scan reads the host once more than the merge: its bad lines are reported by the merge pass.
-  const scan = host.length ? await scanHost(host, new Diagnostics(req.strict ?? false, 0)) : undefined;
-  if (scan && scan.events === 0) notes.push(`the host trace ${host[0].file} has no events: nothing can be checked`);
+  // The host is read once for the index, which keeps its blocks for the merge when they fit a budget
+  // (host/retain.ts); the host's bad lines are reported once: by the index pass when the merge will
+  // not read the host again, else by the merge pass.
+  const hostStream = req.hostStream !== false;
+  const indexDiags = new Diagnostics(req.strict ?? false);
+  const indexed = host.length
+    ? await indexHost(host, { diags: indexDiags, vcpuTids: knownVcpuThreads(host, req.overrides), window: req.window, keep: hostStream ? req.hostKeepBytes : 0 })
+    : undefined;
+  const index = indexed?.index;
+  if (indexed && (!hostStream || indexed.replay)) diags.absorb(indexDiags);
+  if (index && index.events === 0) notes.push(`the host trace ${host[0].file} has no events: nothing can be checked`);
   const guests: MergeGuest[] = [];
-  for (const g of guestGroups) if (host.length) guests.push({ specs: g, plan: await planOne(req, host, scan!, g, diags) });
+  for (const g of guestGroups) if (host.length) guests.push({ specs: g, plan: await planOne(req, host, index!, g, diags) });
   const guestOnly = !host.length ? guestGroups : [];
   const metaKhz = host[0]?.meta?.tscKhz ?? guestGroups.flat().find((s) => s.meta?.tscKhz)?.meta?.tscKhz;
   // trace-cmd's TSC2NSEC: ns = (tsc × mult) >> shift, so the TSC runs at 10^6 · 2^shift / mult kHz.
@@ -169,16 +204,16 @@ async function planMerge(
       : datKhz
         ? `trace.dat TSC2NSEC (mult ${t2n!.mult}, shift ${t2n!.shift})`
         : 'unknown';
-  if (scan?.unit === 'ns') {
+  if (index?.unit === 'ns') {
     // A host traced with a time clock: the timeline is in ns, i.e. "cycles" of a 1 GHz clock.
     if (guestGroups.length) throw new UserError(`the host trace ${host[0].file} uses a time clock (ns): mapping guests needs the host traced with x86-tsc`);
     tscKhz = 1_000_000;
     tscKhzFrom = 'timestamps in ns (time clock)';
   }
   if (req.tscKhz && metaKhz && req.tscKhz !== metaKhz) notes.push(`--tsc-khz ${req.tscKhz} differs from the bundle's ${metaKhz}; using ${req.tscKhz}`);
-  const windowKind: WindowKind = !scan ? 'none' : scan.counts.kvmEntry > 0 ? 'entry-exit' : scan.counts.kvmFpu > 0 ? 'kvm-run' : 'none';
+  const windowKind: WindowKind = index?.kind ?? 'none';
   for (const g of guestOnly) guests.push({ specs: g, plan: undefined });
-  return { host, guests, scan, tscKhz, tscKhzFrom, windowKind, diags, notes, opened };
+  return { host, guests, index, tscKhz, tscKhzFrom, windowKind, diags, notes, opened, hostReplay: indexed?.replay, window: req.window, hostStream };
 }
 
 /**
@@ -186,17 +221,17 @@ async function planMerge(
  * guest, its clock → TSC fit through its markers; then the evidence settles what the sources
  * disagree on and pairs guest CPUs with vCPUs where nothing else does.
  */
-async function planOne(req: MergeRequest, host: SourceSpec[], scan: HostScan, g: SourceSpec[], diags: Diagnostics): Promise<GuestPlan> {
+async function planOne(req: MergeRequest, host: SourceSpec[], index: HostIndex, g: SourceSpec[], diags: Diagnostics): Promise<GuestPlan> {
   let over = req.overrides;
-  let plan = planGuest(host[0], scan, g[0], over);
+  let plan = planGuest(host[0], index, g[0], over);
   // A guest traced with a time clock goes to its TSC through its kvmsync markers first.
   const timeClock = g.some((s) => s.clock !== undefined && clockUnit(s.clock) === 'ns');
   // No source states some vCPU's offset: estimate it from the traces (a pass over both), or say why not.
   const why: string[] = [];
   if (plan.unmapped.size && over.tscOffset === undefined && !timeClock) {
-    const est = await estimateUnmapped(host, scan, g[0], plan, diags);
+    const est = await estimateUnmapped(index, g[0], plan, diags);
     why.push(...est.failures);
-    if (est.estimated.size) plan = planGuest(host[0], scan, g[0], (over = { ...over, estimated: est.estimated }));
+    if (est.estimated.size) plan = planGuest(host[0], index, g[0], (over = { ...over, estimated: est.estimated }));
   }
   if (plan.vcpus.size === 0)
     throw new UserError(
@@ -208,7 +243,7 @@ async function planOne(req: MergeRequest, host: SourceSpec[], scan: HostScan, g:
     for (const spec of g) plan.clockSync.set(spec.file, await clockSyncFor(spec, quiet()));
   }
   // The passes below read inputs the merge reads again: their bad lines are reported by the merge.
-  plan = await settleByEvidence(host, scan, g, plan, over, quiet());
+  plan = await settleByEvidence(host, index, g, plan, over, quiet());
   for (const w of why) plan.notes.push(`no estimate for ${w}`);
   for (const spec of g) {
     const cs = plan.clockSync?.get(spec.file);
@@ -249,27 +284,32 @@ function assignParseThreads(specs: SourceSpec[]): void {
 export async function releaseMerge(p: PreparedMerge): Promise<void> {
   for (const o of p.opened.values()) await o.close();
   p.opened.clear();
+  p.hostReplay = undefined;
 }
 
-/** Callbacks of a running merge. */
-export interface MergeSinks {
-  onTimeline?: (tl: Timeline, plans: (GuestPlan | undefined)[]) => Promise<void> | void;
-  onBatch: (batch: MergedBatch) => Promise<void> | void;
-}
-
-/** Runs a prepared merge: streams every event to the sinks and returns the validation. */
-export async function runMerge(p: PreparedMerge, sinks: MergeSinks, window?: number): Promise<{ result: ValidationResult; timeline: Timeline | undefined; events: number }> {
+/**
+ * Runs a prepared merge: streams every batch to the consumers (merge/consumer.ts), after the
+ * validator, and returns the validation. Each batch carries the KVM-run segments that start at its
+ * host events (`batch.kvm`). Without the host stream (`p.hostStream` false) only the guests are
+ * merged, on the host's timeline.
+ */
+export async function runMerge(p: PreparedMerge, consumers: MergeConsumer[], window?: number): Promise<MergeDone> {
   const sources: TimelineSource[] = [];
   const plans: (GuestPlan | undefined)[] = [];
-  let validator: Validator | undefined;
+  const validator = new Validator(p.index, p.tscKhz);
   let timeline: Timeline | undefined;
   let started = false;
   let events = 0;
+  const withHost = p.hostStream || !p.index;
   try {
-    for (const spec of p.host) {
-      sources.push({ role: 'host', machine: spec.machine, open: await openSource(spec, p.diags) });
-      plans.push(undefined);
-    }
+    const replayed = p.hostReplay;
+    p.hostReplay = undefined;
+    if (withHost)
+      for (const [i, spec] of p.host.entries()) {
+        sources.push({ role: 'host', machine: spec.machine, open: replayed?.[i] ?? (await openSource(spec, p.diags)) });
+        plans.push(undefined);
+      }
+    const replay = withHost && p.index ? new KvmReplay(p.index, sources.length) : undefined;
     for (const g of p.guests)
       for (const spec of g.specs) {
         const open = p.opened.get(spec) ?? (await openSource(spec, p.diags));
@@ -279,20 +319,20 @@ export async function runMerge(p: PreparedMerge, sinks: MergeSinks, window?: num
       }
     for await (const batch of mergeTimeline(sources, {
       diags: p.diags,
-      window,
-      onTimeline: (tl) => {
-        timeline = tl;
-        validator = new Validator(tl, p.scan, plans, p.tscKhz);
-      },
+      window: window ?? p.window,
+      base: withHost ? undefined : p.index!.base,
+      onTimeline: (tl) => void (timeline = tl),
     })) {
-      // The timeline is known before the first batch; sinks start here so their errors propagate.
+      if (replay) batch.kvm = replay.mark(batch.src, batch.n);
+      // The timeline is known before the first batch; consumers start here so their errors propagate.
       if (!started) {
         started = true;
-        await sinks.onTimeline?.(timeline!, plans);
+        validator.begin(timeline!, plans);
+        for (const c of consumers) await c.begin?.(timeline!, plans);
       }
       events += batch.n;
-      validator!.handle(batch);
-      await sinks.onBatch(batch);
+      validator.batch(batch);
+      for (const c of consumers) await c.batch(batch);
     }
   } finally {
     // Every reader ends, also one the merge never pulled from (its parser thread stops), and one
@@ -301,12 +341,15 @@ export async function runMerge(p: PreparedMerge, sinks: MergeSinks, window?: num
     await releaseMerge(p);
   }
   if (!started) throw new UserError(`the inputs hold no events (${sources.map((s) => s.open.spec.file).join(', ')}): nothing to merge`);
-  const result = validator ? validator.finalize() : { guests: [], ok: true, failures: [] };
-  // Events beyond the reorder window leave the output out of time order: the verdict says so.
-  const late = timeline ? reorderFailures(timeline) : [];
+  const result = validator.end();
+  // Events beyond the reorder window leave the output out of time order: the verdict says so (for
+  // a host this merge did not read, as the index pass found them).
+  const late = [...(withHost ? [] : (p.index?.lateFailures ?? [])), ...(timeline ? reorderFailures(timeline) : [])];
   if (late.length) {
     result.failures.push(...late);
     result.ok = false;
   }
-  return { result, timeline, events };
+  const done: MergeDone = { result, timeline: timeline!, events };
+  for (const c of consumers) await c.end?.(done);
+  return done;
 }

@@ -11,7 +11,7 @@ import { detectFormat } from '../parsers/detect.js';
 import { readFtraceBlocks } from '../parsers/ftrace-text.js';
 import { readFtraceBlocksThreaded, type FtraceTextProgress } from '../parsers/ftrace-text-thread.js';
 import { EventBlock, StringTable } from '../model/event-block.js';
-import { openTraceDat, readTraceDatEvents, type TraceDatInfo } from '../parsers/trace-dat/index.js';
+import { openTraceDat, readTraceDatEvents, type TraceDat } from '../parsers/trace-dat/index.js';
 import { openStap } from '../parsers/stap.js';
 
 /** What the user (or a bundle) says about one input. */
@@ -25,8 +25,8 @@ export interface SourceSpec {
   clockFrom?: 'metadata' | 'flag';
   /** The bundle's metadata when the file came from a bundle. */
   meta?: BundleMeta;
-  /** A trace.dat file's metadata (options: TRACEID, GUEST, TIME_SHIFT, TSC2NSEC), read when it is planned. */
-  dat?: TraceDatInfo;
+  /** A trace.dat file's metadata (options: TRACEID, GUEST, TIME_SHIFT, TSC2NSEC, event formats), read once when it is planned. */
+  dat?: TraceDat;
   /** For trace.dat files with several buffers: which one (default: the top-level buffer). */
   buffer?: string;
   /** ftrace text parsed on a worker thread (the session gives threads to the largest files). */
@@ -48,9 +48,18 @@ export interface OpenSource {
   close(): Promise<void>;
 }
 
+/** Passes over each file's events begun in this process, by file name. */
+const passes = new Map<string, number>();
+
+/** How many times `file` has been opened to read its events in this process (the host index's pass, the merge's, estimation's). */
+export function readsOf(file: string): number {
+  return passes.get(file) ?? 0;
+}
+
 /** Opens a source for reading; the format is detected from content when not given. */
 export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<OpenSource> {
   const format = spec.format ?? (await detectFormat(spec.file));
+  passes.set(spec.file, readsOf(spec.file) + 1);
   if (format === 'ftrace-text') {
     // A large file may be parsed on a second thread (see ftrace-text-thread.ts); same blocks either way.
     let parser!: FtraceTextProgress;
@@ -87,7 +96,8 @@ export async function openSource(spec: SourceSpec, diags: Diagnostics): Promise<
     };
   }
   if (format === 'trace-dat') {
-    const t = openTraceDat(spec.file, diags);
+    // The metadata read when the merge was planned serves every later pass: formats are parsed once.
+    const t = spec.dat ?? openTraceDat(spec.file, diags);
     const stream = readTraceDatEvents(t, { diags, buffer: spec.buffer });
     let events = 0;
     const counted = async function* (): AsyncGenerator<TraceEvent[]> {

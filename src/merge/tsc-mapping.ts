@@ -7,12 +7,14 @@
  * mapping is a list of pieces, each in force from a host TSC on.
  */
 
+import { guestTsc, hostTsc, type GuestTsc, type HostTsc } from '../model/units.js';
+
 const U64_MASK = (1n << 64n) - 1n;
 
 /** One piece: the scaling and offset in force from `fromHostTsc` (inclusive) on. */
 export interface TscPiece {
   /** Host TSC at which this piece starts; -1n for "since before the trace". */
-  fromHostTsc: bigint;
+  fromHostTsc: HostTsc;
   /** Signed offset added after scaling. */
   offset: bigint;
   /** Scaling ratio (fixed point), undefined when not scaled. */
@@ -24,9 +26,9 @@ export interface TscPiece {
 }
 
 /** The guest TSC a piece gives for a host TSC (the kernel's formula, u64 wrap-around included). */
-export function hostToGuest(p: TscPiece, hostTsc: bigint): bigint {
-  const scaled = p.ratio === undefined ? hostTsc : ((hostTsc * p.ratio) >> BigInt(p.fracBits ?? 0)) & U64_MASK;
-  return (scaled + p.offset) & U64_MASK;
+export function hostToGuest(p: TscPiece, host: HostTsc): GuestTsc {
+  const scaled = p.ratio === undefined ? host : ((host * p.ratio) >> BigInt(p.fracBits ?? 0)) & U64_MASK;
+  return guestTsc((scaled + p.offset) & U64_MASK);
 }
 
 /**
@@ -34,13 +36,13 @@ export function hostToGuest(p: TscPiece, hostTsc: bigint): bigint {
  * hostToGuest(h) ≤ guestTsc (floor inverse; exact, so hostToGuest(result) ≤ guestTsc <
  * hostToGuest(result + 1)). Without scaling that is simply guest − offset.
  */
-export function guestToHost(p: TscPiece, guestTsc: bigint): bigint {
+export function guestToHost(p: TscPiece, guest: GuestTsc): HostTsc {
   // The value of (host × ratio) >> frac: offsets are added modulo 2^64, so subtract modulo 2^64.
-  const unscaled = (guestTsc - p.offset) & U64_MASK;
-  if (p.ratio === undefined) return unscaled;
+  const unscaled = (guest - p.offset) & U64_MASK;
+  if (p.ratio === undefined) return hostTsc(unscaled);
   const frac = BigInt(p.fracBits ?? 0);
   // (h × r) >> f ≤ u  ⇔  h × r < (u + 1) << f  ⇔  h ≤ (((u + 1) << f) − 1) / r
-  return (((unscaled + 1n) << frac) - 1n) / p.ratio;
+  return hostTsc((((unscaled + 1n) << frac) - 1n) / p.ratio);
 }
 
 /** A per-vCPU piecewise mapping; pieces sorted by `fromHostTsc`. */
@@ -55,7 +57,7 @@ export class VcpuMapping {
    */
   constructor(
     pieces: TscPiece[],
-    readonly direct?: (guestTsc: bigint) => bigint,
+    readonly direct?: (guest: GuestTsc) => HostTsc,
   ) {
     if (pieces.length === 0) throw new Error('a mapping needs at least one piece');
     this.pieces = [...pieces].sort((a, b) => (a.fromHostTsc < b.fromHostTsc ? -1 : a.fromHostTsc > b.fromHostTsc ? 1 : 0));
@@ -70,13 +72,13 @@ export class VcpuMapping {
    * Maps a guest TSC to host TSC with the piece in force at the resulting host time. Guest
    * timestamps arrive nearly in order, so the search starts at the last piece used.
    */
-  toHost(guestTsc: bigint): bigint {
-    if (this.direct) return this.direct(guestTsc);
+  toHost(guest: GuestTsc): HostTsc {
+    if (this.direct) return this.direct(guest);
     const ps = this.pieces;
-    if (ps.length === 1) return guestToHost(ps[0], guestTsc);
+    if (ps.length === 1) return guestToHost(ps[0], guest);
     let k = this.cursor;
     for (let tries = 0; tries < ps.length; tries++) {
-      const h = guestToHost(ps[k], guestTsc);
+      const h = guestToHost(ps[k], guest);
       if (h < ps[k].fromHostTsc && k > 0) k--;
       else if (k + 1 < ps.length && h >= ps[k + 1].fromHostTsc) k++;
       else {
@@ -86,6 +88,6 @@ export class VcpuMapping {
     }
     // The guest value falls where the offset jumped (no host time maps to it): use the piece found.
     this.cursor = k;
-    return guestToHost(ps[k], guestTsc);
+    return guestToHost(ps[k], guest);
   }
 }

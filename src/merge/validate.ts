@@ -1,30 +1,27 @@
 /**
- * Validation of a merged timeline, always on, in the same single pass as the export.
- *
- * Every mapped guest event must fall inside a guest-mode window of its vCPU's host thread:
- *  - `entry-exit`: from kvm_entry to the next kvm_exit on that thread (VMX/SVM hosts);
- *  - `kvm-run`: where the host has no kvm_entry/kvm_exit (kvm-pvm, see shared/kvm-lab.md), the
- *    KVM_RUN span (kvm_fpu load → unload on the thread) minus the thread's sched-out gaps.
- * Boundaries are inclusive. Guest events outside the host trace's span, or before the first
- * window evidence of their vCPU, cannot be checked and are counted apart.
+ * Validation of a merged timeline, always on: every mapped guest event must fall inside a moment
+ * its vCPU's host thread was running guest code. Those moments are the KVM-run tracker's GUEST
+ * segments in the host index (kvm/tracker.ts has the rules: kvm_entry → kvm_exit on VMX/SVM hosts,
+ * KVM_RUN on a CPU on kvm-pvm); validation is a lookup of each guest event in them (kvm/cursor.ts),
+ * so it needs no host event of its own — `check` runs it without reading the host again.
+ * Guest events outside the host trace's span, or where the tracker cannot tell, are not checkable
+ * and counted apart.
  *
  * Sync points (`kvmsync … kind=pio|cpuid t0=… t1=…` markers) are matched to the host's event for
  * the exit (kvm_pio on port 0xe9, kvm_exit reason CPUID) on that vCPU's thread: the host event's
  * TSC must lie inside the mapped [t0, t1] bracket. Each matched point also bounds the offset:
  * t0 − h ≤ offset ≤ t1 − h.
  */
-import { isCpuidExit, isMarkerEvent, kvmExitReason, kvmFpu, kvmPioPort, schedSwitch, syncMarker } from '../parsers/event-fields.js';
-import type { HostScan } from './host-scan.js';
+import { fieldsOf } from '../parsers/event-fields.js';
+import type { HostIndex, WindowKind } from '../host/index.js';
+import { SegmentCursor, INSIDE, OUTSIDE } from '../kvm/cursor.js';
 import type { MergedBatch } from './merged-event.js';
 import type { EventBlock } from '../model/event-block.js';
 import type { Timeline } from './merge.js';
 import type { GuestPlan } from './plan.js';
+import { cyclesToNs, type GuestTsc } from '../model/units.js';
 
-/** Which kind of guest-mode evidence the host trace has. */
-export type WindowKind = 'entry-exit' | 'kvm-run' | 'none';
-
-/** The sync port kvmtrace's `syncpt` writes to. */
-export const SYNC_PORT = 0xe9;
+export type { WindowKind } from '../host/index.js';
 
 /** Validation figures of one vCPU (the `--summary` JSON, plus details). */
 export interface VcpuValidation {
@@ -37,10 +34,14 @@ export interface VcpuValidation {
   worstViolationCycles: number;
   /** Worst violation in ns, when the TSC frequency is known. */
   worstViolationNs: number | null;
-  /** True when more outside events came in one gap than are measured (PENDING_CAP): the worst is a lower bound. */
+  /** Kept for the summary's readers: the worst violation is exact (every outside event is measured against the index). */
   worstIsLowerBound: boolean;
   sync: { points: number; matched: number; noHostEvidence: number; offsetLow: string | null; offsetHigh: string | null };
   mappingFrom: string;
+  /** kvm-run hosts: switch-ins of the vCPU thread the host trace lacks (their stretches are not checkable). */
+  missedSwitchIns?: number;
+  /** Guests traced with the `global` clock: events whose stamp may have been clamped (not checkable). */
+  clampedStamps?: number;
 }
 
 /** Validation of one guest. */
@@ -59,122 +60,71 @@ export interface ValidationResult {
   failures: string[];
 }
 
-const RING = 256;
-/** At most this many outside events wait for their gap's end to be measured (memory bound). */
-const PENDING_CAP = 1 << 16;
-
-/** A three-valued fact: known yes, known no, or not known (yet). */
-const YES = 1;
-const NO = 0;
-const UNKNOWN = -1;
-type Fact = typeof YES | typeof NO | typeof UNKNOWN;
+/** How many of a thread's latest sync exits (before the marker) a sync point is matched against. */
+const RECENT_SYNC = 256;
 
 class VcpuState {
-  /** entry-exit: in guest mode (kvm_entry → kvm_exit); kvm-run: inside KVM_RUN (kvm_fpu load → unload). */
-  inRun: Fact = UNKNOWN;
-  /** kvm-run only: the thread is on a CPU (sched_switch, or any event it traced). */
-  onCpu: Fact = UNKNOWN;
-  /** Whether the vCPU can be executing guest code now, from the two facts above. */
-  inGuest: Fact = UNKNOWN;
-  lastLeave = -Infinity;
-  /** Guest events seen while the vCPU was known out of guest mode, waiting for the next entry to measure them. */
-  pending: number[] = [];
-  /** Outside events beyond PENDING_CAP in one gap: counted, not measured. */
-  unmeasured = 0;
   checked = 0;
   inside = 0;
   notCheckable = 0;
   worst = 0;
-  // Recent host sync evidence on the thread: a ring of timestamps per kind.
-  pio = new Float64Array(RING);
-  pioN = 0;
-  cpuid = new Float64Array(RING);
-  cpuidN = 0;
+  clamped = 0;
   syncPoints = 0;
   syncMatched = 0;
   syncNoEvidence = 0;
   offLow: bigint | undefined;
   offHigh: bigint | undefined;
   constructor(
-    readonly guest: number,
     readonly vcpu: number,
     readonly tid: number | undefined,
-    private readonly needsCpu: boolean,
+    /** Undefined when the index tracks no such thread: nothing can be judged. */
+    readonly cursor: SegmentCursor | undefined,
   ) {}
-
-  /** Guest events (in the host's span) that came before the first run evidence, with the on-CPU fact at each. */
-  early: number[] = [];
-  earlyCpu: Fact[] = [];
-
-  /** A run-state change (kvm_entry/exit, kvm_fpu load/unload) at t. */
-  setRun(v: Fact, t: number): void {
-    if (this.inRun === UNKNOWN) this.resolveEarly(v === YES ? NO : YES, t);
-    this.inRun = v;
-    this.update(t);
-  }
-
-  /**
-   * The first run evidence tells what came before it: an entry (or KVM_RUN start) at t means the
-   * vCPU was out since the trace began — nesting is impossible — and an exit (or KVM_RUN end)
-   * means it was in. Early guest events are judged by that: inside, or outside by the time left
-   * until t. Off-CPU moments stay not checkable (the trace may lack a switch-in, see below).
-   */
-  private resolveEarly(before: Fact, t: number): void {
-    for (let i = 0; i < this.early.length; i++) {
-      const p = this.early[i];
-      if (before === YES) {
-        if (this.needsCpu && this.earlyCpu[i] === NO) this.notCheckable++;
-        else (this.checked++, this.inside++);
-      } else {
-        this.checked++;
-        if (t - p > this.worst) this.worst = t - p;
-      }
-    }
-    this.early.length = 0;
-    this.earlyCpu.length = 0;
-  }
-
-  /** Recomputes `inGuest` after a change at time t; measures pending violations on entry. */
-  update(t: number): void {
-    // Off-CPU counts only inside a known KVM_RUN span: before the first kvm_fpu the run state is
-    // unknown, and a switch-out whose switch-in the trace lacks (seen on this lab's host) must not
-    // turn into a violation on its own.
-    const now: Fact =
-      this.inRun === YES && (!this.needsCpu || this.onCpu === YES)
-        ? YES
-        : this.inRun === NO || (this.inRun === YES && this.needsCpu && this.onCpu === NO)
-          ? NO
-          : UNKNOWN;
-    if (now === this.inGuest) return;
-    if (now === YES) {
-      for (const p of this.pending) {
-        const d = Math.min(p - this.lastLeave, t - p);
-        if (d <= 0) this.inside++;
-        else if (d > this.worst) this.worst = d;
-      }
-      this.pending.length = 0;
-    } else if (this.inGuest === YES) this.lastLeave = t;
-    this.inGuest = now;
-  }
 }
 
-/** The streaming validator: feed it every merged event in order, then `finalize()`. */
+/**
+ * The `global` trace clock never goes backwards across CPUs: a stamp taken on one CPU is raised to
+ * the last one taken anywhere. Guest events of such a source that share their raw stamp with an
+ * event of another CPU may have been clamped, so they are held until the run of equal stamps ends
+ * and, when it spans CPUs, not judged.
+ */
+interface HeldRun {
+  raw: number;
+  cpus: number;
+  firstCpu: number;
+  items: { t: number; vcpu: number }[];
+}
+
+/**
+ * The validator, a merge consumer (merge/consumer.ts): it judges every merged guest event (host
+ * events are ignored), and `end()` gives the figures and the verdict.
+ */
 export class Validator {
   private readonly states: VcpuState[][] = [];
-  private readonly byTid = new Map<number, VcpuState[]>();
   readonly kind: WindowKind;
-  private readonly first: number;
-  private readonly last: number;
+  private tl!: Timeline;
+  private plans: (GuestPlan | undefined)[] = [];
+  private first = Infinity;
+  private last = -Infinity;
+  /** Per guest source of the `global` clock: its run of equal stamps held back. */
+  private readonly held: (HeldRun | undefined)[] = [];
+  private global: boolean[] = [];
 
   constructor(
-    private readonly tl: Timeline,
-    scan: HostScan | undefined,
-    private readonly plans: (GuestPlan | undefined)[],
+    private readonly index: HostIndex | undefined,
     private readonly tscKhz: number | undefined,
   ) {
-    this.kind = !scan ? 'none' : scan.counts.kvmEntry > 0 ? 'entry-exit' : scan.counts.kvmFpu > 0 ? 'kvm-run' : 'none';
-    this.first = scan?.first !== undefined ? Number(scan.first - tl.base) : Infinity;
-    this.last = scan?.last !== undefined ? Number(scan.last - tl.base) : -Infinity;
+    this.kind = index?.kind ?? 'none';
+  }
+
+  /** The timeline and each source's plan: states for every planned vCPU. */
+  begin(tl: Timeline, plans: (GuestPlan | undefined)[]): void {
+    this.tl = tl;
+    this.plans = plans;
+    const index = this.index;
+    this.first = index?.first !== undefined ? Number(index.first - tl.base) : Infinity;
+    this.last = index?.last !== undefined ? Number(index.last - tl.base) : -Infinity;
+    this.global = tl.sources.map((s) => s.role === 'guest' && s.open.header.clock === 'global');
     plans.forEach((p, src) => {
       this.states[src] = [];
       if (p) for (const v of p.vcpus.keys()) this.state(src, v);
@@ -185,112 +135,87 @@ export class Validator {
     let s = this.states[src][vcpu];
     if (!s) {
       const tid = this.plans[src]!.vcpu(vcpu).tid;
-      s = new VcpuState(src, vcpu, tid, this.kind === 'kvm-run');
+      const th = tid !== undefined ? this.index?.threads.get(tid) : undefined;
+      s = new VcpuState(vcpu, tid, th && this.kind !== 'none' ? new SegmentCursor(th.segments) : undefined);
       this.states[src][vcpu] = s;
-      if (tid !== undefined) {
-        const l = this.byTid.get(tid) ?? [];
-        l.push(s);
-        this.byTid.set(tid, l);
-      }
     }
     return s;
   }
 
-  /** Feeds one batch of merged events (in timeline order). */
-  handle(batch: MergedBatch): void {
+  /** Judges one batch of merged events (in timeline order). */
+  batch(batch: MergedBatch): void {
     for (let k = 0; k < batch.n; k++) {
-      if (batch.vcpu[k] < 0) this.host(batch.t[k], batch.blk[k], batch.row[k]);
-      else this.guest(batch.t[k], batch.src[k], batch.vcpu[k], batch.blk[k], batch.row[k]);
+      const src = batch.src[k];
+      if (!this.plans[src]) continue;
+      const blk = batch.blk[k];
+      const r = batch.row[k];
+      const f = fieldsOf(blk, r);
+      if (f?.kind === 'marker' && f.sync) this.sync(batch.t[k], src, f.sync.cpu, f.sync.kind, f.sync.t0, f.sync.t1);
+      if (this.global[src]) this.hold(src, batch.t[k], batch.vcpu[k], blk, r);
+      else this.judge(this.state(src, batch.vcpu[k]), batch.t[k]);
     }
   }
 
-  /** A host event at timeline time `t`: row `r` of `blk`. */
-  private host(t: number, blk: EventBlock, r: number): void {
-    const name = blk.nameOf(r);
-    const c = name.charCodeAt(0);
-    if (c === 115 /* s */ && name === 'sched_switch') {
-      const sw = schedSwitch(blk.body(r));
-      if (!sw) return;
-      const out = this.byTid.get(sw.prevPid);
-      if (out) for (const s of out) (s.onCpu = NO), s.update(t);
-      const inn = this.byTid.get(sw.nextPid);
-      if (inn) for (const s of inn) (s.onCpu = YES), s.update(t);
+  /** Holds a `global`-clock guest event while its raw stamp repeats (see HeldRun). */
+  private hold(src: number, t: number, vcpu: number, blk: EventBlock, r: number): void {
+    const raw = blk.ts[r];
+    const cpu = blk.cpu[r];
+    const h = this.held[src];
+    if (h && h.raw === raw) {
+      if (cpu !== h.firstCpu) h.cpus = 2;
+      h.items.push({ t, vcpu });
       return;
     }
-    const ss = this.byTid.get(blk.pid[r]);
-    if (!ss) return;
-    // The thread traced this event, so it is on a CPU now (covers switch-ins the trace missed).
-    if (this.kind === 'kvm-run') for (const s of ss) if (s.onCpu !== YES) (s.onCpu = YES), s.update(t);
-    if (c !== 107 /* k */) return;
-    switch (name) {
-      case 'kvm_entry':
-        if (this.kind === 'entry-exit') for (const s of ss) s.setRun(YES, t);
-        break;
-      case 'kvm_exit': {
-        if (this.kind === 'entry-exit') for (const s of ss) s.setRun(NO, t);
-        if (isCpuidExit(kvmExitReason(blk.body(r)))) for (const s of ss) s.cpuid[s.cpuidN++ % RING] = t;
-        break;
-      }
-      case 'kvm_fpu': {
-        if (this.kind !== 'kvm-run') break;
-        const f = kvmFpu(blk.body(r));
-        if (f !== 0) for (const s of ss) s.setRun(f === 1 ? YES : NO, t);
-        break;
-      }
-      case 'kvm_pio':
-        if (kvmPioPort(blk.body(r)) === SYNC_PORT) for (const s of ss) s.pio[s.pioN++ % RING] = t;
-        break;
+    this.release(src);
+    this.held[src] = { raw, cpus: 1, firstCpu: cpu, items: [{ t, vcpu }] };
+  }
+
+  private release(src: number): void {
+    const h = this.held[src];
+    if (!h) return;
+    this.held[src] = undefined;
+    for (const it of h.items) {
+      const s = this.state(src, it.vcpu);
+      if (h.cpus > 1) (s.clamped++, s.notCheckable++);
+      else this.judge(s, it.t);
     }
   }
 
-  /** A guest event of source `src`, run by `vcpu`, at timeline time `t`: row `r` of `blk`. */
-  private guest(t: number, src: number, vcpu: number, blk: EventBlock, r: number): void {
-    const s = this.state(src, vcpu);
-    if (isMarkerEvent(blk.nameOf(r))) {
-      const sp = syncMarker(blk.body(r));
-      if (sp) this.sync(src, sp.cpu, sp.kind, sp.t0, sp.t1);
-    }
-    if (this.kind === 'none' || s.tid === undefined || t < this.first || t > this.last) {
+  /** A guest event of vCPU state `s` at timeline time t. */
+  private judge(s: VcpuState, t: number): void {
+    if (!s.cursor || t < this.first || t > this.last) {
       s.notCheckable++;
       return;
     }
-    if (s.inRun === UNKNOWN) {
-      // Before the first run evidence of this vCPU: judged when it comes (see resolveEarly).
-      if (s.early.length < PENDING_CAP) (s.early.push(t), s.earlyCpu.push(s.onCpu));
-      else s.notCheckable++;
-      return;
-    }
-    if (s.inGuest === UNKNOWN) {
-      s.notCheckable++;
-      return;
-    }
-    s.checked++;
-    if (s.inGuest === YES || t === s.lastLeave) s.inside++;
-    else if (s.pending.length < PENDING_CAP) s.pending.push(t);
-    else {
-      // Bounded memory: past the cap, an outside event still counts (checked − inside) but is not
-      // measured; the worst violation reported is then a lower bound, and says so.
-      s.unmeasured++;
-    }
+    const v = s.cursor.judge(t);
+    if (v === INSIDE) (s.checked++, s.inside++);
+    else if (v === OUTSIDE) {
+      s.checked++;
+      if (s.cursor.distance > s.worst) s.worst = s.cursor.distance;
+    } else s.notCheckable++;
   }
 
-  private sync(src: number, cpu: number, kind: 'pio' | 'cpuid', t0: bigint, t1: bigint): void {
+  /**
+   * A sync marker at timeline time `at`: the host's sync exits of its kind on the vCPU's thread up
+   * to that time (host events come first at equal times), the latest RECENT_SYNC of them.
+   */
+  private sync(at: number, src: number, cpu: number, kind: 'pio' | 'cpuid', t0: GuestTsc, t1: GuestTsc): void {
     const plan = this.plans[src]!;
     const v = plan.cpuToVcpu(cpu);
     const s = this.state(src, v);
     s.syncPoints++;
+    const all = s.tid !== undefined ? this.index?.sync.get(s.tid)?.[kind] : undefined;
+    const end = all ? upperBound(all, at) : 0;
+    if (end === 0) {
+      s.syncNoEvidence++;
+      return;
+    }
     const map = plan.vcpu(v).mapping;
     const base = this.tl.base;
     const h0 = Number(map.toHost(t0) - base);
     const h1 = Number(map.toHost(t1) - base);
-    const ring = kind === 'pio' ? s.pio : s.cpuid;
-    const n = Math.min(kind === 'pio' ? s.pioN : s.cpuidN, RING);
-    if (n === 0) {
-      s.syncNoEvidence++;
-      return;
-    }
-    for (let i = 0; i < n; i++) {
-      const h = ring[i];
+    for (let i = Math.max(0, end - RECENT_SYNC); i < end; i++) {
+      const h = all![i];
       if (h >= h0 && h <= h1) {
         s.syncMatched++;
         const hAbs = base + BigInt(h);
@@ -304,7 +229,8 @@ export class Validator {
   }
 
   /** Closes the pass and returns the figures and the verdict. */
-  finalize(): ValidationResult {
+  end(): ValidationResult {
+    this.held.forEach((_, src) => this.release(src));
     const guests: GuestValidation[] = [];
     const failures: string[] = [];
     this.plans.forEach((plan, src) => {
@@ -314,53 +240,70 @@ export class Validator {
       for (const s of this.states[src]) {
         // vCPUs of other VMs seen on the host (kvm_entry) that this guest never used are not reported.
         if (!s || (s.checked + s.notCheckable + s.syncPoints === 0 && !plan.vm?.vcpus.some((c) => c.vcpu === s.vcpu))) continue;
-        for (const p of s.pending) {
-          const d = p - s.lastLeave;
-          if (d > s.worst) s.worst = d;
-        }
-        // No run evidence ever came for these: nothing to judge them by.
-        s.notCheckable += s.early.length;
-        s.early.length = 0;
-        s.pending.length = 0;
-        const p = plan.vcpu(s.vcpu);
-        const v: VcpuValidation = {
-          vcpu: s.vcpu,
-          hostTid: s.tid ?? null,
-          windowKind: this.kind,
-          checked: s.checked,
-          inside: s.inside,
-          notCheckable: s.notCheckable,
-          worstViolationCycles: s.worst,
-          worstViolationNs: this.tscKhz ? Math.round((s.worst * 1e6) / this.tscKhz) : null,
-          worstIsLowerBound: s.unmeasured > 0,
-          sync: {
-            points: s.syncPoints,
-            matched: s.syncMatched,
-            noHostEvidence: s.syncNoEvidence,
-            offsetLow: s.offLow?.toString() ?? null,
-            offsetHigh: s.offHigh?.toString() ?? null,
-          },
-          mappingFrom: p.mappingFrom,
-        };
+        const v = this.figures(s, plan, src);
         vcpus.push(v);
-        if (v.inside < v.checked)
-          failures.push(`${name} vCPU ${v.vcpu}: ${v.checked - v.inside} of ${v.checked} guest events fall outside the host's guest-mode windows (worst by ${v.worstViolationCycles} cycles)`);
-        const checkableSync = v.sync.points - v.sync.noHostEvidence;
-        if (v.checked === 0 && checkableSync === 0)
-          failures.push(
-            `${name} vCPU ${v.vcpu}: nothing could be checked — ` +
-              (this.kind === 'none'
-                ? 'the host trace has no guest-mode evidence (no kvm_entry/kvm_exit, no kvm_fpu)'
-                : v.hostTid === null
-                  ? 'no host thread is known for this vCPU'
-                  : `all ${v.notCheckable} guest events fall outside the host trace's span or before any evidence`) +
-              ', so the mapping is unverified',
-          );
-        if (v.sync.matched < checkableSync)
-          failures.push(`${name} vCPU ${v.vcpu}: ${checkableSync - v.sync.matched} of ${checkableSync} sync points have no host event inside their [t0, t1] bracket`);
+        failures.push(...vcpuFailures(name, v, this.kind));
       }
       guests.push({ name, file: plan.spec.file, vcpus, notes: plan.notes });
     });
     return { guests, ok: failures.length === 0, failures };
   }
+
+  private figures(s: VcpuState, plan: GuestPlan, src: number): VcpuValidation {
+    const th = s.tid !== undefined ? this.index?.threads.get(s.tid) : undefined;
+    return {
+      vcpu: s.vcpu,
+      hostTid: s.tid ?? null,
+      windowKind: this.kind,
+      checked: s.checked,
+      inside: s.inside,
+      notCheckable: s.notCheckable,
+      worstViolationCycles: s.worst,
+      worstViolationNs: this.tscKhz ? Math.round(cyclesToNs(s.worst, this.tscKhz)) : null,
+      worstIsLowerBound: false,
+      sync: {
+        points: s.syncPoints,
+        matched: s.syncMatched,
+        noHostEvidence: s.syncNoEvidence,
+        offsetLow: s.offLow?.toString() ?? null,
+        offsetHigh: s.offHigh?.toString() ?? null,
+      },
+      mappingFrom: plan.vcpu(s.vcpu).mappingFrom,
+      ...(this.kind === 'kvm-run' ? { missedSwitchIns: th?.missedSwitchIns ?? 0 } : {}),
+      ...(this.global[src] ? { clampedStamps: s.clamped } : {}),
+    };
+  }
+}
+
+/** The failure sentences of one vCPU's figures. */
+function vcpuFailures(name: string, v: VcpuValidation, kind: WindowKind): string[] {
+  const out: string[] = [];
+  if (v.inside < v.checked)
+    out.push(`${name} vCPU ${v.vcpu}: ${v.checked - v.inside} of ${v.checked} guest events fall outside the host's guest-mode windows (worst by ${v.worstViolationCycles} cycles)`);
+  const checkableSync = v.sync.points - v.sync.noHostEvidence;
+  if (v.checked === 0 && checkableSync === 0)
+    out.push(
+      `${name} vCPU ${v.vcpu}: nothing could be checked — ` +
+        (kind === 'none'
+          ? 'the host trace has no guest-mode evidence (no kvm_entry/kvm_exit, no kvm_fpu)'
+          : v.hostTid === null
+            ? 'no host thread is known for this vCPU'
+            : `all ${v.notCheckable} guest events fall outside the host trace's span or before any evidence`) +
+        ', so the mapping is unverified',
+    );
+  if (v.sync.matched < checkableSync)
+    out.push(`${name} vCPU ${v.vcpu}: ${checkableSync - v.sync.matched} of ${checkableSync} sync points have no host event inside their [t0, t1] bracket`);
+  return out;
+}
+
+/** The number of values of a sorted array that are ≤ x. */
+function upperBound(a: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -1,4 +1,5 @@
 import { UserError } from './errors.js';
+import { hostTsc, type HostTsc } from './units.js';
 import { parseClock, type TraceClock } from './clock.js';
 import { checkCount, checkTid, checkTscKhz, checkTscOffset, checkTscScaling, checkVcpu, type ValueCheck } from './mapping-values.js';
 
@@ -9,7 +10,7 @@ export type TraceFormat = 'ftrace-text' | 'trace-dat' | 'stap';
 export interface TscSnapshot {
   when: string;
   /** Host TSC right after the reading. */
-  hostTsc: bigint;
+  hostTsc: HostTsc;
   /** Signed TSC offset. */
   tscOffset: bigint;
   tscScalingRatio?: bigint;
@@ -118,7 +119,7 @@ export function validateMeta(raw: unknown, file: string): BundleMeta {
     const o = obj(s, p);
     const snap: TscSnapshot = {
       when: str(o.when, `${p}.when`),
-      hostTsc: dec(o.hostTsc, `${p}.hostTsc`, false),
+      hostTsc: hostTsc(dec(o.hostTsc, `${p}.hostTsc`, false)),
       tscOffset: ruled(dec(o.tscOffset, `${p}.tscOffset`, true), `${p}.tscOffset`, checkTscOffset),
     };
     if (o.tscScalingRatio !== undefined) {

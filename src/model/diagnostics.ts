@@ -40,6 +40,12 @@ export class Diagnostics {
     if (this.list.length < this.keep) this.list.push(d);
   }
 
+  /** Takes over the diagnostics another collector found (in their order, after this one's). */
+  absorb(other: Diagnostics): void {
+    for (const d of other.list) if (this.list.length < this.keep) this.list.push(d);
+    this.count += other.count;
+  }
+
   /** A human summary: the count and the first few diagnostics. */
   summary(show = 10): string {
     if (this.count === 0) return 'no unparsable lines';

@@ -7,6 +7,7 @@
  * {@link TraceEvent} of one row for code that wants objects (analyses, the scan of the host).
  */
 import type { TraceEvent } from './event.js';
+import { TYPED_EVENTS, type KvmFields } from './kvm-fields.js';
 
 /**
  * The strings a source's blocks refer to by id (task names, event names, irq-info flags). It
@@ -16,6 +17,15 @@ export class StringTable {
   /** The strings, by id. */
   readonly list: string[] = [];
   private readonly ids = new Map<string, number>();
+  /** By id: the typed-fields kind of an event of that name (model/kvm-fields.ts), null for none; filled on first ask. */
+  private readonly kinds: (KvmFields['kind'] | null)[] = [];
+
+  /** The kind of typed fields events named by string `id` carry, undefined when they carry none (cached: one array read). */
+  typedKind(id: number): KvmFields['kind'] | undefined {
+    let k = this.kinds[id];
+    if (k === undefined) k = this.kinds[id] = TYPED_EVENTS.get(this.list[id]) ?? null;
+    return k ?? undefined;
+  }
 
   /** The id of `s`, added when new. */
   id(s: string): number {
@@ -55,6 +65,8 @@ export class EventBlock {
   bodyEnd!: Int32Array;
   /** Bodies held as text, by row (sparse); undefined until one is. */
   bodyText: (string | undefined)[] | undefined;
+  /** Typed fields by row (sparse; null: none), when decoded at import (trace.dat); see parsers/event-fields.ts fieldsOf. */
+  typed: (KvmFields | null | undefined)[] | undefined;
   /** The objects a block was made from ({@link fromEvents}), returned as they are by {@link event}. */
   private objects: TraceEvent[] | undefined;
 
@@ -76,6 +88,7 @@ export class EventBlock {
     for (const ev of events) {
       const r = b.row(ev.ts, ev.cpu, ev.pid, ev.tgid, table.id(ev.comm), table.id(ev.name), table.id(ev.flags), ev.line);
       b.bodyText[r] = ev.body;
+      if (ev.typed !== undefined) (b.typed ??= [])[r] = ev.typed;
     }
     b.objects = events;
     return b;
@@ -158,6 +171,7 @@ export class EventBlock {
       // Not kept as text: objects are made once, and would hold the block's text twice.
       body: this.bodyText?.[r] ?? this.bytes.toString('latin1', this.bodyStart[r], this.bodyEnd[r]),
       line: this.line[r],
+      ...(this.typed?.[r] !== undefined ? { typed: this.typed[r] } : {}),
     };
   }
 

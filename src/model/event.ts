@@ -1,5 +1,6 @@
 import type { TsBase } from './exact.js';
 import type { TraceClock } from './clock.js';
+import type { KvmFields } from './kvm-fields.js';
 
 /**
  * One trace event as every parser produces it.
@@ -28,6 +29,8 @@ export interface TraceEvent {
   body: string;
   /** Where it came from: 1-based line for text, byte offset for binary. */
   line: number;
+  /** Typed fields decoded at import (trace.dat); null when the event has none; absent: decode from `body`. */
+  typed?: KvmFields | null;
 }
 
 /** What a parser knows about the stream it reads. */

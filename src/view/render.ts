@@ -3,7 +3,8 @@
  * terminal). Rows: title, axis labels, ticks (with `^` at the cursor), one row per lane, key help,
  * status line. A lane row's column shows what covered most of its time span:
  *   `=` guest mode (vCPU lanes) or a running task (guest CPU lanes), `#` in the host (an exit, or
- *   user space on KVM_RUN-only hosts), `.` KVM_RUN with the thread switched out, `:` mostly idle
+ *   user space on KVM_RUN-only hosts), `.` KVM_RUN with the thread switched out, `?` switched out
+ *   but seen running again with no switch-in traced (not checkable), `:` mostly idle
  *   but not empty, ` ` nothing; the exit reason or task name is written where it begins (its first
  *   letter when there is no room), and `*` marks a marker. Colour, when the terminal has it, only
  *   adds to this.
@@ -141,7 +142,7 @@ function magnitude(ix: TimelineIndex, st: ViewState): number {
 /** Fills a lane row's plot columns. */
 function drawLane(row: Row, x0: number, w: number, lane: IntervalLane, ix: TimelineIndex, t0: number, dt: number): void {
   const t1 = t0 + dt * w;
-  const cover = new Float64Array(4); // none, guest/task, host, off
+  const cover = new Float64Array(5); // none, guest/task, host, off, not checkable
   let i = lane.firstEndingAfter(t0);
   const first = i;
   for (let c = 0; c < w; c++) {
@@ -153,21 +154,22 @@ function drawLane(row: Row, x0: number, w: number, lane: IntervalLane, ix: Timel
       const ov = Math.min(b, lane.end[j]) - Math.max(a, lane.start[j]);
       if (ov > 0) {
         const cls = ix.classes[lane.code[j]];
-        cover[cls === 'host' ? 2 : cls === 'off' ? 3 : 1] += ov;
+        cover[cls === 'host' ? 2 : cls === 'off' ? 3 : cls === 'unknown' ? 4 : 1] += ov;
       }
       if (lane.end[j] <= b) j++;
       else break;
     }
     i = j;
-    const covered = cover[1] + cover[2] + cover[3];
+    const covered = cover[1] + cover[2] + cover[3] + cover[4];
     if (covered === 0) continue;
     if (covered < dt / 2 && lane.type === 'cpu') {
       row.put(x0 + c, ':', SGR.sparse);
       continue;
     }
-    const k = cover[2] >= cover[1] && cover[2] >= cover[3] ? 2 : cover[3] > cover[1] ? 3 : 1;
+    const k = cover[2] >= cover[1] && cover[2] >= cover[3] && cover[2] >= cover[4] ? 2 : cover[3] > cover[1] && cover[3] >= cover[4] ? 3 : cover[4] > cover[1] ? 4 : 1;
     if (k === 2) row.put(x0 + c, '#', SGR.host);
     else if (k === 3) row.put(x0 + c, '.', SGR.off);
+    else if (k === 4) row.put(x0 + c, '?', SGR.off);
     else row.put(x0 + c, '=', lane.type === 'vcpu' ? SGR.guest : '');
   }
   // Names where intervals begin: exits (and user space) on vCPU lanes, tasks on CPU lanes.

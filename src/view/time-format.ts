@@ -2,6 +2,7 @@
  * Times on the view's axis and status line: cycles → ns with the TSC frequency, printed in the unit
  * that suits the zoom (ns, µs, ms, s). Without a TSC frequency, cycles are printed as cycles.
  */
+import { cyclesToNs } from '../model/units.js';
 
 /** Units, from the smallest. */
 const UNITS: [string, number][] = [
@@ -13,7 +14,7 @@ const UNITS: [string, number][] = [
 
 /** Converts cycles to ns (or returns cycles when the frequency is unknown). */
 export function toNs(cycles: number, tscKhz: number | undefined): number {
-  return tscKhz ? (cycles * 1e6) / tscKhz : cycles;
+  return tscKhz ? cyclesToNs(cycles, tscKhz) : cycles;
 }
 
 /** Converts ns (or cycles) back to cycles. */

@@ -1,33 +1,37 @@
 /**
  * The view's compact index of a merged capture, built in one pass over the merged stream:
- * - one lane per host vCPU thread: guest mode (kvm_entry → kvm_exit) and, between them, the time
- *   in the host named by the exit reason; on hosts without kvm_entry/kvm_exit (kvm-pvm), KVM_RUN
- *   on CPU, KVM_RUN switched out, and the time in user space named by kvm_userspace_exit;
+ * - one lane per host vCPU thread, drawn from the KVM-run tracker's segments replayed in the merge
+ *   (kvm/replay.ts), the states validation judged by: guest mode and, between windows, the time in
+ *   the host named by the exit reason; on hosts without kvm_entry/kvm_exit (kvm-pvm), KVM_RUN on CPU,
+ *   KVM_RUN switched out, switch-in not traced, and the time in user space named by
+ *   kvm_userspace_exit; host lanes end where the host trace ends;
  * - one lane per guest CPU: the running task (sched_switch), idle left empty; markers as points.
  * Everything is typed arrays in {@link IntervalLane}s; nothing keeps events. Memory is bounded by
  * lanes × the per-lane cap (default 1 Mi intervals ≈ 20 MiB) plus the string table.
  */
-import type { MergedEvent } from '../merge/merged-event.js';
+import type { MergedBatch, MergedEvent } from '../merge/merged-event.js';
+import type { MergeConsumer } from '../merge/consumer.js';
 import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
-import type { WindowKind } from '../merge/validate.js';
-import { isMarkerEvent, kvmEntryVcpu, kvmFpu, schedSwitch } from '../parsers/event-fields.js';
-import { exitReasonText } from '../analysis/exit-reasons.js';
-import { userspaceExitReason } from '../analysis/kvm-run.js';
+import type { HostIndex, WindowKind } from '../host/index.js';
+import { fieldsOf, isMarkerEvent } from '../parsers/event-fields.js';
+import { EXIT, GUEST, NOT_TRACED, PREEMPTED, USERSPACE } from '../kvm/states.js';
 import { DEFAULT_LANE_CAP, IntervalLane } from './lanes.js';
 
 /** Kind codes shared by all lanes (index into {@link TimelineIndex.names}). */
 export const GUEST_MODE = 0;
 /** KVM_RUN with the vCPU thread switched out. */
 export const OFF_CPU = 1;
+/** KVM_RUN, switched out, but the thread ran again with no switch-in traced: not checkable. */
+export const NOT_TRACED_CODE = 2;
 
 /** The index the view renders from. Times are timeline cycles. */
 export class TimelineIndex {
   readonly lanes: IntervalLane[] = [];
   /** Kind code → name (exit reason, task, userspace exit, marker text). */
-  readonly names: string[] = ['guest mode', 'KVM_RUN, thread switched out'];
-  /** Code → how it is drawn: 'guest', 'host' (exits and user space), 'off', 'task', 'marker'. */
-  readonly classes: ('guest' | 'host' | 'off' | 'task' | 'marker')[] = ['guest', 'off'];
+  readonly names: string[] = ['guest mode', 'KVM_RUN, thread switched out', 'KVM_RUN, switch-in not traced (not checkable)'];
+  /** Code → how it is drawn: 'guest', 'host' (exits and user space), 'off', 'unknown', 'task', 'marker'. */
+  readonly classes: ('guest' | 'host' | 'off' | 'unknown' | 'task' | 'marker')[] = ['guest', 'off', 'unknown'];
   first = Infinity;
   last = -Infinity;
   events = 0;
@@ -57,27 +61,30 @@ export class TimelineIndex {
   }
 }
 
-/** Builds a {@link TimelineIndex} from merged batches. */
-export class IndexBuilder {
+/** Builds a {@link TimelineIndex} from merged batches: a merge consumer; `index` is complete after `end`. */
+export class IndexBuilder implements MergeConsumer {
   readonly index: TimelineIndex;
   private readonly hostLanes = new Map<number, IntervalLane>();
   private readonly guestLanes = new Map<string, IntervalLane>();
   private readonly vcpuOfTid = new Map<number, { vcpu: number; guest: string }>();
-  private readonly inRun = new Map<number, boolean>();
-  private readonly isGuestSrc: boolean[];
-  private readonly machines: string[];
+  private isGuestSrc: boolean[] = [];
+  private machines: string[] = [];
   private readonly laneTid = new Map<IntervalLane, number>();
   /** `src:vcpu` of guest vCPUs with events, to tell this guest's vCPU threads from other VMs'. */
   private readonly guestVcpusSeen = new Set<string>();
+  /** The tracker's current state per host lane. */
+  private readonly laneState = new Map<IntervalLane, number>();
 
   constructor(
-    tl: Timeline,
-    plans: (GuestPlan | undefined)[],
     tscKhz: number | undefined,
-    windowKind: WindowKind,
+    private readonly host: HostIndex | undefined,
     private readonly cap = DEFAULT_LANE_CAP,
   ) {
-    this.index = new TimelineIndex(tscKhz, windowKind);
+    this.index = new TimelineIndex(tscKhz, host?.kind ?? 'none');
+  }
+
+  /** The sources, and the vCPU threads the plans name. */
+  begin(tl: Timeline, plans: (GuestPlan | undefined)[]): void {
     this.isGuestSrc = tl.sources.map((s) => s.role === 'guest');
     this.machines = tl.sources.map((s) => s.machine);
     plans.forEach((p, i) => {
@@ -85,20 +92,17 @@ export class IndexBuilder {
     });
   }
 
-  private hostLane(m: MergedEvent, vcpu: number): IntervalLane {
-    let l = this.hostLanes.get(m.ev.pid);
+  /** The lane of host thread `tid`, made on its first drawn segment (`comm` names it). */
+  private hostLane(tid: number, comm: string): IntervalLane {
+    let l = this.hostLanes.get(tid);
     if (!l) {
-      const known = this.vcpuOfTid.get(m.ev.pid);
-      const v = vcpu >= 0 ? vcpu : (known?.vcpu ?? -1);
-      const label = (v >= 0 ? `vCPU ${v} ` : '') + `${m.ev.pid} ${m.ev.comm}`;
-      l = new IntervalLane(label, 'vcpu', (v >= 0 ? v : 999) * 1e7 + m.ev.pid, this.cap);
-      this.laneTid.set(l, m.ev.pid);
-      this.hostLanes.set(m.ev.pid, l);
+      const seen = this.host?.threads.get(tid)?.vcpu ?? -1;
+      const v = seen >= 0 ? seen : (this.vcpuOfTid.get(tid)?.vcpu ?? -1);
+      const label = (v >= 0 ? `vCPU ${v} ` : '') + `${tid} ${comm}`;
+      l = new IntervalLane(label, 'vcpu', (v >= 0 ? v : 999) * 1e7 + tid, this.cap);
+      this.laneTid.set(l, tid);
+      this.hostLanes.set(tid, l);
       this.index.lanes.push(l);
-    } else if (vcpu >= 0 && !l.label.startsWith('vCPU ')) {
-      // The thread's first event was a kvm_exit; its first kvm_entry names the vCPU.
-      l.label = `vCPU ${vcpu} ` + l.label;
-      l.order = vcpu * 1e7 + m.ev.pid;
     }
     return l;
   }
@@ -115,75 +119,65 @@ export class IndexBuilder {
     return l;
   }
 
-  /** Feeds one batch of merged events. */
-  handle(batch: MergedEvent[]): void {
+  /** Feeds one merged batch. */
+  batch(mb: MergedBatch): void {
     const ix = this.index;
-    for (const m of batch) {
+    const tr = mb.kvm;
+    let ti = 0;
+    const events = mb.events();
+    for (let k = 0; k < mb.n; k++) {
+      const m = events[k];
       ix.events++;
       if (m.t < ix.first) ix.first = m.t;
       if (m.t > ix.last) ix.last = m.t;
+      if (tr) for (; ti < tr.n && tr.row[ti] === k; ti++) this.segment(m, tr.tid[ti], tr.state[ti], tr.arg[ti]);
       const ev = m.ev;
-      if (this.isGuestSrc[m.src]) {
-        if (m.vcpu >= 0 && this.guestVcpusSeen.size < 4096) this.guestVcpusSeen.add(this.machines[m.src] + ':' + m.vcpu);
-        if (ev.name === 'sched_switch') {
-          const sw = schedSwitch(ev.body);
-          if (sw) this.guestLane(m).switchTo(m.t, sw.nextPid === 0 ? -1 : ix.code('task', `${sw.nextComm}-${sw.nextPid}`));
-        } else if (isMarkerEvent(ev.name)) this.guestLane(m).point(m.t, ix.code('marker', ev.body.trim()));
-        else this.guestLane(m);
-        continue;
-      }
-      switch (ev.name) {
-        case 'kvm_entry':
-          this.hostLane(m, kvmEntryVcpu(ev.body)).switchTo(m.t, GUEST_MODE);
-          break;
-        case 'kvm_exit':
-          this.hostLane(m, -1).switchTo(m.t, ix.code('host', exitReasonText(ev.body) || 'exit'));
-          break;
-        case 'kvm_fpu': {
-          if (ix.windowKind !== 'kvm-run') break;
-          const f = kvmFpu(ev.body);
-          const l = this.hostLane(m, -1);
-          if (f === 1) {
-            this.inRun.set(ev.pid, true);
-            l.switchTo(m.t, GUEST_MODE);
-          } else if (f === -1) {
-            this.inRun.set(ev.pid, false);
-            l.switchTo(m.t, ix.code('host', 'user space'));
-          }
-          break;
-        }
-        case 'kvm_userspace_exit': {
-          const l = this.hostLanes.get(ev.pid);
-          if (l && ix.windowKind === 'kvm-run' && !this.inRun.get(ev.pid)) l.relabelOpen(ix.code('host', userspaceExitReason(ev.body)));
-          break;
-        }
-        case 'sched_switch': {
-          if (ix.windowKind !== 'kvm-run') break;
-          const sw = schedSwitch(ev.body);
-          if (!sw) break;
-          const out = this.hostLanes.get(sw.prevPid);
-          if (out && this.inRun.get(sw.prevPid) && out.openKind() === GUEST_MODE) out.switchTo(m.t, OFF_CPU);
-          const inn = this.hostLanes.get(sw.nextPid);
-          if (inn && this.inRun.get(sw.nextPid) && inn.openKind() === OFF_CPU) inn.switchTo(m.t, GUEST_MODE);
-          break;
-        }
-      }
+      if (!this.isGuestSrc[m.src]) continue;
+      if (m.vcpu >= 0 && this.guestVcpusSeen.size < 4096) this.guestVcpusSeen.add(this.machines[m.src] + ':' + m.vcpu);
+      const f = fieldsOf(mb.blk[k], mb.row[k]);
+      if (f?.kind === 'sched_switch') {
+        const sw = f.sw;
+        if (sw) this.guestLane(m).switchTo(m.t, sw.nextPid === 0 ? -1 : ix.code('task', `${sw.nextComm}-${sw.nextPid}`));
+      } else if (isMarkerEvent(ev.name)) this.guestLane(m).point(m.t, ix.code('marker', ev.body.trim()));
+      else this.guestLane(m);
     }
   }
 
-  /** Closes every lane at the end of the trace and orders the lanes; returns the index. */
-  finish(): TimelineIndex {
+  /** A tracker segment of host thread `tid` starting at event `m`: the lane's next interval. */
+  private segment(m: MergedEvent, tid: number, state: number, arg: number): void {
+    const ix = this.index;
+    const names = this.host!.names;
+    const code =
+      state === GUEST ? GUEST_MODE
+      : state === EXIT ? ix.code('host', names[arg] || 'exit')
+      : state === PREEMPTED ? OFF_CPU
+      : state === NOT_TRACED ? NOT_TRACED_CODE
+      : state === USERSPACE ? ix.code('host', arg >= 0 ? names[arg] : 'user space')
+      : -1;
+    let l = this.hostLanes.get(tid);
+    if (!l) {
+      if (code < 0) return;
+      l = this.hostLane(tid, m.ev.pid === tid ? m.ev.comm : (this.host!.comms.get(tid) ?? '?'));
+    }
+    const prev = this.laneState.get(l);
+    this.laneState.set(l, state);
+    // A kvm_userspace_exit names the user-space stretch that began at the unload.
+    if (state === USERSPACE && prev === USERSPACE && arg >= 0) l.relabelOpen(code);
+    else l.switchTo(m.t, code);
+  }
+
+  /** Closes every lane at the end of the trace (host lanes where the host trace ends) and orders the lanes. */
+  end(): void {
     const ix = this.index;
     for (const l of ix.lanes) {
-      l.close(ix.last);
-      // This merge's guests' vCPU threads first, then other threads (other VMs on the host).
       const tid = this.laneTid.get(l);
+      l.close(tid !== undefined && this.host ? this.host.lastT : ix.last);
+      // This merge's guests' vCPU threads first, then other threads (other VMs on the host).
       const own = tid !== undefined ? this.vcpuOfTid.get(tid) : undefined;
       if (tid !== undefined && !(own && this.guestVcpusSeen.has(own.guest + ':' + own.vcpu))) l.order += 1e13;
       if (own && this.guestVcpusSeen.has(own.guest + ':' + own.vcpu)) l.label += ` (${own.guest})`;
     }
     ix.lanes.sort((a, b) => a.order - b.order);
     if (!Number.isFinite(ix.first)) ix.first = ix.last = 0;
-    return ix;
   }
 }

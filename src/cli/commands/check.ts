@@ -1,7 +1,8 @@
 /**
  * `kvmtrace check HOST GUEST…`: how far a guest's clock mapping can be trusted. Plans the mapping
- * from every source the inputs carry (estimating it when none states it), runs the merge without
- * writing it, and prints per guest and vCPU the source, offsets, error bound, evidence and verdict
+ * from every source the inputs carry (estimating it when none states it), merges the guests
+ * without writing them (validation is a lookup in the host index, so the host is read once), and
+ * prints per guest and vCPU the source, offsets, error bound, evidence and verdict
  * (EXACT, BOUNDED (± N ns), FAILED). Exit 0 for EXACT and BOUNDED, 1 for FAILED, 2 for inputs that
  * cannot be merged (not a pair, no evidence).
  */
@@ -51,10 +52,11 @@ export function register(program: Command): void {
         else if (i === 0) flags.host!.push(a);
         else flags.guest!.push(a);
       }
-      const prepared = await prepareMerge(mergeRequest(bundles, flags));
+      // Validation reads the host index alone: the host is read once, for the index.
+      const prepared = await prepareMerge({ ...mergeRequest(bundles, flags), hostStream: false });
       if (!prepared.guests.some((g) => g.plan)) throw new UserError('check needs a host and at least one guest');
       const prog = progress('checking');
-      const run = await runMerge(prepared, { onBatch: (b) => prog.tick(b.n) });
+      const run = await runMerge(prepared, [{ batch: (b) => prog.tick(b.n) }]);
       prog.done();
       const c = clockCheck(prepared, run.result);
       // Every stated mapping against what the traces alone allow (a second pass over the guest).

@@ -12,6 +12,7 @@ import { mergeInputOptions, mergeRequest, type MergeFlags } from './merge.js';
 import type { PreparedMerge } from '../../merge/session.js';
 import type { ValidationResult } from '../../merge/validate.js';
 import type { VcpuThreads } from '../../analysis/vcpu-threads.js';
+import type { MergedBatch } from '../../merge/merged-event.js';
 
 interface ExitsFlags extends MergeFlags {
   vcpu?: string;
@@ -74,11 +75,10 @@ export function register(program: Command): void {
       const prepared = await prepareMerge(mergeRequest(bundles, o));
       const khz = needTscKhz(prepared, 'kvmtrace exits');
       const run = await analyse(prepared, () => {
-        const ex = new ExitsAnalyzer();
-        const kr = new KvmRunAnalyzer();
-        return { ex, kr, handle: (b) => (ex.handle(b), kr.handle(b)) };
+        const ex = new ExitsAnalyzer(prepared.index);
+        const kr = new KvmRunAnalyzer(prepared.index);
+        return { ex, kr, batch: (b: MergedBatch) => (ex.batch(b), kr.batch(b)), end: () => (ex.end(), kr.end()) };
       });
-      run.analyzer.ex.finish();
       checkFilter(filter, run.vcpuThreads);
       const report = buildExitsReport(run.analyzer.ex, run.analyzer.kr, run.vcpuThreads, khz, { filter, sort: o.sort as SortKey, tscKhzFrom: prepared.tscKhzFrom });
       process.stdout.write(o.json ? exitsJson(report) : exitsText(report, { by: o.by }));

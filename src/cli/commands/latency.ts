@@ -72,7 +72,7 @@ export function register(program: Command): void {
       const keys = parseSelectors(o.k);
       const prepared = await prepareMerge(mergeRequest(bundles, o));
       const khz = needTscKhz(prepared, 'kvmtrace latency');
-      const run = await analyse(prepared, (_tl, _plans, vt) => new LatencyAnalyzer(new Pairer(from, to, key, vt)));
+      const run = await analyse(prepared, (vt) => new LatencyAnalyzer(new Pairer(from, to, key, vt)));
       const r = buildLatencyReport(run.analyzer, khz, o.key);
       if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else {

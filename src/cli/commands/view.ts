@@ -123,8 +123,8 @@ export function register(program: Command): void {
       let size: ScreenSize = { cols: process.stdout.columns || 120, rows: process.stdout.rows || 30, color: false };
       if (o.size) size = { ...screenSize(o.size), color: false };
       const prepared = await prepareMerge(mergeRequest(bundles, o));
-      const run = await analyse(prepared, (tl, plans) => new IndexBuilder(tl, plans, prepared.tscKhz, prepared.windowKind, cap));
-      const ix = run.analyzer.finish();
+      const run = await analyse(prepared, () => new IndexBuilder(prepared.tscKhz, prepared.index, cap));
+      const ix = run.analyzer.index;
       let st = startState(ix, o);
       for (const k of splitKeys(o.keys ?? '')) st = handleKey(ix, st, k, size) ?? st;
       const tty = process.stdout.isTTY && process.stdin.isTTY;

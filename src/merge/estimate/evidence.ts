@@ -5,10 +5,9 @@
  * the one the evidence supports is followed. The same pass sees on which vCPU thread each guest
  * CPU's sync points land, which pairs guest CPUs with vCPUs where nothing else does.
  *
- * One host pass (the vCPU threads' windows and sync exits, as estimation reads them:
- * host-windows.ts) and one guest pass, whatever the number of candidates. Windows are judged as
- * estimation judges them (a moment before a thread's first evidence is accepted), so the counts
- * can differ from the validation's by the events it judges there.
+ * No host pass: the vCPU threads' windows and sync exits come from the host index
+ * (host-windows.ts), the KVM-run tracker's segments validation judges by; one guest pass, whatever
+ * the number of candidates.
  */
 import type { Diagnostics } from '../../model/diagnostics.js';
 import { isTscClock } from '../../model/clock.js';
@@ -17,9 +16,10 @@ import type { GuestPlan } from '../plan.js';
 import { offsetsText, type Offer, type OfferKind } from '../plan-sources.js';
 import { openSource, type SourceSpec } from '../source.js';
 import { VcpuMapping } from '../tsc-mapping.js';
-import type { WindowKind } from '../validate.js';
+import type { HostIndex } from '../../host/index.js';
+import { guestTsc, type GuestTsc } from '../../model/units.js';
 import { lowerBound } from './from-sync.js';
-import { collectHostWindows, firstEndingAtOrAfter, type ThreadWindows } from './host-windows.js';
+import { firstEndingAtOrAfter, hostWindows, type ThreadWindows } from './host-windows.js';
 
 /** How one candidate mapping of a vCPU fares against the evidence. */
 export interface OfferScore {
@@ -56,9 +56,10 @@ export interface Evidence {
 }
 
 /** Runs the pass for a plan: scores the offers of every vCPU whose sources differ, and sees where sync points land. */
-export async function weighEvidence(host: SourceSpec[], guest: SourceSpec[], plan: GuestPlan, kind: WindowKind, diags: Diagnostics): Promise<Evidence> {
+export async function weighEvidence(index: HostIndex, guest: SourceSpec[], plan: GuestPlan, diags: Diagnostics): Promise<Evidence> {
   const tids = [...new Set([...plan.vcpus.values()].map((v) => v.tid))].filter((t): t is number => t !== undefined);
-  const hw = await collectHostWindows(host, tids, kind, diags);
+  const hw = hostWindows(index, tids);
+  const kind = hw.kind;
   const none: ThreadWindows = { tid: -1, starts: new Float64Array(0), ends: new Float64Array(0), pio: new Float64Array(0), cpuid: new Float64Array(0) };
   const win = (tid: number | undefined): ThreadWindows => (tid === undefined ? none : (hw.threads.get(tid) ?? none));
   const judged = new Map<number, { offers: Offer[]; maps: VcpuMapping[]; w: ThreadWindows; scores: OfferScore[] }>();
@@ -71,7 +72,7 @@ export async function weighEvidence(host: SourceSpec[], guest: SourceSpec[], pla
         scores: vp.offers.map((o) => ({ kind: o.kind, from: o.from, offsets: offsetsText(o), syncChecked: 0, syncSatisfied: 0, checked: 0, inside: 0, notCheckable: 0 })),
       });
   const ev: Evidence = { scores: new Map([...judged].map(([v, j]) => [v, j.scores])), landed: new Map(), cpus: new Set() };
-  const rel = (m: VcpuMapping, g: bigint): number => Number(m.toHost(g) - hw.base);
+  const rel = (m: VcpuMapping, g: GuestTsc): number => Number(m.toHost(g) - hw.base);
   const bracketHolds = (exits: Float64Array, h0: number, h1: number): boolean => {
     const i = lowerBound(exits, h0);
     return i < exits.length && exits[i] <= h1;
@@ -110,7 +111,7 @@ export async function weighEvidence(host: SourceSpec[], guest: SourceSpec[], pla
         j.maps.forEach((m, i) => {
           const s = j.scores[i];
           if (!tsc || kind === 'none' || j.w.tid < 0) return void s.notCheckable++;
-          const h = rel(m, cs ? cs.toTsc(abs, e.cpu) : abs);
+          const h = rel(m, cs ? cs.toTsc(abs, e.cpu) : guestTsc(abs));
           if (h < hw.first || h > hw.last) return void s.notCheckable++;
           s.checked++;
           const k = firstEndingAtOrAfter(j.w, h);

@@ -3,13 +3,12 @@
  * from the traces and hand it to `planGuest` as `estimated`, or explain why not.
  */
 import type { Diagnostics } from '../../model/diagnostics.js';
-import type { HostScan } from '../host-scan.js';
+import type { HostIndex } from '../../host/index.js';
 import { planGuest, type GuestOverrides, type GuestPlan } from '../plan.js';
 import { choose, pairingFromSync, weighEvidence } from './evidence.js';
 import type { PreparedMerge } from '../session.js';
 import type { ClockCheck, VcpuCheck } from './verdict.js';
 import type { SourceSpec } from '../source.js';
-import type { WindowKind } from '../validate.js';
 import { estimateOffsets, type VcpuEstimate } from './index.js';
 
 /** Estimates (per vCPU) and, for the vCPUs left without one, the reasons. */
@@ -20,20 +19,15 @@ export interface PlanEstimates {
   failures: string[];
 }
 
-/** The host's kind of guest-mode evidence. */
-export function windowKindOf(scan: HostScan): WindowKind {
-  return scan.counts.kvmEntry > 0 ? 'entry-exit' : scan.counts.kvmFpu > 0 ? 'kvm-run' : 'none';
-}
-
 /** Estimates the offsets of a plan's unmapped vCPUs (those with a known host thread). */
-export async function estimateUnmapped(host: SourceSpec[], scan: HostScan, guest: SourceSpec, plan: GuestPlan, diags: Diagnostics): Promise<PlanEstimates> {
+export async function estimateUnmapped(index: HostIndex, guest: SourceSpec, plan: GuestPlan, diags: Diagnostics): Promise<PlanEstimates> {
   const res: PlanEstimates = { estimated: new Map(), details: new Map(), failures: [] };
   // vCPUs beyond the guest's CPU count (threads of other VMs seen on the host) need no estimate.
   const cpus = guest.dat?.cpus || guest.meta?.cpus;
   const identity = !guest.meta?.guest?.cpuToVcpu;
   const tids = new Map<number, number | undefined>([...plan.unmapped].filter(([v]) => !(cpus && identity && v >= cpus)));
   if (tids.size === 0) return res;
-  const est = await estimateOffsets(host, guest, tids, plan.cpuToVcpu, windowKindOf(scan), diags);
+  const est = await estimateOffsets(index, guest, tids, plan.cpuToVcpu, diags);
   for (const [v, e] of est) {
     res.details.set(v, e);
     if (e.offset !== undefined) res.estimated.set(v, { offset: e.offset, low: e.low!, high: e.high!, method: e.method, ratio: e.ratio, fracBits: e.fracBits });
@@ -49,13 +43,13 @@ export async function estimateUnmapped(host: SourceSpec[], scan: HostScan, guest
  * changes which events belong to which vCPU is weighed once more. No pass when there is nothing
  * to settle.
  */
-export async function settleByEvidence(host: SourceSpec[], scan: HostScan, guest: SourceSpec[], plan: GuestPlan, over: GuestOverrides, diags: Diagnostics): Promise<GuestPlan> {
+export async function settleByEvidence(host: SourceSpec[], index: HostIndex, guest: SourceSpec[], plan: GuestPlan, over: GuestOverrides, diags: Diagnostics): Promise<GuestPlan> {
   let cur = plan;
   let o = over;
   for (let round = 0; round < 2; round++) {
     const disputed = [...cur.vcpus.values()].filter((v) => v.offers.length);
     if (!disputed.length && !cur.pairing.assumed) break;
-    const ev = await weighEvidence(host, guest, cur, windowKindOf(scan), diags);
+    const ev = await weighEvidence(index, guest, cur, diags);
     const chosen = new Map(disputed.map((v) => {
       const scores = ev.scores.get(v.vcpu)!;
       return [v.vcpu, v.offers[0].kind === 'flag' ? { kind: 'flag' as const, why: 'following --tsc-offset as stated', scores } : { ...choose(v.offers, scores), scores }];
@@ -63,7 +57,7 @@ export async function settleByEvidence(host: SourceSpec[], scan: HostScan, guest
     const sync = cur.pairing.assumed ? pairingFromSync(ev, cur) : undefined;
     const remapped = sync !== undefined && [...sync.map].some(([c, v]) => cur.cpuToVcpu(c) !== v);
     o = { ...o, chosen, ...(sync ? { syncPairing: sync } : {}) };
-    const next = planGuest(host[0], scan, guest[0], o);
+    const next = planGuest(host[0], index, guest[0], o);
     next.clockSync = cur.clockSync;
     cur = next;
     if (!remapped || !disputed.length) break;
@@ -85,13 +79,13 @@ export const RECORD_NEXT_TIME =
 export async function crossCheck(p: PreparedMerge, c: ClockCheck): Promise<void> {
   for (const g of c.guests) {
     const plan = p.guests.find((x) => x.plan?.spec.file === g.file)?.plan;
-    if (!plan || !p.scan) continue;
+    if (!plan || !p.index) continue;
     const tids = new Map<number, number | undefined>();
     const constant = (v: VcpuCheck): boolean => v.pieces.every((x) => x.offset === v.offset && x.ratio === null);
     for (const v of g.vcpus)
       if (v.hostTid !== null && (v.verdict === 'FAILED' || (!v.source.startsWith('estimate') && constant(v)))) tids.set(v.vcpu, v.hostTid);
     if (tids.size === 0) continue;
-    const est = await estimateOffsets(p.host, plan.spec, tids, plan.cpuToVcpu, windowKindOf(p.scan), p.diags);
+    const est = await estimateOffsets(p.index, plan.spec, tids, plan.cpuToVcpu, p.diags);
     for (const v of g.vcpus) {
       const e = est.get(v.vcpu);
       if (!e) continue;

@@ -6,20 +6,20 @@
  *    (from-windows.ts).
  * Both are intersections of unions of intervals, so they combine exactly: the sync points' interval
  * (when there are markers) or the guest's holes (when there are none) seed the window refinement.
- * Two streaming passes over the guest; the host is read once for the vCPU threads' windows and
- * sync exits.
+ * Two streaming passes over the guest; the host's windows and sync exits come from the host index
+ * (no pass over the host).
  */
 import type { Diagnostics } from '../../model/diagnostics.js';
 import { isTscClock } from '../../model/clock.js';
 import { UserError } from '../../model/errors.js';
 import type { TraceEvent } from '../../model/event.js';
-import { isMarkerEvent, syncMarker } from '../../parsers/event-fields.js';
+import { fieldsOfEvent } from '../../parsers/event-fields.js';
 import { openSource, type SourceSpec } from '../source.js';
-import type { WindowKind } from '../validate.js';
+import type { HostIndex } from '../../host/index.js';
 import { HoleCandidates, longestGaps, normalize, WindowRefiner, type Span } from './from-windows.js';
 import { SyncRefiner } from './from-sync.js';
 import { driftMapping, estimateDrift, type Bracket } from './drift.js';
-import { collectHostWindows, type ThreadWindows } from './host-windows.js';
+import { hostWindows, type ThreadWindows } from './host-windows.js';
 
 /** What estimation found for one vCPU. Offsets are guest − host TSC, in cycles. */
 export interface VcpuEstimate {
@@ -90,16 +90,16 @@ function seedFromHoles(wk: VcpuWork): boolean {
  * CPU to its vCPU. vCPUs that the guest trace never shows are left out of the result.
  */
 export async function estimateOffsets(
-  host: SourceSpec[],
+  index: HostIndex,
   guest: SourceSpec,
   vcpuTids: Map<number, number | undefined>,
   cpuToVcpu: (cpu: number) => number,
-  kind: WindowKind,
   diags: Diagnostics,
 ): Promise<Map<number, VcpuEstimate>> {
   const out = new Map<number, VcpuEstimate>();
   const tids = [...new Set(vcpuTids.values())].filter((t): t is number => t !== undefined);
-  const hw = await collectHostWindows(host, tids, kind, diags);
+  const hw = hostWindows(index, tids);
+  const kind = hw.kind;
   const work = new Map<number, VcpuWork>();
   const none = new Float64Array(0);
   for (const [v, tid] of vcpuTids) {
@@ -127,8 +127,9 @@ export async function estimateOffsets(
       wk.used = true;
       for (const h of wk.holes) h.add(g);
     }
-    if (isMarkerEvent(ev.name)) {
-      const sp = syncMarker(ev.body);
+    const f = fieldsOfEvent(ev);
+    if (f?.kind === 'marker') {
+      const sp = f.sync;
       const sw = sp && work.get(cpuToVcpu(sp.cpu));
       if (sp && sw) {
         sw.markers++;

@@ -18,7 +18,11 @@ export class TraceDatError extends UserError {
   }
 }
 
-/** A file opened for positioned reads; reads past its end are errors naming the offset. */
+/**
+ * A file opened for positioned reads; reads past its end are errors naming the offset. `close()`
+ * releases the descriptor; a read after it opens the file again, so the metadata read once (formats,
+ * options, lazily loaded sections) serves every later pass over the events.
+ */
 export class DatFile {
   private fd: number;
   /** File size in bytes. */
@@ -59,6 +63,7 @@ export class DatFile {
         `${what} needs ${len} bytes but the file ends at byte ${this.size} (truncated file?)`,
       );
     if (len > buf.length) throw new RangeError(`read of ${len} bytes into a buffer of ${buf.length}`);
+    if (this.fd < 0) this.fd = openInput(this.path);
     let done = 0;
     while (done < len) {
       let n: number;
@@ -79,7 +84,7 @@ export class DatFile {
     return this.read(offset, n, 'data');
   }
 
-  /** Closes the file descriptor (idempotent). */
+  /** Closes the file descriptor (idempotent; a later read opens it again). */
   close(): void {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;

@@ -2,7 +2,8 @@
  * trace.dat events as kvmtrace's common {@link TraceEvent}s: one buffer's CPUs merged in
  * timestamp order, page by page, yielded in batches. `ts` is the raw ring-buffer timestamp (TSC
  * cycles for x86-tsc and tsc2nsec files, ns for time clocks) minus the source's {@link TsBase};
- * `body` is the text `trace-cmd report` prints after the name column.
+ * `body` is the text `trace-cmd report` prints after the name column; `typed` the fields kvmtrace
+ * interprets, read from the record's binary fields (kvm-fields.ts).
  */
 import { parseClock } from '../../model/clock.js';
 import type { Diagnostics } from '../../model/diagnostics.js';
@@ -13,6 +14,7 @@ import { loadFastZstd } from './compress.js';
 import { bufferBase, StreamMerger } from './merge-cpus.js';
 import type { TraceDat } from './open.js';
 import { EventPrinter, type FieldValues } from './printer.js';
+import { TypedFields } from './kvm-fields.js';
 import type { TraceDatBuffer } from './types.js';
 
 /** A trace.dat event: the common fields plus the event's system and, on request, its raw fields. */
@@ -82,6 +84,7 @@ export function readTraceDatEvents(t: TraceDat, o: ReadEventsOptions): TraceDatS
     if (base === undefined) return;
     header.base = new TsBase(base);
     const p = new EventPrinter(t);
+    const typed = new TypedFields(p);
     let batch: TraceDatEvent[] = [];
     const merger = new StreamMerger(t, [{ buffer, base }], o.diags, (x) => x.reader.ts);
     for (let s = merger.next(); s; s = merger.next()) {
@@ -104,6 +107,7 @@ export function readTraceDatEvents(t: TraceDat, o: ReadEventsOptions): TraceDatS
         body: p.body(id, false),
         line: r.fileOffset,
         system: ev ? ev.system : '',
+        typed: typed.of(id),
       };
       if (o.fields) e.fields = p.fields(id);
       batch.push(e);

@@ -173,6 +173,11 @@ function exitReason(c: PluginCtx, field: string): string | undefined {
   return name ? `reason ${name}` : `reason UNKNOWN (${f.size <= 4 ? low32(c, field) : val(c, field)})`;
 }
 
+/** The kvm_exit reason of the current record as its plugin names it (`EPT_MISCONFIG`, `UNKNOWN (N)`), '' without the field. */
+export function kvmExitReasonOf(c: PluginCtx): string {
+  return exitReason(c, 'exit_reason')?.slice(7) ?? '';
+}
+
 const kvmExit: Plugin = (c) => {
   const reason = exitReason(c, 'exit_reason');
   if (reason === undefined) return { text: '<CANT FIND FIELD exit_reason>', pretty: true };

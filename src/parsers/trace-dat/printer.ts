@@ -9,7 +9,8 @@ import { PLUGINS, type Plugin, type PluginCtx } from './plugins.js';
 import type { Out } from './out.js';
 import { compileBytes } from './printfmt-bytes.js';
 import { parsePrintFmt, type PrintFmt } from './printfmt-parse.js';
-import { prettyRenderer, readU, renderPretty, renderRaw, type Rec, type RenderEnv } from './printfmt-eval.js';
+import { readU, type Rec, type RenderEnv } from './printfmt-eval.js';
+import { prettyRenderer, renderPretty, renderRaw } from './printfmt-render.js';
 
 /** What the printer knows about one event id. */
 interface Compiled {
@@ -65,6 +66,24 @@ export class EventPrinter {
         }
       },
     };
+  }
+
+  /** The record the printer is at. */
+  get record(): Rec {
+    return this.rec;
+  }
+
+  /** A plugin context at the current record for event id `id` (to read fields as plugins do). */
+  pluginCtx(id: number): PluginCtx | undefined {
+    const c = this.compile(id);
+    if (!c) return undefined;
+    this.ctx.ev = c.ev;
+    return this.ctx;
+  }
+
+  /** The parsed print fmt of an event id. */
+  printFmt(id: number): PrintFmt | undefined {
+    return this.compile(id)?.pf;
   }
 
   /** Points the printer at a record (the bytes stay owned by the caller) in a page ending at `pageEnd`. */

@@ -1,13 +1,13 @@
 /**
- * Rendering a parsed print fmt for one event record, the way libtraceevent's `pretty_print`
- * does (values are u64 as in its `eval_num_arg`; casts only mask; `%p` is glibc's), and the
- * raw `name=value` form of `trace-cmd report -R` (`tep_print_fields`).
+ * Rendering a parsed print fmt's pieces for one event record by interpretation, the way
+ * libtraceevent's `pretty_print` does (values are u64 as in its `eval_num_arg`; casts only mask;
+ * `%p` is glibc's), and a field's raw text (`tep_print_fields`). Whole print fmts are rendered by
+ * printfmt-render.ts from compiled pieces that fall back to these.
  */
 import { formatInt, formatStr, parseDirective, type Directive } from './cprintf.js';
-import { pieceRenderer } from './printfmt-fast.js';
 import type { FieldFormat } from './format.js';
 import type { Kallsyms } from './kallsyms.js';
-import { atomValue, castValue, type Node, type Piece, type PrintFmt } from './printfmt-parse.js';
+import { atomValue, castValue, type Node, type Piece } from './printfmt-parse.js';
 
 /** One event record: `buf[pos .. pos+len)`. */
 export interface Rec {
@@ -490,34 +490,6 @@ export function renderPiece(env: RenderEnv, r: Rec, p: Piece): string {
   }
 }
 
-/** Renders a whole print fmt (pretty mode). */
-export function renderPretty(env: RenderEnv, r: Rec, pf: PrintFmt): string {
-  let s = '';
-  for (const p of pf.pieces) s += pieceRenderer(env, p)(r);
-  return s;
-}
-
-/**
- * A compiled renderer of a whole print fmt that also drops one trailing newline (as trace-cmd
- * does), looking only at the last piece's text so the line is not flattened.
- */
-export function prettyRenderer(env: RenderEnv, pf: PrintFmt): (r: Rec) => string {
-  const fns = pf.pieces.map((p) => pieceRenderer(env, p));
-  const n = fns.length;
-  if (n === 0) return () => '';
-  return (r) => {
-    let s = '';
-    for (let i = 0; i < n - 1; i++) s += fns[i](r);
-    let t = fns[n - 1](r);
-    if (t === '') {
-      s += t;
-      return s.endsWith('\n') ? s.slice(0, -1) : s;
-    }
-    if (t.charCodeAt(t.length - 1) === 10) t = t.slice(0, -1);
-    return s + t;
-  };
-}
-
 function isPrintable(r: Rec, off: number, len: number): boolean {
   for (let i = 0; i < len; i++) {
     const c = r.buf[r.pos + off + i];
@@ -562,51 +534,4 @@ export function rawFieldText(env: RenderEnv, r: Rec, f: FieldFormat): string {
     }
   }
   return f.isLong ? '0x' + v.toString(16) : v.toString();
-}
-
-/** The field a piece prints, if its argument (under casts) is exactly a field. */
-function pieceField(p: Piece): FieldFormat | undefined {
-  if (p.t === 'text') return undefined;
-  let a = p.arg;
-  while (a.k === 'cast') a = a.x;
-  return a.k === 'field' ? a.f : undefined;
-}
-
-/**
- * `trace-cmd report -R` text of an event: ` name=value` for each of its own fields, each value
- * printed with the print-fmt conversion that prints that field when there is one (searched
- * circularly from the last match, with the `0x` of a preceding literal), else raw.
- */
-export function renderRaw(env: RenderEnv, r: Rec, fields: FieldFormat[], pf: PrintFmt | undefined): string {
-  let s = '';
-  const pieces = pf && !pf.failed ? pf.pieces : [];
-  let at = 0;
-  for (const f of fields) {
-    s += ` ${f.name}=`;
-    let done = false;
-    if (pieces.length && at >= 0 && !f.isArray && !f.isString) {
-      let hasOx = false;
-      for (let k = 0; k < pieces.length; k++) {
-        const idx = (at + k) % pieces.length;
-        const p = pieces[idx];
-        if (p.t === 'text') {
-          hasOx = p.s.length > 1 && p.s.endsWith('0x');
-          continue;
-        }
-        if (pieceField(p) !== f) {
-          hasOx = false;
-          continue;
-        }
-        if (hasOx) s += '0x';
-        s += pieceRenderer(env, p)(r);
-        // libtraceevent keeps a pointer to the next piece; past the last one it is NULL and every
-        // later field prints raw.
-        at = idx + 1 < pieces.length ? idx + 1 : -1;
-        done = true;
-        break;
-      }
-    }
-    if (!done) s += rawFieldText(env, r, f);
-  }
-  return s;
 }

@@ -1,0 +1,261 @@
+/**
+ * The per-event work of the host index's one pass (index.ts): each host event, in the merge's host
+ * order, is classified once by its name's id, decoded only when it is one of the few events the
+ * index keeps facts of, and fed as inputs to the KVM-run trackers of the threads it concerns.
+ *
+ * Which threads are tracked: the vCPU threads named before the pass (bundle metadata, a trace.dat's
+ * GUEST option, --vcpu-thread), and every thread that traces run evidence (kvm_entry, kvm_exit,
+ * kvm_fpu) from its first such event on. A thread tracked late starts where the trackers start all
+ * the same (what came before its first evidence is known once it comes), replaying the last sched
+ * facts seen of it; facts older than those are not kept (memory: one small record per thread the
+ * trace schedules).
+ *
+ * The trackers start at the host's first event that is not a kvm_write_tsc_offset: `kvmtrace
+ * capture host --hold` records those alone until it is released (the offsets KVM writes when it
+ * creates the vCPUs), so before that event nothing else was recorded and nothing can be inferred.
+ */
+import type { Diagnostics } from '../model/diagnostics.js';
+import type { MergedBatch } from '../merge/merged-event.js';
+import { fieldsOf, isCpuidExit } from '../parsers/event-fields.js';
+import type { KvmFields } from '../model/kvm-fields.js';
+import { BOUND, ENTER, KvmRunTracker, LEAVE, OWN, RUN_OFF, RUN_ON, SCHED_IN, SCHED_OUT, USER_EXIT } from '../kvm/tracker.js';
+import { ThreadSegments } from '../kvm/segments.js';
+import type { HostTscWrite } from './index.js';
+import { hostTsc, type HostTsc } from '../model/units.js';
+
+/** The sync port kvmtrace's `syncpt` writes to. */
+export const SYNC_PORT = 0xe9;
+
+/** What is being built for one tracked thread: a tracker per kind of host (the kind is known at the end). */
+export interface ThreadBuild {
+  tid: number;
+  /** vCPU index from the thread's first kvm_entry, -1 when none. */
+  vcpu: number;
+  /** Its process (QEMU's pid: the VM) when the trace has a TGID column, else -1. */
+  tgid: number;
+  entryExit: KvmRunTracker;
+  entryExitSegs: ThreadSegments;
+  kvmRun: KvmRunTracker;
+  kvmRunSegs: ThreadSegments;
+}
+
+/** The last sched facts of an untracked thread (places in the host order, -1 when none). */
+interface Seed {
+  outT: number;
+  outOrd: number;
+  inT: number;
+  inOrd: number;
+  boundT: number;
+  boundOrd: number;
+}
+
+/** A growable list of doubles. */
+class NumList {
+  a: number[] = [];
+  done(): Float64Array {
+    return Float64Array.from(this.a).sort();
+  }
+}
+
+/** Accumulates the index over merged host batches. */
+export class HostIndexBuilder {
+  events = 0;
+  firstT = Infinity;
+  lastT = -Infinity;
+  readonly counts = { kvmEntry: 0, kvmExit: 0, kvmFpu: 0, kvmPio: 0 };
+  readonly tscWrites: HostTscWrite[] = [];
+  readonly vcpuThreadsSeen = new Map<number, number>();
+  readonly comms = new Map<number, string>();
+  readonly zeroed = new Map<number, number>();
+  readonly threads = new Map<number, ThreadBuild>();
+  readonly sync = new Map<number, { pio: NumList; cpuid: NumList }>();
+  readonly pioPorts = new Map<number, Map<string, number>>();
+  /** Exit and userspace-exit reasons by id (segment args). */
+  readonly names: string[] = [];
+  private readonly nameIds = new Map<string, number>();
+  private readonly seeds = new Map<number, Seed>();
+  private readonly wanted: Set<number>;
+  private k = 0;
+  /** Where the trackers start (see above): NaN until then. */
+  private startT = NaN;
+  private startOrd = 0;
+
+  constructor(
+    /** Absolute host TSC of timeline time 0. */
+    readonly base: HostTsc,
+    wanted: Iterable<number>,
+    private readonly diags: Diagnostics,
+    /** The host file of each source index (for diagnostics). */
+    private readonly files: string[],
+  ) {
+    this.wanted = new Set(wanted);
+  }
+
+  /** The id of a reason or label. */
+  nameId(s: string): number {
+    let i = this.nameIds.get(s);
+    if (i === undefined) this.nameIds.set(s, (i = this.names.push(s) - 1));
+    return i;
+  }
+
+  /** The thread's trackers, made on first need (from the host trace's first event, with its last sched facts replayed). */
+  private track(tid: number): ThreadBuild {
+    let th = this.threads.get(tid);
+    if (th) return th;
+    const entryExitSegs = new ThreadSegments();
+    const kvmRunSegs = new ThreadSegments();
+    th = {
+      tid,
+      vcpu: -1,
+      tgid: -1,
+      entryExitSegs,
+      kvmRunSegs,
+      entryExit: new KvmRunTracker('entry-exit', this.startT, this.startOrd, entryExitSegs),
+      kvmRun: new KvmRunTracker('kvm-run', this.startT, this.startOrd, kvmRunSegs),
+    };
+    this.threads.set(tid, th);
+    const s = this.seeds.get(tid);
+    if (s) {
+      this.seeds.delete(tid);
+      const steps: [number, number, number][] = [];
+      if (s.outOrd >= 0) steps.push([s.outOrd, s.outT, SCHED_OUT]);
+      if (s.inOrd >= 0) steps.push([s.inOrd, s.inT, SCHED_IN]);
+      if (s.boundOrd >= 0) steps.push([s.boundOrd, s.boundT, BOUND]);
+      steps.sort((a, b) => a[0] - b[0]);
+      for (const [ord, t, code] of steps) th.kvmRun.step(code, t, ord, -1);
+    }
+    return th;
+  }
+
+  private seed(tid: number): Seed {
+    let s = this.seeds.get(tid);
+    if (!s) this.seeds.set(tid, (s = { outT: 0, outOrd: -1, inT: 0, inOrd: -1, boundT: 0, boundOrd: -1 }));
+    return s;
+  }
+
+  /** Feeds one merged batch of host events. */
+  feed(mb: MergedBatch): void {
+    for (let j = 0; j < mb.n; j++) {
+      const t = mb.t[j];
+      this.events++;
+      if (t < this.firstT) this.firstT = t;
+      if (t > this.lastT) this.lastT = t;
+      const blk = mb.blk[j];
+      const r = mb.row[j];
+      const ord = 2 * this.k++;
+      const kind = blk.table.typedKind(blk.name[r]);
+      // kvm_write_tsc_offset alone does not start the trackers (see above).
+      if (kind !== 'kvm_write_tsc_offset' && this.startT !== this.startT) {
+        this.startT = t;
+        this.startOrd = ord;
+        for (const tid of this.wanted) this.track(tid);
+      }
+      const pid = blk.pid[r];
+      let th = this.threads.get(pid);
+      if (th) {
+        // Every event a thread traces proves it on a CPU, except its own switch-out.
+        if (kind !== 'sched_switch') th.kvmRun.step(OWN, t, ord, -1);
+        if (th.tgid < 0) th.tgid = blk.tgid[r];
+      }
+      if (kind === undefined) continue;
+      // The event's typed fields, decoded once (at import for trace.dat, from the text here otherwise).
+      const f = fieldsOf(blk, r)!;
+      switch (f.kind) {
+        case 'kvm_entry': {
+          this.counts.kvmEntry++;
+          const v = f.vcpu;
+          if (v >= 0 && !this.vcpuThreadsSeen.has(v)) this.vcpuThreadsSeen.set(v, pid);
+          this.comms.set(pid, blk.commOf(r));
+          th ??= this.trackNew(pid, t, ord);
+          if (th.vcpu < 0) th.vcpu = v;
+          th.entryExit.step(ENTER, t, ord, v);
+          break;
+        }
+        case 'kvm_exit': {
+          this.counts.kvmExit++;
+          if (isCpuidExit(f.reason)) this.syncOf(pid).cpuid.a.push(t);
+          th ??= this.trackNew(pid, t, ord);
+          th.entryExit.step(LEAVE, t, ord, this.nameId(f.reason));
+          break;
+        }
+        case 'kvm_fpu': {
+          this.counts.kvmFpu++;
+          this.comms.set(pid, blk.commOf(r));
+          th ??= this.trackNew(pid, t, ord);
+          if (f.fpu !== 0) th.kvmRun.step(f.fpu === 1 ? RUN_ON : RUN_OFF, t, ord, -1);
+          break;
+        }
+        case 'kvm_pio':
+          this.pio(pid, t, f);
+          break;
+        case 'kvm_userspace_exit':
+          if (th) th.kvmRun.step(USER_EXIT, t, ord, this.nameId(f.reason));
+          break;
+        case 'kvm_write_tsc_offset':
+          if (f.write) this.tscWrites.push({ ...f.write, hostTsc: hostTsc(this.base + BigInt(t)), pid, line: blk.line[r] });
+          else this.diags.add({ file: this.files[mb.src[j]], line: blk.line[r], message: 'expected kvm_write_tsc_offset fields "vcpu=N prev=N next=N"' });
+          break;
+        case 'tsc_offset_zeroed':
+          if (Number.isSafeInteger(f.vcpu)) this.zeroed.set(f.vcpu, (this.zeroed.get(f.vcpu) ?? 0) + 1);
+          break;
+        case 'sched_switch':
+          if (f.sw) this.schedSwitch(t, ord, f.sw.prevPid, f.sw.nextPid);
+          break;
+        case 'sched_target':
+          this.target(t, ord, f.pid);
+          break;
+      }
+    }
+  }
+
+  private pio(pid: number, t: number, f: Extract<KvmFields, { kind: 'kvm_pio' }>): void {
+    this.counts.kvmPio++;
+    if (f.port === SYNC_PORT) this.syncOf(pid).pio.a.push(t);
+    let ports = this.pioPorts.get(pid);
+    if (!ports) this.pioPorts.set(pid, (ports = new Map()));
+    const key = `${f.dir} 0x${f.port.toString(16)}`;
+    ports.set(key, (ports.get(key) ?? 0) + 1);
+  }
+
+  /** A thread seen with run evidence for the first time (its own event at (t, ord) proves it on a CPU). */
+  private trackNew(tid: number, t: number, ord: number): ThreadBuild {
+    const th = this.track(tid);
+    th.kvmRun.step(OWN, t, ord, -1);
+    return th;
+  }
+
+  private syncOf(tid: number): { pio: NumList; cpuid: NumList } {
+    let s = this.sync.get(tid);
+    if (!s) this.sync.set(tid, (s = { pio: new NumList(), cpuid: new NumList() }));
+    return s;
+  }
+
+  private schedSwitch(t: number, ord: number, prevPid: number, nextPid: number): void {
+    const out = this.threads.get(prevPid);
+    if (out) out.kvmRun.step(SCHED_OUT, t, ord, -1);
+    else {
+      const s = this.seed(prevPid);
+      s.outT = t;
+      s.outOrd = ord;
+    }
+    // The thread switched to comes second at this place (ord + 1).
+    const inn = this.threads.get(nextPid);
+    if (inn) inn.kvmRun.step(SCHED_IN, t, ord + 1, -1);
+    else {
+      const s = this.seed(nextPid);
+      s.inT = t;
+      s.inOrd = ord + 1;
+    }
+  }
+
+  private target(t: number, ord: number, tid: number): void {
+    if (tid < 0) return;
+    const th = this.threads.get(tid);
+    if (th) th.kvmRun.step(BOUND, t, ord, -1);
+    else {
+      const s = this.seed(tid);
+      s.boundT = t;
+      s.boundOrd = ord;
+    }
+  }
+}
