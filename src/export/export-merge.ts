@@ -1,5 +1,5 @@
 /**
- * Runs a prepared merge into the requested outputs (Chrome JSON, text, validation summary), each
+ * Runs a prepared merge into the requested outputs (Chrome JSON, Perfetto, text, validation summary), each
  * written whole or not at all.
  */
 import { releaseMerge, runMerge, type PreparedMerge } from '../merge/session.js';
@@ -11,10 +11,13 @@ import type { GuestPlan } from '../merge/plan.js';
 import { TextExporter } from './text.js';
 import { validationJson } from './validation-report.js';
 import { VERSION } from '../model/version.js';
+import { PerfettoExporter } from './perfetto/exporter.js';
 
 /** Where the outputs go; `-` for stdout (text only). */
 export interface MergeOutputs {
   json?: string;
+  /** Perfetto protobuf trace (.pftrace). */
+  perfetto?: string;
   text?: string;
   summary?: string;
   /** Builds, once the timeline is known, the flow hook of the Chrome JSON (see ChromeJsonOptions). */
@@ -35,18 +38,31 @@ export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<
   const jsonW = out.json ? new AtomicWriter(out.json) : undefined;
   const textW = out.text ? new AtomicWriter(out.text) : undefined;
   const summaryW = out.summary ? new AtomicWriter(out.summary) : undefined;
-  const writers = [jsonW, textW, summaryW].filter((w): w is AtomicWriter => w !== undefined);
+  const pftW = out.perfetto ? new AtomicWriter(out.perfetto) : undefined;
+  const writers = [jsonW, pftW, textW, summaryW].filter((w): w is AtomicWriter => w !== undefined);
   let json: ChromeJsonExporter | undefined;
+  let pft: PerfettoExporter | undefined;
   let text: TextExporter | undefined;
   let sinceProgress = 0;
   try {
     // Every output file is created before any work: a path that cannot be written fails first.
     for (const w of writers) await w.open();
     const run = await runMerge(p, {
+      // The vCPU state changes reach the Perfetto tracks (made once the timeline is known).
+      vcpuStates: pftW && {
+        transition: (...a) => pft?.transition(...a),
+        syncPoint: (...a) => pft?.syncPoint(...a),
+      },
       onTimeline: async (tl, plans) => {
         if (jsonW) {
           json = new ChromeJsonExporter(tl, p.tscKhz, plans, p.windowKind, { flows: out.flows?.(tl, plans) });
           await jsonW.write(json.begin());
+        }
+        if (pftW) {
+          // Each call of the flows hook pairs on its own, for this output.
+          pft = new PerfettoExporter(pftW, tl, p.tscKhz, plans, { flows: out.flows?.(tl, plans) });
+          pft.begin();
+          await pftW.settle();
         }
         if (textW) {
           text = new TextExporter(tl, p.tscKhz);
@@ -57,6 +73,10 @@ export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<
         if (json) {
           json.writeTo(batch, jsonW!);
           await jsonW!.settle();
+        }
+        if (pft) {
+          pft.writeTo(batch);
+          await pftW!.settle();
         }
         if (text) {
           text.writeTo(batch, textW!);
@@ -89,6 +109,15 @@ export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<
         validation: run.result.ok ? 'passed' : 'FAILED',
       });
       await jsonW.settle();
+    }
+    if (pft && pftW) {
+      const lost = perSource.filter((x) => x.lostEvents > 0).map((x) => ({ file: x.file, lostEvents: x.lostEvents }));
+      pft.end(run.result, {
+        producer: `kvmtrace ${VERSION}`,
+        tscKhz: p.tscKhz!,
+        summaryJson: validationJson(run.result, { tscKhz: p.tscKhz ?? null, events: run.events, lost, notes: p.notes }),
+      });
+      await pftW.settle();
     }
     if (summaryW) {
       const lost = perSource.filter((x) => x.lostEvents > 0).map((x) => ({ file: x.file, lostEvents: x.lostEvents }));

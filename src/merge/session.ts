@@ -20,6 +20,7 @@ import { openTraceDat } from '../parsers/trace-dat/index.js';
 import { parseThreadsMode } from '../parsers/ftrace-text-thread.js';
 import { Validator, type ValidationResult, type WindowKind } from './validate.js';
 import { estimateUnmapped, RECORD_NEXT_TIME } from './estimate/for-plan.js';
+import type { VcpuTransitionListener } from '../model/vcpu-transition.js';
 
 /** Everything a merge is asked to do. */
 export interface MergeRequest {
@@ -228,6 +229,8 @@ export async function releaseMerge(p: PreparedMerge): Promise<void> {
 export interface MergeSinks {
   onTimeline?: (tl: Timeline, plans: (GuestPlan | undefined)[]) => Promise<void> | void;
   onBatch: (batch: MergedBatch) => Promise<void> | void;
+  /** Told each vCPU state change and matched sync point, in timeline order, before the batch that holds it. */
+  vcpuStates?: VcpuTransitionListener;
 }
 
 /** Runs a prepared merge: streams every event to the sinks and returns the validation. */
@@ -255,7 +258,7 @@ export async function runMerge(p: PreparedMerge, sinks: MergeSinks, window?: num
       window,
       onTimeline: (tl) => {
         timeline = tl;
-        validator = new Validator(tl, p.scan, plans, p.tscKhz);
+        validator = new Validator(tl, p.scan, plans, p.tscKhz, sinks.vcpuStates);
       },
     })) {
       // The timeline is known before the first batch; sinks start here so their errors propagate.

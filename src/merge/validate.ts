@@ -19,6 +19,7 @@ import type { MergedBatch } from './merged-event.js';
 import type { EventBlock } from '../model/event-block.js';
 import type { Timeline } from './merge.js';
 import type { GuestPlan } from './plan.js';
+import type { VcpuRunState, VcpuTransitionListener } from '../model/vcpu-transition.js';
 
 /** Which kind of guest-mode evidence the host trace has. */
 export type WindowKind = 'entry-exit' | 'kvm-run' | 'none';
@@ -100,7 +101,30 @@ class VcpuState {
     readonly vcpu: number,
     readonly tid: number | undefined,
     private readonly needsCpu: boolean,
+    private readonly listener?: VcpuTransitionListener,
   ) {}
+
+  /** The reason of the latest exit (entry-exit), for listeners. */
+  exitReason = '';
+  /** The state listeners were told last. */
+  private told: VcpuRunState | undefined;
+  private toldReason = '';
+
+  /**
+   * Tells listeners the state the facts above give — no rule of its own: guest ⇔ inGuest is YES,
+   * not checkable ⇔ UNKNOWN; out of guest mode is an exit (entry-exit), user space (out of
+   * KVM_RUN), or preempted (in KVM_RUN, switched out).
+   */
+  private tell(t: number): void {
+    if (!this.listener || this.tid === undefined) return;
+    const st: VcpuRunState =
+      this.inGuest === YES ? 'guest' : this.inGuest === UNKNOWN ? 'unknown' : this.inRun === NO ? (this.needsCpu ? 'userspace' : 'exit') : 'preempted';
+    const reason = st === 'exit' ? this.exitReason : '';
+    if (st === this.told && reason === this.toldReason) return;
+    this.told = st;
+    this.toldReason = reason;
+    this.listener.transition(t, this.guest, this.vcpu, this.tid, st, reason);
+  }
 
   /** Guest events (in the host's span) that came before the first run evidence, with the on-CPU fact at each. */
   early: number[] = [];
@@ -145,7 +169,7 @@ class VcpuState {
         : this.inRun === NO || (this.inRun === YES && this.needsCpu && this.onCpu === NO)
           ? NO
           : UNKNOWN;
-    if (now === this.inGuest) return;
+    if (now === this.inGuest) return this.tell(t);
     if (now === YES) {
       for (const p of this.pending) {
         const d = Math.min(p - this.lastLeave, t - p);
@@ -155,6 +179,7 @@ class VcpuState {
       this.pending.length = 0;
     } else if (this.inGuest === YES) this.lastLeave = t;
     this.inGuest = now;
+    this.tell(t);
   }
 }
 
@@ -171,6 +196,8 @@ export class Validator {
     scan: HostScan | undefined,
     private readonly plans: (GuestPlan | undefined)[],
     private readonly tscKhz: number | undefined,
+    /** Told every vCPU state change and matched sync point (the Perfetto vCPU tracks). */
+    private readonly listener?: VcpuTransitionListener,
   ) {
     this.kind = !scan ? 'none' : scan.counts.kvmEntry > 0 ? 'entry-exit' : scan.counts.kvmFpu > 0 ? 'kvm-run' : 'none';
     this.first = scan?.first !== undefined ? Number(scan.first - tl.base) : Infinity;
@@ -185,7 +212,7 @@ export class Validator {
     let s = this.states[src][vcpu];
     if (!s) {
       const tid = this.plans[src]!.vcpu(vcpu).tid;
-      s = new VcpuState(src, vcpu, tid, this.kind === 'kvm-run');
+      s = new VcpuState(src, vcpu, tid, this.kind === 'kvm-run', this.listener);
       this.states[src][vcpu] = s;
       if (tid !== undefined) {
         const l = this.byTid.get(tid) ?? [];
@@ -227,8 +254,9 @@ export class Validator {
         if (this.kind === 'entry-exit') for (const s of ss) s.setRun(YES, t);
         break;
       case 'kvm_exit': {
-        if (this.kind === 'entry-exit') for (const s of ss) s.setRun(NO, t);
-        if (isCpuidExit(kvmExitReason(blk.body(r)))) for (const s of ss) s.cpuid[s.cpuidN++ % RING] = t;
+        const reason = kvmExitReason(blk.body(r));
+        if (this.kind === 'entry-exit') for (const s of ss) (s.exitReason = reason), s.setRun(NO, t);
+        if (isCpuidExit(reason)) for (const s of ss) s.cpuid[s.cpuidN++ % RING] = t;
         break;
       }
       case 'kvm_fpu': {
@@ -248,7 +276,7 @@ export class Validator {
     const s = this.state(src, vcpu);
     if (isMarkerEvent(blk.nameOf(r))) {
       const sp = syncMarker(blk.body(r));
-      if (sp) this.sync(src, sp.cpu, sp.kind, sp.t0, sp.t1);
+      if (sp) this.sync(src, sp.cpu, sp.kind, sp.t0, sp.t1, t, sp.seq);
     }
     if (this.kind === 'none' || s.tid === undefined || t < this.first || t > this.last) {
       s.notCheckable++;
@@ -274,7 +302,7 @@ export class Validator {
     }
   }
 
-  private sync(src: number, cpu: number, kind: 'pio' | 'cpuid', t0: bigint, t1: bigint): void {
+  private sync(src: number, cpu: number, kind: 'pio' | 'cpuid', t0: bigint, t1: bigint, guestT: number, seq: number): void {
     const plan = this.plans[src]!;
     const v = plan.cpuToVcpu(cpu);
     const s = this.state(src, v);
@@ -298,6 +326,7 @@ export class Validator {
         const hi = t1 - hAbs;
         if (s.offLow === undefined || lo > s.offLow) s.offLow = lo;
         if (s.offHigh === undefined || hi < s.offHigh) s.offHigh = hi;
+        if (s.tid !== undefined) this.listener?.syncPoint?.(h, guestT, src, v, s.tid, kind, seq);
         return;
       }
     }

@@ -60,9 +60,12 @@ export interface SchedSwitch {
   prevState: string;
   nextComm: string;
   nextPid: number;
+  /** Priorities as printed; NaN when the text has none. */
+  prevPrio: number;
+  nextPrio: number;
 }
 
-const PLUGIN_SWITCH = /^(.*):(\d+) \[-?\d+\] (\S+) ==> (.*):(\d+) \[-?\d+\]$/;
+const PLUGIN_SWITCH = /^(.*):(\d+) \[(-?\d+)\] (\S+) ==> (.*):(\d+) \[(-?\d+)\]$/;
 
 /**
  * Decodes sched_switch from the kernel's `prev_comm=… prev_pid=… ==> next_comm=… next_pid=…` or
@@ -84,11 +87,13 @@ export function schedSwitch(body: string): SchedSwitch | undefined {
       prevState: fieldOf(body, 'prev_state') ?? '',
       nextComm: nc >= 0 && np > nc ? body.slice(nc + 10, np) : '',
       nextPid: Number(nextPid),
+      prevPrio: Number(fieldOf(body, 'prev_prio') ?? NaN),
+      nextPrio: Number(fieldOf(body, 'next_prio') ?? NaN),
     };
   }
   const m = PLUGIN_SWITCH.exec(body);
   if (!m) return undefined;
-  return { prevComm: m[1], prevPid: Number(m[2]), prevState: m[3], nextComm: m[4], nextPid: Number(m[5]) };
+  return { prevComm: m[1], prevPid: Number(m[2]), prevPrio: Number(m[3]), prevState: m[4], nextComm: m[5], nextPid: Number(m[6]), nextPrio: Number(m[7]) };
 }
 
 /** A `kvmsync` sync point written by the guest (docs/bundle.md). */
