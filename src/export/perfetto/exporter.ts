@@ -81,7 +81,11 @@ export class PerfettoExporter implements VcpuTransitionListener {
     this.out = new PacketOut(w);
     this.clock = new NsClock(tl.base, tscKhz);
     const qemu = new Map<number, number>();
-    for (const p of plans) if (p?.vm?.qemuPid !== undefined) for (const v of p.vcpus.values()) if (v.tid !== undefined) qemu.set(v.tid, p.vm.qemuPid);
+    const vcpuNames = new Map<number, string>();
+    for (const p of plans) {
+      if (p?.vm?.qemuPid !== undefined) for (const v of p.vcpus.values()) if (v.tid !== undefined) qemu.set(v.tid, p.vm.qemuPid);
+      for (const v of p?.vm?.vcpus ?? []) if (v.tid !== undefined && v.threadName) vcpuNames.set(v.tid, v.threadName);
+    }
     tl.sources.forEach((s, i) => {
       const key = s.role === 'host' ? 0 : undefined;
       let m = key === 0 ? this.machines.find((x) => x.id === 0) : this.machines.find((x) => x.id !== 0 && x.name === s.machine);
@@ -101,7 +105,7 @@ export class PerfettoExporter implements VcpuTransitionListener {
       this.bySource[i] = m;
     });
     const host = this.machines.find((m) => m.id === 0);
-    this.tracks = new HostTracks(this.out, this.clock, host?.threads ?? new MachineThreads(this.out, 0, 2), TRACK_SEQ);
+    this.tracks = new HostTracks(this.out, this.clock, host?.threads ?? new MachineThreads(this.out, 0, 2), TRACK_SEQ, vcpuNames);
   }
 
   /** Bytes written so far. */
@@ -144,8 +148,7 @@ export class PerfettoExporter implements VcpuTransitionListener {
       const ns = this.clock.ns(t) ?? this.clock.nsBig(t);
       const tid = blk.pid[r];
       m.threads.see(tid, blk.tgid[r], blk.commOf(r), ns);
-      const body = blk.bodyText?.[r] ?? blk.bytes.toString('latin1', blk.bodyStart[r], blk.bodyEnd[r]);
-      m.ftrace.add(ns, blk.cpu[r], tid, blk.nameOf(r), body);
+      m.ftrace.add(ns, blk, r);
       if (all) this.flowMarks(all[k]);
       this.lastT = t;
     }
@@ -241,10 +244,5 @@ export class PerfettoExporter implements VcpuTransitionListener {
     }
     pb.end(a);
     this.out.emit();
-  }
-
-  /** Events written per machine and name (for tests and the report). */
-  counts(): { machine: string; id: number; events: Map<string, number> }[] {
-    return this.machines.map((m) => ({ machine: m.name, id: m.id, events: m.ftrace.counts }));
   }
 }

@@ -6,7 +6,7 @@
  * for the whole trace of its machine, so an event whose fields differ from every shape sent so far
  * (a field more, or a number where text was) gets a new shape with a new id.
  */
-import { bodyFields, typedValue, type TypedValue } from '../../parsers/body-fields.js';
+import { decimalEnd, decimalNumber, FieldSpans, fieldsOf, hexNumber, scanFields, spanKind, spanValue, typedValue, type TypedValue } from '../../parsers/body-fields.js';
 import { DESCRIPTOR, FIELD_DESCRIPTOR, FIRST_GENERIC_ID, LABEL_OPTIONAL, TYPE_FIXED64, TYPE_INT64, TYPE_STRING, TYPE_UINT64 } from './fields.js';
 import { ProtoBuf } from './proto-writer.js';
 
@@ -27,6 +27,13 @@ interface Shape {
 
 const WIDE = 2n ** 56n;
 
+/** True when s[a, z) holds the bytes of `k`. */
+function sameBytes(k: Uint8Array, s: Uint8Array, a: number, z: number): boolean {
+  if (z - a !== k.length) return false;
+  for (let i = 0; i < k.length; i++) if (s[a + i] !== k[i]) return false;
+  return true;
+}
+
 /** The wire type for a new field first seen with value `v`. */
 function typeFor(v: TypedValue): number {
   if (v.kind === 'str') return TYPE_STRING;
@@ -34,26 +41,93 @@ function typeFor(v: TypedValue): number {
   return typeof v.value === 'bigint' && v.value >= WIDE ? TYPE_FIXED64 : TYPE_UINT64;
 }
 
+/** Layouts kept per event name for the fast path. */
+const MAX_LAYOUTS = 4;
+
 /** At most this many shapes per event name; past it, the event's whole text is one string field. */
 const MAX_SHAPES = 32;
+
+/** The field order of the last event of a name, to write the next one with no string made. */
+interface Layout {
+  shape: Shape;
+  /** The event had text outside its keys (written as field `text`, first). */
+  lead: boolean;
+  /** The keys in order (after the lead) as bytes, and their shape fields. */
+  keys: Uint8Array[];
+  fields: ShapeField[];
+}
 
 /** The generic events of one machine: shapes by event name. */
 export class GenericEvents {
   private readonly shapes = new Map<string, Shape[]>();
+  /** The latest layouts of each name, most recent first (events of one name often alternate between a few). */
+  private readonly layouts = new Map<string, Layout[]>();
   private nextId = FIRST_GENERIC_ID;
   private readonly scratch = new ProtoBuf(256);
+  private readonly sp = new FieldSpans();
 
   /**
-   * Writes event `name`'s fields (read from `body`) as its generic message into `pb`. Returns its
-   * shape's FtraceEvent id and descriptor (which the bundle must carry unless already sent).
+   * Writes event `name`'s fields (read from its printed body, bytes s[start, end)) as its generic
+   * message into `pb`. Returns its shape's FtraceEvent id and descriptor (which the bundle must
+   * carry unless already sent).
    */
-  write(pb: ProtoBuf, name: string, body: string): { id: number; descriptor: Uint8Array } {
-    let values = bodyFields(body).map((f) => ({ name: f.name, v: typedValue(f.text) }));
+  write(pb: ProtoBuf, name: string, s: Uint8Array, start: number, end: number): { id: number; descriptor: Uint8Array } {
+    const sp = this.sp;
+    scanFields(s, start, end, sp);
+    const ls = this.layouts.get(name);
+    if (ls) for (let i = 0; i < ls.length; i++) if (this.writeLike(pb, ls[i], s)) return ls[i].shape;
+    return this.writeNew(pb, name, s, start, end);
+  }
+
+  /**
+   * The fast path: when the body has the keys of the last event of its name, in order, with values
+   * of the same kinds, writes it straight from the text. False (and `pb` as it was) otherwise.
+   */
+  private writeLike(pb: ProtoBuf, l: Layout, s: Uint8Array): boolean {
+    const sp = this.sp;
+    const lead = sp.leadEnd > sp.leadStart;
+    if (sp.overflow || lead !== l.lead || sp.n !== l.keys.length) return false;
+    const start = pb.len;
+    const mark = pb.begin(l.shape.id);
+    let j = 0;
+    if (lead && !this.value(pb, l.fields[j++], s, sp.leadStart, sp.leadEnd)) return (pb.len = start), false;
+    for (let i = 0; i < sp.n; i++, j++) {
+      if (!sameBytes(l.keys[i], s, sp.ks[i], sp.ke[i]) || !this.value(pb, l.fields[j], s, sp.vs[i], sp.ve[i])) return (pb.len = start), false;
+    }
+    pb.end(mark);
+    return true;
+  }
+
+  /** Writes s[a, z) as field `f` when its kind is the field's; false otherwise. */
+  private value(pb: ProtoBuf, f: ShapeField, s: Uint8Array, a: number, z: number): boolean {
+    const kind = spanKind(s, a, z);
+    if (kind !== f.kind) return false;
+    if (kind === 'str') pb.bytesRange(f.num, s, a, z);
+    else if (kind === 'uint' && s[a + 1] === 120 && z - a - 2 <= 13) {
+      const v = hexNumber(s, a + 2, z);
+      if (f.type === TYPE_FIXED64) pb.fixed64(f.num, v);
+      else pb.uint(f.num, v);
+    } else if (kind === 'uint' && s[a + 1] === 120 && f.type === TYPE_FIXED64) pb.fixed64Hex(f.num, s, a + 2, z);
+    else if (kind === 'int' && decimalEnd(s, a, z) - a <= 15) pb.int(f.num, decimalNumber(s, a, decimalEnd(s, a, z)));
+    else {
+      const v = spanValue(s, a, z).value as number | bigint;
+      if (f.type === TYPE_FIXED64) pb.fixed64Any(f.num, v);
+      else if (typeof v === 'bigint') pb.big(f.num, v);
+      else if (kind === 'int') pb.int(f.num, v);
+      else pb.uint(f.num, v);
+    }
+    return true;
+  }
+
+  /** The slow path: fields as strings, the shape found or made, and the layout kept for the next event. */
+  private writeNew(pb: ProtoBuf, name: string, s: Uint8Array, start: number, end: number): Shape {
+    const sp = this.sp;
+    let values = fieldsOf(s, sp).map((f) => ({ name: f.name, v: typedValue(f.text) }));
     let shape = this.find(name, values);
     if (!shape) {
       const list = this.shapes.get(name) ?? [];
       if (list.length >= MAX_SHAPES) {
-        values = [{ name: 'text', v: { kind: 'str', value: body.trim() } }];
+        values = [{ name: 'text', v: { kind: 'str', value: Buffer.from(s.buffer, s.byteOffset + start, end - start).toString('utf8').trim() } }];
         shape = this.find(name, values) ?? this.add(name, values, undefined);
       } else shape = this.add(name, values, list[list.length - 1]);
     }
@@ -68,7 +142,22 @@ export class GenericEvents {
       else pb.uint(f, v.value);
     }
     pb.end(mark);
+    this.keepLayout(name, s, shape, values);
     return shape;
+  }
+
+  /** Keeps the field order of this event for the fast path, when its names are its keys as printed. */
+  private keepLayout(name: string, s: Uint8Array, shape: Shape, values: { name: string }[]): void {
+    const sp = this.sp;
+    const lead = sp.leadEnd > sp.leadStart;
+    const keys: Uint8Array[] = [];
+    for (let i = 0; i < sp.n; i++) keys.push(Uint8Array.from(s.subarray(sp.ks[i], sp.ke[i])));
+    const names = lead ? ['text', ...keys.map((k) => Buffer.from(k).toString('utf8'))] : keys.map((k) => Buffer.from(k).toString('utf8'));
+    if (sp.overflow || names.length !== values.length || names.some((n, i) => n !== values[i].name)) return;
+    const ls = this.layouts.get(name) ?? [];
+    ls.unshift({ shape, lead, keys, fields: names.map((n) => shape.fields.get(n)!) });
+    if (ls.length > MAX_LAYOUTS) ls.pop();
+    this.layouts.set(name, ls);
   }
 
   /** The latest shape of `name` that holds every field with its kind. */

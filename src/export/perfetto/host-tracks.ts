@@ -41,13 +41,23 @@ export const STATE_NAMES: Record<Exclude<VcpuRunState, 'exit'>, string> = {
   unknown: 'not checkable',
 };
 
+const exitNames = new Map<string, string>();
+
 /** The name of a state slice. */
 export function stateSliceName(state: VcpuRunState, exitReason: string): string {
-  return state === 'exit' ? `exit: ${exitReason || '?'}` : STATE_NAMES[state];
+  if (state !== 'exit') return STATE_NAMES[state];
+  let n = exitNames.get(exitReason);
+  if (n === undefined) {
+    n = `exit: ${exitReason || '?'}`;
+    if (exitNames.size < INTERN_CAP) exitNames.set(exitReason, n);
+  }
+  return n;
 }
 
 /** Interned names kept per kind; past it names go out as text (a bound on memory). */
 const INTERN_CAP = 4096;
+
+const NONE: (number | undefined)[] = [];
 
 /** A debug annotation: name and value. */
 export type Annotation = [string, string | number];
@@ -73,6 +83,8 @@ export class HostTracks {
     private readonly clock: NsClock,
     private readonly threads: MachineThreads,
     private readonly seq: number,
+    /** Names known before the thread's first event (vCPU threads, from the capture). */
+    private readonly knownNames: Map<number, string> = new Map(),
   ) {}
 
   /** Absolute ns of timeline time t (bigint past 2^53). */
@@ -103,7 +115,8 @@ export class HostTracks {
     const th = pb.begin(TRACK_DESCRIPTOR.thread);
     pb.int(THREAD_DESCRIPTOR.pid, this.threads.tgidOf(tid));
     pb.int(THREAD_DESCRIPTOR.tid, tid);
-    const name = this.threads.nameOf(tid);
+    // The vCPU state can be known before the thread's first event is written (the validator runs first).
+    const name = this.threads.nameOf(tid) ?? this.knownNames.get(tid);
     if (name) pb.string(THREAD_DESCRIPTOR.threadName, name);
     pb.end(th);
     pb.uint(TRACK_DESCRIPTOR.childOrdering, CHILD_ORDERING_EXPLICIT);
@@ -155,7 +168,7 @@ export class HostTracks {
 
   private event(uuid: number, ns: number | bigint, type: number, name: string | undefined, args: Annotation[], flowIds: number[], terminating: number[]): void {
     const nameIid = name !== undefined ? this.intern(this.eventNames, this.newEventNames, name) : undefined;
-    const annIids = args.map(([k]) => this.intern(this.annNames, this.newAnnNames, k));
+    const annIids = args.length ? args.map(([k]) => this.intern(this.annNames, this.newAnnNames, k)) : NONE;
     const pb = this.packet();
     if (typeof ns === 'number') pb.uint(PACKET.timestamp, ns);
     else pb.big(PACKET.timestamp, ns);
@@ -169,7 +182,8 @@ export class HostTracks {
       if (nameIid !== undefined) pb.uint(TRACK_EVENT.nameIid, nameIid);
       else pb.string(TRACK_EVENT.name, name);
     }
-    args.forEach(([k, v], i) => {
+    for (let i = 0; i < args.length; i++) {
+      const [k, v] = args[i];
       const a = pb.begin(TRACK_EVENT.debugAnnotations);
       const iid = annIids[i];
       if (iid !== undefined) pb.uint(DEBUG_ANNOTATION.nameIid, iid);
@@ -177,7 +191,7 @@ export class HostTracks {
       if (typeof v === 'number') pb.int(DEBUG_ANNOTATION.intValue, v);
       else pb.string(DEBUG_ANNOTATION.stringValue, v);
       pb.end(a);
-    });
+    }
     for (const id of flowIds) pb.fixed64(TRACK_EVENT.flowIds, id);
     for (const id of terminating) pb.fixed64(TRACK_EVENT.terminatingFlowIds, id);
     pb.end(e);

@@ -15,7 +15,8 @@ import { GenericEvents } from './generic-events.js';
 import type { PacketOut } from './packets.js';
 import { LEN, ProtoBuf } from './proto-writer.js';
 import type { TaskStateLayout } from './task-state.js';
-import { writeTyped } from './typed-events.js';
+import { hasTyped, writeTyped } from './typed-events.js';
+import type { EventBlock } from '../../model/event-block.js';
 
 /** A bundle is written out once its events take this many bytes. */
 const BUNDLE_BYTES = 48 * 1024;
@@ -35,10 +36,9 @@ interface CpuBundle {
 
 /** Per-machine ftrace writer. */
 export class MachineFtrace {
-  private readonly cpus = new Map<number, CpuBundle>();
+  /** Bundles by CPU (an array: looked up for every event). */
+  private readonly cpus: (CpuBundle | undefined)[] = [];
   private readonly generic = new GenericEvents();
-  /** Events written, by name. */
-  readonly counts = new Map<string, number>();
   /** Origin of relative timestamps (absolute ns), set at the first event; undefined: absolute only. */
   private origin: number | undefined;
   private originSet = false;
@@ -50,14 +50,31 @@ export class MachineFtrace {
     private readonly layout: TaskStateLayout,
   ) {}
 
-  /** Adds one event: at absolute `ns` (a bigint past 2^53), on `cpu`, by thread `pid`. */
-  add(ns: number | bigint, cpu: number, pid: number, name: string, body: string): void {
+  /**
+   * Adds event `r` of `blk` at absolute `ns` (a bigint past 2^53). Typed events read their body
+   * as text; generic ones are written from its bytes (a block's bodies are ASCII bytes of the
+   * input unless held as text).
+   */
+  add(ns: number | bigint, blk: EventBlock, r: number): void {
+    const name = blk.nameOf(r);
+    const text = blk.bodyText?.[r];
+    let typed = this.typedNames.get(name);
+    if (typed === undefined) this.typedNames.set(name, (typed = hasTyped(name)));
+    if (typed) return this.addEvent(ns, blk.cpu[r], blk.pid[r], name, text ?? blk.bytes.toString('latin1', blk.bodyStart[r], blk.bodyEnd[r]), undefined, 0, 0);
+    if (text === undefined) return this.addEvent(ns, blk.cpu[r], blk.pid[r], name, undefined, blk.bytes, blk.bodyStart[r], blk.bodyEnd[r]);
+    const bytes = Buffer.from(text, 'utf8');
+    this.addEvent(ns, blk.cpu[r], blk.pid[r], name, undefined, bytes, 0, bytes.length);
+  }
+  private readonly typedNames = new Map<string, boolean>();
+
+  /** Adds one event: its body as text (typed events), or as bytes s[start, end) (generic ones). */
+  private addEvent(ns: number | bigint, cpu: number, pid: number, name: string, body: string | undefined, s: Uint8Array | undefined, start: number, end: number): void {
     if (!this.originSet) {
       this.originSet = true;
       if (typeof ns === 'number' && ns > ORIGIN_MARGIN) this.origin = ns - ORIGIN_MARGIN;
     }
-    let b = this.cpus.get(cpu);
-    if (!b) this.cpus.set(cpu, (b = { rel: true, events: new ProtoBuf(BUNDLE_BYTES + 4096), descriptors: new ProtoBuf(1024), sent: new Set(), count: 0 }));
+    let b = this.cpus[cpu];
+    if (!b) this.cpus[cpu] = b = { rel: true, events: new ProtoBuf(BUNDLE_BYTES + 4096), descriptors: new ProtoBuf(1024), sent: new Set(), count: 0 };
     const rel = this.origin !== undefined && typeof ns === 'number' && ns >= this.origin;
     if (b.count === 0) b.rel = rel;
     else if (b.rel && !rel) {
@@ -70,8 +87,12 @@ export class MachineFtrace {
     else if (typeof ns === 'number') pb.uint(FTRACE_EVENT.timestamp, ns);
     else pb.big(FTRACE_EVENT.timestamp, ns);
     pb.uint(FTRACE_EVENT.pid, pid < 0 ? 0 : pid);
-    if (!writeTyped(pb, name, body, this.layout)) {
-      const shape = this.generic.write(pb, name, body);
+    if (body === undefined || !writeTyped(pb, name, body, this.layout)) {
+      if (s === undefined) {
+        s = Buffer.from(body!, 'utf8');
+        (start = 0), (end = s.length);
+      }
+      const shape = this.generic.write(pb, name, s, start, end);
       // Each CPU's stream carries the descriptors it uses (the importer keeps the first per id).
       if (!b.sent.has(shape.id)) {
         b.sent.add(shape.id);
@@ -83,13 +104,12 @@ export class MachineFtrace {
     }
     pb.end(mark);
     b.count++;
-    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
     if (pb.len >= BUNDLE_BYTES) this.flush(cpu, b);
   }
 
   /** Writes out every bundle that holds events. */
   flushAll(): void {
-    for (const [cpu, b] of this.cpus) if (b.count) this.flush(cpu, b);
+    this.cpus.forEach((b, cpu) => b && b.count && this.flush(cpu, b));
   }
 
   private flush(cpu: number, b: CpuBundle): void {

@@ -33,8 +33,9 @@ export class PacketOut {
     h.reset();
     h.tag(TRACE_PACKET, LEN);
     h.varint(size);
-    this.w.bytes(h.bytes());
-    this.w.bytes(this.pb.bytes());
+    // Ranges of the reused buffers: no view object per packet.
+    this.w.range(h.buf, 0, h.len);
+    this.w.range(this.pb.buf, 0, this.pb.len);
     for (const t of tail) this.w.bytes(t);
     this.bytes += h.len + size;
   }

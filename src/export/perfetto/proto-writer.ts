@@ -20,6 +20,16 @@ export const LEN = 2;
 
 const TWO_32 = 0x1_0000_0000;
 
+/** Hex digits s[a, z) (at most 8) as a number. */
+function hexOf(s: Uint8Array, a: number, z: number): number {
+  let v = 0;
+  for (let i = a; i < z; i++) {
+    const c = s[i];
+    v = v * 16 + (c <= 57 ? c - 48 : (c | 32) - 87);
+  }
+  return v;
+}
+
 /** Bytes of the varint encoding of a non-negative safe integer. */
 export function varintSize(v: number): number {
   let n = 1;
@@ -62,18 +72,23 @@ export class ProtoBuf {
     this.ensure(10);
     const b = this.buf;
     let o = this.len;
-    if (v < 0x1000_0000) {
+    if (v < 0x8000_0000) {
       while (v > 127) {
         b[o++] = (v & 127) | 128;
         v >>>= 7;
       }
+      b[o++] = v;
     } else {
-      while (v > 127) {
-        b[o++] = (v % 128) | 128;
-        v = Math.floor(v / 128);
+      // Two 32-bit halves, shifted together 7 bits at a time.
+      let lo = v >>> 0;
+      let hi = (v - lo) / TWO_32;
+      while (hi > 0 || lo > 127) {
+        b[o++] = (lo & 127) | 128;
+        lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+        hi >>>= 7;
       }
+      b[o++] = lo;
     }
-    b[o++] = v;
     this.len = o;
   }
 
@@ -91,7 +106,9 @@ export class ProtoBuf {
 
   /** A field key. */
   tag(field: number, wire: number): void {
-    this.varint(field * 8 + wire);
+    const k = field * 8 + wire;
+    if (k < 128 && this.len < this.buf.length) this.buf[this.len++] = k;
+    else this.varint(k);
   }
 
   /** An unsigned varint field (uint32, uint64, enum, or a non-negative int). */
@@ -103,8 +120,20 @@ export class ProtoBuf {
   /** A signed varint field (int32, int64): negative values take ten bytes (two's complement). */
   int(field: number, v: number): void {
     this.tag(field, VARINT);
-    if (v >= 0) this.varint(v);
-    else this.varintBig(BigInt.asUintN(64, BigInt(v)));
+    if (v >= 0) return this.varint(v);
+    // Two's complement of a safe negative integer, as 64 bits in two halves.
+    this.ensure(10);
+    const b = this.buf;
+    let o = this.len;
+    let lo = v >>> 0;
+    let hi = Math.floor(v / TWO_32) >>> 0;
+    for (let i = 0; i < 9; i++) {
+      b[o++] = (lo & 127) | 128;
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+      hi >>>= 7;
+    }
+    b[o++] = lo & 1;
+    this.len = o;
   }
 
   /** A 64-bit varint field given as bigint (uint64 beyond 2^53, or int64 two's complement). */
@@ -122,10 +151,20 @@ export class ProtoBuf {
   /** A fixed64 field holding a non-negative safe integer (little-endian). */
   fixed64(field: number, v: number): void {
     this.tag(field, FIXED64);
-    this.ensure(8);
-    this.buf.writeUInt32LE(v % TWO_32, this.len);
-    this.buf.writeUInt32LE(Math.floor(v / TWO_32), this.len + 4);
-    this.len += 8;
+    this.u32(v >>> 0);
+    this.u32(Math.floor(v / TWO_32) >>> 0);
+  }
+
+  /** Four bytes, little-endian. */
+  private u32(v: number): void {
+    this.ensure(4);
+    const b = this.buf;
+    const o = this.len;
+    b[o] = v & 255;
+    b[o + 1] = (v >>> 8) & 255;
+    b[o + 2] = (v >>> 16) & 255;
+    b[o + 3] = v >>> 24;
+    this.len = o + 4;
   }
 
   /** A fixed64 field holding an unsigned 64-bit value (number or bigint). */
@@ -137,31 +176,58 @@ export class ProtoBuf {
     this.len += 8;
   }
 
+  /** A fixed64 field from hex digits s[a, z) (at most 16; no bigint made). */
+  fixed64Hex(field: number, s: Uint8Array, a: number, z: number): void {
+    this.tag(field, FIXED64);
+    const cut = Math.max(a, z - 8);
+    this.u32(hexOf(s, cut, z));
+    this.u32(hexOf(s, a, cut));
+  }
+
   /** A string field (UTF-8). */
   string(field: number, s: string): void {
+    this.stringRange(field, s, 0, s.length);
+  }
+
+  /** A string field holding s[a, z). */
+  stringRange(field: number, s: string, a: number, z: number): void {
     this.tag(field, LEN);
-    const n = s.length;
+    const n = z - a;
     // ASCII strings below 128 characters (nearly all of them): one length byte, copied as is.
     if (n < 128) {
       this.ensure(n + 1);
       const b = this.buf;
       let o = this.len + 1;
-      let i = 0;
-      for (; i < n; i++) {
+      let i = a;
+      for (; i < z; i++) {
         const c = s.charCodeAt(i);
         if (c >= 128) break;
         b[o++] = c;
       }
-      if (i === n) {
+      if (i === z) {
         b[this.len] = n;
         this.len = o;
         return;
       }
     }
-    const size = Buffer.byteLength(s, 'utf8');
+    const t = a === 0 && z === s.length ? s : s.slice(a, z);
+    const size = Buffer.byteLength(t, 'utf8');
     this.varint(size);
     this.ensure(size);
-    this.len += this.buf.write(s, this.len, 'utf8');
+    this.len += this.buf.write(t, this.len, 'utf8');
+  }
+
+  /** A string or bytes field holding s[a, z) (UTF-8 bytes copied as they are). */
+  bytesRange(field: number, s: Uint8Array, a: number, z: number): void {
+    this.tag(field, LEN);
+    const n = z - a;
+    this.varint(n);
+    this.ensure(n);
+    const b = this.buf;
+    let o = this.len;
+    // By hand: a subarray per field (to copy with set) would cost more than the copy itself.
+    for (let i = a; i < z; i++) b[o++] = s[i];
+    this.len = o;
   }
 
   /** A bytes field (or an embedded message already encoded). */

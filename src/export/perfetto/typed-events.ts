@@ -4,7 +4,7 @@
  * writer reads the fields it needs from the printed body and returns false when the text does not
  * have them; the event then goes out as a generic event with the fields it does have.
  */
-import { bodyFields } from '../../parsers/body-fields.js';
+import { decimalEnd, decimalNumber, FieldSpans, hexNumber, scanFields, spanKind } from '../../parsers/body-fields.js';
 import { isMarkerEvent, schedSwitch } from '../../parsers/event-fields.js';
 import {
   CPU_IDLE,
@@ -27,24 +27,60 @@ import { prevStateBits, type TaskStateLayout } from './task-state.js';
 /** Writes one typed event's message (field `EVENT_ID[name]` of FtraceEvent) into `pb`; false when the body lacks its fields. */
 type TypedWriter = (pb: ProtoBuf, body: string, layout: TaskStateLayout) => boolean;
 
-const INT = /^-?\d+$/;
-const HEX = /^0x[0-9a-fA-F]+$/;
+/**
+ * The fields of one body, read through the shared scanner into a reused buffer; values are made
+ * into strings or numbers only when asked for.
+ */
+class Fields {
+  private buf = Buffer.allocUnsafe(256);
+  private len = 0;
+  private readonly sp = new FieldSpans();
 
-/** The body's `key=value` fields by name. */
-function kv(body: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const f of bodyFields(body)) m.set(f.name, f.text);
-  return m;
+  /** Reads `body`'s fields. */
+  load(body: string): this {
+    if (body.length * 3 > this.buf.length) this.buf = Buffer.allocUnsafe(body.length * 3);
+    this.len = this.buf.write(body, 0, 'utf8');
+    scanFields(this.buf, 0, this.len, this.sp);
+    return this;
+  }
+
+  /** Index of the first field named `key`, or -1. */
+  private find(key: string): number {
+    const sp = this.sp;
+    const b = this.buf;
+    outer: for (let i = 0; i < sp.n; i++) {
+      if (sp.ke[i] - sp.ks[i] !== key.length) continue;
+      for (let k = 0; k < key.length; k++) if (b[sp.ks[i] + k] !== key.charCodeAt(k)) continue outer;
+      return i;
+    }
+    return -1;
+  }
+
+  /** Field `key` as printed, or undefined. */
+  get(key: string): string | undefined {
+    const i = this.find(key);
+    return i < 0 ? undefined : this.buf.toString('utf8', this.sp.vs[i], this.sp.ve[i]);
+  }
+
+  /** Field `key` as an integer (decimal, or 0x… hex; at most 13 hex or 15 decimal digits), or undefined. */
+  num(key: string): number | undefined {
+    const i = this.find(key);
+    if (i < 0) return undefined;
+    const a = this.sp.vs[i];
+    const z = this.sp.ve[i];
+    const kind = spanKind(this.buf, a, z);
+    const d = kind === 'int' ? decimalEnd(this.buf, a, z) : -1;
+    if (d >= 0 && d - a <= 15) return decimalNumber(this.buf, a, d);
+    if (kind === 'uint' && this.buf[a + 1] === 120 && z - a <= 15) return hexNumber(this.buf, a + 2, z);
+    return undefined;
+  }
 }
 
-/** An integer field (decimal, or 0x… hex), or undefined. */
-function num(m: Map<string, string>, key: string): number | undefined {
-  const v = m.get(key);
-  if (v === undefined) return undefined;
-  if (INT.test(v)) return Number(v);
-  if (HEX.test(v)) return parseInt(v, 16);
-  return undefined;
-}
+const fields = new Fields();
+/** The body's fields. */
+const kv = (body: string): Fields => fields.load(body);
+/** An integer field. */
+const num = (m: Fields, key: string): number | undefined => m.num(key);
 
 /** Writes a signed field when the value is known. */
 function opt(pb: ProtoBuf, field: number, v: number | undefined): void {
@@ -252,6 +288,11 @@ export function markerText(name: string, body: string): string {
   if (name !== 'print') return body;
   const i = body.indexOf(': ');
   return i > 0 && body.lastIndexOf(' ', i) < 0 ? body.slice(i + 2) : body;
+}
+
+/** True when event `name` has a typed message (it may still go out generic when its text lacks the fields). */
+export function hasTyped(name: string): boolean {
+  return isMarkerEvent(name) || WRITERS.has(name);
 }
 
 /**
