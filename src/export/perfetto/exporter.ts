@@ -62,7 +62,8 @@ export class PerfettoExporter implements VcpuTransitionListener {
   /** Machine of each source. */
   private readonly bySource: Machine[] = [];
   private readonly tracks: HostTracks;
-  private lastT = 0;
+  /** The latest timeline time written (open slices end there). */
+  private lastT = -Infinity;
   private syncFlows = 0;
   /** vCPU threads whose first state slice (which names the guest and vCPU) is written. */
   private readonly labelled = new Set<number>();
@@ -150,13 +151,14 @@ export class PerfettoExporter implements VcpuTransitionListener {
       m.threads.see(tid, blk.tgid[r], blk.commOf(r), ns);
       m.ftrace.add(ns, blk, r);
       if (all) this.flowMarks(all[k]);
-      this.lastT = t;
+      if (t > this.lastT) this.lastT = t;
     }
     for (const x of this.machines) x.threads.flush();
   }
 
   /** A vCPU state change (from the merge's listener): a slice on the vCPU's host thread. */
   transition(t: number, src: number, vcpu: number, tid: number, state: VcpuRunState, exitReason: string): void {
+    if (t > this.lastT) this.lastT = t;
     // The first slice of a vCPU says which it is; the others take no arguments (they would double the bytes).
     const first = !this.labelled.has(tid);
     if (first) this.labelled.add(tid);
@@ -209,7 +211,7 @@ export class PerfettoExporter implements VcpuTransitionListener {
       m.ftrace.flushAll();
       m.threads.flush();
     }
-    this.tracks.end(this.lastT);
+    if (this.lastT > -Infinity) this.tracks.end(this.lastT);
     const attrs: [string, string | number][] = [
       ['kvmtrace.producer', extra.producer],
       ['kvmtrace.validation', result.ok ? 'passed' : 'FAILED'],
