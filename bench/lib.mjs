@@ -32,6 +32,23 @@ export function measureRuns(runs, before, cmd, args, opts) {
   return { best: secs[0], median: secs[secs.length >> 1], rssMb: Math.max(...all.map((m) => m.rssMb)), stderr: all[0].stderr };
 }
 
+/**
+ * `measureRuns` for several commands at once, their runs alternating (a, b, a, b, …), so that a
+ * change in the machine's load during the bench weighs on each alike. `jobs`: [before, cmd, args, opts].
+ */
+export function measureAlternating(runs, jobs) {
+  const all = jobs.map(() => []);
+  for (let i = 0; i < runs; i++)
+    jobs.forEach(([before, cmd, args, opts], j) => {
+      before?.();
+      all[j].push(measure(cmd, args, opts));
+    });
+  return all.map((ms) => {
+    const secs = ms.map((m) => m.secs).sort((a, b) => a - b);
+    return { best: secs[0], median: secs[secs.length >> 1], rssMb: Math.max(...ms.map((m) => m.rssMb)), stderr: ms[0].stderr };
+  });
+}
+
 export const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
 /** Prints a table of rows (arrays of cells), first row the header. */

@@ -1,14 +1,15 @@
 // kvmtrace benchmarks (`npm run bench`): throughput and peak RSS on large inputs replayed from real
 // captures, each beside a real peer run on the same input in the same run.
-//  1. ftrace text: parse (lines/s); merge + Chrome JSON export and merge + text (events/s), against a
-//     hand-made awk | sort -m pipeline doing the same merge to text; peak RSS at two input sizes.
+//  1. ftrace text: parse (lines/s); merge + Chrome JSON export, merge + Perfetto (.pftrace, timed
+//     alternately with the JSON, with the bytes of both) and merge + text (events/s), against a
+//     hand-made awk | sort -m pipeline doing the same merge to text; peak RSS at three input sizes.
 //  2. trace.dat: bench/tracedat.mjs (kvmtrace report vs trace-cmd report), when present.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fmt, measureRuns, table } from './lib.mjs';
+import { fmt, measureAlternating, measureRuns, table } from './lib.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -26,10 +27,11 @@ try {
     console.log(`skipped the ftrace-text bench: the real recordings are not at ${REF}`);
   } else {
     spawnSync('sh', ['-c', `xz -dc ${REF}/docA-host-trace.dat.report-rawts.txt.xz > ${hostSrc}; xz -dc ${REF}/docA-guest-trace-Salamander4.dat.report-rawts.txt.xz > ${guestSrc}`]);
-    // Three sizes: the last (twice the main input) only merges to JSON, to show peak RSS stays flat.
+    // Three sizes: the last (twice the main input) only merges to JSON and Perfetto, to show peak RSS stays flat.
     const sizes = [Math.max(1, Math.round(COPIES / 4)), COPIES, 2 * COPIES];
     const RUNS = Number(process.env.BENCH_RUNS ?? 3);
     const rows = [['input', 'tool', 'events', 'best s', 'median s', 'events/s (lines/s), best', 'peak RSS MB']];
+    const byteLines = [];
     const row = (label, tool, n, m, unit = '') =>
       rows.push([label, tool, fmt(n), m.best.toFixed(2), m.median.toFixed(2), unit ? `(${fmt(n / m.best)} ${unit})` : fmt(n / m.best), m.rssMb.toFixed(0)]);
     for (const copies of sizes) {
@@ -49,8 +51,15 @@ try {
         const lines = JSON.parse(parse.stderr.trim().split('\n').pop()).lines;
         row(label, 'kvmtrace parse (ftrace text)', lines, parse, 'lines/s');
       }
-      const json = measureRuns(RUNS, fresh(join(dir, 'out.json')), process.execPath, [...NODE_FLAGS, CLI, 'merge', ...flags, '-o', join(dir, 'out.json')]);
+      const [json, pft] = measureAlternating(RUNS, [
+        [fresh(join(dir, 'out.json')), process.execPath, [...NODE_FLAGS, CLI, 'merge', ...flags, '-o', join(dir, 'out.json')]],
+        [fresh(join(dir, 'out.pftrace')), process.execPath, [...NODE_FLAGS, CLI, 'merge', ...flags, '-o', join(dir, 'out.pftrace')]],
+      ]);
       row(label, 'kvmtrace merge → Chrome JSON', events, json);
+      row(label, 'kvmtrace merge → Perfetto .pftrace', events, pft);
+      const jsonBytes = statSync(join(dir, 'out.json')).size;
+      const pftBytes = statSync(join(dir, 'out.pftrace')).size;
+      byteLines.push(`${label}: .pftrace ${fmt(pftBytes)} bytes = ${(pftBytes / jsonBytes).toFixed(3)} of the JSON's ${fmt(jsonBytes)}; time ${(pft.best / json.best).toFixed(2)}× the JSON's at best, ${(pft.median / json.median).toFixed(2)}× at the median`);
       if (!full) {
         rmSync(dir, { recursive: true, force: true });
         continue;
@@ -80,6 +89,8 @@ try {
     }
     console.log(`\n## ftrace text: parse, merge + export (docA replayed; ${availableParallelism()} cores; best and median of ${RUNS} runs)\n`);
     table(rows);
+    console.log('');
+    for (const l of byteLines) console.log(l);
   }
   const td = join(ROOT, 'bench', 'tracedat.mjs');
   if (existsSync(td)) {

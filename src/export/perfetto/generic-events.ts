@@ -9,6 +9,7 @@
 import { decimalEnd, decimalNumber, FieldSpans, fieldsOf, hexNumber, scanFields, spanKind, spanValue, typedValue, type TypedValue } from '../../parsers/body-fields.js';
 import { DESCRIPTOR, FIELD_DESCRIPTOR, FIRST_GENERIC_ID, LABEL_OPTIONAL, TYPE_FIXED64, TYPE_INT64, TYPE_STRING, TYPE_UINT64 } from './fields.js';
 import { ProtoBuf } from './proto-writer.js';
+import { RecentBodies } from './recent-bodies.js';
 
 /** A shape's field: its number, kind, and wire type. */
 interface ShapeField {
@@ -72,6 +73,23 @@ export class GenericEvents {
    * carry unless already sent).
    */
   write(pb: ProtoBuf, name: string, s: Uint8Array, start: number, end: number): { id: number; descriptor: Uint8Array } {
+    const recent = this.recent;
+    const slot = recent.slot(s, start, end);
+    pb.ensure(recent.encodedLength(slot));
+    const at = pb.len;
+    const hit = recent.find(slot, name, s, start, end, pb.buf, at);
+    if (hit) {
+      pb.len = at + recent.encodedLength(slot);
+      return hit;
+    }
+    const shape = this.encode(pb, name, s, start, end);
+    recent.keep(slot, name, s, start, end, pb.buf, at, pb.len, shape);
+    return shape;
+  }
+  private readonly recent = new RecentBodies<Shape>();
+
+  /** Scans the body and writes it: by a layout of its name when one fits, else the slow way. */
+  private encode(pb: ProtoBuf, name: string, s: Uint8Array, start: number, end: number): Shape {
     const sp = this.sp;
     scanFields(s, start, end, sp);
     const ls = this.layouts.get(name);
