@@ -15,22 +15,14 @@
  * Numbers are safe integers; 64-bit values beyond 2^53 come as bigint.
  */
 
+import { hexNumber } from '../../parsers/body-fields.js';
+
 /** Wire types (protobuf encoding spec). */
 export const VARINT = 0;
 export const FIXED64 = 1;
 export const LEN = 2;
 
 const TWO_32 = 0x1_0000_0000;
-
-/** Hex digits s[a, z) (at most 8) as a number. */
-function hexOf(s: Uint8Array, a: number, z: number): number {
-  let v = 0;
-  for (let i = a; i < z; i++) {
-    const c = s[i];
-    v = v * 16 + (c <= 57 ? c - 48 : (c | 32) - 87);
-  }
-  return v;
-}
 
 /** Bytes of the varint encoding of a non-negative safe integer. */
 export function varintSize(v: number): number {
@@ -182,8 +174,8 @@ export class ProtoBuf {
   fixed64Hex(field: number, s: Uint8Array, a: number, z: number): void {
     this.tag(field, FIXED64);
     const cut = Math.max(a, z - 8);
-    this.u32(hexOf(s, cut, z));
-    this.u32(hexOf(s, a, cut));
+    this.u32(hexNumber(s, cut, z));
+    this.u32(hexNumber(s, a, cut));
   }
 
   /** A string field (UTF-8). */

@@ -87,6 +87,23 @@ function opt(pb: ProtoBuf, field: number, v: number | undefined): void {
   if (v !== undefined && Number.isFinite(v)) pb.int(field, v);
 }
 
+/** sched_process_exit and _free: `comm=… pid=… prio=…` (their messages number these fields alike). */
+function commPidPrio(id: number, f: { comm: number; pid: number; prio: number }): [number, TypedWriter] {
+  return [
+    id,
+    (pb, body) => {
+      const m = kv(body);
+      const comm = m.get('comm');
+      const pid = num(m, 'pid');
+      if (comm === undefined || pid === undefined) return false;
+      pb.string(f.comm, comm);
+      pb.int(f.pid, pid);
+      opt(pb, f.prio, num(m, 'prio'));
+      return true;
+    },
+  ];
+}
+
 /** trace-cmd's sched_wakeup plugin form: `comm:pid [prio]( success=1)? CPU:003`. */
 const PLUGIN_WAKE = /^(.*):(\d+) \[(-?\d+)\](?: success=(\d+))? CPU:(\d+)$/;
 
@@ -130,38 +147,8 @@ const WRITERS = new Map<string, [number, TypedWriter]>([
   ['sched_wakeup', wake(EVENT_ID.sched_wakeup)],
   ['sched_waking', wake(EVENT_ID.sched_waking)],
   ['sched_wakeup_new', wake(EVENT_ID.sched_wakeup_new)],
-  [
-    'sched_process_exit',
-    [
-      EVENT_ID.sched_process_exit,
-      (pb, body) => {
-        const m = kv(body);
-        const comm = m.get('comm');
-        const pid = num(m, 'pid');
-        if (comm === undefined || pid === undefined) return false;
-        pb.string(SCHED_PROCESS_EXIT.comm, comm);
-        pb.int(SCHED_PROCESS_EXIT.pid, pid);
-        opt(pb, SCHED_PROCESS_EXIT.prio, num(m, 'prio'));
-        return true;
-      },
-    ],
-  ],
-  [
-    'sched_process_free',
-    [
-      EVENT_ID.sched_process_free,
-      (pb, body) => {
-        const m = kv(body);
-        const comm = m.get('comm');
-        const pid = num(m, 'pid');
-        if (comm === undefined || pid === undefined) return false;
-        pb.string(SCHED_PROCESS_FREE.comm, comm);
-        pb.int(SCHED_PROCESS_FREE.pid, pid);
-        opt(pb, SCHED_PROCESS_FREE.prio, num(m, 'prio'));
-        return true;
-      },
-    ],
-  ],
+  ['sched_process_exit', commPidPrio(EVENT_ID.sched_process_exit, SCHED_PROCESS_EXIT)],
+  ['sched_process_free', commPidPrio(EVENT_ID.sched_process_free, SCHED_PROCESS_FREE)],
   [
     'sched_process_fork',
     [
