@@ -1,10 +1,11 @@
 // kvmtrace benchmarks (`npm run bench`): throughput and peak RSS on large inputs replayed from real
 // captures, each beside a real peer run on the same input in the same run.
-//  1. ftrace text: parse (lines/s); merge + Chrome JSON export and merge + text (events/s), against a
-//     hand-made awk | sort -m pipeline doing the same merge to text; peak RSS at two input sizes.
+//  1. ftrace text: parse (lines/s); merge + Chrome JSON export, merge + Perfetto (.pftrace, timed
+//     alternately with the JSON, with the bytes of both) and merge + text (events/s), against a
+//     hand-made awk | sort -m pipeline doing the same merge to text; peak RSS at growing sizes.
 //  2. one very long line (16, 32, 64 MB): bench/long-lines.mjs (time, MB/s, ratio per doubling).
 //  3. trace.dat: bench/tracedat.mjs (kvmtrace report vs trace-cmd report), when present.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -56,13 +57,13 @@ try {
     console.log(`skipped the ftrace-text bench: the real recordings are not at ${REF}`);
   } else {
     spawnSync('sh', ['-c', `xz -dc ${REF}/docA-host-trace.dat.report-rawts.txt.xz > ${hostSrc}; xz -dc ${REF}/docA-guest-trace-Salamander4.dat.report-rawts.txt.xz > ${guestSrc}`]);
-    // Three sizes: the last (twice the main input) only merges to JSON, to show peak RSS stays flat.
     // Sizes: the main input, a quarter of it, and larger ones (up to BENCH_MAX copies, default 4× the
-    // main input) that only merge to JSON, to show peak RSS stays flat.
+    // main input) that only merge to JSON and Perfetto, to show peak RSS stays flat.
     const max = Number(process.env.BENCH_MAX ?? 4 * COPIES);
     const sizes = [Math.max(1, Math.round(COPIES / 4)), COPIES];
     for (let c = 2 * COPIES; c <= max; c *= 2) sizes.push(c);
     const ratios = [];
+    const byteLines = [];
     const RUNS = Number(process.env.BENCH_RUNS ?? 3);
     const rows = [['input', 'tool', 'events', 'best s', 'median s', 'events/s (lines/s), best', 'peak RSS MB']];
     const row = (label, tool, n, m, unit = '') =>
@@ -79,8 +80,9 @@ try {
       const fresh = (f) => () => rmSync(f, { force: true });
       const flags = ['--host', H, '--guest', G, '--host-clock', 'x86-tsc', '--guest-clock', 'x86-tsc', '--tsc-offset', '-63430235715905', '--vcpu-thread', '0=483882', '--tsc-khz', '2918400', '-q'];
       const json = { name: 'kvmtrace merge → Chrome JSON', before: fresh(join(dir, 'out.json')), cmd: process.execPath, args: [...NODE_FLAGS, CLI, 'merge', ...flags, '-o', join(dir, 'out.json')] };
+      const pft = { name: 'kvmtrace merge → Perfetto .pftrace', before: fresh(join(dir, 'out.pftrace')), cmd: process.execPath, args: [...NODE_FLAGS, CLI, 'merge', ...flags, '-o', join(dir, 'out.pftrace')] };
       const main = copies === COPIES;
-      const tasks = [json];
+      const tasks = [json, pft];
       if (main) {
         tasks.unshift({ name: 'kvmtrace parse (ftrace text)', cmd: process.execPath, args: [join(ROOT, 'bench', 'parse-only.mjs'), H, G], unit: 'lines/s' });
         tasks.push({ name: 'kvmtrace merge → text', before: fresh(join(dir, 'out.txt')), cmd: process.execPath, args: [...NODE_FLAGS, CLI, 'merge', ...flags, '--text', join(dir, 'out.txt')] });
@@ -102,13 +104,22 @@ try {
         const n = t.unit ? JSON.parse(ms[k].stderr.trim().split('\n').pop()).lines : events;
         row(label, t.name, n, ms[k], t.unit);
       });
-      if (main) ratios.push(`${label}: Chrome JSON ${fmt(events / ms[1].best)} events/s at best = ${(ms[4].best / ms[1].best).toFixed(2)}× the awk | sort peer (${fmt(events / ms[4].best)} events/s)`);
+      const at = (name) => ms[tasks.findIndex((t) => t.name === name)];
+      const [j, p] = [at(json.name), at(pft.name)];
+      if (main) {
+        const peer = ms[tasks.length - 1];
+        ratios.push(`${label}: Chrome JSON ${fmt(events / j.best)} events/s at best = ${(peer.best / j.best).toFixed(2)}× the awk | sort peer (${fmt(events / peer.best)} events/s)`);
+      }
+      const jsonBytes = statSync(join(dir, 'out.json')).size;
+      const pftBytes = statSync(join(dir, 'out.pftrace')).size;
+      byteLines.push(`${label}: .pftrace ${fmt(pftBytes)} bytes = ${(pftBytes / jsonBytes).toFixed(3)} of the JSON's ${fmt(jsonBytes)}; time ${(p.best / j.best).toFixed(2)}× the JSON's at best, ${(p.median / j.median).toFixed(2)}× at the median`);
       rmSync(dir, { recursive: true, force: true });
     }
     console.log(`\n## ftrace text: parse, merge + export (docA replayed; ${availableParallelism()} cores; best and median of ${RUNS} runs)\n`);
     table(rows);
     console.log('');
     for (const r of ratios) console.log(r);
+    for (const l of byteLines) console.log(l);
   }
   spawnSync(process.execPath, [join(ROOT, 'bench', 'long-lines.mjs')], { stdio: 'inherit' });
   benchTraceDatMerge();

@@ -7,14 +7,17 @@ import type { ValidationResult } from '../merge/validate.js';
 import { AtomicWriter } from './atomic-writer.js';
 import { checkOutputTargets, type OutputTarget } from './output-targets.js';
 import { ChromeJsonExporter, type ChromeJsonOptions } from './chrome-json.js';
-import type { MergeConsumer } from '../merge/consumer.js';
+import type { MergeConsumer, MergeDone } from '../merge/consumer.js';
 import { TextExporter } from './text.js';
 import { validationJson } from './validation-report.js';
 import { clockCheck } from '../merge/estimate/verdict.js';
+import { PerfettoExporter } from './perfetto/exporter.js';
 
 /** Where the outputs go; `-` for stdout (text only). */
 export interface MergeOutputs {
   json?: string;
+  /** Perfetto protobuf trace (.pftrace). */
+  perfetto?: string;
   text?: string;
   summary?: string;
   /** The flow hook of the Chrome JSON, made once the timeline is known (see ChromeJsonOptions). */
@@ -48,6 +51,7 @@ export function progressConsumer(onProgress: (events: number) => void): MergeCon
 export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<MergeReport> {
   const targets: (OutputTarget | undefined)[] = [
     out.json === undefined ? undefined : { path: out.json, what: 'the Chrome JSON output' },
+    out.perfetto === undefined ? undefined : { path: out.perfetto, what: 'the Perfetto output' },
     out.text === undefined ? undefined : { path: out.text, what: 'the text output' },
     out.summary === undefined ? undefined : { path: out.summary, what: 'the validation summary' },
   ];
@@ -60,12 +64,14 @@ export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<
   const jsonW = out.json ? new AtomicWriter(out.json) : undefined;
   const textW = out.text ? new AtomicWriter(out.text) : undefined;
   const summaryW = out.summary ? new AtomicWriter(out.summary) : undefined;
-  const writers = [jsonW, textW, summaryW].filter((w): w is AtomicWriter => w !== undefined);
+  const pftW = out.perfetto ? new AtomicWriter(out.perfetto) : undefined;
+  const writers = [jsonW, pftW, textW, summaryW].filter((w): w is AtomicWriter => w !== undefined);
   try {
     // Every output file is created before any work: a path that cannot be written fails first.
     for (const w of writers) await w.open();
     const consumers: MergeConsumer[] = [];
     if (jsonW) consumers.push(new ChromeJsonExporter(jsonW, p.tscKhz, p.index, { flows: out.flows }));
+    if (pftW) consumers.push(new PerfettoExporter(pftW, p.tscKhz, p.index, { flows: out.flows, summaryJson: (done) => summaryOf(p, done) }));
     if (textW) consumers.push(new TextExporter(textW, p.tscKhz));
     if (out.onProgress) consumers.push(progressConsumer(out.onProgress));
     const run = await runMerge(p, consumers);
@@ -81,8 +87,7 @@ export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<
       lostEvents: s.open.header.lostEvents,
     }));
     if (summaryW) {
-      const lost = perSource.filter((x) => x.lostEvents > 0).map((x) => ({ file: x.file, lostEvents: x.lostEvents }));
-      await summaryW.write(validationJson(run.result, { tscKhz: p.tscKhz ?? null, events: run.events, lost, notes: p.notes, clock: clockCheck(p, run.result) }));
+      await summaryW.write(summaryOf(p, run));
     }
     // Whole or not at all: every file is complete before the first one is moved into place.
     for (const w of writers) await w.finish();
@@ -93,4 +98,12 @@ export async function exportMerge(p: PreparedMerge, out: MergeOutputs): Promise<
     await releaseMerge(p);
     throw e;
   }
+}
+
+/** The validation summary of a finished merge: the `--summary` JSON, also kept in the Perfetto trace's attributes. */
+function summaryOf(p: PreparedMerge, done: MergeDone): string {
+  const lost = done.timeline.sources
+    .filter((s) => s.open.header.lostEvents > 0)
+    .map((s) => ({ file: s.open.spec.file, lostEvents: s.open.header.lostEvents }));
+  return validationJson(done.result, { tscKhz: p.tscKhz ?? null, events: done.events, lost, notes: p.notes, clock: clockCheck(p, done.result) });
 }

@@ -18,12 +18,29 @@ export interface MergeDone {
   events: number;
 }
 
+/**
+ * A sync point validation matched: the host's sync exit (kvm_pio on the sync port, or a CPUID
+ * exit) at timeline time `hostT` lies inside the mapped bracket of the guest's kvmsync marker at
+ * `guestT`, on vCPU `vcpu` of guest source `src`, run by host thread `tid`.
+ */
+export interface SyncMatch {
+  hostT: number;
+  guestT: number;
+  src: number;
+  vcpu: number;
+  tid: number;
+  kind: 'pio' | 'cpuid';
+  seq: number;
+}
+
 /** A reader of the merged stream. */
 export interface MergeConsumer {
   /** The timeline and each source's clock plan (undefined for the host); before the first batch. */
   begin?(tl: Timeline, plans: (GuestPlan | undefined)[]): void | Promise<void>;
   /** One batch in timeline order; read it (or copy from it) before returning. */
   batch(mb: MergedBatch): void | Promise<void>;
+  /** Told each sync point as validation matches it (before the batch holding the marker is handed on). */
+  syncPoint?(m: SyncMatch): void;
   /** After the last batch. */
   end?(done: MergeDone): void | Promise<void>;
 }

@@ -296,7 +296,9 @@ export async function releaseMerge(p: PreparedMerge): Promise<void> {
 export async function runMerge(p: PreparedMerge, consumers: MergeConsumer[], window?: number): Promise<MergeDone> {
   const sources: TimelineSource[] = [];
   const plans: (GuestPlan | undefined)[] = [];
-  const validator = new Validator(p.index, p.tscKhz);
+  const validator = new Validator(p.index, p.tscKhz, (m) => {
+    for (const c of consumers) c.syncPoint?.(m);
+  });
   let timeline: Timeline | undefined;
   let started = false;
   let events = 0;

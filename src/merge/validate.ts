@@ -19,7 +19,9 @@ import type { MergedBatch } from './merged-event.js';
 import type { EventBlock } from '../model/event-block.js';
 import type { Timeline } from './merge.js';
 import type { GuestPlan } from './plan.js';
-import { cyclesToNs, type GuestTsc } from '../model/units.js';
+import type { SyncMatch } from './consumer.js';
+import type { SyncMarker } from '../model/kvm-fields.js';
+import { cyclesToNs } from '../model/units.js';
 
 export type { WindowKind } from '../host/index.js';
 
@@ -113,6 +115,8 @@ export class Validator {
   constructor(
     private readonly index: HostIndex | undefined,
     private readonly tscKhz: number | undefined,
+    /** Told each sync point matched (the Perfetto output's flows). */
+    private readonly onSync?: (m: SyncMatch) => void,
   ) {
     this.kind = index?.kind ?? 'none';
   }
@@ -150,7 +154,7 @@ export class Validator {
       const blk = batch.blk[k];
       const r = batch.row[k];
       const f = fieldsOf(blk, r);
-      if (f?.kind === 'marker' && f.sync) this.sync(batch.t[k], src, f.sync.cpu, f.sync.kind, f.sync.t0, f.sync.t1);
+      if (f?.kind === 'marker' && f.sync) this.sync(batch.t[k], src, f.sync);
       if (this.global[src]) this.hold(src, batch.t[k], batch.vcpu[k], blk, r);
       else this.judge(this.state(src, batch.vcpu[k]), batch.t[k]);
     }
@@ -199,7 +203,8 @@ export class Validator {
    * A sync marker at timeline time `at`: the host's sync exits of its kind on the vCPU's thread up
    * to that time (host events come first at equal times), the latest RECENT_SYNC of them.
    */
-  private sync(at: number, src: number, cpu: number, kind: 'pio' | 'cpuid', t0: GuestTsc, t1: GuestTsc): void {
+  private sync(at: number, src: number, m: SyncMarker): void {
+    const { cpu, kind, t0, t1 } = m;
     const plan = this.plans[src]!;
     const v = plan.cpuToVcpu(cpu);
     const s = this.state(src, v);
@@ -223,6 +228,7 @@ export class Validator {
         const hi = t1 - hAbs;
         if (s.offLow === undefined || lo > s.offLow) s.offLow = lo;
         if (s.offHigh === undefined || hi < s.offHigh) s.offHigh = hi;
+        this.onSync?.({ hostT: h, guestT: at, src, vcpu: v, tid: s.tid!, kind, seq: m.seq });
         return;
       }
     }

@@ -181,13 +181,21 @@ export function kvmFpu(body: string): 1 | -1 | 0 {
   return t === 'load' ? 1 : t === 'unload' ? -1 : 0;
 }
 
-const PLUGIN_SWITCH = /^(.*):(\d+) \[-?\d+\] (\S+) ==> (.*):(\d+) \[-?\d+\]$/;
+/** A sched_switch as its text gives it: the fields the tracker reads, and the rest the Perfetto output writes. */
+export interface SchedSwitchText extends SchedSwitch {
+  prevState: string;
+  /** Priorities as printed; NaN when the text has none. */
+  prevPrio: number;
+  nextPrio: number;
+}
+
+const PLUGIN_SWITCH = /^(.*):(\d+) \[(-?\d+)\] (\S+) ==> (.*):(\d+) \[(-?\d+)\]$/;
 
 /**
  * Decodes sched_switch from the kernel's `prev_comm=… prev_pid=… ==> next_comm=… next_pid=…` or
  * trace-cmd's plugin form `comm:pid [prio] S ==> comm:pid [prio]`. Comms may hold spaces.
  */
-export function schedSwitch(body: string): SchedSwitch | undefined {
+export function schedSwitch(body: string): SchedSwitchText | undefined {
   const arrow = body.indexOf(' ==> ');
   if (arrow < 0) return undefined;
   if (body.startsWith('prev_comm=')) {
@@ -202,11 +210,14 @@ export function schedSwitch(body: string): SchedSwitch | undefined {
       prevPid: Number(prevPid),
       nextComm: nc >= 0 && np > nc ? body.slice(nc + 10, np) : '',
       nextPid: Number(nextPid),
+      prevState: fieldOf(body, 'prev_state') ?? '',
+      prevPrio: Number(fieldOf(body, 'prev_prio') ?? NaN),
+      nextPrio: Number(fieldOf(body, 'next_prio') ?? NaN),
     };
   }
   const m = PLUGIN_SWITCH.exec(body);
   if (!m) return undefined;
-  return { prevComm: m[1], prevPid: Number(m[2]), nextComm: m[4], nextPid: Number(m[5]) };
+  return { prevComm: m[1], prevPid: Number(m[2]), prevPrio: Number(m[3]), prevState: m[4], nextComm: m[5], nextPid: Number(m[6]), nextPrio: Number(m[7]) };
 }
 
 const PLUGIN_WAKEUP = /^(.*):(\d+) \[-?\d+\]/;

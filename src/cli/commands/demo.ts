@@ -21,7 +21,7 @@ export function register(program: Command): void {
     .summary('merge the bundled real capture and show the result')
     .description(
       'Merge the capture bundled with kvmtrace (a QEMU/KVM guest and its host, traced on a real machine;\n' +
-        'see fixtures/pvm-1vcpu/README.md), validate it, and write a Chrome JSON file and a text timeline.',
+        'see fixtures/pvm-1vcpu/README.md), validate it, and write a Perfetto trace, a Chrome JSON file and a text timeline.',
     )
     .option('-o, --out-dir <dir>', 'where to write the outputs', 'kvmtrace-demo')
     .action(async (o: { outDir: string }) => {
@@ -29,12 +29,12 @@ export function register(program: Command): void {
       const guest = join(DEMO_CAPTURE, 'guest');
       if (!existsSync(host) || !existsSync(guest)) throw new UserError(`the bundled capture is missing at ${DEMO_CAPTURE}`);
       mkdirSync(o.outDir, { recursive: true });
-      const out = { json: join(o.outDir, 'demo.json'), text: join(o.outDir, 'demo.txt'), summary: join(o.outDir, 'summary.json') };
+      const out = { perfetto: join(o.outDir, 'demo.pftrace'), json: join(o.outDir, 'demo.json'), text: join(o.outDir, 'demo.txt'), summary: join(o.outDir, 'summary.json') };
       process.stderr.write(`kvmtrace demo: merging ${host} and ${guest}\n`);
       const prepared = await prepareMerge({ bundles: [host, guest], hostFiles: [], guestFiles: [], overrides: {} });
       const report = await exportMerge(prepared, out);
-      printMergeReport(prepared, report, { outputs: [out.json, out.text, out.summary] });
-      process.stderr.write(`open ${out.json} in Perfetto UI (ui.perfetto.dev → Open trace file) or chrome://tracing\n`);
+      printMergeReport(prepared, report, { outputs: [out.perfetto, out.json, out.text, out.summary] });
+      process.stderr.write(`open ${out.perfetto} at ui.perfetto.dev (Open trace file): host and guest as two machines; ${out.json} opens there too, and in chrome://tracing\n`);
       if (!report.result.ok) process.exitCode = 1;
     });
 }

@@ -117,25 +117,28 @@ export function register(program: Command): void {
       .description(
         'Merge a host trace and guest traces onto one timeline in host TSC cycles, validate the mapping ' +
           '(every guest event must fall inside a guest-mode window of its vCPU), and write Chrome trace ' +
-          'JSON (Perfetto UI) and/or a text timeline. Give bundle folders written by `kvmtrace capture`, ' +
+          'JSON or a Perfetto trace (.pftrace; both open in Perfetto UI) and/or a text timeline. Give bundle folders written by `kvmtrace capture`, ' +
           'or bare files with --host/--guest and the mapping flags. Inputs: ftrace text, trace.dat, systemtap output.',
       )
       .argument('[bundles...]', 'capture bundle folders (one host, any number of guests)'),
   )
-    .option('-o, --output <file.json>', 'write Chrome trace event JSON')
+    .option('-o, --output <file>', 'write Chrome trace event JSON, or a Perfetto trace when FILE ends in .pftrace')
+    .addOption(new Option('--format <format>', 'format of -o (default: from the extension)').choices(['json', 'perfetto']))
     .option('--text <file>', 'write the text timeline (- for stdout; the default when no output is given)')
     .option('--summary <file.json>', 'write the validation summary as JSON')
     .option('--check', 'exit with status 1 when validation fails')
     .option('-q, --quiet', 'print only failures')
     .option('--flows <from:to>', 'in the JSON, draw flow arrows from each FROM event to the TO event it pairs with (same vCPU; see kvmtrace latency --help for the matcher syntax), e.g. guest:marker~kvmsync:host:kvm_pio')
-    .action(async (bundles: string[], o: MergeFlags & { output?: string; text?: string; summary?: string; check?: boolean; quiet?: boolean; flows?: string }) => {
-      if (o.flows && !o.output) throw new UserError('--flows draws arrows in the Chrome JSON: give -o FILE.json');
+    .action(async (bundles: string[], o: MergeFlags & { output?: string; format?: string; text?: string; summary?: string; check?: boolean; quiet?: boolean; flows?: string }) => {
+      if (o.flows && !o.output) throw new UserError('--flows draws arrows in the trace: give -o FILE.json or -o FILE.pftrace');
+      const perfetto = o.format === 'perfetto' || (o.format === undefined && /\.pftrace$/i.test(o.output ?? ''));
       const flows = o.flows ? flowHook(o.flows) : undefined;
       const req = mergeRequest(bundles, o);
       const prepared = await prepareMerge(req);
       const text = o.text ?? (o.output ? undefined : '-');
       const prog = progress('merging');
-      const report = await exportMerge(prepared, { json: o.output, text, summary: o.summary, flows: flows?.make, onProgress: prog.tick });
+      const out = perfetto ? { perfetto: o.output } : { json: o.output };
+      const report = await exportMerge(prepared, { ...out, text, summary: o.summary, flows: flows?.make, onProgress: prog.tick });
       prog.done();
       const fc = flows?.counts();
       if (fc) process.stderr.write(`flows: ${fc.paired} arrow(s) drawn; ${fc.superseded + fc.openAtEnd} of ${fc.fromEvents} FROM events found no TO event\n`);

@@ -1,0 +1,132 @@
+/**
+ * The ftrace events of one machine (the host, or a guest) as Perfetto's per-CPU event bundles:
+ * each event is encoded into its CPU's bundle as it comes, and a bundle goes out as one packet
+ * once it holds BUNDLE_BYTES (so memory stays at CPUs × BUNDLE_BYTES, whatever the input size).
+ * Perfetto's importer sorts all events by time, so bundles of different CPUs may interleave.
+ *
+ * Timestamps: an event's time is written relative to an origin (ORIGIN_MARGIN before the
+ * machine's first event), which takes 5 bytes where absolute ns take 7. Each bundle says so the
+ * way Perfetto's own recorder does for a non-boot ftrace clock: `ftrace_clock` GLOBAL with the
+ * pair (ftrace_timestamp 1, boot_timestamp origin + 1), from which the importer adds the origin
+ * back exactly. A bundle whose events would fall before the origin is written with absolute ns.
+ */
+import { BUNDLE, FTRACE_CLOCK_GLOBAL, FTRACE_EVENT, GENERIC_DESCRIPTOR, PACKET } from './fields.js';
+import { GenericEvents } from './generic-events.js';
+import type { PacketOut } from './packets.js';
+import { LEN, ProtoBuf } from './proto-writer.js';
+import type { TaskStateLayout } from './task-state.js';
+import { hasTyped, writeTyped } from './typed-events.js';
+import type { EventBlock } from '../../model/event-block.js';
+
+/** A bundle is written out once its events take this many bytes. */
+const BUNDLE_BYTES = 48 * 1024;
+/** The origin of relative timestamps lies this long (ns) before the machine's first event. */
+const ORIGIN_MARGIN = 10_000_000_000;
+
+interface CpuBundle {
+  /** Timestamps relative to the origin (else absolute ns). */
+  rel: boolean;
+  events: ProtoBuf;
+  /** Descriptors of generic shapes first used in this bundle (GenericEventDescriptor entries). */
+  descriptors: ProtoBuf;
+  /** Generic shape ids whose descriptor this CPU's bundles have carried. */
+  sent: Set<number>;
+  count: number;
+}
+
+/** Per-machine ftrace writer. */
+export class MachineFtrace {
+  /** Bundles by CPU (an array: looked up for every event). */
+  private readonly cpus: (CpuBundle | undefined)[] = [];
+  private readonly generic = new GenericEvents();
+  /** Origin of relative timestamps (absolute ns), set at the first event; undefined: absolute only. */
+  private origin: number | undefined;
+  private originSet = false;
+
+  constructor(
+    private readonly out: PacketOut,
+    readonly machineId: number,
+    private readonly seq: number,
+    private readonly layout: TaskStateLayout,
+  ) {}
+
+  /**
+   * Adds event `r` of `blk` at absolute `ns` (a bigint past 2^53). Typed events read their body
+   * as text; generic ones are written from its bytes (a block's bodies are ASCII bytes of the
+   * input unless held as text).
+   */
+  add(ns: number | bigint, blk: EventBlock, r: number): void {
+    const name = blk.nameOf(r);
+    const text = blk.bodyText?.[r];
+    let typed = this.typedNames.get(name);
+    if (typed === undefined) this.typedNames.set(name, (typed = hasTyped(name)));
+    if (typed) return this.addEvent(ns, blk.cpu[r], blk.pid[r], name, text ?? blk.bytes.toString('latin1', blk.bodyStart[r], blk.bodyEnd[r]), undefined, 0, 0);
+    if (text === undefined) return this.addEvent(ns, blk.cpu[r], blk.pid[r], name, undefined, blk.bytes, blk.bodyStart[r], blk.bodyEnd[r]);
+    const bytes = Buffer.from(text, 'utf8');
+    this.addEvent(ns, blk.cpu[r], blk.pid[r], name, undefined, bytes, 0, bytes.length);
+  }
+  private readonly typedNames = new Map<string, boolean>();
+
+  /** Adds one event: its body as text (typed events), or as bytes s[start, end) (generic ones). */
+  private addEvent(ns: number | bigint, cpu: number, pid: number, name: string, body: string | undefined, s: Uint8Array | undefined, start: number, end: number): void {
+    if (!this.originSet) {
+      this.originSet = true;
+      if (typeof ns === 'number' && ns > ORIGIN_MARGIN) this.origin = ns - ORIGIN_MARGIN;
+    }
+    let b = this.cpus[cpu];
+    if (!b) this.cpus[cpu] = b = { rel: true, events: new ProtoBuf(BUNDLE_BYTES + 4096), descriptors: new ProtoBuf(1024), sent: new Set(), count: 0 };
+    const rel = this.origin !== undefined && typeof ns === 'number' && ns >= this.origin;
+    if (b.count === 0) b.rel = rel;
+    else if (b.rel && !rel) {
+      this.flush(cpu, b);
+      b.rel = false;
+    }
+    const pb = b.events;
+    const mark = pb.begin(BUNDLE.event);
+    if (b.rel) pb.uint(FTRACE_EVENT.timestamp, (ns as number) - this.origin!);
+    else if (typeof ns === 'number') pb.uint(FTRACE_EVENT.timestamp, ns);
+    else pb.big(FTRACE_EVENT.timestamp, ns);
+    pb.uint(FTRACE_EVENT.pid, pid < 0 ? 0 : pid);
+    if (body === undefined || !writeTyped(pb, name, body, this.layout)) {
+      if (s === undefined) {
+        s = Buffer.from(body!, 'utf8');
+        (start = 0), (end = s.length);
+      }
+      const shape = this.generic.write(pb, name, s, start, end);
+      // Each CPU's stream carries the descriptors it uses (the importer keeps the first per id).
+      if (!b.sent.has(shape.id)) {
+        b.sent.add(shape.id);
+        const m = b.descriptors.begin(BUNDLE.genericEventDescriptors);
+        b.descriptors.uint(GENERIC_DESCRIPTOR.fieldId, shape.id);
+        b.descriptors.blob(GENERIC_DESCRIPTOR.eventDescriptor, shape.descriptor);
+        b.descriptors.end(m);
+      }
+    }
+    pb.end(mark);
+    b.count++;
+    if (pb.len >= BUNDLE_BYTES) this.flush(cpu, b);
+  }
+
+  /** Writes out every bundle that holds events. */
+  flushAll(): void {
+    this.cpus.forEach((b, cpu) => b && b.count && this.flush(cpu, b));
+  }
+
+  private flush(cpu: number, b: CpuBundle): void {
+    const pb = this.out.start(this.machineId, this.seq);
+    const head = new ProtoBuf(32);
+    head.uint(BUNDLE.cpu, cpu);
+    if (b.rel) {
+      head.uint(BUNDLE.ftraceClock, FTRACE_CLOCK_GLOBAL);
+      head.uint(BUNDLE.ftraceTimestamp, 1);
+      head.uint(BUNDLE.bootTimestamp, this.origin! + 1);
+    }
+    pb.tag(PACKET.ftraceEvents, LEN);
+    pb.varint(head.len + b.events.len + b.descriptors.len);
+    pb.raw(head.bytes());
+    this.out.emit(b.events.bytes(), b.descriptors.bytes());
+    b.events.reset();
+    b.descriptors.reset();
+    b.count = 0;
+  }
+}
