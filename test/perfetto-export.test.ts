@@ -11,7 +11,7 @@ import { exportMerge, type MergeReport } from '../src/export/export-merge.js';
 import { prepareMerge, type MergeRequest } from '../src/merge/session.js';
 import { flowHook } from '../src/analysis/flows.js';
 import { bodyFields, typedValue } from '../src/parsers/body-fields.js';
-import { schedSwitch } from '../src/parsers/event-fields.js';
+import { schedSwitchText } from '../src/parsers/event-fields.js';
 import { prevStateBits, layoutFor } from '../src/export/perfetto/task-state.js';
 import { ROOT } from './helpers/cli.js';
 import { externalMissing, MASTERARBEIT } from './helpers/external.js';
@@ -112,7 +112,7 @@ function expectFields(pf: Pf, text: TextEvent[], machineIds: Map<string, number>
       if (JSON.stringify(gotF, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) !== JSON.stringify(want, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)))
         bad.push(`${t.name} ${t.body}: ${JSON.stringify(gotF, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
     } else if (e.name === 'sched_switch') {
-      const s = schedSwitch(t.body)!;
+      const s = schedSwitchText(t.body)!;
       const f = e.fields as Record<string, unknown>;
       const want = { prevComm: s.prevComm, prevPid: s.prevPid, prevState: String(prevStateBits(s.prevState, layoutFor(releases.get(m)))), nextComm: s.nextComm, nextPid: s.nextPid };
       for (const [k, v] of Object.entries(want)) if (String(f[k] ?? (k === 'prevState' ? '0' : '')) !== String(v)) bad.push(`sched_switch ${t.body}: ${k} ${f[k]} ≠ ${v}`);

@@ -195,7 +195,7 @@ const PLUGIN_SWITCH = /^(.*):(\d+) \[(-?\d+)\] (\S+) ==> (.*):(\d+) \[(-?\d+)\]$
  * Decodes sched_switch from the kernel's `prev_comm=… prev_pid=… ==> next_comm=… next_pid=…` or
  * trace-cmd's plugin form `comm:pid [prio] S ==> comm:pid [prio]`. Comms may hold spaces.
  */
-export function schedSwitch(body: string): SchedSwitchText | undefined {
+export function schedSwitchText(body: string): SchedSwitchText | undefined {
   const arrow = body.indexOf(' ==> ');
   if (arrow < 0) return undefined;
   if (body.startsWith('prev_comm=')) {
@@ -218,6 +218,12 @@ export function schedSwitch(body: string): SchedSwitchText | undefined {
   const m = PLUGIN_SWITCH.exec(body);
   if (!m) return undefined;
   return { prevComm: m[1], prevPid: Number(m[2]), prevPrio: Number(m[3]), prevState: m[4], nextComm: m[5], nextPid: Number(m[6]), nextPrio: Number(m[7]) };
+}
+
+/** sched_switch's typed fields (what the tracker and the binary decoder give): the text's, without state and priorities. */
+export function schedSwitch(body: string): SchedSwitch | undefined {
+  const t = schedSwitchText(body);
+  return t && { prevComm: t.prevComm, prevPid: t.prevPid, nextComm: t.nextComm, nextPid: t.nextPid };
 }
 
 const PLUGIN_WAKEUP = /^(.*):(\d+) \[-?\d+\]/;

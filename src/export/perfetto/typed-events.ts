@@ -5,7 +5,7 @@
  * have them; the event then goes out as a generic event with the fields it does have.
  */
 import { decimalEnd, decimalNumber, FieldSpans, hexNumber, scanFields, spanKind } from '../../parsers/body-fields.js';
-import { isMarkerEvent, schedSwitch } from '../../parsers/event-fields.js';
+import { isMarkerEvent, schedSwitchText } from '../../parsers/event-fields.js';
 import {
   CPU_IDLE,
   EVENT_ID,
@@ -131,7 +131,7 @@ const WRITERS = new Map<string, [number, TypedWriter]>([
     [
       EVENT_ID.sched_switch,
       (pb, body, layout) => {
-        const s = schedSwitch(body);
+        const s = schedSwitchText(body);
         if (!s) return false;
         pb.string(SCHED_SWITCH.prevComm, s.prevComm);
         pb.int(SCHED_SWITCH.prevPid, s.prevPid);
