@@ -41,15 +41,15 @@ describe('input bytes in messages are escaped and cut short', () => {
     expect(s.stderr).toBe(`kvmtrace: ${f}:${ai + 1}: expected a timestamp (integer counter or seconds with 6 or 9 decimals), found "1\\x01${a.match(/ \d(\d+): /)![1]}"\n`);
   });
 
-  it('a megabyte-long bad field is quoted by its first 80 characters and its length', () => {
+  it('a half-megabyte-long bad field is quoted by its first 80 characters and its length', () => {
     const lines = fixtureLines();
     const i = lines.findIndex((l) => /\[\d{3}\] \S+ \d+: /.test(l));
-    lines[i] = lines[i].replace(/ (\d+): /, ` ${'7x'.repeat(1 << 19)}$1: `);
+    lines[i] = lines[i].replace(/ (\d+): /, ` ${'7x'.repeat(1 << 18)}$1: `);
     const f = join(dir, 'longtok.txt');
     writeFileSync(f, lines.join('\n'), 'latin1');
     const r = kvmtrace(['merge', '--strict', '--host', f, '--host-clock', 'x86-tsc', '--text', join(dir, 'longtok.out.txt')]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(new RegExp(`^kvmtrace: ${f}:${i + 1}: expected a timestamp .*found "(7x){40}… \\(${(1 << 20) + lines[i].match(/x(\d+): /)![1].length} bytes\\)"\\n$`));
+    expect(r.stderr).toMatch(new RegExp(`^kvmtrace: ${f}:${i + 1}: expected a timestamp .*found "(7x){40}… \\(${(1 << 19) + lines[i].match(/x(\d+): /)![1].length} bytes\\)"\\n$`));
   });
 
   it('a trace.dat version string with a terminal escape: quoted with \\x1b', () => {

@@ -26,3 +26,13 @@ export function printMergeReport(p: PreparedMerge, r: MergeReport, o: { quiet?: 
   if (!r.result.ok) w('kvmtrace: the merged timeline FAILED validation — do not trust its guest/host ordering (see above)\n');
   if (!o.quiet) for (const f of o.outputs) if (f) w(`wrote ${f}\n`);
 }
+
+/**
+ * The exit status of a command that wrote a merged timeline: 1 when the timeline it wrote is not in
+ * time order (events past the reorder window: the output itself is wrong, with or without --check),
+ * or when validation failed and the user asked `--check`; else 0.
+ */
+export function mergeExitStatus(r: MergeReport, check: boolean | undefined): 0 | 1 {
+  if (r.perSource.some((s) => s.outOfOrder > 0)) return 1;
+  return !r.result.ok && check ? 1 : 0;
+}

@@ -342,7 +342,10 @@ export async function runMerge(p: PreparedMerge, consumers: MergeConsumer[], win
     for (const s of sources) await s.open.close();
     await releaseMerge(p);
   }
-  if (!started) throw new UserError(`the inputs hold no events (${sources.map((s) => s.open.spec.file).join(', ')}): nothing to merge`);
+  if (!started) {
+    const skipped = p.diags.brief();
+    throw new UserError(`the inputs hold no events (${sources.map((s) => s.open.spec.file).join(', ')})${skipped ? ` — ${skipped} —` : ':'} nothing to merge`);
+  }
   const result = validator.end();
   // Events beyond the reorder window leave the output out of time order: the verdict says so (for
   // a host this merge did not read, as the index pass found them).

@@ -46,10 +46,19 @@ export class Diagnostics {
     this.count += other.count;
   }
 
+  /** One clause for an error sentence: how many problems, and the first (empty when there are none). */
+  brief(): string {
+    if (this.count === 0 || this.list.length === 0) return '';
+    return `${this.count} damaged or unparsable record(s) skipped, the first: ${formatDiagnostic(this.list[0])}`;
+  }
+
   /** A human summary: the count and the first few diagnostics. */
   summary(show = 10): string {
     if (this.count === 0) return 'no unparsable lines';
-    const lines = [`${this.count} unparsable record(s):`];
+    // A diagnostic with a line or byte offset is a record the parser could not read; one without
+    // is a problem of the input as a whole (e.g. markers the host trace has no exit for).
+    const records = this.list.every((d) => d.line !== undefined || d.byteOffset !== undefined);
+    const lines = [records ? `${this.count} unparsable record(s):` : `${this.count} problem(s) in the inputs:`];
     for (const d of this.list.slice(0, show)) lines.push('  ' + formatDiagnostic(d));
     if (this.count > show) lines.push(`  … and ${this.count - show} more`);
     return lines.join('\n');

@@ -22,7 +22,7 @@ import { isCounterClock, type TraceClock } from '../model/clock.js';
 import { clipInput, quoteInput } from '../model/quote.js';
 import { openInput } from './input.js';
 import { lineChunks } from './line-chunks.js';
-import { CUT_OFF_LINE } from './line-parser.js';
+import { CUT_OFF_LINE, HeldLine, longLineMessage, MAX_LINE_BYTES } from './line-parser.js';
 
 /** Options for one ftrace text source. */
 export interface FtraceTextOptions {
@@ -83,8 +83,8 @@ export class FtraceTextParser {
   private readonly comms = new Map<number, number>();
   /** A `<stack trace>` event still collecting its frames (its body is text). */
   private stack: TraceEvent | undefined;
-  /** Text of an unfinished line given to `write()`. */
-  private rest = '';
+  /** The unfinished line given to `write()`. */
+  private readonly held = new HeldLine();
   private readonly emptyId: number;
 
   constructor(private readonly opts: FtraceTextOptions) {
@@ -103,23 +103,41 @@ export class FtraceTextParser {
   /** Parses text split anywhere; returns the events whose lines are complete. */
   write(chunk: string): TraceEvent[] {
     // Only the new text is searched for a line end: what is held has none.
-    const nl = chunk.lastIndexOf('\n');
-    if (nl < 0) {
-      this.rest += chunk;
+    const first = chunk.indexOf('\n');
+    if (first < 0) {
+      this.held.hold(chunk);
       return [];
     }
-    const text = this.rest + chunk.slice(0, nl + 1);
-    this.rest = chunk.slice(nl + 1);
-    const buf = Buffer.from(text, 'utf8');
+    const { text } = this.held.join(chunk, first, (n) => this.skipLongLine(n));
+    const nl = text.lastIndexOf('\n');
+    if (nl < 0) {
+      this.held.hold(text);
+      return [];
+    }
+    this.held.hold(text.slice(nl + 1));
+    const buf = Buffer.from(text.slice(0, nl + 1), 'utf8');
     return this.parseChunk(buf, buf.length).events();
   }
 
   /** Ends the input: a last line without a newline is reported as cut off, a pending stack trace flushed. */
   end(): TraceEvent[] {
-    const tail = this.rest;
-    this.rest = '';
-    const buf = Buffer.from(tail, 'utf8');
+    const tail = this.held.take();
+    if (tail.dropped >= 0) {
+      this.skipLongLine(tail.dropped);
+      return this.endChunk(Buffer.alloc(0), 0).events();
+    }
+    const buf = Buffer.from(tail.text, 'utf8');
     return this.endChunk(buf, buf.length).events();
+  }
+
+  /**
+   * Counts and reports the next line as one too long to read ({@link MAX_LINE_BYTES}); the reader
+   * that found it did not assemble it (`line-chunks.ts`).
+   */
+  skipLongLine(bytes: number): void {
+    this.lineNo++;
+    this.stats.lines++;
+    this.bad(longLineMessage(bytes));
   }
 
   /** Parses buf[0, end), which ends at a line end: the events of its lines. The bytes are kept by the block, never written. */
@@ -137,10 +155,11 @@ export class FtraceTextParser {
       if (nl < 0 || nl >= end) nl = end;
       this.lineNo++;
       this.stats.lines++;
-      if (nul >= 0 && nul < nl) {
-        this.bad('expected text, found NUL bytes (a damaged file?)');
-        nul = buf.indexOf(0, nl + 1);
-      } else this.line(buf, start, nl > start && buf[nl - 1] === 13 ? nl - 1 : nl, blk, ascii);
+      const hasNul = nul >= 0 && nul < nl;
+      if (hasNul) nul = buf.indexOf(0, nl + 1);
+      if (nl - start > MAX_LINE_BYTES) this.bad(longLineMessage(nl - start));
+      else if (hasNul) this.bad('expected text, found NUL bytes (a damaged file?)');
+      else this.line(buf, start, nl > start && buf[nl - 1] === 13 ? nl - 1 : nl, blk, ascii);
       start = nl + 1;
     }
     return blk;
@@ -156,9 +175,9 @@ export class FtraceTextParser {
     if (cut < end) {
       this.lineNo++;
       this.stats.lines++;
-      let k = cut;
-      while (k < end && (buf[k] === SP || buf[k] === 9 || buf[k] === 13)) k++;
-      if (k < end) this.bad(CUT_OFF_LINE);
+      // ftrace ends every line it writes with a newline: bytes after the last one, even blanks,
+      // are the start of a line the file lost.
+      this.bad(CUT_OFF_LINE);
     }
     this.flushStack(blk);
     return blk;
@@ -436,6 +455,7 @@ export async function* readFtraceBlocks(
   const fd = openInput(path);
   try {
     for await (const c of lineChunks(fd, path)) {
+      if (c.longLine !== undefined) parser.skipLongLine(c.longLine);
       const blk = c.last ? parser.endChunk(c.buf, c.end) : parser.parseChunk(c.buf, c.end);
       if (blk.n) yield blk;
     }

@@ -89,7 +89,10 @@ export type Accept =
   | 'damaged'
   /** As 'damaged', and 0/1 without a word: the damage may leave a valid input (a flipped bit in a value). */
   | 'maybe-valid'
-  /** 0/1 saying what was skipped, not 2: the file's structure is whole, some of its data is not. */
+  /**
+   * 0/1 saying what was skipped: the file's structure is whole, some of its data is not. Exit 2
+   * only when nothing readable is left, with its one sentence saying what was skipped.
+   */
   | 'partial'
   /** As 'partial', and 0/1 without a word (damaged data that may still decode). */
   | 'maybe-partial'
@@ -164,10 +167,18 @@ export function outcomeProblems(run: Run, r: RunResult): string[] {
   const s = r.status;
   const a = run.accept;
   if (s === 2) {
-    if (a === 'valid' || a === 'partial' || a === 'maybe-partial') p.push(`exit 2, expected the run to complete: ${clip(err)}`);
+    // Damaged data may leave nothing at all to read (every chunk of a small file hit): then the run
+    // cannot complete, and its one sentence must say what was skipped.
+    const lastLine = err.trimEnd().split('\n').pop() ?? '';
+    const nothingLeft = (a === 'partial' || a === 'maybe-partial') && SKIPPED.test(lastLine) && lastLine.includes(run.culprit);
+    if (a === 'valid' || ((a === 'partial' || a === 'maybe-partial') && !nothingLeft)) p.push(`exit 2, expected the run to complete: ${clip(err)}`);
+    // One sentence says why the run stopped: the last line. Before it, only what the run had already
+    // reported on its way (a warning or a note), never a second error or part of a stack.
     const lines = err.split('\n').filter((l) => l !== '');
-    if (lines.length !== 1) p.push(`exit 2 with ${lines.length} lines on stderr, expected one: ${clip(err)}`);
-    else if (!lines[0].startsWith('kvmtrace: ') || !lines[0].includes(run.culprit) || lines[0].length < `kvmtrace: ${run.culprit}`.length + 12)
+    const last = lines[lines.length - 1] ?? '';
+    const before = lines.slice(0, -1).filter((l) => !/^(warning|note): /.test(l));
+    if (lines.length === 0 || before.length) p.push(`exit 2 with ${lines.length} lines on stderr, expected one error (after warnings or notes only): ${clip(err)}`);
+    else if (!last.startsWith('kvmtrace: ') || !last.includes(run.culprit) || last.length < `kvmtrace: ${run.culprit}`.length + 12)
       p.push(`exit 2: the line must name ${run.culprit} and say what is wrong: ${clip(err)}`);
   } else if (s === 0 || s === 1) {
     const said = err.includes(run.culprit) && SKIPPED.test(err);

@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { UserError } from '../../model/errors.js';
 import { prepareMerge } from '../../merge/session.js';
 import { exportMerge } from '../../export/export-merge.js';
-import { printMergeReport } from '../report.js';
+import { mergeExitStatus, printMergeReport } from '../report.js';
 
 /** The bundled capture, relative to the installed package (dist/cli/commands → package root). */
 export const DEMO_CAPTURE = resolve(import.meta.dirname, '..', '..', '..', 'fixtures', 'pvm-1vcpu');
@@ -35,6 +35,6 @@ export function register(program: Command): void {
       const report = await exportMerge(prepared, out);
       printMergeReport(prepared, report, { outputs: [out.perfetto, out.json, out.text, out.summary] });
       process.stderr.write(`open ${out.perfetto} at ui.perfetto.dev (Open trace file): host and guest as two machines; ${out.json} opens there too, and in chrome://tracing\n`);
-      if (!report.result.ok) process.exitCode = 1;
+      if (mergeExitStatus(report, true) !== 0) process.exitCode = 1;
     });
 }

@@ -80,9 +80,9 @@ export function register(program: Command): void {
         if (o.histogram) process.stdout.write('\n' + histogramText(r.histogram, `${o.from} → ${o.to} latencies (µs)`));
       }
       const c = r.counts;
-      if (c.paired === 0) process.stderr.write(`kvmtrace: no ${o.from} event was followed by a ${o.to} event on the same ${o.key} (${c.fromEvents} from, ${c.toEvents} to events)\n`);
+      if (c.paired === 0) process.stderr.write(`warning: no ${o.from} event was followed by a ${o.to} event on the same ${o.key} (${c.fromEvents} from, ${c.toEvents} to events)\n`);
       else if (c.superseded + c.openAtEnd > 0)
-        process.stderr.write(`kvmtrace: ${c.superseded + c.openAtEnd} of ${c.fromEvents} --from events are unpaired (${c.superseded} followed by another --from first, ${c.openAtEnd} still open at the end)\n`);
+        process.stderr.write(`note: ${c.superseded + c.openAtEnd} of ${c.fromEvents} --from events are unpaired (${c.superseded} followed by another --from first, ${c.openAtEnd} still open at the end)\n`);
       printAnalysisWarnings(prepared, run.validation);
     });
 }

@@ -9,7 +9,7 @@ import { prepareMerge, type MergeRequest } from '../../merge/session.js';
 import type { GuestOverrides } from '../../merge/plan.js';
 import { exportMerge } from '../../export/export-merge.js';
 import { flowHook } from '../../analysis/flows.js';
-import { printMergeReport } from '../report.js';
+import { mergeExitStatus, printMergeReport } from '../report.js';
 import { progress } from '../progress.js';
 
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
@@ -126,7 +126,7 @@ export function register(program: Command): void {
     .addOption(new Option('--format <format>', 'format of -o (default: from the extension)').choices(['json', 'perfetto']))
     .option('--text <file>', 'write the text timeline (- for stdout; the default when no output is given)')
     .option('--summary <file.json>', 'write the validation summary as JSON')
-    .option('--check', 'exit with status 1 when validation fails')
+    .option('--check', 'exit with status 1 when validation fails (a timeline out of time order always exits 1)')
     .option('-q, --quiet', 'print only failures')
     .option('--flows <from:to>', 'in the JSON, draw flow arrows from each FROM event to the TO event it pairs with (same vCPU; see kvmtrace latency --help for the matcher syntax), e.g. guest:marker~kvmsync:host:kvm_pio')
     .action(async (bundles: string[], o: MergeFlags & { output?: string; format?: string; text?: string; summary?: string; check?: boolean; quiet?: boolean; flows?: string }) => {
@@ -143,6 +143,6 @@ export function register(program: Command): void {
       const fc = flows?.counts();
       if (fc) process.stderr.write(`flows: ${fc.paired} arrow(s) drawn; ${fc.superseded + fc.openAtEnd} of ${fc.fromEvents} FROM events found no TO event\n`);
       printMergeReport(prepared, report, { quiet: o.quiet, outputs: [o.output, text !== '-' ? text : undefined, o.summary] });
-      if (!report.result.ok && o.check) process.exitCode = 1;
+      if (mergeExitStatus(report, o.check) !== 0) process.exitCode = 1;
     });
 }

@@ -134,9 +134,15 @@ export function inflaterFor(name: string): Inflate | undefined {
       if (wasmZstd) return wasmZstd.decode(data, size, into);
       let out: Uint8Array;
       try {
-        out = fzstdDecompress(data, into && into.length >= size ? into.subarray(0, size) : new Uint8Array(size));
+        // Without an output buffer: given one, fzstd returns all of it, however little it wrote,
+        // and a header that claims more than the chunk holds would pass unseen.
+        out = fzstdDecompress(data);
       } catch (e) {
         throw new InflateError(`zstd: ${(e as Error).message}`);
+      }
+      if (into && into.length >= out.length) {
+        into.set(out);
+        return into.subarray(0, out.length);
       }
       return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
     };

@@ -17,14 +17,18 @@ export interface Stream {
   index: number;
 }
 
-/** The smallest first-page timestamp of a buffer's CPUs (its natural base), or undefined if empty. */
+/**
+ * The smallest first-page timestamp of a buffer's CPUs (its natural base), or undefined if it holds
+ * no data. A buffer whose data is all damaged (no page can be read) still has a base (0): its
+ * readers must walk it to report the damage, and it yields no event.
+ */
 export function bufferBase(t: TraceDat, b: TraceDatBuffer): bigint | undefined {
   let min: bigint | undefined;
   for (const cd of b.cpus) {
     const ts = CpuReader.firstPageTs(t, b, cd);
     if (ts !== undefined && (min === undefined || ts < min)) min = ts;
   }
-  return min;
+  return min ?? (b.cpus.some((cd) => cd.size > 0) ? 0n : undefined);
 }
 
 /**
