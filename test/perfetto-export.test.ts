@@ -306,10 +306,12 @@ describe.skipIf(externalMissing)('Perfetto output of the docA pair (trace.dat, n
   it('has the host and the guest as machines, every event in place with its fields, every thread named', () => {
     expect(r.pf.problems).toEqual([]);
     const names = [...r.pf.machines].map(([id, m]) => [id, m.name, m.release]);
-    // The host's GUEST option names no VM (its name field is empty): the guest is named as the merge names it.
+    // The host's GUEST option names no VM (its name field is empty): the guest takes the name trace-cmd
+    // wrote its file under (trace-NAME.dat).
+    expect(r.report.perSource[1].machine).toBe('Salamander4');
     expect(names).toEqual([
       [0, 'host', '6.5.0-21-generic'],
-      [1, r.report.perSource[1].machine, '5.15.94'],
+      [1, 'Salamander4', '5.15.94'],
     ]);
     const ids = new Map([
       ['host', 0],

@@ -7,6 +7,7 @@
  */
 import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { basename } from 'node:path';
 import { Diagnostics } from '../model/diagnostics.js';
 import { UserError } from '../model/errors.js';
 import { clockUnit, type TraceClock } from '../model/clock.js';
@@ -130,11 +131,18 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
       if (left.length) notes.push(`${spec.file}: merged its buffer ${bufferName(read.name)} only; skipped ${left.length} other buffer(s) with events: ${left.map((b) => bufferName(b.name)).join(', ')}`);
     }
   }
-  // Bare trace.dat guests take the name the host's GUEST option gives them.
+  // Bare trace.dat guests take the name the host's GUEST option gives them; where it gives none,
+  // the name trace-cmd wrote the guest's file under (`trace-NAME.dat`, as `record -A NAME` does).
   for (const g of guestGroups)
     for (const s of g) {
-      const named = host[0]?.dat?.options.guests.find((x) => x.traceId === s.dat?.options.traceId && x.name);
-      if (named && !s.meta && !req.guestName) s.machine = named.name;
+      if (s.meta || req.guestName || !s.dat) continue;
+      const paired = host[0]?.dat?.options.guests.find((x) => x.traceId === s.dat?.options.traceId);
+      const fromFile = /trace-([^/]+)\.dat$/.exec(basename(s.file))?.[1];
+      if (paired?.name) s.machine = paired.name;
+      else if (fromFile) {
+        s.machine = fromFile;
+        notes.push(`${s.file}: guest named ${fromFile} after its file name (trace-cmd's trace-NAME.dat)${paired ? "; the host's GUEST option names none" : ''}`);
+      }
     }
   for (const g of guestGroups)
     for (const s of g)
