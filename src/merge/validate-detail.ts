@@ -173,9 +173,9 @@ export class DetailContext {
     return this.tscKhz && Number.isFinite(cycles) ? Math.round(cyclesToNs(cycles, this.tscKhz)) : null;
   }
 
-  /** The absolute host TSC of timeline time t (exact, decimal). */
+  /** The absolute host TSC of timeline time t (exact, decimal; timeline times are whole cycles, rounding only guards BigInt). */
   hostTsc(t: number): string {
-    return (this.tl.base + BigInt(t)).toString();
+    return (this.tl.base + BigInt(Math.round(t))).toString();
   }
 
   /** Where a guest event of timeline source `src` is. */
