@@ -375,6 +375,7 @@ describe.skipIf(externalMissing)('Perfetto output of a host-only trace (lts-trac
       expect(slices).toEqual(trackerSlices(r.index!, th.tid, r.khz));
       if (th.vcpu >= 0) expect(begins.get(track[0])![0].args).toMatchObject({ vcpu: th.vcpu });
     }
-    expect(r.pf.attributes.get('kvmtrace.validation')).toBe('passed');
+    // No guest: nothing was checked, so validation did not apply (it did not pass).
+    expect(r.pf.attributes.get('kvmtrace.validation')).toBe('not applicable');
   }, 120_000);
 });

@@ -25,6 +25,7 @@ import type { MergeConsumer, MergeDone } from '../merge/consumer.js';
 import { VERSION } from '../model/version.js';
 import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
+import { validationVerdict } from '../merge/validate.js';
 import type { HostIndex, WindowKind } from '../host/index.js';
 import { EXIT, GUEST, isInRun, UNKNOWN } from '../kvm/states.js';
 import { cyclesToMicros } from './format-time.js';
@@ -130,7 +131,7 @@ export class ChromeJsonExporter implements MergeConsumer {
       // The host TSC at ts 0 (the first event of the timeline).
       zeroHostTsc: this.zero !== undefined ? (done.timeline.base + BigInt(this.zero)).toString() : undefined,
       tscKhz: this.tscKhz,
-      validation: done.result.ok ? 'passed' : 'FAILED',
+      validation: validationVerdict(done.result),
     });
     await this.out.settle();
   }

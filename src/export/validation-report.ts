@@ -1,12 +1,15 @@
 /**
  * The validation summary, as text for people and as the `--summary` JSON.
  */
-import type { ValidationResult } from '../merge/validate.js';
+import { validationVerdict, type EventList, type HostEdge, type ListedEvent, type ValidationResult } from '../merge/validate.js';
 import { verdictText, type ClockCheck, type PairingCheck, type VcpuCheck } from '../merge/estimate/verdict.js';
 
-/** The `--summary` JSON: `{"guests":[{"name","vcpus":[{"vcpu","hostTid","checked","inside","worstViolationCycles",…}]}]}`. */
+/**
+ * The `--summary` JSON: `{"ok","validation":"passed|FAILED|not applicable",…,"guests":[{"name","vcpus":[{"vcpu","hostTid",
+ * "checked","inside","worstViolationCycles","violations","notCheckableEvents","residual","hostSkew",…}]}]}`.
+ */
 export function validationJson(r: ValidationResult, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ ok: r.ok, ...extra, guests: r.guests, failures: r.failures }, null, 2) + '\n';
+  return JSON.stringify({ ok: r.ok, validation: validationVerdict(r), ...extra, guests: r.guests, failures: r.failures }, null, 2) + '\n';
 }
 
 const pct = (a: number, b: number): string => (b === 0 ? '—' : `${((100 * a) / b).toFixed(b === a ? 0 : 3)} %`);
@@ -37,14 +40,19 @@ export function validationText(r: ValidationResult): string {
       }
     }
   }
-  if (r.guests.length === 0 && r.ok) lines.push('validation: nothing to check (it needs a host trace and a guest trace)');
-  else lines.push(r.ok ? 'validation: PASSED' : 'validation: FAILED');
+  const verdict = validationVerdict(r);
+  if (verdict === 'not applicable') lines.push('validation: not applicable (nothing to check: it needs a host trace and a guest trace)');
+  else lines.push(verdict === 'passed' ? 'validation: PASSED' : 'validation: FAILED');
   for (const f of r.failures) lines.push(`  ✗ ${f}`);
   return lines.join('\n') + '\n';
 }
 
-/** The clock check (`kvmtrace check`, and the end of `merge`'s report) as text: per guest and vCPU, source, offsets, bound, evidence, verdict. */
-export function clockCheckText(c: ClockCheck): string {
+/**
+ * The clock check (`kvmtrace check`, and the end of `merge`'s report) as text: per guest and vCPU,
+ * source, offsets, bound, evidence, residuals, the host's skew bound, verdict; with `violations`,
+ * the guest events outside their windows and those not checkable, as listed.
+ */
+export function clockCheckText(c: ClockCheck, o: { violations?: boolean } = {}): string {
   const lines: string[] = [];
   for (const g of c.guests) {
     lines.push(`clock check: guest ${g.name} (${g.file}) — ${verdictText(g.verdict, g.boundNs)}`);
@@ -76,6 +84,8 @@ export function clockCheckText(c: ClockCheck): string {
       if (v.checked > v.inside) ev += `, worst violation ${v.worstViolationCycles} cycles${v.worstViolationNs !== null ? ` (${v.worstViolationNs} ns)` : ''}`;
       if (v.notCheckable) ev += `; ${v.notCheckable} outside the host trace or before its first window (not checkable)`;
       lines.push(ev);
+      lines.push(...residualLines(v), skewLine(v));
+      if (o.violations) lines.push(...listLines('outside their windows', '✗', v.violations), ...listLines('not checkable', '?', v.notCheckableEvents));
     }
     if (g.vcpus.length === 0) lines.push('  no vCPU with events to check');
   }
@@ -83,6 +93,61 @@ export function clockCheckText(c: ClockCheck): string {
   const bounds = c.guests.flatMap((g) => (g.boundNs === null ? [] : [g.boundNs]));
   lines.push(`clock verdict: ${verdictText(c.verdict, bounds.length ? Math.max(...bounds) : null)}`);
   return lines.join('\n') + '\n';
+}
+
+const cyc = (cycles: number, ns: number | null): string => `${cycles} cycles${ns !== null ? ` (${ns} ns)` : ''}`;
+
+/** The residuals of a vCPU: the tightest window and sync point, where they are. */
+function residualLines(v: VcpuCheck): string[] {
+  const w = v.residual.window;
+  const y = v.residual.sync;
+  const out: string[] = [];
+  if (w)
+    out.push(
+      `    tightest window: ${w.cycles < 0 ? `missed by ${cyc(-w.cycles, w.ns === null ? null : -w.ns)}` : `slack ${cyc(w.cycles, w.ns)}`} — guest ${w.guest}` +
+        (w.host ? `, window edge ${w.host.at} (host TSC ${w.host.hostTsc})` : ''),
+    );
+  else if (v.checked) out.push("    tightest window: no edge within the host trace (every event's window reaches its start or end)");
+  if (y)
+    out.push(
+      `    tightest sync point: ${y.cycles < 0 ? `missed by ${cyc(-y.cycles, y.ns === null ? null : -y.ns)}` : `slack ${cyc(y.cycles, y.ns)}`} — kvmsync seq ${y.seq} at ${y.guest}, ` +
+        `bracket [${y.bracket[0]}, ${y.bracket[1]}], host exit ${y.host?.at} (host TSC ${y.host?.hostTsc})`,
+    );
+  return out;
+}
+
+/** The host's skew bound over the CPUs a vCPU thread ran on, and the pair that sets it. */
+function skewLine(v: VcpuCheck): string {
+  const k = v.hostSkew;
+  if (!k) return '    host TSC skew across CPUs: no host thread known for this vCPU';
+  const on = `the CPUs thread ${v.hostTid} ran on: ${k.cpus.join(', ') || 'none'}`;
+  if (k.cpus.length <= 1) return `    host TSC skew across CPUs: none to bound (${on})`;
+  if (k.cpuPairsInTrace === 0)
+    return `    host TSC skew across CPUs: not bounded — the host trace has no causal pair across CPUs (a sched_wakeup or sched_migrate_task, then a sched_switch to that thread on another CPU) (${on})`;
+  const open = k.pairsUnbounded ? `; ${k.pairsUnbounded} pair(s) of them without a causal pair both ways, not bounded` : '';
+  if (k.boundCycles === null || !k.pair) return `    host TSC skew across CPUs: not bounded — no pair of ${on} has a causal pair both ways${open}`;
+  const p = k.pair;
+  return (
+    `    host TSC skew across CPUs ≤ ${cyc(k.boundCycles, k.boundNs)} (${on}${open}); set by ${p.cause.event} on CPU ${p.from} at ${p.cause.at} ` +
+    `→ thread ${p.switchIn.tid} switched in on CPU ${p.to} at ${p.switchIn.at}, ${p.gapCycles} cycles later`
+  );
+}
+
+/** A list of guest events (outside, or not checkable), one line each, and how many more. */
+function listLines(what: string, mark: string, l: EventList): string[] {
+  const n = l.events.length + l.more;
+  if (n === 0) return [`    guest events ${what}: none`];
+  const out = [`    guest events ${what}: ${n}${l.more ? ` (the first ${l.events.length} listed)` : ''}`];
+  for (const e of l.events) out.push(`      ${mark} ${listedText(e)}`);
+  if (l.more) out.push(`      … and ${l.more} more`);
+  return out;
+}
+
+/** One listed guest event: place, CPU, mapped host TSC, rule, and the host events at the nearest windows' edges. */
+function listedText(e: ListedEvent): string {
+  const edge = (what: string, h: HostEdge | undefined): string => (h ? `; ${what} ${h.at} (host TSC ${h.hostTsc}, ${h.cycles} cycles away)` : '');
+  const dist = e.distanceCycles !== undefined ? ` by ${cyc(e.distanceCycles, e.distanceNs ?? null)}` : '';
+  return `${e.guest} CPU ${e.cpu} → host TSC ${e.hostTsc}: ${e.rule}${dist}${edge('window ended at', e.windowEnded)}${edge('next window starts at', e.windowStarts)}${edge('since', e.since)}`;
 }
 
 /** The sources of one vCPU side by side (source, sync points satisfied, events inside, offsets); `→` marks the one followed. */

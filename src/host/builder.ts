@@ -22,6 +22,8 @@ import { BOUND, ENTER, KvmRunTracker, LEAVE, OWN, RUN_OFF, RUN_ON, SCHED_IN, SCH
 import { ThreadSegments } from '../kvm/segments.js';
 import type { HostTscWrite } from './index.js';
 import { hostTsc, type HostTsc } from '../model/units.js';
+import { packWhere } from './where.js';
+import { SkewPairs } from './skew.js';
 
 /** The sync port kvmtrace's `syncpt` writes to. */
 export const SYNC_PORT = 0xe9;
@@ -37,23 +39,37 @@ export interface ThreadBuild {
   entryExitSegs: ThreadSegments;
   kvmRun: KvmRunTracker;
   kvmRunSegs: ThreadSegments;
+  /** The host CPUs it was seen on (its own events, its switch-ins). */
+  cpus: Set<number>;
+  /** The last of them (so that the set is touched only on a change). */
+  lastCpu: number;
 }
 
-/** The last sched facts of an untracked thread (places in the host order, -1 when none). */
+/** The last sched facts of an untracked thread (places in the host order, -1 when none; where as where.ts packs it). */
 interface Seed {
   outT: number;
   outOrd: number;
+  outWhere: number;
   inT: number;
   inOrd: number;
+  inWhere: number;
   boundT: number;
   boundOrd: number;
+  boundWhere: number;
 }
 
-/** A growable list of doubles. */
-class NumList {
-  a: number[] = [];
-  done(): Float64Array {
-    return Float64Array.from(this.a).sort();
+/** A growable list of host times, each with where its event is (where.ts). */
+class TimeList {
+  readonly a: number[] = [];
+  readonly where: number[] = [];
+  push(t: number, where: number): void {
+    this.a.push(t);
+    this.where.push(where);
+  }
+  /** The times ascending, and the places in the same order. */
+  done(): { t: Float64Array; where: Float64Array } {
+    const order = this.a.map((_, i) => i).sort((x, y) => this.a[x] - this.a[y] || x - y);
+    return { t: Float64Array.from(order, (i) => this.a[i]), where: Float64Array.from(order, (i) => this.where[i]) };
   }
 }
 
@@ -68,8 +84,10 @@ export class HostIndexBuilder {
   readonly comms = new Map<number, string>();
   readonly zeroed = new Map<number, number>();
   readonly threads = new Map<number, ThreadBuild>();
-  readonly sync = new Map<number, { pio: NumList; cpuid: NumList }>();
+  readonly sync = new Map<number, { pio: TimeList; cpuid: TimeList }>();
   readonly pioPorts = new Map<number, Map<string, number>>();
+  /** Causal pairs across CPUs (wakeup or migration, then switch-in): the skew bound's evidence. */
+  readonly skew = new SkewPairs();
   /** Exit and userspace-exit reasons by id (segment args). */
   readonly names: string[] = [];
   private readonly nameIds = new Map<string, number>();
@@ -79,6 +97,7 @@ export class HostIndexBuilder {
   /** Where the trackers start (see above): NaN until then. */
   private startT = NaN;
   private startOrd = 0;
+  private startWhere = -1;
 
   constructor(
     /** Absolute host TSC of timeline time 0. */
@@ -110,27 +129,36 @@ export class HostIndexBuilder {
       tgid: -1,
       entryExitSegs,
       kvmRunSegs,
-      entryExit: new KvmRunTracker('entry-exit', this.startT, this.startOrd, entryExitSegs),
-      kvmRun: new KvmRunTracker('kvm-run', this.startT, this.startOrd, kvmRunSegs),
+      entryExit: new KvmRunTracker('entry-exit', this.startT, this.startOrd, entryExitSegs, this.startWhere),
+      kvmRun: new KvmRunTracker('kvm-run', this.startT, this.startOrd, kvmRunSegs, this.startWhere),
+      cpus: new Set(),
+      lastCpu: -1,
     };
     this.threads.set(tid, th);
     const s = this.seeds.get(tid);
     if (s) {
       this.seeds.delete(tid);
-      const steps: [number, number, number][] = [];
-      if (s.outOrd >= 0) steps.push([s.outOrd, s.outT, SCHED_OUT]);
-      if (s.inOrd >= 0) steps.push([s.inOrd, s.inT, SCHED_IN]);
-      if (s.boundOrd >= 0) steps.push([s.boundOrd, s.boundT, BOUND]);
+      const steps: [number, number, number, number][] = [];
+      if (s.outOrd >= 0) steps.push([s.outOrd, s.outT, SCHED_OUT, s.outWhere]);
+      if (s.inOrd >= 0) steps.push([s.inOrd, s.inT, SCHED_IN, s.inWhere]);
+      if (s.boundOrd >= 0) steps.push([s.boundOrd, s.boundT, BOUND, s.boundWhere]);
       steps.sort((a, b) => a[0] - b[0]);
-      for (const [ord, t, code] of steps) th.kvmRun.step(code, t, ord, -1);
+      for (const [ord, t, code, where] of steps) th.kvmRun.step(code, t, ord, -1, where);
     }
     return th;
   }
 
   private seed(tid: number): Seed {
     let s = this.seeds.get(tid);
-    if (!s) this.seeds.set(tid, (s = { outT: 0, outOrd: -1, inT: 0, inOrd: -1, boundT: 0, boundOrd: -1 }));
+    if (!s) this.seeds.set(tid, (s = { outT: 0, outOrd: -1, outWhere: -1, inT: 0, inOrd: -1, inWhere: -1, boundT: 0, boundOrd: -1, boundWhere: -1 }));
     return s;
+  }
+
+  /** Notes that tracked thread `th` ran on `cpu`. */
+  private ranOn(th: ThreadBuild, cpu: number): void {
+    if (cpu === th.lastCpu || cpu < 0) return;
+    th.lastCpu = cpu;
+    th.cpus.add(cpu);
   }
 
   /** Feeds one merged batch of host events. */
@@ -144,17 +172,23 @@ export class HostIndexBuilder {
       const r = mb.row[j];
       const ord = 2 * this.k++;
       const kind = blk.table.typedKind(blk.name[r]);
+      const where = packWhere(blk.line[r], mb.src[j], this.files.length);
+      const cpu = blk.cpu[r];
       // kvm_write_tsc_offset alone does not start the trackers (see above).
       if (kind !== 'kvm_write_tsc_offset' && this.startT !== this.startT) {
         this.startT = t;
         this.startOrd = ord;
+        this.startWhere = where;
         for (const tid of this.wanted) this.track(tid);
       }
       const pid = blk.pid[r];
       let th = this.threads.get(pid);
       if (th) {
         // Every event a thread traces proves it on a CPU, except its own switch-out.
-        if (kind !== 'sched_switch') th.kvmRun.step(OWN, t, ord, -1);
+        if (kind !== 'sched_switch') {
+          th.kvmRun.step(OWN, t, ord, -1, where);
+          this.ranOn(th, cpu);
+        }
         if (th.tgid < 0) th.tgid = blk.tgid[r];
       }
       if (kind === undefined) continue;
@@ -166,30 +200,30 @@ export class HostIndexBuilder {
           const v = f.vcpu;
           if (v >= 0 && !this.vcpuThreadsSeen.has(v)) this.vcpuThreadsSeen.set(v, pid);
           this.comms.set(pid, blk.commOf(r));
-          th ??= this.trackNew(pid, t, ord);
+          th ??= this.trackNew(pid, t, ord, where, cpu);
           if (th.vcpu < 0) th.vcpu = v;
-          th.entryExit.step(ENTER, t, ord, v);
+          th.entryExit.step(ENTER, t, ord, v, where);
           break;
         }
         case 'kvm_exit': {
           this.counts.kvmExit++;
-          if (isCpuidExit(f.reason)) this.syncOf(pid).cpuid.a.push(t);
-          th ??= this.trackNew(pid, t, ord);
-          th.entryExit.step(LEAVE, t, ord, this.nameId(f.reason));
+          if (isCpuidExit(f.reason)) this.syncOf(pid).cpuid.push(t, where);
+          th ??= this.trackNew(pid, t, ord, where, cpu);
+          th.entryExit.step(LEAVE, t, ord, this.nameId(f.reason), where);
           break;
         }
         case 'kvm_fpu': {
           this.counts.kvmFpu++;
           this.comms.set(pid, blk.commOf(r));
-          th ??= this.trackNew(pid, t, ord);
-          if (f.fpu !== 0) th.kvmRun.step(f.fpu === 1 ? RUN_ON : RUN_OFF, t, ord, -1);
+          th ??= this.trackNew(pid, t, ord, where, cpu);
+          if (f.fpu !== 0) th.kvmRun.step(f.fpu === 1 ? RUN_ON : RUN_OFF, t, ord, -1, where);
           break;
         }
         case 'kvm_pio':
-          this.pio(pid, t, f);
+          this.pio(pid, t, where, f);
           break;
         case 'kvm_userspace_exit':
-          if (th) th.kvmRun.step(USER_EXIT, t, ord, this.nameId(f.reason));
+          if (th) th.kvmRun.step(USER_EXIT, t, ord, this.nameId(f.reason), where);
           break;
         case 'kvm_write_tsc_offset':
           if (f.write) this.tscWrites.push({ ...f.write, hostTsc: hostTsc(this.base + BigInt(t)), pid, line: blk.line[r] });
@@ -199,63 +233,73 @@ export class HostIndexBuilder {
           if (Number.isSafeInteger(f.vcpu)) this.zeroed.set(f.vcpu, (this.zeroed.get(f.vcpu) ?? 0) + 1);
           break;
         case 'sched_switch':
-          if (f.sw) this.schedSwitch(t, ord, f.sw.prevPid, f.sw.nextPid);
+          if (f.sw) this.schedSwitch(t, ord, where, cpu, f.sw.prevPid, f.sw.nextPid);
           break;
         case 'sched_target':
-          this.target(t, ord, f.pid);
+          this.target(t, ord, where, f.pid);
+          if (f.pid >= 0) this.skew.cause(f.pid, t, cpu, where, blk.table.list[blk.name[r]]);
           break;
       }
     }
   }
 
-  private pio(pid: number, t: number, f: Extract<KvmFields, { kind: 'kvm_pio' }>): void {
+  private pio(pid: number, t: number, where: number, f: Extract<KvmFields, { kind: 'kvm_pio' }>): void {
     this.counts.kvmPio++;
-    if (f.port === SYNC_PORT) this.syncOf(pid).pio.a.push(t);
+    if (f.port === SYNC_PORT) this.syncOf(pid).pio.push(t, where);
     let ports = this.pioPorts.get(pid);
     if (!ports) this.pioPorts.set(pid, (ports = new Map()));
     const key = `${f.dir} 0x${f.port.toString(16)}`;
     ports.set(key, (ports.get(key) ?? 0) + 1);
   }
 
-  /** A thread seen with run evidence for the first time (its own event at (t, ord) proves it on a CPU). */
-  private trackNew(tid: number, t: number, ord: number): ThreadBuild {
+  /** A thread seen with run evidence for the first time (its own event at (t, ord) on `cpu` proves it on a CPU). */
+  private trackNew(tid: number, t: number, ord: number, where: number, cpu: number): ThreadBuild {
     const th = this.track(tid);
-    th.kvmRun.step(OWN, t, ord, -1);
+    th.kvmRun.step(OWN, t, ord, -1, where);
+    this.ranOn(th, cpu);
     return th;
   }
 
-  private syncOf(tid: number): { pio: NumList; cpuid: NumList } {
+  private syncOf(tid: number): { pio: TimeList; cpuid: TimeList } {
     let s = this.sync.get(tid);
-    if (!s) this.sync.set(tid, (s = { pio: new NumList(), cpuid: new NumList() }));
+    if (!s) this.sync.set(tid, (s = { pio: new TimeList(), cpuid: new TimeList() }));
     return s;
   }
 
-  private schedSwitch(t: number, ord: number, prevPid: number, nextPid: number): void {
+  private schedSwitch(t: number, ord: number, where: number, cpu: number, prevPid: number, nextPid: number): void {
     const out = this.threads.get(prevPid);
-    if (out) out.kvmRun.step(SCHED_OUT, t, ord, -1);
+    if (out) out.kvmRun.step(SCHED_OUT, t, ord, -1, where);
     else {
       const s = this.seed(prevPid);
       s.outT = t;
       s.outOrd = ord;
+      s.outWhere = where;
     }
     // The thread switched to comes second at this place (ord + 1).
     const inn = this.threads.get(nextPid);
-    if (inn) inn.kvmRun.step(SCHED_IN, t, ord + 1, -1);
-    else {
+    if (inn) {
+      inn.kvmRun.step(SCHED_IN, t, ord + 1, -1, where);
+      this.ranOn(inn, cpu);
+    } else {
       const s = this.seed(nextPid);
       s.inT = t;
       s.inOrd = ord + 1;
+      s.inWhere = where;
     }
+    // Pid 0 is each CPU's idle task, not one thread.
+    if (prevPid > 0) this.skew.switchOut(prevPid);
+    if (nextPid > 0) this.skew.switchIn(nextPid, t, cpu, where);
   }
 
-  private target(t: number, ord: number, tid: number): void {
+  private target(t: number, ord: number, where: number, tid: number): void {
     if (tid < 0) return;
     const th = this.threads.get(tid);
-    if (th) th.kvmRun.step(BOUND, t, ord, -1);
+    if (th) th.kvmRun.step(BOUND, t, ord, -1, where);
     else {
       const s = this.seed(tid);
       s.boundT = t;
       s.boundOrd = ord;
+      s.boundWhere = where;
     }
   }
 }

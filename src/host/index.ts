@@ -21,6 +21,8 @@ import { openSource, type OpenSource, type SourceSpec } from '../merge/source.js
 import type { ThreadSegments } from '../kvm/segments.js';
 import { HostIndexBuilder } from './builder.js';
 import { HOST_KEEP_BYTES, RetainedHost } from './retain.js';
+import type { HostFile } from './where.js';
+import type { HostSkew } from './skew.js';
 
 /** Which kind of guest-mode evidence the host trace has. */
 export type WindowKind = 'entry-exit' | 'kvm-run' | 'none';
@@ -46,12 +48,16 @@ export interface HostThread {
   segments: ThreadSegments;
   /** Switch-ins the trace lacks (kvm-run), see kvm/tracker.ts. */
   missedSwitchIns: number;
+  /** The host CPUs it was seen on (its own events, its switch-ins), ascending. */
+  cpus: number[];
 }
 
 /** The host index. Absolute host TSC values are bigint; times relative to `base` are numbers (timeline cycles). */
 export interface HostIndex {
   /** Absolute host TSC (or the host clock's value) of timeline time 0: the first host file's first timestamp. */
   base: HostTsc;
+  /** The host's files, in source order: what a segment's `where` refers to (host/where.ts). */
+  files: HostFile[];
   events: number;
   /** First and last host event, absolute; undefined when the host has no events. */
   first: HostTsc | undefined;
@@ -75,10 +81,14 @@ export interface HostIndex {
   threads: Map<number, HostThread>;
   /** Host times of each thread's sync exits (kvm_pio on the sync port; CPUID kvm_exit), sorted. */
   sync: Map<number, { pio: Float64Array; cpuid: Float64Array }>;
+  /** Where each of those sync exits is (host/where.ts), in the same order. */
+  syncWhere: Map<number, { pio: Float64Array; cpuid: Float64Array }>;
   /** Per thread, kvm_pio counts by `in|out 0xPORT`. */
   pioPorts: Map<number, Map<string, number>>;
   /** Exit and userspace-exit reasons, by the id segments carry as their arg. */
   names: string[];
+  /** Causal pairs across host CPUs (wakeup or migration, then switch-in), the evidence of the skew bound (skew.ts). */
+  skew: HostSkew;
   /**
    * The host's events out of time order beyond the reorder window, as the index pass met them
    * (merge.ts reorderFailures): the verdict's, when the merge does not read the host again.
@@ -144,7 +154,8 @@ export async function indexHost(specs: SourceSpec[], o: HostIndexOptions & { kee
     if (u !== 'unknown') unit ??= u;
   }
   const replay = kept.complete ? sources.map((s, i) => kept.replay(i, s.open)) : undefined;
-  return { index: finishIndex(b, unit, timeline ? reorderFailures(timeline) : []), replay };
+  const files = sources.map((s) => ({ file: s.open.spec.file, format: s.open.format }));
+  return { index: finishIndex(b, unit, timeline ? reorderFailures(timeline) : [], files), replay };
 }
 
 function fileSize(file: string): number {
@@ -156,25 +167,32 @@ function fileSize(file: string): number {
 }
 
 /** The index once every event is in: the trackers end, and the host's kind picks their segments. */
-function finishIndex(b: HostIndexBuilder | undefined, unit: HostIndex['unit'], lateFailures: string[]): HostIndex {
+function finishIndex(b: HostIndexBuilder | undefined, unit: HostIndex['unit'], lateFailures: string[], files: HostFile[]): HostIndex {
   const counts = b?.counts ?? { kvmEntry: 0, kvmExit: 0, kvmFpu: 0, kvmPio: 0 };
   const kind = windowKindOf(counts);
   const threads = new Map<number, HostThread>();
   const sync = new Map<number, { pio: Float64Array; cpuid: Float64Array }>();
+  const syncWhere = new Map<number, { pio: Float64Array; cpuid: Float64Array }>();
   if (b) {
     for (const th of b.threads.values()) {
       const tracker = kind === 'entry-exit' ? th.entryExit : th.kvmRun;
       const segments = kind === 'entry-exit' ? th.entryExitSegs : th.kvmRunSegs;
       tracker.finish();
       segments.trim();
-      threads.set(th.tid, { tid: th.tid, vcpu: th.vcpu, tgid: th.tgid, segments, missedSwitchIns: tracker.missedSwitchIns });
+      threads.set(th.tid, { tid: th.tid, vcpu: th.vcpu, tgid: th.tgid, segments, missedSwitchIns: tracker.missedSwitchIns, cpus: [...th.cpus].sort((x, y) => x - y) });
     }
-    for (const [tid, s] of b.sync) sync.set(tid, { pio: s.pio.done(), cpuid: s.cpuid.done() });
+    for (const [tid, s] of b.sync) {
+      const pio = s.pio.done();
+      const cpuid = s.cpuid.done();
+      sync.set(tid, { pio: pio.t, cpuid: cpuid.t });
+      syncWhere.set(tid, { pio: pio.where, cpuid: cpuid.where });
+    }
   }
   const has = b !== undefined && b.events > 0;
   const cmp = (x: { hostTsc: bigint }, y: { hostTsc: bigint }): number => (x.hostTsc < y.hostTsc ? -1 : x.hostTsc > y.hostTsc ? 1 : 0);
   return {
     base: b?.base ?? hostTsc(0n),
+    files,
     events: b?.events ?? 0,
     first: has ? hostTsc(b!.base + BigInt(b!.firstT)) : undefined,
     last: has ? hostTsc(b!.base + BigInt(b!.lastT)) : undefined,
@@ -189,8 +207,10 @@ function finishIndex(b: HostIndexBuilder | undefined, unit: HostIndex['unit'], l
     zeroed: b?.zeroed ?? new Map(),
     threads,
     sync,
+    syncWhere,
     pioPorts: b?.pioPorts ?? new Map(),
     names: b?.names ?? [],
+    skew: b?.skew.done() ?? { edges: [] },
     lateFailures,
   };
 }

@@ -1,7 +1,8 @@
 /**
- * The tracker's segments of one host thread, kept in typed arrays (16 bytes a segment): where each
- * starts (timeline cycles, and its place in the merge's host order) and its state and arg. A
- * segment lasts until the next one starts; the last one until the host trace ends.
+ * The tracker's segments of one host thread, kept in typed arrays (20 bytes a segment): where each
+ * starts (timeline cycles, and its place in the merge's host order), its state and arg, and where
+ * its host event is in the host's files (`where`, host/where.ts: what a report names). A segment
+ * lasts until the next one starts; the last one until the host trace ends.
  */
 import { UserError } from '../model/errors.js';
 import type { SegmentSink } from './tracker.js';
@@ -16,14 +17,26 @@ export class ThreadSegments implements SegmentSink {
   private k = new Uint32Array(16);
   /** State in the low 3 bits, the side of its place (ord & 1) in bit 3, arg + 1 above. */
   private info = new Int32Array(16);
+  /**
+   * `where` + 1 of each segment's host event (0: not known). 32 bits while every value fits (text
+   * lines always do), 64-bit floats from the first that does not (a trace.dat past 4 GiB).
+   */
+  private loc: Uint32Array | Float64Array = new Uint32Array(16);
 
   /** Appends a segment (the tracker calls this in order). `ord` is 2 × host event ordinal + side. */
-  segment(t: number, ord: number, state: KvmState, arg: number): void {
+  segment(t: number, ord: number, state: KvmState, arg: number, where = -1): void {
     if (this.n === this.t.length) this.grow();
     if (ord >= 2 * 0x1_0000_0000) throw new UserError('the host trace has more than 2^32 events: too many for the host index');
+    if (where + 1 > 0xffff_ffff && this.loc instanceof Uint32Array) this.loc = Float64Array.from(this.loc);
     this.t[this.n] = t;
     this.k[this.n] = ord / 2;
+    this.loc[this.n] = where + 1;
     this.info[this.n++] = state | ((ord & 1) << 3) | ((arg + 1) << 4);
+  }
+
+  /** Where segment i's host event is (host/where.ts), -1 when not known. */
+  where(i: number): number {
+    return this.loc[i] - 1;
   }
 
   /** Place of segment i: 2 × the ordinal of its host event + side (1 for the thread a sched_switch switches to). */
@@ -63,11 +76,12 @@ export class ThreadSegments implements SegmentSink {
     this.t = this.t.slice(0, this.n);
     this.k = this.k.slice(0, this.n);
     this.info = this.info.slice(0, this.n);
+    this.loc = this.loc.slice(0, this.n);
   }
 
   /** Bytes held. */
   bytes(): number {
-    return this.t.byteLength + this.k.byteLength + this.info.byteLength;
+    return this.t.byteLength + this.k.byteLength + this.info.byteLength + this.loc.byteLength;
   }
 
   private grow(): void {
@@ -81,6 +95,9 @@ export class ThreadSegments implements SegmentSink {
     const f = new Int32Array(k);
     f.set(this.info);
     this.info = f;
+    const l = this.loc instanceof Uint32Array ? new Uint32Array(k) : new Float64Array(k);
+    l.set(this.loc);
+    this.loc = l;
   }
 }
 

@@ -35,6 +35,30 @@ export const NOT_TRACED = 6;
 /** Names of the states, for reports and tests. */
 export const STATE_NAMES: readonly string[] = ['unknown', 'guest', 'exit', 'out', 'preempted', 'userspace', 'not checkable (switch-in not traced)'];
 
+/**
+ * The rule that judges a guest event in each state, as reports give it (with the segment's arg —
+ * an exit or userspace-exit reason — when it has one).
+ */
+export function stateRule(s: KvmState, reason: string | undefined): string {
+  const why = reason !== undefined ? ` (${reason})` : '';
+  switch (s) {
+    case GUEST:
+      return 'inside a guest-mode window';
+    case EXIT:
+      return `outside any window: the vCPU thread was in the host after a kvm_exit${why}`;
+    case OUT:
+      return "outside any window: before the vCPU thread's first run evidence, which shows it out of guest mode";
+    case PREEMPTED:
+      return 'outside any window: the vCPU thread was inside KVM_RUN but switched out';
+    case USERSPACE:
+      return `outside any window: the vCPU thread was outside KVM_RUN, in the VMM${why}`;
+    case NOT_TRACED:
+      return 'not checkable (switch-in not traced): the vCPU thread ran again with no sched_switch to it';
+    default:
+      return 'not checkable: the host trace has no run evidence of the vCPU thread';
+  }
+}
+
 /** True where a guest event is inside its vCPU's guest-mode windows. */
 export function isInside(s: KvmState): boolean {
   return s === GUEST;

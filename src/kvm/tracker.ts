@@ -4,8 +4,9 @@
  * all read what it emits (see states.ts for the states), so the proof and the pictures agree.
  *
  * It is fed one thread's inputs in the merge's host order (host TSC, then source, then arrival),
- * each with its time `t` (timeline cycles) and its place `ord` (see host/index.ts), and emits
- * final segments — a state from (t, ord) on — to its sink, in order. Two facts, each three-valued
+ * each with its time `t` (timeline cycles), its place `ord` (see host/index.ts) and where its host
+ * event is (`where`, passed through to the segment it starts), and emits final segments — a state
+ * from (t, ord) on — to its sink, in order. Two facts, each three-valued
  * (yes, no, not known yet):
  *  - in run: entry-exit hosts (VMX/SVM) are in guest mode from kvm_entry to kvm_exit; kvm-run hosts
  *    (kvm-pvm, no kvm_entry/kvm_exit) inside KVM_RUN from kvm_fpu load to unload;
@@ -40,9 +41,13 @@ export const OWN = 7; // any event the thread traced (not its own switch-out): i
 export const BOUND = 8; // sched_wakeup / sched_wakeup_new / sched_migrate_task of the thread: a lower bound of a switch-in
 export const USER_EXIT = 9; // kvm_userspace_exit (arg: reason id)
 
-/** Where segments go: a state from time `t` (timeline cycles) and place `ord` on, with its arg. */
+/**
+ * Where segments go: a state from time `t` (timeline cycles) and place `ord` on, with its arg, and
+ * `where`, the location its host event came with (opaque here; the host index packs the file and
+ * line into it, host/where.ts; -1 when none was given).
+ */
 export interface SegmentSink {
-  segment(t: number, ord: number, state: KvmState, arg: number): void;
+  segment(t: number, ord: number, state: KvmState, arg: number, where: number): void;
 }
 
 /** Which kind of run evidence the tracker follows. */
@@ -66,9 +71,11 @@ export class KvmRunTracker {
   /** The open off-CPU stretch (onCpu NO): its switch-out and its latest lower bound. */
   private gapT = 0;
   private gapOrd = 0;
+  private gapWhere = -1;
   private boundT = 0;
   private boundOrd = 0;
-  /** The on-CPU layer's stretches while the run fact is not known yet: (t, ord, ON|PRE|NT). */
+  private boundWhere = -1;
+  /** The on-CPU layer's stretches while the run fact is not known yet: (t, ord, where, ON|PRE|NT). */
   private early: number[] = [];
   private lastState = -1;
   private lastArg = -2;
@@ -81,22 +88,24 @@ export class KvmRunTracker {
     private readonly startT: number,
     private readonly startOrd: number,
     private readonly sink: SegmentSink,
+    /** Where the host trace's first event is (see SegmentSink). */
+    private readonly startWhere = -1,
   ) {
-    this.early.push(startT, startOrd, ON);
+    this.early.push(startT, startOrd, startWhere, ON);
   }
 
-  /** One input at time t and place ord. */
-  step(code: number, t: number, ord: number, arg: number): void {
+  /** One input at time t and place ord, its host event at `where` (see SegmentSink). */
+  step(code: number, t: number, ord: number, arg: number, where = -1): void {
     if (this.mode === 'entry-exit') {
-      if (code === ENTER) this.setRun(YES, t, ord, arg);
-      else if (code === LEAVE) this.setRun(NO, t, ord, arg);
+      if (code === ENTER) this.setRun(YES, t, ord, arg, where);
+      else if (code === LEAVE) this.setRun(NO, t, ord, arg, where);
       return;
     }
     switch (code) {
       case OWN:
         if (this.onCpu === NO) {
           this.closeGap(true);
-          this.onSub(t, ord, ON);
+          this.onSub(t, ord, where, ON);
         }
         this.onCpu = YES;
         break;
@@ -105,25 +114,26 @@ export class KvmRunTracker {
         this.onCpu = NO;
         this.gapT = this.boundT = t;
         this.gapOrd = this.boundOrd = ord;
+        this.gapWhere = this.boundWhere = where;
         break;
       case SCHED_IN:
         if (this.onCpu === NO) {
           this.closeGap(false);
-          this.onSub(t, ord, ON);
+          this.onSub(t, ord, where, ON);
         }
         this.onCpu = YES;
         break;
       case BOUND:
-        if (this.onCpu === NO && ord > this.boundOrd) (this.boundT = t), (this.boundOrd = ord);
+        if (this.onCpu === NO && ord > this.boundOrd) (this.boundT = t), (this.boundOrd = ord), (this.boundWhere = where);
         break;
       case RUN_ON:
-        this.setRun(YES, t, ord, -1);
+        this.setRun(YES, t, ord, -1, where);
         break;
       case RUN_OFF:
-        this.setRun(NO, t, ord, -1);
+        this.setRun(NO, t, ord, -1, where);
         break;
       case USER_EXIT:
-        if (this.inRun === NO) this.emit(t, ord, USERSPACE, arg, true);
+        if (this.inRun === NO) this.emit(t, ord, where, USERSPACE, arg, true);
         break;
     }
   }
@@ -133,7 +143,7 @@ export class KvmRunTracker {
     if (this.onCpu === NO) this.closeGap(false);
     if (this.inRun === UNK) {
       this.early.length = 0;
-      this.emit(this.startT, this.startOrd, UNKNOWN, -1);
+      this.emit(this.startT, this.startOrd, this.startWhere, UNKNOWN, -1);
     }
   }
 
@@ -142,43 +152,43 @@ export class KvmRunTracker {
    * instead (`missed`), PREEMPTED up to the latest lower bound and NOT_TRACED from there.
    */
   private closeGap(missed: boolean): void {
-    if (!missed) return this.onSub(this.gapT, this.gapOrd, PRE);
+    if (!missed) return this.onSub(this.gapT, this.gapOrd, this.gapWhere, PRE);
     this.missedSwitchIns++;
-    if (this.boundOrd > this.gapOrd) this.onSub(this.gapT, this.gapOrd, PRE);
-    this.onSub(this.boundT, this.boundOrd, NT);
+    if (this.boundOrd > this.gapOrd) this.onSub(this.gapT, this.gapOrd, this.gapWhere, PRE);
+    this.onSub(this.boundT, this.boundOrd, this.boundWhere, NT);
   }
 
   /** The on-CPU layer starts a stretch of kind `sub` at (t, ord). */
-  private onSub(t: number, ord: number, sub: number): void {
+  private onSub(t: number, ord: number, where: number, sub: number): void {
     this.sub = sub;
-    if (this.inRun === UNK) this.early.push(t, ord, sub);
-    else if (this.inRun === YES) this.emit(t, ord, SUB_STATE[sub], -1);
+    if (this.inRun === UNK) this.early.push(t, ord, where, sub);
+    else if (this.inRun === YES) this.emit(t, ord, where, SUB_STATE[sub], -1);
   }
 
   /** A run-state change at (t, ord); entry-exit's arg is the vCPU (entry) or the reason (exit). */
-  private setRun(v: number, t: number, ord: number, arg: number): void {
+  private setRun(v: number, t: number, ord: number, arg: number, where: number): void {
     if (this.inRun === UNK) this.resolveEarly(v === YES ? NO : YES);
     const was = this.inRun;
     this.inRun = v;
-    if (this.mode === 'entry-exit') return this.emit(t, ord, v === YES ? GUEST : EXIT, arg, true);
+    if (this.mode === 'entry-exit') return this.emit(t, ord, where, v === YES ? GUEST : EXIT, arg, true);
     if (v === was) return;
-    if (v === YES) this.emit(t, ord, SUB_STATE[this.sub], -1);
-    else this.emit(t, ord, USERSPACE, -1);
+    if (v === YES) this.emit(t, ord, where, SUB_STATE[this.sub], -1);
+    else this.emit(t, ord, where, USERSPACE, -1);
   }
 
   /** The first run evidence: `before` is the run fact since the trace began. */
   private resolveEarly(before: number): void {
     const e = this.early;
-    if (before === NO) this.emit(this.startT, this.startOrd, OUT, -1);
-    else for (let i = 0; i < e.length; i += 3) this.emit(e[i], e[i + 1], SUB_STATE[e[i + 2]], -1);
+    if (before === NO) this.emit(this.startT, this.startOrd, this.startWhere, OUT, -1);
+    else for (let i = 0; i < e.length; i += 4) this.emit(e[i], e[i + 1], e[i + 2], SUB_STATE[e[i + 3]], -1);
     this.early = [];
   }
 
-  private emit(t: number, ord: number, state: KvmState, arg: number, force = false): void {
+  private emit(t: number, ord: number, where: number, state: KvmState, arg: number, force = false): void {
     if (!force && state === this.lastState && arg === this.lastArg) return;
     this.lastState = state;
     this.lastArg = arg;
-    this.sink.segment(t, ord, state, arg);
+    this.sink.segment(t, ord, state, arg, where);
   }
 }
 

@@ -47,6 +47,8 @@ export interface MergeRequest {
   hostStream?: boolean;
   /** Bytes of host blocks the index pass may keep so the merge need not read the host again (default host/retain.ts HOST_KEEP_BYTES). */
   hostKeepBytes?: number;
+  /** Guest events validation lists per vCPU, of those outside and of those not checkable (default DEFAULT_LISTED). */
+  listEvents?: number;
 }
 
 /** A guest of the merge: its sources and its clock plan. */
@@ -78,6 +80,8 @@ export interface PreparedMerge {
   window: number | undefined;
   /** Whether runMerge streams the host's events (see MergeRequest.hostStream). */
   hostStream: boolean;
+  /** See MergeRequest.listEvents. */
+  listEvents: number | undefined;
 }
 
 /** Gathers inputs, indexes the host and plans the mapping; throws UserErrors for impossible merges. */
@@ -221,7 +225,7 @@ async function planMerge(
   if (req.tscKhz && metaKhz && req.tscKhz !== metaKhz) notes.push(`--tsc-khz ${req.tscKhz} differs from the bundle's ${metaKhz}; using ${req.tscKhz}`);
   const windowKind: WindowKind = index?.kind ?? 'none';
   for (const g of guestOnly) guests.push({ specs: g, plan: undefined });
-  return { host, guests, index, tscKhz, tscKhzFrom, windowKind, diags, notes, opened, hostReplay: indexed?.replay, window: req.window, hostStream };
+  return { host, guests, index, tscKhz, tscKhzFrom, windowKind, diags, notes, opened, hostReplay: indexed?.replay, window: req.window, hostStream, listEvents: req.listEvents };
 }
 
 /**
@@ -304,9 +308,14 @@ export async function releaseMerge(p: PreparedMerge): Promise<void> {
 export async function runMerge(p: PreparedMerge, consumers: MergeConsumer[], window?: number): Promise<MergeDone> {
   const sources: TimelineSource[] = [];
   const plans: (GuestPlan | undefined)[] = [];
-  const validator = new Validator(p.index, p.tscKhz, (m) => {
-    for (const c of consumers) c.syncPoint?.(m);
-  });
+  const validator = new Validator(
+    p.index,
+    p.tscKhz,
+    (m) => {
+      for (const c of consumers) c.syncPoint?.(m);
+    },
+    p.listEvents,
+  );
   let timeline: Timeline | undefined;
   let started = false;
   let events = 0;

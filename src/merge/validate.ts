@@ -15,6 +15,9 @@
 import { fieldsOf } from '../parsers/event-fields.js';
 import type { HostIndex, WindowKind } from '../host/index.js';
 import { SegmentCursor, INSIDE, OUTSIDE } from '../kvm/cursor.js';
+import { EXIT, USERSPACE, stateRule } from '../kvm/states.js';
+import { skewBound } from '../host/skew.js';
+import { DEFAULT_LISTED, DetailContext, VcpuDetail, type EventList, type Residuals } from './validate-detail.js';
 import type { MergedBatch } from './merged-event.js';
 import type { EventBlock } from '../model/event-block.js';
 import type { Timeline } from './merge.js';
@@ -24,6 +27,23 @@ import type { SyncMarker } from '../model/kvm-fields.js';
 import { cyclesToNs } from '../model/units.js';
 
 export type { WindowKind } from '../host/index.js';
+export { DEFAULT_LISTED } from './validate-detail.js';
+export type { EventList, ListedEvent, HostEdge, Residual, Residuals } from './validate-detail.js';
+
+/**
+ * The host's cross-CPU TSC skew bound over the CPUs a vCPU thread ran on (host/skew.ts): cycles
+ * (null when no pair of them has evidence both ways; 0 on one CPU), and the causal pair that sets it.
+ */
+export interface SkewFigures {
+  cpus: number[];
+  boundCycles: number | null;
+  boundNs: number | null;
+  pairsBounded: number;
+  pairsUnbounded: number;
+  /** Ordered pairs of host CPUs with a causal pair anywhere in the host trace (0: it has none, e.g. no sched events). */
+  cpuPairsInTrace: number;
+  pair: { from: number; to: number; gapCycles: number; cause: { event: string; at: string; hostTsc: string }; switchIn: { tid: number; at: string; hostTsc: string } } | null;
+}
 
 /** Validation figures of one vCPU (the `--summary` JSON, plus details). */
 export interface VcpuValidation {
@@ -44,6 +64,22 @@ export interface VcpuValidation {
   missedSwitchIns?: number;
   /** Guests traced with the `global` clock: events whose stamp may have been clamped (not checkable). */
   clampedStamps?: number;
+  /** Guest events outside their windows, the first ones listed (DEFAULT_LISTED unless told). */
+  violations: EventList;
+  /** Guest events not checkable, the first ones listed, each with why. */
+  notCheckableEvents: EventList;
+  /** How close the mapping came to failing (see validate-detail.ts). */
+  residual: Residuals;
+  /** The host's cross-CPU TSC skew bound over the CPUs the vCPU thread ran on (null: no host thread known). */
+  hostSkew: SkewFigures | null;
+}
+
+/**
+ * Whether validation passed, failed, or did not apply (no guest was mapped to a host: a host-only
+ * or guest-only merge) — what the outputs say as `validation`.
+ */
+export function validationVerdict(r: ValidationResult): 'passed' | 'FAILED' | 'not applicable' {
+  return !r.ok ? 'FAILED' : r.guests.length === 0 ? 'not applicable' : 'passed';
 }
 
 /** Validation of one guest. */
@@ -65,7 +101,12 @@ export interface ValidationResult {
 /** How many of a thread's latest sync exits (before the marker) a sync point is matched against. */
 const RECENT_SYNC = 256;
 
+/** Rules of not checkable events that no segment gives. */
+const CLAMPED = 'not checkable: its global-clock stamp is shared with another CPU (it may have been clamped)';
+const BEFORE_EVIDENCE = 'not checkable: before the host trace recorded anything but TSC offset writes';
+
 class VcpuState {
+  detail!: VcpuDetail;
   checked = 0;
   inside = 0;
   notCheckable = 0;
@@ -94,7 +135,7 @@ interface HeldRun {
   raw: number;
   cpus: number;
   firstCpu: number;
-  items: { t: number; vcpu: number }[];
+  items: { t: number; vcpu: number; line: number; cpu: number }[];
 }
 
 /**
@@ -111,12 +152,15 @@ export class Validator {
   /** Per guest source of the `global` clock: its run of equal stamps held back. */
   private readonly held: (HeldRun | undefined)[] = [];
   private global: boolean[] = [];
+  private ctx!: DetailContext;
 
   constructor(
     private readonly index: HostIndex | undefined,
     private readonly tscKhz: number | undefined,
     /** Told each sync point matched (the Perfetto output's flows). */
     private readonly onSync?: (m: SyncMatch) => void,
+    /** Guest events listed per vCPU, of those outside and of those not checkable. */
+    private readonly listed = DEFAULT_LISTED,
   ) {
     this.kind = index?.kind ?? 'none';
   }
@@ -125,6 +169,7 @@ export class Validator {
   begin(tl: Timeline, plans: (GuestPlan | undefined)[]): void {
     this.tl = tl;
     this.plans = plans;
+    this.ctx = new DetailContext(tl, this.index, this.tscKhz, this.listed);
     const index = this.index;
     this.first = index?.first !== undefined ? Number(index.first - tl.base) : Infinity;
     this.last = index?.last !== undefined ? Number(index.last - tl.base) : -Infinity;
@@ -141,6 +186,7 @@ export class Validator {
       const tid = this.plans[src]!.vcpu(vcpu).tid;
       const th = tid !== undefined ? this.index?.threads.get(tid) : undefined;
       s = new VcpuState(vcpu, tid, th && this.kind !== 'none' ? new SegmentCursor(th.segments) : undefined);
+      s.detail = new VcpuDetail(this.ctx, th?.segments);
       this.states[src][vcpu] = s;
     }
     return s;
@@ -154,9 +200,9 @@ export class Validator {
       const blk = batch.blk[k];
       const r = batch.row[k];
       const f = fieldsOf(blk, r);
-      if (f?.kind === 'marker' && f.sync) this.sync(batch.t[k], src, f.sync);
+      if (f?.kind === 'marker' && f.sync) this.sync(batch.t[k], src, f.sync, blk.line[r]);
       if (this.global[src]) this.hold(src, batch.t[k], batch.vcpu[k], blk, r);
-      else this.judge(this.state(src, batch.vcpu[k]), batch.t[k]);
+      else this.judge(this.state(src, batch.vcpu[k]), batch.t[k], src, blk.line[r], blk.cpu[r]);
     }
   }
 
@@ -164,14 +210,15 @@ export class Validator {
   private hold(src: number, t: number, vcpu: number, blk: EventBlock, r: number): void {
     const raw = blk.ts[r];
     const cpu = blk.cpu[r];
+    const line = blk.line[r];
     const h = this.held[src];
     if (h && h.raw === raw) {
       if (cpu !== h.firstCpu) h.cpus = 2;
-      h.items.push({ t, vcpu });
+      h.items.push({ t, vcpu, line, cpu });
       return;
     }
     this.release(src);
-    this.held[src] = { raw, cpus: 1, firstCpu: cpu, items: [{ t, vcpu }] };
+    this.held[src] = { raw, cpus: 1, firstCpu: cpu, items: [{ t, vcpu, line, cpu }] };
   }
 
   private release(src: number): void {
@@ -180,30 +227,60 @@ export class Validator {
     this.held[src] = undefined;
     for (const it of h.items) {
       const s = this.state(src, it.vcpu);
-      if (h.cpus > 1) (s.clamped++, s.notCheckable++);
-      else this.judge(s, it.t);
+      if (h.cpus > 1) {
+        s.clamped++;
+        s.notCheckable++;
+        s.detail.notCheckable(CLAMPED, -1, it.t, src, it.line, it.cpu);
+      } else this.judge(s, it.t, src, it.line, it.cpu);
     }
   }
 
-  /** A guest event of vCPU state `s` at timeline time t. */
-  private judge(s: VcpuState, t: number): void {
-    if (!s.cursor || t < this.first || t > this.last) {
+  /** A guest event of vCPU state `s` at timeline time t, from line `line` of source `src`, CPU `cpu`. */
+  private judge(s: VcpuState, t: number, src: number, line: number, cpu: number): void {
+    const c = s.cursor;
+    if (!c || t < this.first || t > this.last) {
       s.notCheckable++;
+      s.detail.notCheckable(this.whyNot(s, t), -1, t, src, line, cpu);
       return;
     }
-    const v = s.cursor.judge(t);
-    if (v === INSIDE) (s.checked++, s.inside++);
-    else if (v === OUTSIDE) {
+    const v = c.judge(t);
+    if (v === INSIDE) {
       s.checked++;
-      if (s.cursor.distance > s.worst) s.worst = s.cursor.distance;
-    } else s.notCheckable++;
+      s.inside++;
+      s.detail.inside(c, t, src, line);
+    } else if (v === OUTSIDE) {
+      s.checked++;
+      if (c.distance > s.worst) s.worst = c.distance;
+      s.detail.outsideAt(c, this.ruleAt(c, t), t, src, line, cpu);
+    } else {
+      s.notCheckable++;
+      const i = c.segs.at(t);
+      s.detail.notCheckable(i < 0 ? BEFORE_EVIDENCE : this.ruleAt(c, t), i, t, src, line, cpu);
+    }
+  }
+
+  /** The rule of the segment a time falls in (kvm/states.ts), with its reason. */
+  private ruleAt(c: SegmentCursor, t: number): string {
+    const i = c.segs.at(t);
+    const st = c.segs.state(i);
+    const arg = c.segs.arg(i);
+    // EXIT and USERSPACE segments carry their reason's id.
+    return stateRule(st, (st === EXIT || st === USERSPACE) && arg >= 0 ? this.index?.names[arg] : undefined);
+  }
+
+  /** Why a guest event with no cursor, or outside the host trace's span, is not checkable. */
+  private whyNot(s: VcpuState, t: number): string {
+    if (s.cursor) return t < this.first ? `not checkable: before the host trace's first event (host TSC ${this.index!.first})` : `not checkable: after the host trace's last event (host TSC ${this.index!.last})`;
+    if (this.kind === 'none') return 'not checkable: the host trace has no guest-mode evidence (no kvm_entry/kvm_exit, no kvm_fpu)';
+    if (s.tid === undefined) return 'not checkable: no host thread is known for this vCPU';
+    return `not checkable: the host trace has no run evidence of host thread ${s.tid}`;
   }
 
   /**
    * A sync marker at timeline time `at`: the host's sync exits of its kind on the vCPU's thread up
    * to that time (host events come first at equal times), the latest RECENT_SYNC of them.
    */
-  private sync(at: number, src: number, m: SyncMarker): void {
+  private sync(at: number, src: number, m: SyncMarker, line: number): void {
     const { cpu, kind, t0, t1 } = m;
     const plan = this.plans[src]!;
     const v = plan.cpuToVcpu(cpu);
@@ -219,7 +296,12 @@ export class Validator {
     const base = this.tl.base;
     const h0 = Number(map.toHost(t0) - base);
     const h1 = Number(map.toHost(t1) - base);
-    for (let i = Math.max(0, end - RECENT_SYNC); i < end; i++) {
+    const from = Math.max(0, end - RECENT_SYNC);
+    // The residual: the candidate exit nearest to being (or deepest) inside the bracket.
+    let best = from;
+    for (let i = from + 1; i < end; i++) if (Math.min(all![i] - h0, h1 - all![i]) > Math.min(all![best] - h0, h1 - all![best])) best = i;
+    s.detail.syncPoint(h0, h1, all![best], this.index!.syncWhere.get(s.tid!)![kind][best], src, line, m.seq);
+    for (let i = from; i < end; i++) {
       const h = all![i];
       if (h >= h0 && h <= h1) {
         s.syncMatched++;
@@ -277,6 +359,34 @@ export class Validator {
       mappingFrom: plan.vcpu(s.vcpu).mappingFrom,
       ...(this.kind === 'kvm-run' ? { missedSwitchIns: th?.missedSwitchIns ?? 0 } : {}),
       ...(this.global[src] ? { clampedStamps: s.clamped } : {}),
+      violations: s.detail.outside,
+      notCheckableEvents: s.detail.unchecked,
+      residual: s.detail.residuals(),
+      hostSkew: th ? this.skewOf(th.cpus) : null,
+    };
+  }
+
+  /** The skew bound over `cpus`, with the pair that sets it named. */
+  private skewOf(cpus: number[]): SkewFigures {
+    const b = skewBound(this.index!.skew, cpus);
+    const e = b.edge;
+    const ctx = this.ctx;
+    return {
+      cpus: b.cpus,
+      boundCycles: b.cycles,
+      boundNs: b.cycles === null ? null : ctx.ns(b.cycles),
+      pairsBounded: b.pairsBounded,
+      pairsUnbounded: b.pairsUnbounded,
+      cpuPairsInTrace: this.index!.skew.edges.length,
+      pair: e
+        ? {
+            from: e.from,
+            to: e.to,
+            gapCycles: e.gapCycles,
+            cause: { event: e.cause.event, at: ctx.hostPlace(e.cause.where), hostTsc: ctx.hostTsc(e.cause.t) },
+            switchIn: { tid: e.switchIn.tid, at: ctx.hostPlace(e.switchIn.where), hostTsc: ctx.hostTsc(e.switchIn.t) },
+          }
+        : null,
     };
   }
 }

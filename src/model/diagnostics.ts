@@ -1,5 +1,6 @@
 import { UserError } from './errors.js';
 import { escapeControl } from './quote.js';
+import type { TraceFormat } from './bundle.js';
 
 /** One problem found in an input: where it is and what was expected there. */
 export interface Diagnostic {
@@ -11,10 +12,20 @@ export interface Diagnostic {
   message: string;
 }
 
+/** A place in an input file as reports name it: `file:line` (text) or `file at byte N` (binary). */
+export function placeText(p: { file: string; line?: number; byteOffset?: number }): string {
+  const where = p.line !== undefined ? `:${p.line}` : p.byteOffset !== undefined ? ` at byte ${p.byteOffset}` : '';
+  return `${p.file}${where}`;
+}
+
+/** Where an event of a file in `format` is, from its `line` column (a 1-based line for text, a byte offset for trace.dat). */
+export function eventPlace(file: string, format: TraceFormat, line: number): { file: string; line?: number; byteOffset?: number } {
+  return format === 'trace-dat' ? { file, byteOffset: line } : { file, line };
+}
+
 /** Formats a diagnostic as `file:line: message` or `file at byte N: message`, control characters escaped. */
 export function formatDiagnostic(d: Diagnostic): string {
-  const where = d.line !== undefined ? `:${d.line}` : d.byteOffset !== undefined ? ` at byte ${d.byteOffset}` : '';
-  return escapeControl(`${d.file}${where}: ${d.message}`);
+  return escapeControl(`${placeText(d)}: ${d.message}`);
 }
 
 /**

@@ -6,7 +6,7 @@
  * (EXACT, BOUNDED (± N ns), FAILED). Exit 0 for EXACT and BOUNDED, 1 for FAILED, 2 for inputs that
  * cannot be merged (not a pair, no evidence).
  */
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { UserError } from '../../model/errors.js';
 import { prepareMerge, runMerge } from '../../merge/session.js';
@@ -15,6 +15,7 @@ import { crossCheck } from '../../merge/estimate/for-plan.js';
 import { clockCheckJson, clockCheckText } from '../../export/validation-report.js';
 import { mergeInputOptions, mergeRequest, type MergeFlags } from './merge.js';
 import { progress } from '../progress.js';
+import { DEFAULT_LISTED } from '../../merge/validate.js';
 
 /** Registers `kvmtrace check`. */
 export function register(program: Command): void {
@@ -32,12 +33,21 @@ export function register(program: Command): void {
           'the guest file does not belong to the host). See docs/clock-sync.md.',
       )
       .argument('<host>', 'host trace file or bundle folder')
-      .argument('<guests...>', 'guest trace files or bundle folders'),
+      // Optional here so that `--violations HOST GUEST` works: the flag's optional N takes HOST, given back below.
+      .argument('[guests...]', 'guest trace files or bundle folders'),
   )
     .option('--json', 'print the check as JSON on stdout (offsets as exact decimal strings)')
     .option('--no-cross-check', 'do not set stated offsets against an estimate from the traces alone (saves a pass over each guest)')
-    .action(async (hostArg: string, guestArgs: string[], o: MergeFlags & { json?: boolean; crossCheck?: boolean }) => {
+    .option('--violations [n]', `list each guest event outside its windows, and each not checkable, with the rule that judged it and the host events at the nearest windows' edges: the first N per vCPU (default ${DEFAULT_LISTED}; --json always has them)`)
+    .action(async (hostArg: string, guestArgs: string[], o: MergeFlags & { json?: boolean; crossCheck?: boolean; violations?: string | true }) => {
       if (o.host?.length || o.guest?.length) throw new UserError('check takes HOST and GUEST as arguments, not --host/--guest');
+      let args = [hostArg, ...guestArgs];
+      let n = o.violations;
+      if (typeof n === 'string' && !/^\d+$/.test(n) && existsSync(n)) [args, n] = [[n, ...args], true];
+      const listEvents = n === undefined || n === true ? undefined : Number(n);
+      if (listEvents !== undefined && !(Number.isSafeInteger(listEvents) && listEvents >= 0))
+        throw new UserError(`--violations ${n}: expected how many events to list per vCPU (an integer ≥ 0)`);
+      if (args.length < 2) throw new UserError('check needs a host and at least one guest: give HOST GUEST…');
       const isDir = (p: string): boolean => {
         try {
           return statSync(p).isDirectory();
@@ -47,13 +57,13 @@ export function register(program: Command): void {
       };
       const bundles: string[] = [];
       const flags: MergeFlags = { ...o, host: [], guest: [] };
-      for (const [i, a] of [hostArg, ...guestArgs].entries()) {
+      for (const [i, a] of args.entries()) {
         if (isDir(a)) bundles.push(a);
         else if (i === 0) flags.host!.push(a);
         else flags.guest!.push(a);
       }
       // Validation reads the host index alone: the host is read once, for the index.
-      const prepared = await prepareMerge({ ...mergeRequest(bundles, flags), hostStream: false });
+      const prepared = await prepareMerge({ ...mergeRequest(bundles, flags), hostStream: false, listEvents });
       if (!prepared.guests.some((g) => g.plan)) throw new UserError('check needs a host and at least one guest');
       const prog = progress('checking');
       const run = await runMerge(prepared, [{ batch: (b) => prog.tick(b.n) }]);
@@ -67,7 +77,7 @@ export function register(program: Command): void {
       if (o.json) process.stdout.write(clockCheckJson(c));
       else {
         for (const g of c.guests) for (const n of g.notes) process.stdout.write(`note: ${g.name}: ${n}\n`);
-        process.stdout.write(clockCheckText(c));
+        process.stdout.write(clockCheckText(c, { violations: n !== undefined }));
         for (const f of c.failures) process.stdout.write(`  ✗ ${f}\n`);
       }
       if (c.verdict === 'FAILED') process.exitCode = 1;

@@ -23,6 +23,7 @@ import { VERSION } from '../../model/version.js';
 import type { MergedBatch, MergedEvent } from '../../merge/merged-event.js';
 import type { Timeline } from '../../merge/merge.js';
 import type { GuestPlan } from '../../merge/plan.js';
+import { validationVerdict } from '../../merge/validate.js';
 import { isMarkerEvent } from '../../parsers/event-fields.js';
 import type { AtomicWriter } from '../atomic-writer.js';
 import { ATTRIBUTE, ATTRIBUTES, PACKET, SYSTEM_INFO, UTSNAME } from './fields.js';
@@ -268,7 +269,7 @@ export class PerfettoExporter implements MergeConsumer {
     if (this.lastT > -Infinity) this.tracks.end(this.lastT);
     const attrs: [string, string | number][] = [
       ['kvmtrace.producer', extra.producer],
-      ['kvmtrace.validation', result.ok ? 'passed' : 'FAILED'],
+      ['kvmtrace.validation', validationVerdict(result)],
       ['kvmtrace.tsc_khz', extra.tscKhz],
       ['kvmtrace.clock', `host TSC in ns: ns = tsc × 10^6 / ${extra.tscKhz} kHz; timeline base host TSC ${this.tl.base}`],
     ];

@@ -14,7 +14,7 @@
 import type { PreparedMerge } from '../session.js';
 import type { GuestPlan, VcpuPlan } from '../plan.js';
 import { offsetsText } from '../plan-sources.js';
-import type { ValidationResult } from '../validate.js';
+import type { EventList, Residuals, SkewFigures, ValidationResult } from '../validate.js';
 
 /** A verdict. */
 export type Verdict = 'EXACT' | 'BOUNDED' | 'FAILED';
@@ -50,6 +50,13 @@ export interface VcpuCheck {
   sources?: { source: string; offsets: string; followed: boolean; syncChecked: number; syncSatisfied: number; checked: number; inside: number }[];
   /** A time-clock guest: the clock → TSC fit's uncertainty (cycles) between the markers (included in the bound) and where extrapolated. */
   clockFit?: { clock: string; uncertaintyCycles: number; extrapolatedCycles: number };
+  /** How close the mapping came to failing: the tightest window and sync point (validate-detail.ts). */
+  residual: Residuals;
+  /** The host's cross-CPU TSC skew bound over the CPUs the vCPU thread ran on. */
+  hostSkew: SkewFigures | null;
+  /** The guest events outside their windows, and those not checkable: the first ones, and how many more. */
+  violations: EventList;
+  notCheckableEvents: EventList;
 }
 
 /** Which vCPU runs each guest CPU (cpu-pairing.ts), as the check reports it. */
@@ -139,6 +146,10 @@ export function clockCheck(p: PreparedMerge, r: ValidationResult): ClockCheck {
         verdict,
         ...(vp.offers.length ? { sources: sourcesOf(vp) } : {}),
         ...(fit ? { clockFit: fit } : {}),
+        residual: v.residual,
+        hostSkew: v.hostSkew,
+        violations: v.violations,
+        notCheckableEvents: v.notCheckableEvents,
       });
     }
     const verdict = vcpus.reduce<Verdict>((a, v) => worse(a, v.verdict), 'EXACT');
