@@ -60,26 +60,19 @@ async function agree(req: MergeRequest): Promise<{ ix: HostIndex; windows: numbe
   await w.finish();
   await w.commit();
   const lanes = view.index;
-  // Chrome JSON: per host thread, the guest slices as [B, E] in ns from ts 0, whose host TSC the file gives.
-  const doc = JSON.parse(readFileSync(path, 'utf8')) as { traceEvents: { ph: string; name?: string; ts: number; pid: number; tid: number }[]; otherData: { zeroHostTsc: string } };
+  // Chrome JSON: per host thread, the guest slices as [start, end] in ns from ts 0, whose host TSC the file gives.
+  const doc = JSON.parse(readFileSync(path, 'utf8')) as { traceEvents: { ph: string; name?: string; ts: number; dur?: number; pid: number; tid: number }[]; otherData: { zeroHostTsc: string } };
   const zero = Number(BigInt(doc.otherData.zeroHostTsc) - run.timeline.base);
   const ns = (t: number): number => Math.round(((t - zero) * 1e6) / khz);
   const sliceName = ix.kind === 'entry-exit' ? 'guest mode' : 'guest';
-  const open = new Map<number, string[]>();
   const slices = new Map<number, [number, number][]>();
   for (const e of doc.traceEvents) {
-    if (e.pid !== 1 || (e.ph !== 'B' && e.ph !== 'E')) continue;
-    const stack = open.get(e.tid) ?? [];
-    open.set(e.tid, stack);
-    const tsNs = Math.round(e.ts * 1000);
-    if (e.ph === 'B') {
-      stack.push(e.name!);
-      if (e.name === sliceName) (slices.get(e.tid) ?? slices.set(e.tid, []).get(e.tid)!).push([tsNs, NaN]);
-    } else if (stack.pop() === sliceName) {
-      const l = slices.get(e.tid)!;
-      l[l.length - 1][1] = tsNs;
-    }
+    if (e.pid !== 1 || e.ph !== 'X' || e.name !== sliceName) continue;
+    const a = Math.round(e.ts * 1000);
+    (slices.get(e.tid) ?? slices.set(e.tid, []).get(e.tid)!).push([a, a + Math.round(e.dur! * 1000)]);
   }
+  // X slices are written as they end: in start order, as the tracker's spans are.
+  for (const l of slices.values()) l.sort((p, q) => p[0] - q[0]);
 
   let windows = 0;
   const threads = [...ix.threads.keys()].filter((tid) => spans(ix, tid, GUEST).length > 0).sort((a, b) => a - b);

@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync as readText } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { splitFlowSpec } from '../src/analysis/flows.js';
-import { checkChromeJson } from './helpers/chrome-check.js';
+import { checkChromeJson, sliceAt } from './helpers/chrome-check.js';
 import { kvmtrace } from './helpers/cli.js';
 import { DOCA, externalMissing, reference } from './helpers/external.js';
 import { expectGolden } from './helpers/golden.js';
@@ -189,23 +189,18 @@ describe.skipIf(externalMissing)('merge --flows on the real docA pair', () => {
       expect(e.name).toBe('guest:write_msr → host:kvm_exit');
       pairs.push(e.ts - s.ts);
     }
-    // Each arrow binds where Perfetto will attach it (bp "e": the enclosing slice): the start inside
-    // the guest task running at the MSR write, the end on the exit slice that kvm_exit just began.
-    const stacks = new Map<string, { name: string; ts: number }[]>();
+    // Each arrow binds to a zero-length slice of its own (checkChromeJson), which lies where it
+    // belongs: the start inside the guest task running at the MSR write, the end in the exit
+    // slice that kvm_exit just began.
+    const at = sliceAt(events);
     let startsInSlice = 0;
     const endSlices = new Map<string, number>();
-    for (const e of events as unknown as { ph: string; ts: number; pid: number; tid: number; name: string; bp?: string }[]) {
-      const k = `${e.pid}:${e.tid}`;
-      if (!stacks.has(k)) stacks.set(k, []);
-      const st = stacks.get(k)!;
-      if (e.ph === 'B') st.push({ name: e.name, ts: e.ts });
-      else if (e.ph === 'E') st.pop();
-      else if (e.ph === 's' && st.length) startsInSlice++;
+    for (const e of events) {
+      if (e.ph === 's' && at(e.pid, e.tid, e.ts!)?.cat === 'task') startsInSlice++;
       else if (e.ph === 'f') {
-        expect(e.bp).toBe('e');
-        const top = st[st.length - 1];
-        expect(top.ts).toBe(e.ts);
-        endSlices.set(top.name, (endSlices.get(top.name) ?? 0) + 1);
+        const x = at(e.pid, e.tid, e.ts!)!;
+        expect(x.ts).toBe(e.ts);
+        endSlices.set(x.name!, (endSlices.get(x.name!) ?? 0) + 1);
       }
     }
     expect(startsInSlice).toBe(starts.size);
@@ -307,21 +302,17 @@ describe('merge --flows on the kvm-pvm capture: host → guest arrows', () => {
     const m = kvmtrace(['merge', dir + 'host', dir + 'guest', '-q', '-o', out, '--flows', 'host:kvm_pio[port=0xe9]:guest:marker~kind=pio']);
     expect(m.stderr).toMatch(/flows: 40 arrow\(s\) drawn; 0 of 40 FROM events found no TO event/);
     const { events } = checkChromeJson(out);
-    const stacks = new Map<string, string[]>();
+    const at = sliceAt(events);
     const ends = new Map<string, number>();
     let starts = 0;
-    for (const e of events as unknown as { ph: string; pid: number; tid: number; name: string }[]) {
-      const k = `${e.pid}:${e.tid}`;
-      if (!stacks.has(k)) stacks.set(k, []);
-      const st = stacks.get(k)!;
-      if (e.ph === 'B') st.push(e.name);
-      else if (e.ph === 'E') st.pop();
-      else if (e.ph === 's') {
+    for (const e of events) {
+      if (e.ph === 's') {
         expect(e.pid).toBe(1);
         starts++;
       } else if (e.ph === 'f') {
         expect(e.pid).toBe(2);
-        ends.set(st[st.length - 1], (ends.get(st[st.length - 1]) ?? 0) + 1);
+        const name = at(e.pid, e.tid, e.ts!)?.name ?? '';
+        ends.set(name, (ends.get(name) ?? 0) + 1);
       }
     }
     expect(starts).toBe(40);

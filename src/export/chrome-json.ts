@@ -31,6 +31,7 @@ import { EXIT, GUEST, isInRun, UNKNOWN } from '../kvm/states.js';
 import { cyclesToMicros } from './format-time.js';
 import type { AtomicWriter } from './atomic-writer.js';
 import { FragmentTable, IdFragments } from './fragments.js';
+import { EventArgs } from './chrome-args.js';
 
 /** Thread keys: pid·2^32 + tid stays a safe integer for any pid and tid. */
 const TID_SPAN = 0x1_0000_0000;
@@ -58,8 +59,11 @@ export interface ChromeJsonOptions {
   flows?: (tl: Timeline, plans: (GuestPlan | undefined)[], index: HostIndex | undefined) => ((m: MergedEvent) => FlowMark[] | undefined) | undefined;
 }
 
-/** The heads of instant records of one category, per event name. */
-const instantHeads = (cat: 'host' | 'guest'): IdFragments => new IdFragments((name) => `,\n{"ph":"i","s":"t","name":${jsonString(name)},"cat":"${cat}","ts":`);
+/**
+ * The heads of instant records of one category, per event name. Phase `I`, the older spelling of
+ * `i`: Perfetto and chrome://tracing read both, Chrome DevTools' trace engine only `I`.
+ */
+const instantHeads = (cat: 'host' | 'guest'): IdFragments => new IdFragments((name) => `,\n{"ph":"I","s":"t","name":${jsonString(name)},"cat":"${cat}","ts":`);
 
 /** Entries kept by each fragment cache of the exporter. */
 const CACHE_CAP = 65_536;
@@ -67,9 +71,19 @@ const CACHE_CAP = 65_536;
 /** Guest CPU tracks get synthetic thread ids far above any kernel pid (pid_max ≤ 4,194,304). */
 const GUEST_TID_BASE = 10_000_000;
 
+/** A slice not yet ended: written as one X record when it ends. */
+interface OpenSlice {
+  /** `{"ph":"X","name":NAME,"cat":"CAT","ts":` as bytes. */
+  head: Uint8Array;
+  /** Timeline time of its start. */
+  t: number;
+  /** Its args' members as JSON text (no braces), '' for none. */
+  args: string;
+}
+
 interface ThreadSlices {
-  /** Names of the open B slices, innermost last. */
-  open: string[];
+  /** The open slices, innermost last. */
+  open: OpenSlice[];
   /** The tracker's state of a tracked host thread (kvm/states.ts); -1 for other tracks. */
   kvm: number;
 }
@@ -183,10 +197,15 @@ export class ChromeJsonExporter implements MergeConsumer {
     this.w.byte(10);
   }
 
+  /** Timeline time `t` in ns from ts 0, rounded (as `ts` prints it). */
+  private nsOf(t: number): number {
+    return Math.round(cyclesToNs(t - (this.zero ?? t), this.tscKhz!));
+  }
+
   /** Writes `ts` in µs from timeline time `t`. */
   private tsOf(t: number): void {
     // ts in µs with up to 3 decimals, from ns (as cyclesToMicros).
-    const ns = Math.round(cyclesToNs(t - (this.zero ?? t), this.tscKhz!));
+    const ns = this.nsOf(t);
     if (ns < 0) this.w.text(cyclesToMicros(t - (this.zero ?? t), this.tscKhz!));
     else this.w.micros(ns);
   }
@@ -204,13 +223,13 @@ export class ChromeJsonExporter implements MergeConsumer {
   }
   private readonly pidTids = new Map<number, Uint8Array>();
 
-  /** `{"ph":"B","name":NAME,"cat":"CAT","ts":` as bytes, per category and name. */
+  /** `{"ph":"X","name":NAME,"cat":"CAT","ts":` as bytes, per category and name. */
   private sliceHead(name: string, cat: string): Uint8Array {
     let byName = this.sliceHeads.get(cat);
     if (byName === undefined) this.sliceHeads.set(cat, (byName = new Map()));
     let b = byName.get(name);
     if (b === undefined) {
-      b = Buffer.from(`{"ph":"B","name":${JSON.stringify(name)},"cat":"${cat}","ts":`);
+      b = Buffer.from(`{"ph":"X","name":${jsonString(name)},"cat":"${cat}","ts":`);
       // Guest task slices are named after tasks: keep the cache bounded however many there are.
       if (byName.size < CACHE_CAP) byName.set(name, b);
     }
@@ -218,40 +237,35 @@ export class ChromeJsonExporter implements MergeConsumer {
   }
   private readonly sliceHeads = new Map<string, Map<string, Uint8Array>>();
 
-  /** Opens a slice: writes its B record up to its args (the caller closes the record). */
-  private beginRec(pid: number, tid: number, t: number, name: string, cat: string): void {
-    this.state(pid, tid).open.push(name);
-    this.sep();
-    this.w.bytes(this.sliceHead(name, cat));
-    this.tsOf(t);
-    this.w.bytes(this.pidTid(pid, tid));
+  /** Opens a slice at timeline time `t` with `args` members (JSON text without braces, or ''); nothing is written until it ends. */
+  private open(pid: number, tid: number, t: number, name: string, cat: string, args = ''): void {
+    this.state(pid, tid).open.push({ head: this.sliceHead(name, cat), t, args });
   }
 
-  /** Opens a slice with `args` (JSON text, or none). */
-  private begin1(pid: number, tid: number, t: number, name: string, cat: string, args: string): void {
-    this.beginRec(pid, tid, t, name, cat);
-    if (args) {
-      this.w.text(',"args":');
-      this.w.text(args);
+  /**
+   * Ends the thread's innermost slice at timeline time `t`, adding the `more` members to its args,
+   * and writes it as an X record; false when none is open. `dur` is the difference of the two
+   * rounded times, so `ts + dur` is exactly the end's `ts` and nested slices stay nested.
+   */
+  private end1(pid: number, tid: number, t: number, more = ''): boolean {
+    const s = this.state(pid, tid).open.pop();
+    if (s === undefined) return false;
+    const w = this.w;
+    this.sep();
+    w.bytes(s.head);
+    this.tsOf(s.t);
+    w.text(',"dur":');
+    w.micros(Math.max(0, this.nsOf(t) - this.nsOf(s.t)));
+    w.bytes(this.pidTid(pid, tid));
+    if (s.args || more) {
+      w.text(',"args":{');
+      w.text(s.args);
+      if (s.args && more) w.byte(44);
+      w.text(more);
+      w.byte(125);
     }
-    this.w.byte(125);
-  }
-
-  /** Closes the thread's innermost slice, writing its E record up to its args; false when none is open. */
-  private endRec(pid: number, tid: number, t: number): boolean {
-    const st = this.state(pid, tid);
-    if (!st.open.length) return false;
-    st.open.pop();
-    this.sep();
-    this.w.text('{"ph":"E","ts":');
-    this.tsOf(t);
-    this.w.bytes(this.pidTid(pid, tid));
+    w.byte(125);
     return true;
-  }
-
-  /** Closes the thread's innermost slice (if any) without args. */
-  private end1(pid: number, tid: number, t: number): void {
-    if (this.endRec(pid, tid, t)) this.w.byte(125);
   }
 
   /** Holds the event's instant: `writeTo` writes it after the event's other records. */
@@ -298,7 +312,7 @@ export class ChromeJsonExporter implements MergeConsumer {
   private writeInstant(w: AtomicWriter, pid: number, tid: number, t: number, blk: EventBlock, r: number, cat: 'host' | 'guest'): void {
     const name = blk.nameOf(r);
     if (isMarkerEvent(name)) {
-      w.text(this.first ? '\n{"ph":"i","s":"t","name":' : ',\n{"ph":"i","s":"t","name":');
+      w.text(this.first ? '\n{"ph":"I","s":"t","name":' : ',\n{"ph":"I","s":"t","name":');
       w.text(jsonString(blk.body(r).slice(0, 80)));
       w.text(',"cat":"marker","ts":');
     } else {
@@ -308,23 +322,30 @@ export class ChromeJsonExporter implements MergeConsumer {
     }
     this.first = false;
     this.tsOf(t);
-    w.bytes(this.task(pid, tid, blk.pid[r], blk.commOf(r)));
-    const text = blk.bodyText?.[r];
-    if (text !== undefined) w.json(text);
-    else w.jsonRange(blk.bytes, blk.bodyStart[r], blk.bodyEnd[r]);
+    w.bytes(this.task(pid, tid, blk.pid[r], blk.commOf(r), cat === 'host' ? blk.cpu[r] : -1));
+    this.args.write(w, blk, r);
     w.byte(125);
     w.byte(125);
   }
 
-  /** `,\n{"ph":"i","s":"t","name":NAME,"cat":CAT,"ts":` as bytes, made once per event name and category. */
+  /** Writes the fields of events as `args` members. */
+  private readonly args = new EventArgs();
+
+  /** `,\n{"ph":"I","s":"t","name":NAME,"cat":CAT,"ts":` as bytes, made once per event name and category. */
   private readonly hostHeads = instantHeads('host');
   private readonly guestHeads = instantHeads('guest');
 
-  /** `,"pid":P,"tid":T,"args":{"task":"COMM-PID","text":` as bytes, per track and task. */
-  private task(pid: number, tid: number, taskPid: number, comm: string): Uint8Array {
+  /**
+   * `,"pid":P,"tid":T,"args":{"task":"COMM-PID"` and, for a host event (`cpu` ≥ 0), `,"cpu":N`
+   * as bytes, per track, task and CPU. Host tracks are per task, so the CPU an event ran on is
+   * said in its args; a guest track is one CPU already.
+   */
+  private task(pid: number, tid: number, taskPid: number, comm: string, cpu: number): Uint8Array {
+    // Machines are few (pid is the source's index + 1) and CPUs fewer than 2^16: one number keys both.
+    const a = pid * 65_536 + cpu + 1;
     return (
-      this.tasks.find(pid, tid, taskPid, comm) ??
-      this.tasks.put(pid, tid, taskPid, comm, `,"pid":${pid},"tid":${tid},"args":{"task":${jsonString(comm + '-' + taskPid)},"text":`)
+      this.tasks.find(a, tid, taskPid, comm) ??
+      this.tasks.put(a, tid, taskPid, comm, `,"pid":${pid},"tid":${tid},"args":{"task":${jsonString(comm + '-' + taskPid)}${cpu >= 0 ? `,"cpu":${cpu}` : ''}`)
     );
   }
   private readonly tasks = new FragmentTable();
@@ -355,33 +376,19 @@ export class ChromeJsonExporter implements MergeConsumer {
     const st = this.state(pid, tid);
     const prev = st.kvm;
     st.kvm = state;
-    const w = this.w;
     if (this.windowKind === 'entry-exit') {
       if (state === GUEST) {
         this.end1(pid, tid, t);
-        this.beginRec(pid, tid, t, 'guest mode', 'guest_mode');
         // From the kvm_entry itself; a thread in guest mode when the trace began takes its vCPU from the index.
         const atEntry = blk.pid[r] === tid && blk.nameOf(r) === 'kvm_entry';
         const vcpu = atEntry ? arg : (this.index?.threads.get(tid)?.vcpu ?? -1);
-        if (atEntry || vcpu >= 0) {
-          w.text(',"args":{"vcpu":');
-          w.text(String(vcpu));
-          w.byte(125);
-        }
-        w.byte(125);
+        this.open(pid, tid, t, 'guest mode', 'guest_mode', atEntry || vcpu >= 0 ? `"vcpu":${vcpu}` : '');
       } else if (state === EXIT) {
-        const reason = this.index!.names[arg] || 'exit';
-        if (this.endRec(pid, tid, t)) {
-          w.text(',"args":{"exit_reason":');
-          w.text(jsonString(reason));
-          w.byte(125);
-          w.byte(125);
-        }
-        this.beginRec(pid, tid, t, reason, 'kvm_exit');
-        w.text(',"args":{"text":');
-        w.json(blk.body(r));
-        w.byte(125);
-        w.byte(125);
+        const reason = jsonString(this.index!.names[arg] || 'exit');
+        this.end1(pid, tid, t, `"exit_reason":${reason}`);
+        // The exit's own event, drawn as this slice rather than as an instant: its fields and CPU.
+        const atExit = blk.pid[r] === tid && blk.nameOf(r) === 'kvm_exit';
+        this.open(pid, tid, t, this.index!.names[arg] || 'exit', 'kvm_exit', `"reason":${reason}` + (atExit ? `,"cpu":${blk.cpu[r]},"text":${jsonString(blk.body(r))}` : ''));
       }
       return;
     }
@@ -390,8 +397,8 @@ export class ChromeJsonExporter implements MergeConsumer {
       while (st.open.length) this.end1(pid, tid, t);
       return;
     }
-    if (!isInRun(prev)) this.begin1(pid, tid, t, 'KVM_RUN', 'kvm_run', '');
-    if (state === GUEST && prev !== GUEST) this.begin1(pid, tid, t, 'guest', 'guest_mode', '');
+    if (!isInRun(prev)) this.open(pid, tid, t, 'KVM_RUN', 'kvm_run');
+    if (state === GUEST && prev !== GUEST) this.open(pid, tid, t, 'guest', 'guest_mode');
     else if (state !== GUEST && prev === GUEST) this.end1(pid, tid, t);
   }
 
@@ -424,20 +431,31 @@ export class ChromeJsonExporter implements MergeConsumer {
       const sw = f.sw;
       if (sw) {
         this.end1(pid, tid, t);
-        if (sw.nextPid !== 0) this.begin1(pid, tid, t, sw.nextComm || `pid ${sw.nextPid}`, 'task', `{"pid":${sw.nextPid}}`);
+        if (sw.nextPid !== 0) this.open(pid, tid, t, sw.nextComm || `pid ${sw.nextPid}`, 'task', `"pid":${sw.nextPid}`);
         return;
       }
     }
     this.instant(tid, 'guest');
   }
 
+  /**
+   * The flow ends at one merged event, each bound to a slice of its own: a zero-length `X` slice
+   * (category `flow`, named after the flow) on the event's track at its time, then the `s`/`f`
+   * records with the same track, time and category. Every consumer binds them to it: Perfetto
+   * binds an `s`, and an `f` with "bp":"e", to the innermost slice open on the track, and this
+   * one is (a zero-length slice stays on its track's stack until a later slice there); Chrome
+   * DevTools binds a flow record to the event with its pid, tid, ts and cat. The event's own slice
+   * or instant cannot serve: a switch to the idle task opens none, and their categories differ
+   * from one end of a flow to the other, where both ends must share the flow's.
+   */
   private flowMarks(pid: number, m: MergedEvent): string {
     const marks = this.flows!(m);
     if (!marks) return '';
     const tid = m.vcpu < 0 ? m.ev.pid : GUEST_TID_BASE * pid + m.ev.cpu;
-    let s = '';
-    for (const f of marks)
-      s += this.rec(`{"ph":"${f.ph}","id":${f.id},"name":${JSON.stringify(f.name)},"cat":"flow","ts":${this.ts(m.t)},"pid":${pid},"tid":${tid},"bp":"e"}`);
+    const at = `"cat":"flow","ts":${this.ts(m.t)},"pid":${pid},"tid":${tid}`;
+    const name = jsonString(marks[0].name);
+    let s = this.rec(`{"ph":"X","name":${name},${at},"dur":0,"args":{"event":${jsonString(m.ev.name)}}}`);
+    for (const f of marks) s += this.rec(`{"ph":"${f.ph}","id":${f.id},"name":${jsonString(f.name)},${at}${f.ph === 'f' ? ',"bp":"e"' : ''}}`);
     return s;
   }
 
