@@ -21,7 +21,7 @@ import type { EventBlock } from '../model/event-block.js';
 import { UserError } from '../model/errors.js';
 import { fieldsOf, isMarkerEvent } from '../parsers/event-fields.js';
 import type { MergedBatch, MergedEvent } from '../merge/merged-event.js';
-import type { MergeConsumer, MergeDone } from '../merge/consumer.js';
+import type { MergeConsumer, MergeDone, SyncMatch } from '../merge/consumer.js';
 import { VERSION } from '../model/version.js';
 import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
@@ -64,6 +64,12 @@ export interface ChromeJsonOptions {
  * `i`: Perfetto and chrome://tracing read both, Chrome DevTools' trace engine only `I`.
  */
 const instantHeads = (cat: 'host' | 'guest'): IdFragments => new IdFragments((name) => `,\n{"ph":"I","s":"t","name":${jsonString(name)},"cat":"${cat}","ts":`);
+
+/**
+ * Sync flows' ids start here, far above those of `--flows` (counters from 1): Perfetto keeps flows
+ * apart by category and name as well, but Chrome DevTools by id alone.
+ */
+const SYNC_FLOW_BASE = 2 ** 40;
 
 /** Entries kept by each fragment cache of the exporter. */
 const CACHE_CAP = 65_536;
@@ -287,9 +293,10 @@ export class ChromeJsonExporter implements MergeConsumer {
     this.w = w;
     const all = this.flows ? mb.events() : undefined;
     this.ti = 0;
+    if (this.zero === undefined && mb.n > 0) this.zero = mb.t[0];
+    if (this.syncStarts.length) this.writeSyncStarts(this.lastT);
     for (let k = 0; k < mb.n; k++) {
       const t = mb.t[k];
-      if (this.zero === undefined) this.zero = t;
       this.lastT = t;
       if (t > this.hostLastT && !this.hostEnded) this.endTracked(this.hostLastT);
       const pid = mb.src[k] + 1;
@@ -306,6 +313,8 @@ export class ChromeJsonExporter implements MergeConsumer {
         const f = this.flowMarks(pid, all[k]);
         if (f) w.put(f);
       }
+      if (this.syncStarts.length) this.writeSyncStarts(t);
+      if (this.syncEnds.length && mb.vcpu[k] >= 0) this.syncEnd(pid, t, blk, r);
     }
   }
 
@@ -436,6 +445,54 @@ export class ChromeJsonExporter implements MergeConsumer {
       }
     }
     this.instant(tid, 'guest');
+  }
+
+  /**
+   * A sync point validation matched: a flow from the host's sync exit to the guest's kvmsync
+   * marker (category `sync`). It is told before the marker's batch, when the exit may be past:
+   * its start (a zero-length slice and the `s`) is written as soon as the stream has reached the
+   * exit — behind its time when the exit was in an earlier batch, the one kind of record the file
+   * may hold out of stream order (every consumer sorts) — and its end with the marker. Written
+   * then rather than at every possible sync exit, as no exit is known to be a sync point until a
+   * marker claims it, and most would start no arrow.
+   */
+  syncPoint(m: SyncMatch): void {
+    const id = SYNC_FLOW_BASE + ++this.syncIds;
+    this.syncStarts.push({ ...m, id });
+    this.syncEnds.push({ src: m.src, t: m.guestT, seq: m.seq, id });
+  }
+  /** Sync points matched, whose start is not yet written; and whose end (at their marker) is not. */
+  private syncStarts: (SyncMatch & { id: number })[] = [];
+  private syncEnds: { src: number; t: number; seq: number; id: number }[] = [];
+  /** Sync flows numbered so far. */
+  private syncIds = 0;
+
+  /** Writes the start of each sync point matched whose host exit is at or before timeline time `upTo`, on its vCPU thread. */
+  private writeSyncStarts(upTo: number): void {
+    const pid = this.tl.sources.findIndex((s) => s.role === 'host') + 1;
+    const due = this.syncStarts.filter((m) => m.hostT <= upTo);
+    if (!due.length) return;
+    this.syncStarts = this.syncStarts.filter((m) => m.hostT > upTo);
+    for (const m of due) {
+      if (!this.named.has(pid * TID_SPAN + m.tid)) this.hostThread(pid, m.tid, this.index?.comms.get(m.tid) ?? '?');
+      const at = `"cat":"sync","ts":${this.ts(m.hostT)},"pid":${pid},"tid":${m.tid}`;
+      this.w.put(
+        this.rec(`{"ph":"X","name":"sync point",${at},"dur":0,"args":{"seq":${m.seq},"kind":"${m.kind}"}}`) +
+          this.rec(`{"ph":"s","id":${m.id},"name":"sync point",${at}}`),
+      );
+    }
+  }
+
+  /** At a guest event (row r of blk, timeline time t): the end of the sync flow whose marker it is, if any. */
+  private syncEnd(pid: number, t: number, blk: EventBlock, r: number): void {
+    const i = this.syncEnds.findIndex((e) => e.t === t && e.src === pid - 1);
+    if (i < 0) return;
+    const f = fieldsOf(blk, r);
+    const e = this.syncEnds[i];
+    if (f?.kind !== 'marker' || f.sync?.seq !== e.seq) return;
+    this.syncEnds.splice(i, 1);
+    const at = `"cat":"sync","ts":${this.ts(t)},"pid":${pid},"tid":${GUEST_TID_BASE * pid + blk.cpu[r]}`;
+    this.w.put(this.rec(`{"ph":"X","name":"sync point",${at},"dur":0,"args":{"seq":${e.seq}}}`) + this.rec(`{"ph":"f","id":${e.id},"name":"sync point",${at},"bp":"e"}`));
   }
 
   /**

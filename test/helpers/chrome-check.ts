@@ -2,7 +2,7 @@
  * Structural checks of a Chrome trace event JSON file, as its consumers read it: every pid and tid
  * named; `ts` and `dur` with at most 3 decimals; records in the order they were streamed (an X
  * slice is written when it ends, so its end — ts + dur — is what is ordered, every other record's
- * ts); slices nested per thread (X by their spans; B/E, if any, by a stack, each E naming its B);
+ * ts; a sync point's start, written when validation matches it, lies behind); slices nested per thread (X by their spans; B/E, if any, by a stack, each E naming its B);
  * and every flow record (`s`, `f`) bound the way Perfetto and Chrome DevTools bind it: right after
  * a zero-length X of its own category on its thread at its ts (Perfetto binds a flow to the
  * innermost slice open on its track, which that X then is; DevTools to the event with the same
@@ -68,8 +68,13 @@ export function checkChromeJson(path: string): { events: Ev[]; slices: Map<strin
     if (typeof e.name !== 'string') bad(`a ${e.ph} record at ${e.ts} on ${key} has no name`);
     if (ns(e.ts!) / 1000 !== e.ts) bad(`ts ${e.ts} has more than 3 decimals`);
     const emit = e.ph === 'X' ? ns(e.ts!) + ns(e.dur!) : ns(e.ts!);
-    if (!(emit >= lastEmit)) bad(`not in stream order: ${e.ph} ${e.name} at ts ${e.ts}${e.ph === 'X' ? ` + ${e.dur}` : ''} after ${lastEmit / 1000}`);
-    lastEmit = emit;
+    // A sync point's start is written when validation matches it, at the guest's marker: behind its time.
+    if (e.cat === 'sync' && (e.ph === 'X' || e.ph === 's')) {
+      if (emit > lastEmit) bad(`sync point start at ${e.ts} written ahead of its time`);
+    } else {
+      if (!(emit >= lastEmit)) bad(`not in stream order: ${e.ph} ${e.name} at ts ${e.ts}${e.ph === 'X' ? ` + ${e.dur}` : ''} after ${lastEmit / 1000}`);
+      lastEmit = emit;
+    }
     if (e.ph === 'X') {
       if (typeof e.dur !== 'number' || e.dur < 0 || ns(e.dur) / 1000 !== e.dur) bad(`X ${e.name} at ${e.ts} has dur ${e.dur}`);
       let l = xs.get(key);
