@@ -305,7 +305,8 @@ describe('merge --flows on the kvm-pvm capture: host → guest arrows', () => {
     const at = sliceAt(events);
     const ends = new Map<string, number>();
     let starts = 0;
-    for (const e of events) {
+    // The `--flows` arrows (sync points draw their own, category `sync`).
+    for (const e of events.filter((x) => x.cat === 'flow')) {
       if (e.ph === 's') {
         expect(e.pid).toBe(1);
         starts++;

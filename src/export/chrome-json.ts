@@ -10,11 +10,19 @@
  * load → unload) with `guest` slices inside it where the thread runs guest code. Slices of the
  * tracked threads end where the host trace ends. In each guest, one track per guest CPU with a
  * slice for the running task (from sched_switch) and instant events for markers and every other
- * event.
+ * event. Every event carries its fields as args (chrome-args.ts), a host event also its CPU.
+ * Flows (`--flows` matches, and each sync point validation matched) bind each end to a
+ * zero-length slice of its own (chrome-flows.ts).
  *
- * Slices are B/E pairs, so the output is in timestamp order and nests per thread by construction
- * (X events would have to wait for their end). `ts` is in µs relative to the first event, with at
- * most 3 decimals (ns).
+ * Slices are complete `X` records, each written when it ends: a slice's end is not known when it
+ * starts, and holding its record until then would hold everything written after it. B/E pairs
+ * would keep the file in timestamp order, but Chrome DevTools' trace engine pairs every B with
+ * the latest open one of any thread (one stack for the whole trace), so the slices of two
+ * threads that overlap in time — a vCPU thread and the guest's CPU track, always — come apart.
+ * Every consumer sorts a trace by time (the format does not ask for order), so the file is in
+ * stream order instead: each record at the point the merge reached its end (an X's ts + dur,
+ * another record's ts). Slices nest per thread by construction. `ts` and `dur` are in µs
+ * relative to the first event, with at most 3 decimals (ns).
  */
 import { cyclesToNs } from '../model/units.js';
 import type { EventBlock } from '../model/event-block.js';
@@ -32,23 +40,13 @@ import { cyclesToMicros } from './format-time.js';
 import type { AtomicWriter } from './atomic-writer.js';
 import { FragmentTable, IdFragments } from './fragments.js';
 import { EventArgs } from './chrome-args.js';
+import { ChromeFlows, type FlowMark } from './chrome-flows.js';
+import { jsonString } from './json-string.js';
 
 /** Thread keys: pid·2^32 + tid stays a safe integer for any pid and tid. */
 const TID_SPAN = 0x1_0000_0000;
 
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\u2028\u2029\ud800-\udfff]/;
-
-/** A JSON string literal; the common case (nothing to escape) without JSON.stringify. */
-function jsonString(s: string): string {
-  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"';
-}
-
-/** One end of a flow arrow, drawn at a merged event: `s` starts it, `f` finishes it (same `id`). */
-export interface FlowMark {
-  ph: 's' | 'f';
-  id: number;
-  name: string;
-}
+export type { FlowMark } from './chrome-flows.js';
 
 /** Optional extensions of the export. */
 export interface ChromeJsonOptions {
@@ -64,12 +62,6 @@ export interface ChromeJsonOptions {
  * `i`: Perfetto and chrome://tracing read both, Chrome DevTools' trace engine only `I`.
  */
 const instantHeads = (cat: 'host' | 'guest'): IdFragments => new IdFragments((name) => `,\n{"ph":"I","s":"t","name":${jsonString(name)},"cat":"${cat}","ts":`);
-
-/**
- * Sync flows' ids start here, far above those of `--flows` (counters from 1): Perfetto keeps flows
- * apart by category and name as well, but Chrome DevTools by id alone.
- */
-const SYNC_FLOW_BASE = 2 ** 40;
 
 /** Entries kept by each fragment cache of the exporter. */
 const CACHE_CAP = 65_536;
@@ -285,16 +277,16 @@ export class ChromeJsonExporter implements MergeConsumer {
   private heldCat: 'host' | 'guest' | undefined;
 
   /**
-   * Writes one batch into `w`, event by event: its slice and metadata records (as strings), then
-   * its instant written byte by byte into the writer's buffer (most events are instants), then its
-   * flow marks, bound to the enclosing slice ("bp":"e").
+   * Writes one batch into `w`, event by event: the slices that end there and its metadata
+   * records, then its instant written byte by byte into the writer's buffer (most events are
+   * instants), then its flow ends (flowMarks) and those of sync points (syncPoint).
    */
   writeTo(mb: MergedBatch, w: AtomicWriter): void {
     this.w = w;
     const all = this.flows ? mb.events() : undefined;
     this.ti = 0;
     if (this.zero === undefined && mb.n > 0) this.zero = mb.t[0];
-    if (this.syncStarts.length) this.writeSyncStarts(this.lastT);
+    if (this.flowRecs.pending) this.syncStarts(this.lastT);
     for (let k = 0; k < mb.n; k++) {
       const t = mb.t[k];
       this.lastT = t;
@@ -313,8 +305,11 @@ export class ChromeJsonExporter implements MergeConsumer {
         const f = this.flowMarks(pid, all[k]);
         if (f) w.put(f);
       }
-      if (this.syncStarts.length) this.writeSyncStarts(t);
-      if (this.syncEnds.length && mb.vcpu[k] >= 0) this.syncEnd(pid, t, blk, r);
+      if (this.flowRecs.pending) this.syncStarts(t);
+      if (mb.vcpu[k] >= 0) {
+        const end = this.flowRecs.endAt(pid - 1, pid, GUEST_TID_BASE * pid + blk.cpu[r], t, blk, r);
+        if (end) w.put(end.map((x) => this.rec(x)).join(''));
+      }
     }
   }
 
@@ -447,74 +442,30 @@ export class ChromeJsonExporter implements MergeConsumer {
     this.instant(tid, 'guest');
   }
 
-  /**
-   * A sync point validation matched: a flow from the host's sync exit to the guest's kvmsync
-   * marker (category `sync`). It is told before the marker's batch, when the exit may be past:
-   * its start (a zero-length slice and the `s`) is written as soon as the stream has reached the
-   * exit — behind its time when the exit was in an earlier batch, the one kind of record the file
-   * may hold out of stream order (every consumer sorts) — and its end with the marker. Written
-   * then rather than at every possible sync exit, as no exit is known to be a sync point until a
-   * marker claims it, and most would start no arrow.
-   */
+  /** A sync point validation matched: its flow (chrome-flows.ts). */
   syncPoint(m: SyncMatch): void {
-    const id = SYNC_FLOW_BASE + ++this.syncIds;
-    this.syncStarts.push({ ...m, id });
-    this.syncEnds.push({ src: m.src, t: m.guestT, seq: m.seq, id });
+    this.flowRecs.syncPoint(m);
   }
-  /** Sync points matched, whose start is not yet written; and whose end (at their marker) is not. */
-  private syncStarts: (SyncMatch & { id: number })[] = [];
-  private syncEnds: { src: number; t: number; seq: number; id: number }[] = [];
-  /** Sync flows numbered so far. */
-  private syncIds = 0;
 
-  /** Writes the start of each sync point matched whose host exit is at or before timeline time `upTo`, on its vCPU thread. */
-  private writeSyncStarts(upTo: number): void {
+  /** Writes the sync flow starts due at timeline time `upTo`, naming their host threads first. */
+  private syncStarts(upTo: number): void {
     const pid = this.tl.sources.findIndex((s) => s.role === 'host') + 1;
-    const due = this.syncStarts.filter((m) => m.hostT <= upTo);
-    if (!due.length) return;
-    this.syncStarts = this.syncStarts.filter((m) => m.hostT > upTo);
-    for (const m of due) {
-      if (!this.named.has(pid * TID_SPAN + m.tid)) this.hostThread(pid, m.tid, this.index?.comms.get(m.tid) ?? '?');
-      const at = `"cat":"sync","ts":${this.ts(m.hostT)},"pid":${pid},"tid":${m.tid}`;
-      this.w.put(
-        this.rec(`{"ph":"X","name":"sync point",${at},"dur":0,"args":{"seq":${m.seq},"kind":"${m.kind}"}}`) +
-          this.rec(`{"ph":"s","id":${m.id},"name":"sync point",${at}}`),
-      );
+    for (const d of this.flowRecs.due(pid, upTo)) {
+      if (!this.named.has(pid * TID_SPAN + d.tid)) this.hostThread(pid, d.tid, this.index?.comms.get(d.tid) ?? '?');
+      this.w.put(d.records.map((x) => this.rec(x)).join(''));
     }
   }
 
-  /** At a guest event (row r of blk, timeline time t): the end of the sync flow whose marker it is, if any. */
-  private syncEnd(pid: number, t: number, blk: EventBlock, r: number): void {
-    const i = this.syncEnds.findIndex((e) => e.t === t && e.src === pid - 1);
-    if (i < 0) return;
-    const f = fieldsOf(blk, r);
-    const e = this.syncEnds[i];
-    if (f?.kind !== 'marker' || f.sync?.seq !== e.seq) return;
-    this.syncEnds.splice(i, 1);
-    const at = `"cat":"sync","ts":${this.ts(t)},"pid":${pid},"tid":${GUEST_TID_BASE * pid + blk.cpu[r]}`;
-    this.w.put(this.rec(`{"ph":"X","name":"sync point",${at},"dur":0,"args":{"seq":${e.seq}}}`) + this.rec(`{"ph":"f","id":${e.id},"name":"sync point",${at},"bp":"e"}`));
-  }
-
-  /**
-   * The flow ends at one merged event, each bound to a slice of its own: a zero-length `X` slice
-   * (category `flow`, named after the flow) on the event's track at its time, then the `s`/`f`
-   * records with the same track, time and category. Every consumer binds them to it: Perfetto
-   * binds an `s`, and an `f` with "bp":"e", to the innermost slice open on the track, and this
-   * one is (a zero-length slice stays on its track's stack until a later slice there); Chrome
-   * DevTools binds a flow record to the event with its pid, tid, ts and cat. The event's own slice
-   * or instant cannot serve: a switch to the idle task opens none, and their categories differ
-   * from one end of a flow to the other, where both ends must share the flow's.
-   */
+  /** The `--flows` ends at one merged event, as record text. */
   private flowMarks(pid: number, m: MergedEvent): string {
     const marks = this.flows!(m);
     if (!marks) return '';
     const tid = m.vcpu < 0 ? m.ev.pid : GUEST_TID_BASE * pid + m.ev.cpu;
-    const at = `"cat":"flow","ts":${this.ts(m.t)},"pid":${pid},"tid":${tid}`;
-    const name = jsonString(marks[0].name);
-    let s = this.rec(`{"ph":"X","name":${name},${at},"dur":0,"args":{"event":${jsonString(m.ev.name)}}}`);
-    for (const f of marks) s += this.rec(`{"ph":"${f.ph}","id":${f.id},"name":${jsonString(f.name)},${at}${f.ph === 'f' ? ',"bp":"e"' : ''}}`);
-    return s;
+    return this.flowRecs.marks(pid, tid, m.t, m.ev.name, marks).map((x) => this.rec(x)).join('');
   }
+
+  /** The flow records of this export. */
+  private readonly flowRecs = new ChromeFlows((t) => this.ts(t));
 
   /** Closes every open slice at the last timestamp and ends the document, into `w`. */
   private close(w: AtomicWriter, meta: Record<string, unknown>): void {
