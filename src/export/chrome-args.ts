@@ -9,12 +9,79 @@
  *    nothing else holds what the fields miss (kvm_exit's rip and info, a lead such as
  *    `(caller+0x18)`, markers); dropped after a full split because it would repeat every byte.
  * Keys that repeat, or that the record already uses (`task`, `cpu`, `text`), get a suffix (`_2`).
+ * Traces repeat themselves (most events have the name and body of one of the last few thousand),
+ * so the members are made into bytes once per recent (name, body) and copied after that.
  */
 import { FieldSpans, scanFields } from '../parsers/body-fields.js';
 import { fieldsOf, schedSwitchText } from '../parsers/event-fields.js';
 import type { KvmFields } from '../model/kvm-fields.js';
 import type { EventBlock } from '../model/event-block.js';
 import type { AtomicWriter } from './atomic-writer.js';
+import { jsonString } from './json-string.js';
+// The Perfetto output's table of recent bodies serves here as it is (a cache of bytes by body).
+import { RecentBodies } from './perfetto/recent-bodies.js';
+
+/** What the members are written into: the bytes of one event's members (at least the 128 a recent body's copy may take). */
+class Members {
+  buf = Buffer.allocUnsafe(512);
+  len = 0;
+
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const b = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
+    this.buf.copy(b, 0, 0, this.len);
+    this.buf = b;
+  }
+
+  /** Appends text as UTF-8 (ASCII char by char: the members are short). */
+  text(s: string): void {
+    this.room(s.length * 3);
+    const b = this.buf;
+    let o = this.len;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 128) {
+        this.len = o + b.write(s.slice(i), o, 'utf8');
+        return;
+      }
+      b[o++] = c;
+    }
+    this.len = o;
+  }
+
+  /** Appends src[a, z). */
+  range(src: Uint8Array, a: number, z: number): void {
+    this.room(z - a);
+    const b = this.buf;
+    let o = this.len;
+    for (let i = a; i < z; i++) b[o++] = src[i];
+    this.len = o;
+  }
+
+  /** Appends one ASCII byte. */
+  byte(c: number): void {
+    this.room(1);
+    this.buf[this.len++] = c;
+  }
+
+  /** Appends a safe integer in decimal. */
+  uint(v: number): void {
+    this.text(String(v));
+  }
+
+  /** Appends a string as a JSON string literal. */
+  json(s: string): void {
+    this.text(jsonString(s));
+  }
+
+  /** Appends ASCII bytes src[a, z) as a JSON string literal. */
+  jsonRange(src: Buffer, a: number, z: number): void {
+    for (let i = a; i < z; i++) if (AS_IS[src[i]] === 0) return this.json(src.toString('latin1', a, z));
+    this.byte(34);
+    this.range(src, a, z);
+    this.byte(34);
+  }
+}
 
 /** Members the exporter writes itself before the fields. */
 const RESERVED = ['task', 'cpu', 'text'].map((k) => Buffer.from(k));
@@ -41,7 +108,7 @@ function sameBytes(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: num
 }
 
 /** Writes bytes s[a, z) (UTF-8) as a JSON string literal. */
-function jsonBytes(w: AtomicWriter, s: Buffer, a: number, z: number): void {
+function jsonBytes(w: Members, s: Buffer, a: number, z: number): void {
   for (let i = a; i < z; i++) if (AS_IS[s[i]] === 0) return w.json(s.toString('utf8', a, z));
   w.byte(34);
   w.range(s, a, z);
@@ -49,7 +116,7 @@ function jsonBytes(w: AtomicWriter, s: Buffer, a: number, z: number): void {
 }
 
 /** Writes `,"key":` for a key made of plain ASCII. */
-function key(w: AtomicWriter, k: string): void {
+function key(w: Members, k: string): void {
   w.text(',"');
   w.text(k);
   w.text('":');
@@ -59,6 +126,8 @@ function key(w: AtomicWriter, k: string): void {
 export class EventArgs {
   private readonly sp = new FieldSpans();
   private scratch = Buffer.allocUnsafe(1024);
+  private readonly m = new Members();
+  private readonly recent = new RecentBodies<true>();
 
   /**
    * Writes row r's fields as `,"name":value` members (each with its leading comma), then
@@ -79,6 +148,21 @@ export class EventArgs {
       a = 0;
       z = s.write(text, 0, 'utf8');
     }
+    const m = this.m;
+    const name = blk.nameOf(r);
+    const slot = this.recent.slot(s, a, z);
+    if (this.recent.find(slot, name, s, a, z, m.buf, 0)) {
+      w.range(m.buf, 0, this.recent.encodedLength(slot));
+      return;
+    }
+    m.len = 0;
+    this.encode(m, blk, r, s, a, z, text);
+    this.recent.keep(slot, name, s, a, z, m.buf, 0, m.len, true);
+    w.range(m.buf, 0, m.len);
+  }
+
+  /** Makes the members of row r, whose body is s[a, z) (`text` when held as text). */
+  private encode(w: Members, blk: EventBlock, r: number, s: Buffer, a: number, z: number, text: string | undefined): void {
     const sp = this.sp;
     scanFields(s, a, z, sp);
     // The split is used where the body names its fields: the first key is followed by `=` or `:`
@@ -97,7 +181,7 @@ export class EventArgs {
   }
 
   /** The scanned fields as members: numbers where exact, strings otherwise; repeated and reserved keys suffixed. */
-  private members(w: AtomicWriter, s: Buffer): void {
+  private members(w: Members, s: Buffer): void {
     const sp = this.sp;
     for (let i = 0; i < sp.n; i++) {
       const ks = sp.ks[i];
@@ -121,7 +205,7 @@ export class EventArgs {
 }
 
 /** The decoded fields of an event whose body does not name them (kvm_exit `reason HLT rip …`). */
-function typedMembers(w: AtomicWriter, f: KvmFields, blk: EventBlock, r: number): void {
+function typedMembers(w: Members, f: KvmFields, blk: EventBlock, r: number): void {
   switch (f.kind) {
     case 'kvm_entry':
     case 'tsc_offset_zeroed':
