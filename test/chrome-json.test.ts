@@ -4,7 +4,8 @@
  * complete X records that nest per thread; every event's fields are structured args (the text
  * output of the same run is the reference for what each event said); every flow end is bound to a
  * slice of its own; and Chrome DevTools' trace engine (the Performance panel's model) loads the
- * file without an error, with every thread named and every arrow found.
+ * file without an error, with every thread named and every arrow found; so does Perfetto's trace
+ * processor where one is at hand (KVMTRACE_TRACE_PROCESSOR), with no error stats and every flow kept.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { checkChromeJson, type Ev } from './helpers/chrome-check.js';
 import { kvmtrace, ROOT } from './helpers/cli.js';
 import { externalMissing, MASTERARBEIT } from './helpers/external.js';
 import { tempDir } from './helpers/tmp.js';
+import { tpMissing, tpQuery } from './helpers/trace-processor.js';
 
 /** One line of the text output: machine, CPU, event name and its fields as printed. */
 interface TextLine {
@@ -107,6 +109,13 @@ async function expectDevtools(path: string, threads: Map<string, string>, arrows
   expect(data.Flows.flows.length).toBe(arrows);
 }
 
+/** Where a trace processor is at hand: the file loads with no error or data-loss stats, and keeps every flow. */
+function expectPerfetto(path: string, arrows: number): void {
+  if (tpMissing) return void console.log(`trace processor check skipped: ${tpMissing}`);
+  expect(tpQuery(path, "SELECT name, idx, severity, value FROM stats WHERE severity IN ('error', 'data_loss') AND value > 0")).toEqual([]);
+  expect(tpQuery(path, 'SELECT COUNT(*) FROM flow')).toEqual([[String(arrows)]]);
+}
+
 describe.skipIf(externalMissing)('docA as trace.dat (no flags), with --flows from the guest going idle to the HLT exit', () => {
   if (externalMissing) console.log(`skipped: ${externalMissing}`);
   let r: Merged;
@@ -155,6 +164,7 @@ describe.skipIf(externalMissing)('docA as trace.dat (no flags), with --flows fro
 
   it('loads in Chrome DevTools’ trace engine: no error, every thread named, every arrow found', async () => {
     await expectDevtools(r.path, r.json.threads, r.drawn + r.syncMatched);
+    expectPerfetto(r.path, r.drawn + r.syncMatched);
   });
 });
 
@@ -201,5 +211,6 @@ describe('the kvm-pvm demo capture (fixtures/pvm-1vcpu), with --flows from each 
   it('binds both ends of every arrow (checked by checkChromeJson) and loads in Chrome DevTools’ trace engine', async () => {
     expect(r.json.events.filter((e) => e.cat === 'flow' && e.ph === 'f').length).toBe(r.drawn);
     await expectDevtools(r.path, r.json.threads, r.drawn + r.syncMatched);
+    expectPerfetto(r.path, r.drawn + r.syncMatched);
   });
 });
