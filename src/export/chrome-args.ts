@@ -1,5 +1,5 @@
 /**
- * An event's fields as members of its Chrome JSON `args`, written straight into the writer:
+ * An event's fields as members of its Chrome JSON `args`:
  *  - a body printed as `key=value …` (most tracepoints) or `key: value, …` (syscalls) is split
  *    into one member per field (parsers/body-fields.ts): a decimal that fits a double exactly
  *    becomes a JSON number, anything else (hex, comms, flags) stays a string as printed;

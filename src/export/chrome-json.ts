@@ -46,8 +46,6 @@ import { jsonString } from './json-string.js';
 /** Thread keys: pid·2^32 + tid stays a safe integer for any pid and tid. */
 const TID_SPAN = 0x1_0000_0000;
 
-export type { FlowMark } from './chrome-flows.js';
-
 /** Optional extensions of the export. */
 export interface ChromeJsonOptions {
   /**
