@@ -58,6 +58,9 @@ function merge(dir: string, inputs: string[], flows: string): Merged {
   return { json: checkChromeJson(path), text: textLines(join(dir, 'm.txt')), drawn: Number(m[1]), from: Number(m[2]), syncMatched, path };
 }
 
+/** The machine of JSON process `pid`, as the text output names it (the process is named `MACHINE (ROLE)`). */
+const machineOf = (r: Merged, pid: number): string => r.json.processes.get(pid)!.replace(/ \((host|guest)\)$/, '');
+
 /** Members the exporter adds to an event's own fields. */
 const OWN = new Set(['task', 'cpu', 'text']);
 
@@ -139,7 +142,7 @@ describe.skipIf(externalMissing)('docA as trace.dat (no flags), with --flows fro
 
   it('gives each kvm_exit (an exit slice on VMX) its reason and host CPU as args, as the text output prints them', () => {
     const json = r.json.events.filter((e) => e.cat === 'kvm_exit').sort((a, b) => a.ts! - b.ts!);
-    const text = r.text.filter((l) => l.machine === 'host' && l.name === 'kvm_exit');
+    const text = r.text.filter((l) => l.machine === machineOf(r, 1) && l.name === 'kvm_exit');
     expect(json.length).toBe(text.length);
     json.forEach((e, i) => {
       expect(e.name).toBe(e.args!.reason);
@@ -152,7 +155,7 @@ describe.skipIf(externalMissing)('docA as trace.dat (no flags), with --flows fro
   it("splits each guest event's key=value fields into args, keeping the text where they do not cover it", () => {
     // Guest events are instants but for the task switches (drawn as task slices), in merge order.
     const json = r.json.events.filter((e) => e.ph === 'I' && e.pid === 2);
-    const text = r.text.filter((l) => l.machine === 'guest' && l.name !== 'sched_switch');
+    const text = r.text.filter((l) => l.machine === machineOf(r, 2) && l.name !== 'sched_switch');
     expect(json.length).toBe(text.length);
     let split = 0;
     json.forEach((e, i) => {
@@ -178,7 +181,7 @@ describe('the kvm-pvm demo capture (fixtures/pvm-1vcpu), with --flows from each 
   it('gives every host instant its host CPU, and kvm_pio its direction and port, as the text output prints them', () => {
     // Host events are instants but for kvm_fpu (drawn as KVM_RUN slices on kvm-pvm), in merge order.
     const json = r.json.events.filter((e) => e.ph === 'I' && e.pid === 1);
-    const text = r.text.filter((l) => l.machine === 'host' && l.name !== 'kvm_fpu');
+    const text = r.text.filter((l) => l.machine === machineOf(r, 1) && l.name !== 'kvm_fpu');
     expect(json.length).toBe(text.length);
     let pio = 0;
     json.forEach((e, i) => {
