@@ -7,26 +7,8 @@
 # instance, removed on every exit), the x86-tsc clock (or another clock, said loudly), a small set
 # of events, kvmsync sync points on every CPU at start and end, then the guest's facts in meta.json.
 #
-# usage: kvmtrace-guest.sh [options] [-- COMMAND [ARG...]]
-#   -o DIR      write the bundle to DIR (refused if DIR holds anything, unless -f)
-#   -T          write the bundle as a tar to stdout instead (for copying out over any channel)
-#   -d SECONDS  capture for this long (default: around COMMAND, or until Ctrl-C)
-#   -e EVENT    also enable EVENT (tracefs set_event syntax: sched:sched_switch, irq:*); repeatable
-#   -E          do not enable the default events (sched_switch, sched_wakeup, irq_handler_entry/exit)
-#   -k KIND     sync exit: pio (OUT to port 0xe9) or cpuid; repeat for both (the first is syncKind)
-#   -n N        sync points per CPU at start and at end (default 20)
-#   -s PATH     the syncpt helper (default: next to this script, then $PATH)
-#   -N NAME     this machine's name in the bundle (default: hostname)
-#   -V VM       the host's name for this VM (meta guest.vm; default: NAME)
-#   -b KB       per-CPU buffer size in KiB (default 1024)
-#   -c CLOCK    trace clock to use instead of x86-tsc
-#   -w SECONDS  pause after tracing starts, before the first sync points (time for a host capture
-#               that watches this script's "tracing started" line to arm itself)
-#   -I          also record, under sysfs/, the files `kvmtrace inspect --root BUNDLE/sysfs` decodes
-#               (clocksource, CPU flags, virtio devices and their feature bits, disk cache mode)
-#   -f          write into a non-empty DIR
-# Exit status: 0 bundle written; 1 usage; 2 cannot capture (not root, no tracefs, ...); with
-# COMMAND, its non-zero status is reported but the bundle is still written.
+# Options: run it with -h (the text is usage_text below, so that it prints also when the script is
+# piped into sh, as in `kvmtrace guest-script | sh -s -- -h`).
 
 set -u
 
@@ -59,7 +41,32 @@ record_sysfs() {
   done
 }
 die() { say "$*"; exit 2; }
-usage() { sed -n '/^# usage:/,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; }
+usage_text() {
+  cat <<'EOF'
+usage: kvmtrace-guest.sh [options] [-- COMMAND [ARG...]]
+  -o DIR      write the bundle to DIR (refused if DIR holds anything, unless -f)
+  -T          write the bundle as a tar to stdout instead (for copying out over any channel)
+  -d SECONDS  capture for this long (default: around COMMAND, or until Ctrl-C)
+  -e EVENT    also enable EVENT (tracefs set_event syntax: sched:sched_switch, irq:*); repeatable
+  -E          do not enable the default events (sched_switch, sched_wakeup, irq_handler_entry/exit)
+  -k KIND     sync exit: pio (OUT to port 0xe9) or cpuid; repeat for both (the first is syncKind)
+  -n N        sync points per CPU at start and at end (default 20)
+  -s PATH     the syncpt helper (default: next to this script, then $PATH)
+  -N NAME     this machine's name in the bundle (default: hostname)
+  -V VM       the host's name for this VM (meta guest.vm; default: NAME)
+  -b KB       per-CPU buffer size in KiB (default 1024)
+  -c CLOCK    trace clock to use instead of x86-tsc
+  -w SECONDS  pause after tracing starts, before the first sync points (time for a host capture
+              that watches this script's "tracing started" line to arm itself)
+  -I          also record, under sysfs/, the files `kvmtrace inspect --root BUNDLE/sysfs` decodes
+              (clocksource, CPU flags, virtio devices and their feature bits, disk cache mode)
+  -f          write into a non-empty DIR
+  -h          print this help and exit
+Exit status: 0 bundle written; 1 usage; 2 cannot capture (not root, no tracefs, ...); with
+COMMAND, its non-zero status is reported but the bundle is still written.
+EOF
+}
+usage() { usage_text >&2; exit 1; }
 
 out=""; to_tar=0; duration=""; extra_events=""; defaults=1; kinds=""; nsync=20
 syncpt=""; name=""; vm=""; buf_kb=1024; want_clock="x86-tsc"; force=0; pause=""; inspect=0
@@ -83,6 +90,7 @@ while getopts o:Td:e:Ek:n:s:N:V:b:c:w:fIh opt; do
     f) force=1 ;;
     w) pause="$OPTARG" ;;
     I) inspect=1 ;;
+    h) usage_text; exit 0 ;;
     *) usage ;;
   esac
 done

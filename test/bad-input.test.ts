@@ -495,10 +495,10 @@ describe('folders, FIFOs and /proc files given as trace files', () => {
       onPair('check', [d, guestTxt], d, 'error'),
     ];
   });
-  badInput('a file given as a bundle folder: merge FILE BUNDLE, merge BUNDLE FILE', (inDir) => {
+  badInput('trace files as arguments: merge BUNDLE FILE takes FILE as a guest; merge GUEST-FILE GUEST-BUNDLE takes the file as the host, which maps no guest', (inDir) => {
     const f = join(inDir, 'trace.txt');
     copyFileSync(guestTxt, f);
-    return [onPair('merge', [f, join(PVM, 'guest')], f, 'error'), onPair('merge', [join(PVM, 'host'), f], f, 'error')];
+    return [onPair('merge', [join(PVM, 'host'), f], f, 'valid'), onPair('merge', [f, join(PVM, 'guest')], join(PVM, 'guest'), 'error')];
   });
   badInput('a FIFO without a writer: report, merge, exits, check (#5)', (inDir) => {
     const f = join(inDir, 'trace.fifo');

@@ -64,8 +64,8 @@ async function exitsReport(args: string[], bundles: string[] = []): Promise<Exit
     const [k, v] = [args[i], args[i + 1]];
     if (k === '--host') o.host!.push(v);
     else if (k === '--guest') o.guest!.push(v);
-    else if (k === '--tsc-offset') o.tscOffset.push(v);
-    else if (k === '--vcpu-thread') o.vcpuThread.push(v);
+    else if (k === '--tsc-offset') o.tscOffset!.push(v);
+    else if (k === '--vcpu-thread') o.vcpuThread!.push(v);
     else if (k === '--tsc-khz') o.tscKhz = v;
   }
   const p = await prepareMerge(mergeRequest(bundles, o));

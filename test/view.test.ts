@@ -102,12 +102,14 @@ describe.skipIf(externalMissing)('view in a headless terminal', () => {
       const vt = new ViewTerminal(docA, cols, rows);
       let screen = await vt.lines();
       expect(screen[0]).toMatch(/^kvmtrace view — 4 lane\(s\), 101,750 events — window/);
-      expect(screen[1]).toMatch(/^time since start +0(\.0)? s +(0\.5|1) s\b/); // the whole trace: seconds
+      // The whole trace, in seconds since the merge's first event (the text and JSON count from it too).
+      expect(screen[1]).toMatch(/^since first event +(0(\.0)? s +)?(0\.5|1) s\b/);
       expect(screen[2]).toMatch(/\^/); // the cursor
-      // The guest's own vCPU thread first (selected), other VMs' threads after it, then the guest CPU.
-      expect(screen[3]).toMatch(/^>vCPU 0 483882 /);
-      expect(screen[4]).toMatch(/^ vCPU 0 453724 /);
-      expect(screen[5]).toMatch(/^ vCPU 1 453725 /);
+      // The guest's own vCPU thread first (selected), named after its VM; other VMs' threads after it
+      // (no input names their VM: ?), then the guest CPU.
+      expect(screen[3]).toMatch(/^>guest vCPU 0 483882/);
+      expect(screen[4]).toMatch(/^ \? vCPU 0 453724 /);
+      expect(screen[5]).toMatch(/^ \? vCPU 1 453725 /);
       expect(screen[6]).toMatch(/^ guest CPU 0 +\|/);
       // The halted vCPU spends most of its time in the host: its lane is mostly '#'.
       const plot = (l: string): string => l.slice(l.indexOf('|') + 1);
@@ -121,10 +123,11 @@ describe.skipIf(externalMissing)('view in a headless terminal', () => {
       screen = await vt.lines();
       expect(screen[rows - 1]).toMatch(/^@ [\d.]+ m?s \| exit [A-Z_]+, [\d.]+ (ns|µs|ms|s) \[/);
       const reason = /exit ([A-Z_]+)/.exec(screen[rows - 1])![1];
-      // z zooms onto it: the axis counts in ns or µs, and the exit's name is written in its lane.
+      // z zooms onto it: the axis counts to the µs or finer (in the unit of the time since time 0,
+      // e.g. 1.417 ms), and the exit's name is written in its lane.
       await vt.type('z');
       screen = await vt.lines();
-      expect(screen[1]).toMatch(/\d (ns|µs)/);
+      expect(screen[1]).toMatch(/\d\.\d{3,} ms|\d (ns|µs)/);
       expect(plot(screen[3])).toContain(reason);
       // Zoom out around the cursor: the exit shrinks to its first letter between guest-mode '='.
       await vt.type('-----');
@@ -252,7 +255,7 @@ describe.skipIf(externalMissing)('view in a headless terminal', () => {
     ] as const) {
       const vt = new ViewTerminal(pvm, cols, rows, false);
       let screen = await vt.lines();
-      expect(screen[3]).toMatch(/^>vCPU 0 26619 CPU 0\//);
+      expect(screen[3]).toMatch(/^>kvmlab vCPU 0 26619/);
       expect(screen[4]).toMatch(/^ kvmlab CPU 0 +\|/);
       // m: the first marker (a sync point); the guest lane shows it as '*' once zoomed in.
       // (The guest script's own markers come first; the sync points' follow.)
@@ -283,15 +286,15 @@ describe.skipIf(externalMissing)('view in a headless terminal', () => {
   it('the CLI prints a screen without a terminal (--print, --at, --span, --keys)', () => {
     const f = docFlags();
     const r = kvmtrace([
-      'view', '--host', f.host![0], '--guest', f.guest![0], '--tsc-offset', f.tscOffset[0], '--vcpu-thread', f.vcpuThread[0], '--tsc-khz', f.tscKhz!,
+      'view', '--host', f.host![0], '--guest', f.guest![0], '--tsc-offset', f.tscOffset![0], '--vcpu-thread', f.vcpuThread![0], '--tsc-khz', f.tscKhz!,
       '--print', '--size', '100x14', '--at', '4800us', '--span', '40us', '--keys', 'j',
     ]);
     expect(r.status).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(14);
     expect(lines[0]).toMatch(/window 4\.780\d+ ms \+ 40\.00 µs/);
-    expect(lines[4]).toMatch(/^>vCPU 0 453724/);
-    expect(lines[13]).toMatch(/^@ 4\.800\d+ ms \| .* \| on vCPU 0 453724 CPU 0\/KVM$/);
+    expect(lines[4]).toMatch(/^>\? vCPU 0 453724/);
+    expect(lines[13]).toMatch(/^@ 4\.800\d+ ms \| .* \| on \? vCPU 0 453724 CPU 0\/KVM$/);
     const bad = kvmtrace(['view', '--host', f.host![0], '--print', '--at', 'soon']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--at soon: expected a time like/);
@@ -346,7 +349,7 @@ describe.skipIf(scriptMissing)('kvmtrace view on a pseudo-terminal', () => {
     const b = term.buffer.active;
     const lines = Array.from({ length: 20 }, (_, i) => b.getLine(b.viewportY + i)!.translateToString(true));
     expect(lines[0]).toMatch(/^kvmtrace view — 2 lane\(s\)/);
-    expect(lines[3]).toMatch(/^ vCPU 0 26619 CPU 0\/KVM/);
+    expect(lines[3]).toMatch(/^ kvmlab vCPU 0 26619 CPU 0/);
     expect(lines[4]).toMatch(/^>kvmlab CPU 0 .*\*/); // the search selected the marker's lane
     expect(lines[19]).toMatch(/^@ [\d.]+ s \| marker "kvmsync seq=0 cpu=0 kind=pio/);
   }, 90_000);

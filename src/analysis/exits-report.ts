@@ -8,6 +8,8 @@ import { vendorLabel, type ExitVendor } from './exit-reasons.js';
 import type { KvmRunAnalyzer } from './kvm-run.js';
 import { SampleBuffer, sampleStats, cyclesToNsF } from './samples.js';
 import type { VcpuThreads } from './vcpu-threads.js';
+import type { VmSelection } from './vm-select.js';
+import { vmLabel } from '../host/vms.js';
 
 /** One exit reason's row. */
 export interface ReasonRow {
@@ -33,6 +35,9 @@ export interface VcpuRow {
   comm: string;
   /** vCPU index (-1 when no kvm_entry named it). */
   vcpu: number;
+  /** Its VM as tables name it (host/vms.ts vmLabel: name, `QEMU <pid>`, or `?` when no input places the thread). */
+  vm: string;
+  /** The guest of this merge it runs, when the guest has events on its vCPU. */
   guest: string | null;
   exits: number;
   /** Time in guest mode (the thread's GUEST states within the host trace: what validation accepts), ns. */
@@ -68,6 +73,8 @@ export interface KvmRunRow {
   tid: number;
   comm: string;
   vcpu: number;
+  /** Its VM, as in {@link VcpuRow.vm}. */
+  vm: string;
   guest: string | null;
   runs: number;
   /** Time inside KVM_RUN, ns (on CPU: runNs − offCpuNs). */
@@ -92,6 +99,8 @@ export interface ExitsReport {
   tscKhz: number;
   /** Where the frequency came from (`--tsc-khz`, the bundle, or `timestamps in ns (time clock)`). */
   tscKhzFrom: string;
+  /** The VM `--vm` selected (its label), or null for every VM on the host. */
+  vm: string | null;
   reasons: ReasonRow[];
   vcpus: VcpuRow[];
   total: { count: number; totalNs: number; totalCycles: number };
@@ -105,11 +114,18 @@ export type SortKey = (typeof SORT_KEYS)[number];
 
 /** Which threads to report. */
 export interface ExitsFilter {
+  vm?: VmSelection;
   vcpu?: number;
   tid?: number;
 }
 
 const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+/** Rows grouped by VM (named VMs first, threads no input places last), by thread within one. */
+function byVm(a: { vm: string; tid: number }, b: { vm: string; tid: number }): number {
+  const rank = (v: string): number => (v === vmLabel(undefined) ? 1 : 0);
+  return rank(a.vm) - rank(b.vm) || (a.vm < b.vm ? -1 : a.vm > b.vm ? 1 : 0) || a.tid - b.tid;
+}
 
 function reasonRows(by: Map<string, SampleBuffer[]>, tscKhz: number, sort: SortKey): ReasonRow[] {
   const ns = (c: number): number => Math.round(cyclesToNsF(c, tscKhz));
@@ -152,6 +168,7 @@ export function buildExitsReport(
   const ns = (c: number): number => Math.round(cyclesToNsF(c, tscKhz));
   const keep = (tid: number): boolean => {
     const t = vt.byTid.get(tid);
+    if (o.filter?.vm && !o.filter.vm.hostThread(tid)) return false;
     if (o.filter?.tid !== undefined && tid !== o.filter.tid) return false;
     if (o.filter?.vcpu !== undefined && t?.vcpu !== o.filter.vcpu) return false;
     return true;
@@ -175,6 +192,7 @@ export function buildExitsReport(
       tid: th.tid,
       comm: t?.comm ?? '',
       vcpu: t?.vcpu ?? -1,
+      vm: vt.vmLabel(th.tid),
       guest: vt.guestOf(th.tid) ?? null,
       exits: th.exits,
       guestNs: ns(th.guestCycles),
@@ -205,6 +223,7 @@ export function buildExitsReport(
       tid: th.tid,
       comm: t?.comm ?? '',
       vcpu: t?.vcpu ?? -1,
+      vm: vt.vmLabel(th.tid),
       guest: vt.guestOf(th.tid) ?? null,
       runs: th.runs,
       runNs: ns(th.runCycles),
@@ -218,11 +237,14 @@ export function buildExitsReport(
     });
   }
   const mode = exitsSeen > 0 ? 'exits' : kvmRun.length > 0 ? 'kvm-run' : 'none';
+  vcpus.sort(byVm);
+  kvmRun.sort(byVm);
   return {
     mode,
     vendor: ex.vendor(),
     tscKhz,
     tscKhzFrom: o.tscKhzFrom ?? 'given',
+    vm: o.filter?.vm ? vmLabel(o.filter.vm.vm) : null,
     reasons,
     vcpus,
     total: { count: reasons.reduce((a, r) => a + r.count, 0), totalNs: ns(totalCycles), totalCycles },
@@ -244,20 +266,27 @@ function reasonTable(rows: ReasonRow[], total: { count: number; totalNs: number 
   return table(['REASON', 'COUNT', '%EXITS', 'TOTAL_NS', '%TIME', 'MIN_NS', 'MEAN_NS', 'P50_NS', 'P99_NS', 'MAX_NS'], body);
 }
 
-function vcpuLabel(v: { tid: number; comm: string; vcpu: number; guest: string | null }): string {
-  return `${v.comm || '?'}-${v.tid}` + (v.vcpu >= 0 ? ` vCPU ${v.vcpu}` : '') + (v.guest ? ` (${v.guest})` : '');
+/** A thread's label in tables: `comm-tid vCPU n`. */
+function threadLabel(v: { tid: number; comm: string; vcpu: number }): string {
+  return `${v.comm || '?'}-${v.tid}` + (v.vcpu >= 0 ? ` vCPU ${v.vcpu}` : '');
+}
+
+/** A thread's label in headings and notes: `comm-tid vCPU n (VM x[, guest g])`. */
+function vcpuLabel(v: { tid: number; comm: string; vcpu: number; vm: string; guest: string | null }): string {
+  return `${threadLabel(v)} (VM ${v.vm}${v.guest && v.guest !== v.vm ? `, guest ${v.guest}` : ''})`;
 }
 
 /** The report as text: the reason table, then guest mode vs. host per vCPU thread (`by: 'vcpu'` adds a reason table per thread). */
 export function exitsText(r: ExitsReport, o: { by?: 'reason' | 'vcpu' } = {}): string {
   if (r.mode !== 'exits') return kvmRunText(r);
-  let s = `VM exits: ${num(r.total.count)} on ${r.vcpus.length} vCPU thread(s), ${num(r.total.totalNs)} ns in the host; reasons as printed by ${vendorLabel(r.vendor)}; ${clockText(r)}\n\n`;
+  let s = `VM exits: ${num(r.total.count)} on ${r.vcpus.length} vCPU thread(s)${r.vm !== null ? ` of VM ${r.vm}` : ''}, ${num(r.total.totalNs)} ns in the host; reasons as printed by ${vendorLabel(r.vendor)}; ${clockText(r)}\n\n`;
   if (o.by === 'vcpu')
     for (const v of r.vcpus) s += `${vcpuLabel(v)}\n` + reasonTable(v.reasons, { count: v.exits, totalNs: v.hostNs }) + '\n';
   else s += reasonTable(r.reasons, r.total) + '\n';
   s += table(
-    ['VCPU THREAD', 'EXITS', 'GUEST_NS', 'HOST_NS', '%GUEST'],
-    r.vcpus.map((v) => [vcpuLabel(v), num(v.exits), num(v.guestNs), num(v.hostNs), v.guestPct.toFixed(2)]),
+    ['VM', 'VCPU THREAD', 'EXITS', 'GUEST_NS', 'HOST_NS', '%GUEST'],
+    r.vcpus.map((v) => [v.vm, threadLabel(v), num(v.exits), num(v.guestNs), num(v.hostNs), v.guestPct.toFixed(2)]),
+    2,
   );
   const notes: string[] = [];
   for (const v of r.vcpus) {
@@ -284,8 +313,9 @@ function kvmRunText(r: ExitsReport): string {
     'returned to user space (kvm_userspace_exit; time = until the next KVM_RUN starts). Exits handled inside the\n' +
     `kernel are not visible here. ${clockText(r)}.\n\n`;
   s += table(
-    ['VCPU THREAD', 'KVM_RUNS', 'IN_RUN_NS', 'OFF_CPU_NS', 'OUTSIDE_NS', 'GUEST_NS'],
-    r.kvmRun.map((v) => [vcpuLabel(v), num(v.runs), num(v.runNs), num(v.offCpuNs), num(v.outsideNs), num(v.guestNs)]),
+    ['VM', 'VCPU THREAD', 'KVM_RUNS', 'IN_RUN_NS', 'OFF_CPU_NS', 'OUTSIDE_NS', 'GUEST_NS'],
+    r.kvmRun.map((v) => [v.vm, threadLabel(v), num(v.runs), num(v.runNs), num(v.offCpuNs), num(v.outsideNs), num(v.guestNs)]),
+    2,
   );
   for (const v of r.kvmRun) {
     if (!v.userspaceExits.length && !v.pio.length) continue;

@@ -5,7 +5,7 @@
  * copy, sample standard deviation, binning).
  */
 import { bin } from 'd3-array';
-import type { MergedBatch } from '../merge/merged-event.js';
+import type { MergedBatch, MergedEvent } from '../merge/merged-event.js';
 import type { MergeConsumer } from '../merge/consumer.js';
 import { Pairer, type PairCounts } from './pairing.js';
 import { SampleBuffer, sampleStats, cyclesToNsF } from './samples.js';
@@ -13,11 +13,16 @@ import { SampleBuffer, sampleStats, cyclesToNsF } from './samples.js';
 /** Feeds a {@link Pairer} and keeps each pair's latency (cycles). */
 export class LatencyAnalyzer implements MergeConsumer {
   readonly samples = new SampleBuffer(1024);
-  constructor(readonly pairer: Pairer) {}
+  constructor(
+    readonly pairer: Pairer,
+    /** Only these events are offered (`--vm`: the VM's own); undefined offers all. */
+    private readonly keep?: (m: MergedEvent) => boolean,
+  ) {}
 
   /** Feeds one batch of merged events. */
   batch(mb: MergedBatch): void {
     for (const m of mb.events()) {
+      if (this.keep && !this.keep(m)) continue;
       const step = this.pairer.offer(m);
       if (step?.finished) this.samples.push(m.t - step.finished.fromT);
     }
@@ -49,6 +54,8 @@ export interface LatencyReport {
   from: string;
   to: string;
   key: string;
+  /** The VM `--vm` selected (its label), or null for events of every VM. */
+  vm: string | null;
   values: Record<LatencyKey, number | null>;
   counts: PairCounts;
   histogram: DecadeHistogram;
@@ -75,8 +82,8 @@ export function decadeHistogram(us: Float64Array): DecadeHistogram {
   return { rows, over100s: bins.length > 73 ? bins[73].length : 0, total: us.length };
 }
 
-/** Builds the report from a finished analyzer. */
-export function buildLatencyReport(a: LatencyAnalyzer, tscKhz: number, key: string): LatencyReport {
+/** Builds the report from a finished analyzer (`vm`: the label of the VM selected, if any). */
+export function buildLatencyReport(a: LatencyAnalyzer, tscKhz: number, key: string, vm: string | null = null): LatencyReport {
   const counts = a.pairer.finish();
   const us = new Float64Array(a.samples.length);
   const v = a.samples.view();
@@ -100,7 +107,7 @@ export function buildLatencyReport(a: LatencyAnalyzer, tscKhz: number, key: stri
     UNMATCHED_TO: counts.unmatchedTo,
     NO_KEY: counts.noKey,
   };
-  return { from: a.pairer.from.text, to: a.pairer.to.text, key, values, counts, histogram: decadeHistogram(us) };
+  return { from: a.pairer.from.text, to: a.pairer.to.text, key, vm, values, counts, histogram: decadeHistogram(us) };
 }
 
 /** `KEY=VALUE` lines like `netperf -k`; latencies in µs with 3 decimals (ns), `n/a` when undefined. */

@@ -9,6 +9,7 @@ import type { GuestPlan } from '../merge/plan.js';
 import type { MergedBatch, MergedEvent } from '../merge/merged-event.js';
 import type { MergeConsumer } from '../merge/consumer.js';
 import type { HostIndex } from '../host/index.js';
+import { vmLabel, vmOf, type HostVm } from '../host/vms.js';
 
 /** What is known about one host thread that runs a vCPU. */
 export interface VcpuThread {
@@ -104,12 +105,20 @@ export class VcpuThreads implements MergeConsumer {
     return t?.guest !== undefined && this.guestVcpusSeen.has(`${t.guest}:${t.vcpu}`) ? t.guest : undefined;
   }
 
-  /** A label for a host thread: `comm-tid (vCPU n of guest)`. */
+  /** The VM a host thread belongs to, as the host index has it (host/vms.ts); undefined when no input places it. */
+  vmOf(tid: number): HostVm | undefined {
+    return this.index ? vmOf(this.index.vms, tid) : undefined;
+  }
+
+  /** How the VM of a host thread is called: its name, `QEMU <pid>`, or `?` (vms.ts vmLabel). */
+  vmLabel(tid: number): string {
+    return vmLabel(this.vmOf(tid));
+  }
+
+  /** A label for a host thread: `comm-tid (vCPU n of VM x)`. */
   label(tid: number): string {
     const t = this.byTid.get(tid);
-    if (!t) return `tid ${tid}`;
-    const g = this.guestOf(tid);
-    const v = t.vcpu >= 0 ? ` (vCPU ${t.vcpu}${g ? ` of ${g}` : ''})` : '';
-    return `${t.comm || '?'}-${tid}${v}`;
+    const v = t && t.vcpu >= 0 ? `vCPU ${t.vcpu} of ` : '';
+    return `${t?.comm || '?'}-${tid} (${v}VM ${this.vmLabel(tid)})`;
   }
 }

@@ -2,35 +2,17 @@
 /**
  * kvmtrace command line: commander wiring only. (The shebang caps V8's old space at 128 MB: the
  * streaming pipeline keeps ~25 MB live, and without a cap V8 lets garbage grow the heap far past
- * that before collecting it, so peak RSS would follow the input's size.) Each command lives in
- * `commands/<name>.ts` and exports `register(program)`; this file loads the one the command line
- * names (all of them for help), turns UserErrors into one sentence on stderr with a non-zero exit
- * code, and reports anything else as a bug.
+ * that before collecting it, so peak RSS would follow the input's size.) This file builds the
+ * program with the command the command line names (program.ts; all of them for help), runs it,
+ * turns UserErrors into one sentence on stderr with a non-zero exit code (usage errors are one line
+ * too, help.ts), and reports anything else as a bug.
  */
-import { Command } from 'commander';
 import { isUserError } from '../model/errors.js';
-import { commands } from './commands/index.js';
-import { VERSION } from '../model/version.js';
 import { removeTemporaryFiles } from '../export/atomic-writer.js';
 import { endOnSignals, onEarlyExit } from './exit.js';
-import { watchStdout, writeStdoutSync } from './stdout.js';
-
-/**
- * Builds the program. When `only` names a command, only that command's module is loaded (start-up
- * time and memory: `report` need not load the merge); otherwise every command is registered (help,
- * version, unknown commands).
- */
-export async function buildProgram(only?: string): Promise<Command> {
-  const program = new Command('kvmtrace')
-    .description("Put a KVM guest's trace and its host's trace on one timeline, exact to the TSC cycle.")
-    .version(VERSION)
-    .showHelpAfterError()
-    // Help and version text go through the same stdout as everything else (stdout.ts).
-    .configureOutput({ writeOut: (s) => writeStdoutSync(Buffer.from(s)) });
-  const one = commands.filter((c) => c.name === only);
-  for (const c of one.length ? one : commands) (await c.load()).register(program);
-  return program;
-}
+import { watchStdout } from './stdout.js';
+import { commanderExit } from './help.js';
+import { buildProgram } from './program.js';
 
 async function main(): Promise<void> {
   // A run that ends early (a signal, a failed stdout) leaves no temporary output file behind.
@@ -40,7 +22,9 @@ async function main(): Promise<void> {
   try {
     await (await buildProgram(process.argv[2])).parseAsync(process.argv);
   } catch (e) {
-    if (isUserError(e)) {
+    const usage = commanderExit(e);
+    if (usage !== undefined) process.exitCode = usage; // commander printed the help, the version or the one-line error
+    else if (isUserError(e)) {
       process.stderr.write(`kvmtrace: ${e.message}\n`);
       process.exitCode = 2;
     } else {

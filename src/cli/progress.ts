@@ -1,15 +1,15 @@
 /**
  * Progress on a TTY: a single rewritten stderr line with events done and the rate; silent when
- * stderr is not a terminal (pipes, CI).
+ * stderr is not a terminal (pipes, CI), and with -q.
  */
 export interface Progress {
   tick: (n: number) => void;
   done: () => void;
 }
 
-/** Starts a progress line labelled `what`. */
-export function progress(what: string): Progress {
-  const tty = process.stderr.isTTY === true;
+/** Starts a progress line labelled `what` (none when `quiet`). */
+export function progress(what: string, quiet = false): Progress {
+  const tty = process.stderr.isTTY === true && !quiet;
   const t0 = performance.now();
   let total = 0;
   let shown = false;

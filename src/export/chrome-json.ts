@@ -123,6 +123,8 @@ export class ChromeJsonExporter implements MergeConsumer {
   /** The timeline is known: writes the opening records. */
   async begin(tl: Timeline, plans: (GuestPlan | undefined)[]): Promise<void> {
     this.tl = tl;
+    // ts 0 is the timeline's time 0 (merge.ts Timeline.zero), as in the text and the view; otherData.zeroHostTsc states it.
+    this.zero = tl.zero;
     for (const p of plans) if (p) for (const v of p.vcpus.values()) if (v.tid !== undefined) this.vcpuTids.set(v.tid, v.vcpu);
     this.flows = this.opts.flows?.(tl, plans, this.index);
     await this.out.write(this.head());

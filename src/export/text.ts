@@ -1,13 +1,14 @@
 /**
  * The merged timeline as text: one line per event —
  * `HOST_TSC  +SECONDS  MACHINE  [CPU]  TASK-PID  EVENT: FIELDS`.
- * HOST_TSC is the absolute host TSC (exact); +SECONDS is the time since the first event, as in
- * the Chrome JSON (ns precision; cycles when the TSC frequency is unknown).
+ * HOST_TSC is the absolute host TSC (exact); +SECONDS is the time since the timeline's time 0, the
+ * merge's first event (merge.ts Timeline.zero, which the Chrome JSON and the view count from too),
+ * to the ns (cycles when the TSC frequency is unknown). The header says where time 0 is.
  */
 import { cyclesToNs } from '../model/units.js';
 import { TsBase } from '../model/exact.js';
 import type { MergedBatch } from '../merge/merged-event.js';
-import type { Timeline } from '../merge/merge.js';
+import { zeroHostTsc, type Timeline } from '../merge/merge.js';
 import type { MergeConsumer } from '../merge/consumer.js';
 import { absDecimal } from './format-time.js';
 import type { AtomicWriter } from './atomic-writer.js';
@@ -16,8 +17,8 @@ import { FragmentTable, IdFragments } from './fragments.js';
 /** Formats merged events as text lines into its writer: a merge consumer (merge/consumer.ts). */
 export class TextExporter implements MergeConsumer {
   private base!: TsBase;
-  /** Timeline time of the first event written: the times printed are relative to it. */
-  private zero: number | undefined;
+  /** The timeline's time 0 (Timeline.zero): the times printed are relative to it. */
+  private zero = 0;
   private names: string[] = [];
   private width = 0;
 
@@ -32,7 +33,8 @@ export class TextExporter implements MergeConsumer {
     this.base = new TsBase(tl.base);
     this.width = Math.max(...tl.sources.map((s) => s.machine.length));
     this.names = tl.sources.map((s) => s.machine.padEnd(this.width));
-    await this.out.write(this.header());
+    this.zero = tl.zero;
+    await this.out.write(this.header(tl));
   }
 
   /** Writes one batch, then waits for the writer (back-pressure). */
@@ -50,10 +52,14 @@ export class TextExporter implements MergeConsumer {
     return this.tasks.find(src, cpu, pid, comm) ?? this.tasks.put(src, cpu, pid, comm, ` ${this.names[src]} [${String(cpu).padStart(3, '0')}] ${comm}-${pid} `);
   }
 
-  /** The header line naming the columns. */
-  private header(): string {
+  /** The header: where time 0 is, and the line naming the columns. */
+  private header(tl: Timeline): string {
     const rel = this.tscKhz ? '+SECONDS' : '+CYCLES';
-    return `# ${this.tscKhz === 1_000_000 ? 'HOST_NS' : 'HOST_TSC'} ${rel} ${'MACHINE'.padEnd(this.width)} [CPU] TASK-PID EVENT: FIELDS\n`;
+    const abs = this.tscKhz === 1_000_000 ? 'HOST_NS' : 'HOST_TSC';
+    return (
+      `# time 0 (${rel} 0) is the first event of the merge, at ${abs} ${zeroHostTsc(tl)}\n` +
+      `# ${abs} ${rel} ${'MACHINE'.padEnd(this.width)} [CPU] TASK-PID EVENT: FIELDS\n`
+    );
   }
 
   /** Writes one batch into `w` byte by byte (no string per line: see AtomicWriter.text). */
@@ -78,7 +84,6 @@ export class TextExporter implements MergeConsumer {
       } else if (h === 0) w.uint(l);
       else w.text(absDecimal(hi, lo, t));
       w.byte(32);
-      this.zero ??= t;
       const rel = t - this.zero;
       w.byte(43);
       if (khz) {

@@ -23,6 +23,7 @@ import { HostIndexBuilder } from './builder.js';
 import { HOST_KEEP_BYTES, RetainedHost } from './retain.js';
 import type { HostFile } from './where.js';
 import type { HostSkew } from './skew.js';
+import { groupVms, type HostVm, type KnownVm } from './vms.js';
 
 /** Which kind of guest-mode evidence the host trace has. */
 export type WindowKind = 'entry-exit' | 'kvm-run' | 'none';
@@ -83,6 +84,11 @@ export interface HostIndex {
   sync: Map<number, { pio: Float64Array; cpuid: Float64Array }>;
   /** Where each of those sync exits is (host/where.ts), in the same order. */
   syncWhere: Map<number, { pio: Float64Array; cpuid: Float64Array }>;
+  /**
+   * The VMs on the host and their vCPU threads (vms.ts): from the inputs' metadata and the TGID
+   * column. `guests` are filled in by the merge's plans (merge/session.ts).
+   */
+  vms: HostVm[];
   /** Per thread, kvm_pio counts by `in|out 0xPORT`. */
   pioPorts: Map<number, Map<string, number>>;
   /** Exit and userspace-exit reasons, by the id segments carry as their arg. */
@@ -107,6 +113,8 @@ export interface HostIndexOptions {
   diags: Diagnostics;
   /** Threads known to run vCPUs before the pass (metadata, GUEST option, --vcpu-thread). */
   vcpuTids?: Iterable<number>;
+  /** The VMs the inputs name before the pass (their threads are tracked too). */
+  vms?: KnownVm[];
   /** The merge's reorder window (events per source), so the order is the merge's. */
   window?: number;
 }
@@ -142,7 +150,8 @@ export async function indexHost(specs: SourceSpec[], o: HostIndexOptions & { kee
     // The merge reports events out of order; the index only follows its order.
     const quiet = new Diagnostics(false, 0);
     for await (const mb of mergeTimeline(sources, { diags: quiet, window: o.window, onTimeline: (tl) => void (timeline = tl) })) {
-      b ??= new HostIndexBuilder(hostTsc(sources[0].open.header.base!.value), o.vcpuTids ?? [], o.diags, specs.map((s) => s.file));
+      const wanted = [...(o.vcpuTids ?? []), ...(o.vms ?? []).flatMap((v) => [...v.vcpus.values()])];
+      b ??= new HostIndexBuilder(hostTsc(sources[0].open.header.base!.value), wanted, o.diags, specs.map((s) => s.file));
       b.feed(mb);
     }
   } finally {
@@ -155,7 +164,7 @@ export async function indexHost(specs: SourceSpec[], o: HostIndexOptions & { kee
   }
   const replay = kept.complete ? sources.map((s, i) => kept.replay(i, s.open)) : undefined;
   const files = sources.map((s) => ({ file: s.open.spec.file, format: s.open.format }));
-  return { index: finishIndex(b, unit, timeline ? reorderFailures(timeline) : [], files), replay };
+  return { index: finishIndex(b, unit, timeline ? reorderFailures(timeline) : [], files, o.vms ?? []), replay };
 }
 
 function fileSize(file: string): number {
@@ -167,7 +176,7 @@ function fileSize(file: string): number {
 }
 
 /** The index once every event is in: the trackers end, and the host's kind picks their segments. */
-function finishIndex(b: HostIndexBuilder | undefined, unit: HostIndex['unit'], lateFailures: string[], files: HostFile[]): HostIndex {
+function finishIndex(b: HostIndexBuilder | undefined, unit: HostIndex['unit'], lateFailures: string[], files: HostFile[], known: KnownVm[]): HostIndex {
   const counts = b?.counts ?? { kvmEntry: 0, kvmExit: 0, kvmFpu: 0, kvmPio: 0 };
   const kind = windowKindOf(counts);
   const threads = new Map<number, HostThread>();
@@ -208,6 +217,7 @@ function finishIndex(b: HostIndexBuilder | undefined, unit: HostIndex['unit'], l
     threads,
     sync,
     syncWhere,
+    vms: groupVms(known, threads.values()),
     pioPorts: b?.pioPorts ?? new Map(),
     names: b?.names ?? [],
     skew: b?.skew.done() ?? { edges: [] },

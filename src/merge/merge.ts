@@ -43,6 +43,17 @@ export interface Timeline {
   counts: SourceCounts[];
   /** Events held per source to restore order. */
   window: number;
+  /**
+   * Timeline time of the merge's first event: time 0 of every output that prints relative times
+   * (the text's +SECONDS, the Chrome JSON's `ts`, the view's axis). Known before the first batch is
+   * yielded (NaN until then); the one place that zero is decided.
+   */
+  zero: number;
+}
+
+/** The absolute host TSC (or the single source's clock value) of the timeline's time 0 (see {@link Timeline.zero}). */
+export function zeroHostTsc(tl: Timeline): HostTsc {
+  return hostTsc(tl.base + BigInt(tl.zero));
 }
 
 /**
@@ -90,7 +101,7 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
   const mappers: BlockMapper[] = [];
 
   const makeTimeline = (base: bigint): void => {
-    timeline = { base: hostTsc(base), sources, counts, window: W };
+    timeline = { base: hostTsc(base), sources, counts, window: W, zero: NaN };
     opts.onTimeline?.(timeline);
   };
 
@@ -137,6 +148,8 @@ export async function* mergeTimeline(sources: TimelineSource[], opts: MergeOptio
       if (bestT < lastOut[best]) late(counts[best], lastOut[best] - bestT, q.blk[h].line[q.row[h]]);
       else lastOut[best] = bestT;
       counts[best].events++;
+      // The first event out is the earliest of every source's head: time 0 of the outputs.
+      if (timeline!.zero !== timeline!.zero) timeline!.zero = bestT;
       const k = out.n++;
       out.t[k] = bestT;
       out.src[k] = best;

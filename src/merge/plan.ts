@@ -101,6 +101,8 @@ export function planGuest(host: SourceSpec, scan: Pick<HostIndex, 'tscWrites' | 
   const guestOpt = datHost?.guests.find((g) => datGuest?.traceId !== undefined && g.traceId === datGuest.traceId) ??
     (datHost?.guests.length === 1 && datGuest?.traceId === undefined ? datHost.guests[0] : undefined);
   const vmVcpus = vm ? vm.vcpus.map((c) => c.vcpu) : guestOpt ? [...guestOpt.vcpuToPid.keys()] : undefined;
+  const vmName = vm?.name ?? (guestOpt?.name || undefined);
+  checkGuestFitsVm(guest, host, vmName, vmVcpus, notes);
   const pairing = cpuPairing({
     bundle: guest.meta?.guest?.cpuToVcpu,
     sync: over.syncPairing,
@@ -208,6 +210,11 @@ export function planGuest(host: SourceSpec, scan: Pick<HostIndex, 'tscWrites' | 
     let p = vcpus.get(v);
     if (p) return p;
     p = build(v);
+    if (!p && vmVcpus && !vmVcpus.includes(v))
+      throw new UserError(
+        `guest ${guest.file} has events on a CPU that would run on vCPU ${v}, but VM ${vmName ?? '(unnamed)'} of ${host.file} has ${count(vmVcpus.length, 'vCPU')} (${vmVcpus.join(', ')}): ` +
+          'the guest trace does not look like this VM\'s — give the host and guest captured together',
+      );
     if (!p)
       throw new UserError(
         `no TSC offset is known for vCPU ${v} of guest ${guest.file}: capture with \`kvmtrace capture host\` (debugfs snapshots), record kvm_write_tsc_offset on the host, or give --tsc-offset`,
@@ -235,6 +242,27 @@ function fileOffers(
 }
 
 const hex = (v: bigint): string => '0x' + v.toString(16).toUpperCase();
+
+/** `1 vCPU`, `2 CPUs`. */
+const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+/**
+ * A guest with more CPUs than its VM has vCPUs is not that VM's guest (an unrelated bundle given
+ * by mistake): refused with what differs — the CPU counts, and the names when both are known. Names
+ * alone may differ (a guest's hostname need not be QEMU's -name): a note.
+ */
+function checkGuestFitsVm(guest: SourceSpec, host: SourceSpec, vmName: string | undefined, vmVcpus: number[] | undefined, notes: string[]): void {
+  const guestName = guest.meta?.guest?.vm ?? guest.meta?.name;
+  const namesDiffer = guestName !== undefined && vmName !== undefined && guestName !== vmName;
+  const names = namesDiffer ? `the names differ (the guest calls its VM "${guestName}", the host's VM is "${vmName}")` : '';
+  const cpus = guest.dat?.cpus || guest.meta?.cpus;
+  if (vmVcpus?.length && cpus && cpus > vmVcpus.length)
+    throw new UserError(
+      `${guest.file} does not look like the guest of VM ${vmName ?? '(unnamed)'} in ${host.file}: ${names ? names + ', and ' : ''}` +
+        `the guest has ${count(cpus, 'CPU')} where the VM has ${count(vmVcpus.length, 'vCPU')} — give the host and guest captured together`,
+    );
+  if (names) notes.push(`${names}; merging it as that VM's guest, which the validation below checks`);
+}
 
 /**
  * trace.dat files name their pair: a guest's TIME_SHIFT carries its peer's (the host's) TRACEID, and

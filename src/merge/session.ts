@@ -13,6 +13,7 @@ import { UserError } from '../model/errors.js';
 import { clockUnit, type TraceClock } from '../model/clock.js';
 import { clockSyncFor, describeClockSync } from './clock-sync.js';
 import { indexHost, type HostIndex, type WindowKind } from '../host/index.js';
+import { attachGuest, type KnownVm } from '../host/vms.js';
 import { KvmReplay } from '../kvm/replay.js';
 import { loadBundle } from './inputs.js';
 import { mergeTimeline, reorderFailures, type Timeline, type TimelineSource } from './merge.js';
@@ -171,14 +172,28 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
 /** A trace.dat buffer's name as the report gives it (the top-level buffer has none). */
 const bufferName = (name: string): string => (name === '' ? 'top' : `"${name}"`);
 
-/** Host threads known to run vCPUs before the host is read: bundle metadata, a trace.dat's GUEST option, --vcpu-thread. */
-function knownVcpuThreads(host: SourceSpec[], over: GuestOverrides): number[] {
-  const tids = new Set<number>(over.vcpuThreads?.values() ?? []);
+/** The VMs the inputs name before the host is read: bundle metadata, a trace.dat's GUEST option, --vcpu-thread. */
+function knownVms(host: SourceSpec[], over: GuestOverrides): KnownVm[] {
+  const vms: KnownVm[] = [];
   for (const s of host) {
-    for (const vm of s.meta?.vms ?? []) for (const c of vm.vcpus) tids.add(c.tid);
-    for (const g of s.dat?.options.guests ?? []) for (const t of g.vcpuToPid.values()) tids.add(t);
+    for (const vm of s.meta?.vms ?? []) vms.push({ name: vm.name, qemuPid: vm.qemuPid, vcpus: new Map(vm.vcpus.map((c) => [c.vcpu, c.tid])), from: 'host bundle' });
+    for (const g of s.dat?.options.guests ?? [])
+      vms.push({ name: g.name || undefined, id: '0x' + g.traceId.toString(16).toUpperCase(), vcpus: g.vcpuToPid, from: 'trace.dat GUEST option' });
   }
-  return [...tids];
+  if (over.vcpuThreads?.size) vms.push({ vcpus: over.vcpuThreads, from: '--vcpu-thread' });
+  return vms;
+}
+
+/**
+ * The host threads of the vCPUs a guest has, by its plan: those a fact names (debugfs, a GUEST
+ * option, --vcpu-thread), and those of its CPUs when its CPU count is known. (A thread the plan
+ * took from kvm_entry alone may be another VM's, seen running a vCPU of the same index.)
+ */
+function guestThreads(g: SourceSpec, plan: GuestPlan): number[] {
+  const cpus = g.dat?.cpus || g.meta?.cpus;
+  const own = new Set(cpus ? Array.from({ length: cpus }, (_, c) => plan.cpuToVcpu(c)) : []);
+  const stated = new Set(['debugfs (bundle)', 'trace.dat GUEST option', '--vcpu-thread']);
+  return [...plan.vcpus.values()].filter((v) => v.tid !== undefined && (own.has(v.vcpu) || stated.has(v.tidFrom))).map((v) => v.tid!);
 }
 
 /** The rest of {@link prepareMerge}: the host index, each guest's plan, the TSC frequency. */
@@ -196,13 +211,14 @@ async function planMerge(
   const hostStream = req.hostStream !== false;
   const indexDiags = new Diagnostics(req.strict ?? false);
   const indexed = host.length
-    ? await indexHost(host, { diags: indexDiags, vcpuTids: knownVcpuThreads(host, req.overrides), window: req.window, keep: hostStream ? req.hostKeepBytes : 0 })
+    ? await indexHost(host, { diags: indexDiags, vms: knownVms(host, req.overrides), window: req.window, keep: hostStream ? req.hostKeepBytes : 0 })
     : undefined;
   const index = indexed?.index;
   if (indexed && (!hostStream || indexed.replay)) diags.absorb(indexDiags);
   if (index && index.events === 0) notes.push(`the host trace ${host[0].file} has no events: nothing can be checked`);
   const guests: MergeGuest[] = [];
   for (const g of guestGroups) if (host.length) guests.push({ specs: g, plan: await planOne(req, host, index!, g, diags) });
+  for (const g of guests) if (g.plan) attachGuest(index!.vms, g.specs[0].machine, guestThreads(g.specs[0], g.plan));
   const guestOnly = !host.length ? guestGroups : [];
   const metaKhz = host[0]?.meta?.tscKhz ?? guestGroups.flat().find((s) => s.meta?.tscKhz)?.meta?.tscKhz;
   // trace-cmd's TSC2NSEC: ns = (tsc × mult) >> shift, so the TSC runs at 10^6 · 2^shift / mult kHz.

@@ -80,22 +80,25 @@ function renderRows(ix: TimelineIndex, st: ViewState, size: ScreenSize): string[
   const ns = (t: number): number => toNs(t, ix.tscKhz);
   const out: string[] = [];
 
-  // Title.
-  const title = `kvmtrace view — ${ix.lanes.length} lane(s), ${ix.events.toLocaleString('en-US')} events — window ${fmtTime(ns(st.t0), magnitude(ix, st), ns(dt), cyc)} + ${fmtDuration(ns(st.span), cyc)}`;
+  // Title: what is shown, and where time 0 is.
+  const vm = ix.vm !== undefined ? ` of VM ${ix.vm}` : '';
+  const zero = ix.zeroHostTsc !== undefined ? ` — 0 = first event, ${ix.tscKhz === 1_000_000 ? 'host ns' : 'host TSC'} ${ix.zeroHostTsc}` : '';
+  const title = `kvmtrace view — ${ix.lanes.length} lane(s)${vm}, ${ix.events.toLocaleString('en-US')} events — window ${fmtTime(ns(st.t0 - ix.zero), magnitude(ix, st), ns(dt), cyc)} + ${fmtDuration(ns(st.span), cyc)}${zero}`;
   out.push(color ? CSI + '1m' + clip(title, cols) + CSI + '0m' : clip(title, cols));
 
   // Axis labels and ticks.
   const labels = new Row(cols);
   const ticks = new Row(cols);
-  labels.put(0, clip(cyc ? 'time (cycles)' : 'time since start', L.labelW - 1), SGR.axis);
+  labels.put(0, clip(cyc ? 'cycles since 1st event' : 'since first event', L.labelW - 1), SGR.axis);
   ticks.put(0, ''.padEnd(L.labelW - 1) + '+', SGR.axis);
   for (let c = 0; c < L.plotW; c++) ticks.put(L.labelW + c, '-', SGR.axis);
   const stepNs = niceStep(ns(dt) * 14);
   const magnitudeNs = Math.max(magnitude(ix, st), stepNs);
   const step = cyc ? stepNs : (stepNs * ix.tscKhz!) / 1e6;
   let lastEnd = -1;
-  for (let k = Math.ceil(st.t0 / step); k * step < st.t0 + st.span; k++) {
-    const col = Math.round((k * step - st.t0) / dt);
+  // Ticks at whole steps from time 0.
+  for (let k = Math.ceil((st.t0 - ix.zero) / step); ix.zero + k * step < st.t0 + st.span; k++) {
+    const col = Math.round((ix.zero + k * step - st.t0) / dt);
     if (col < 0 || col >= L.plotW) continue;
     ticks.put(L.labelW + col, '|', SGR.axis);
     const text = fmtTime(k * stepNs, magnitudeNs, stepNs, cyc);
@@ -132,11 +135,11 @@ function renderRows(ix: TimelineIndex, st: ViewState, size: ScreenSize): string[
 }
 
 /**
- * The size of the times on screen, in ns: times are printed in its unit (191.7648 s, not
- * 191764800 µs), with as many decimals as the zoom needs.
+ * The size of the times on screen (since time 0), in ns: times are printed in its unit (191.7648 s,
+ * not 191764800 µs), with as many decimals as the zoom needs.
  */
 function magnitude(ix: TimelineIndex, st: ViewState): number {
-  return Math.max(Math.abs(toNs(st.t0, ix.tscKhz)), Math.abs(toNs(st.t0 + st.span, ix.tscKhz)), 1);
+  return Math.max(Math.abs(toNs(st.t0 - ix.zero, ix.tscKhz)), Math.abs(toNs(st.t0 + st.span - ix.zero, ix.tscKhz)), 1);
 }
 
 /** Fills a lane row's plot columns. */
@@ -208,7 +211,7 @@ export function statusText(ix: TimelineIndex, st: ViewState, dt: number): string
   const cyc = !ix.tscKhz;
   const ns = (t: number): number => toNs(t, ix.tscKhz);
   const mag = magnitude(ix, st);
-  const at = (t: number, res: number): string => fmtTime(ns(t), mag, res, cyc);
+  const at = (t: number, res: number): string => fmtTime(ns(t - ix.zero), mag, res, cyc);
   let s = (st.message ? st.message + ' | ' : '') + `@ ${at(st.cursor, ns(dt) / 10)} | `;
   // A marker in the cursor's column on any lane (what `m` jumps to), first: it is what was asked for.
   for (const l of ix.lanes) {

@@ -85,16 +85,29 @@ export function initialState(ix: TimelineIndex): ViewState {
   return { t0: a, span: Math.max(1, b - a), cursor: a, lane: 0, laneTop: 0, message: '' };
 }
 
+/** The state with the cursor at `sinceZero` cycles after time 0 (`--at`), the window centred on it but not before time 0. */
+export function cursorAt(ix: TimelineIndex, st: ViewState, sinceZero: number): ViewState {
+  const cursor = ix.zero + sinceZero;
+  return { ...st, cursor, t0: Math.max(ix.zero, cursor - st.span / 2) };
+}
+
 /** Cycles per column. */
 export function cyclesPerCol(st: ViewState, size: ScreenSize): number {
   return st.span / layout(size).plotW;
 }
 
+/**
+ * The state made consistent: a span of at least a cycle per column and at most twice the trace,
+ * the cursor within the trace (from time 0 to its last event) and on screen, the window never
+ * before time 0 (nothing is there), the selected lane on screen.
+ */
 function ensureVisible(st: ViewState, size: ScreenSize, ix: TimelineIndex): ViewState {
   const s = { ...st };
   const full = Math.max(1, ix.last - ix.first);
   s.span = Math.min(Math.max(s.span, layout(size).plotW), full * 2);
+  s.cursor = Math.min(Math.max(s.cursor, ix.zero), Math.max(ix.zero, ix.last));
   if (s.cursor < s.t0 || s.cursor >= s.t0 + s.span) s.t0 = s.cursor - s.span / 2;
+  s.t0 = Math.max(s.t0, ix.zero);
   const rows = layout(size).laneRows;
   s.lane = Math.max(0, Math.min(s.lane, ix.lanes.length - 1));
   if (s.lane < s.laneTop) s.laneTop = s.lane;

@@ -6,17 +6,22 @@
  *   KVM_RUN switched out, switch-in not traced, and the time in user space named by
  *   kvm_userspace_exit; host lanes end where the host trace ends;
  * - one lane per guest CPU: the running task (sched_switch), idle left empty; markers as points.
+ * Host lanes are named after their VM (host/vms.ts), guest lanes after their machine; with a VM
+ * selected (`--vm`), only its lanes are built. Times on screen count from the timeline's time 0
+ * (merge.ts Timeline.zero), as in the text and the JSON.
  * Everything is typed arrays in {@link IntervalLane}s; nothing keeps events. Memory is bounded by
  * lanes × the per-lane cap (default 1 Mi intervals ≈ 20 MiB) plus the string table.
  */
 import type { MergedBatch, MergedEvent } from '../merge/merged-event.js';
 import type { MergeConsumer } from '../merge/consumer.js';
-import type { Timeline } from '../merge/merge.js';
+import { zeroHostTsc, type Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
 import type { HostIndex, WindowKind } from '../host/index.js';
 import { fieldsOf, isMarkerEvent } from '../parsers/event-fields.js';
 import { EXIT, GUEST, NOT_TRACED, PREEMPTED, USERSPACE } from '../kvm/states.js';
 import { DEFAULT_LANE_CAP, IntervalLane } from './lanes.js';
+import { vmLabel, vmOf } from '../host/vms.js';
+import type { VmSelection } from '../analysis/vm-select.js';
 
 /** Kind codes shared by all lanes (index into {@link TimelineIndex.names}). */
 export const GUEST_MODE = 0;
@@ -34,6 +39,12 @@ export class TimelineIndex {
   readonly classes: ('guest' | 'host' | 'off' | 'unknown' | 'task' | 'marker')[] = ['guest', 'off', 'unknown'];
   first = Infinity;
   last = -Infinity;
+  /** Timeline time of time 0 on screen: the merge's first event (Timeline.zero). */
+  zero = 0;
+  /** Its absolute host TSC, for the screen to state (undefined until the timeline is known). */
+  zeroHostTsc: bigint | undefined;
+  /** The VM the lanes are limited to (`--vm`), by its label. */
+  vm: string | undefined;
   events = 0;
   private readonly codes = new Map<string, number>();
 
@@ -79,12 +90,17 @@ export class IndexBuilder implements MergeConsumer {
     tscKhz: number | undefined,
     private readonly host: HostIndex | undefined,
     private readonly cap = DEFAULT_LANE_CAP,
+    /** Only this VM's lanes (`--vm`). */
+    private readonly only?: VmSelection,
   ) {
     this.index = new TimelineIndex(tscKhz, host?.kind ?? 'none');
+    if (only) this.index.vm = vmLabel(only.vm);
   }
 
-  /** The sources, and the vCPU threads the plans name. */
+  /** The sources, the vCPU threads the plans name, and time 0. */
   begin(tl: Timeline, plans: (GuestPlan | undefined)[]): void {
+    this.index.zero = tl.zero;
+    this.index.zeroHostTsc = zeroHostTsc(tl);
     this.isGuestSrc = tl.sources.map((s) => s.role === 'guest');
     this.machines = tl.sources.map((s) => s.machine);
     plans.forEach((p, i) => {
@@ -98,7 +114,7 @@ export class IndexBuilder implements MergeConsumer {
     if (!l) {
       const seen = this.host?.threads.get(tid)?.vcpu ?? -1;
       const v = seen >= 0 ? seen : (this.vcpuOfTid.get(tid)?.vcpu ?? -1);
-      const label = (v >= 0 ? `vCPU ${v} ` : '') + `${tid} ${comm}`;
+      const label = `${vmLabel(this.host && vmOf(this.host.vms, tid))} ` + (v >= 0 ? `vCPU ${v} ` : '') + `${tid} ${comm}`;
       l = new IntervalLane(label, 'vcpu', (v >= 0 ? v : 999) * 1e7 + tid, this.cap);
       this.laneTid.set(l, tid);
       this.hostLanes.set(tid, l);
@@ -132,7 +148,7 @@ export class IndexBuilder implements MergeConsumer {
       if (m.t > ix.last) ix.last = m.t;
       if (tr) for (; ti < tr.n && tr.row[ti] === k; ti++) this.segment(m, tr.tid[ti], tr.state[ti], tr.arg[ti]);
       const ev = m.ev;
-      if (!this.isGuestSrc[m.src]) continue;
+      if (!this.isGuestSrc[m.src] || (this.only && !this.only.guest(this.machines[m.src]))) continue;
       if (m.vcpu >= 0 && this.guestVcpusSeen.size < 4096) this.guestVcpusSeen.add(this.machines[m.src] + ':' + m.vcpu);
       const f = fieldsOf(mb.blk[k], mb.row[k]);
       if (f?.kind === 'sched_switch') {
@@ -156,7 +172,7 @@ export class IndexBuilder implements MergeConsumer {
       : -1;
     let l = this.hostLanes.get(tid);
     if (!l) {
-      if (code < 0) return;
+      if (code < 0 || (this.only && !this.only.hostThread(tid))) return;
       l = this.hostLane(tid, m.ev.pid === tid ? m.ev.comm : (this.host!.comms.get(tid) ?? '?'));
     }
     const prev = this.laneState.get(l);
@@ -175,7 +191,6 @@ export class IndexBuilder implements MergeConsumer {
       // This merge's guests' vCPU threads first, then other threads (other VMs on the host).
       const own = tid !== undefined ? this.vcpuOfTid.get(tid) : undefined;
       if (tid !== undefined && !(own && this.guestVcpusSeen.has(own.guest + ':' + own.vcpu))) l.order += 1e13;
-      if (own && this.guestVcpusSeen.has(own.guest + ':' + own.vcpu)) l.label += ` (${own.guest})`;
     }
     ix.lanes.sort((a, b) => a.order - b.order);
     if (!Number.isFinite(ix.first)) ix.first = ix.last = 0;

@@ -32,22 +32,24 @@ export function overheadTable(r: OverheadReport): string {
 
 /** Registers `kvmtrace bench overhead`. */
 export function register(program: Command): void {
-  const bench = program.command('bench').description('Benchmarks of this machine');
+  const bench = program.command('bench').summary('benchmarks of this machine').description('Benchmarks of this machine.');
   bench
     .command('overhead')
-    .description('Cost per event of a trace_marker write and of uprobes (native/probench), in a tracefs instance of its own')
+    .summary('cost per event of a trace_marker write and of uprobes (root)')
+    .description('Measure the cost per event of a trace_marker write and of uprobes (native/probench), in a tracefs instance of its own (as root).')
     .option('-n, --iterations <n>', 'calls per round', '100000')
     .option('-r, --rounds <n>', 'rounds per measurement (median and best are shown)', '7')
-    .action(async (o: { iterations: string; rounds: string }) => {
+    .option('-q, --quiet', 'print only the table and warnings (no steps)')
+    .action(async (o: { iterations: string; rounds: string; quiet?: boolean }) => {
       const iterations = Number(o.iterations);
       const rounds = Number(o.rounds);
       if (!Number.isSafeInteger(iterations) || iterations < 1) throw new UserError(`--iterations ${o.iterations}: expected a positive integer`);
       if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > 101) throw new UserError(`--rounds ${o.rounds}: expected 1 to 101`);
-      const r = await runOverheadBench({ iterations, rounds, step: (s) => process.stderr.write(`kvmtrace: ${s}…\n`) });
+      const r = await runOverheadBench({ iterations, rounds, step: o.quiet ? () => undefined : (s) => void process.stderr.write(`kvmtrace: ${s}…\n`) });
       process.stdout.write(overheadTable(r));
       for (const x of r.recorded) {
         if (x.events !== x.calls) process.stderr.write(`warning: ${x.mode}: ${x.calls} calls but ${x.events} events recorded in the instance\n`);
       }
-      process.stderr.write(`kvmtrace: uprobes used and removed again: ${r.uprobes.join(' | ')}\n`);
+      if (!o.quiet) process.stderr.write(`kvmtrace: uprobes used and removed again: ${r.uprobes.join(' | ')}\n`);
     });
 }

@@ -6,14 +6,14 @@
  * (EXACT, BOUNDED (± N ns), FAILED). Exit 0 for EXACT and BOUNDED, 1 for FAILED, 2 for inputs that
  * cannot be merged (not a pair, no evidence).
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { UserError } from '../../model/errors.js';
 import { prepareMerge, runMerge } from '../../merge/session.js';
 import { clockCheck } from '../../merge/estimate/verdict.js';
 import { crossCheck } from '../../merge/estimate/for-plan.js';
 import { clockCheckJson, clockCheckText } from '../../export/validation-report.js';
-import { mergeInputOptions, mergeRequest, type MergeFlags } from './merge.js';
+import { mergeInputOptions, mergeRequest, QUIET_FLAG, type MergeFlags } from './merge.js';
 import { progress } from '../progress.js';
 import { DEFAULT_LISTED } from '../../merge/validate.js';
 
@@ -39,7 +39,8 @@ export function register(program: Command): void {
     .option('--json', 'print the check as JSON on stdout (offsets as exact decimal strings)')
     .option('--no-cross-check', 'do not set stated offsets against an estimate from the traces alone (saves a pass over each guest)')
     .option('--violations [n]', `list each guest event outside its windows, and each not checkable, with the rule that judged it and the host events at the nearest windows' edges: the first N per vCPU (default ${DEFAULT_LISTED}; --json always has them)`)
-    .action(async (hostArg: string, guestArgs: string[], o: MergeFlags & { json?: boolean; crossCheck?: boolean; violations?: string | true }) => {
+    .option(...QUIET_FLAG)
+    .action(async (hostArg: string, guestArgs: string[], o: MergeFlags & { json?: boolean; crossCheck?: boolean; violations?: string | true; quiet?: boolean }) => {
       if (o.host?.length || o.guest?.length) throw new UserError('check takes HOST and GUEST as arguments, not --host/--guest');
       let args = [hostArg, ...guestArgs];
       let n = o.violations;
@@ -48,35 +49,21 @@ export function register(program: Command): void {
       if (listEvents !== undefined && !(Number.isSafeInteger(listEvents) && listEvents >= 0))
         throw new UserError(`--violations ${n}: expected how many events to list per vCPU (an integer ≥ 0)`);
       if (args.length < 2) throw new UserError('check needs a host and at least one guest: give HOST GUEST…');
-      const isDir = (p: string): boolean => {
-        try {
-          return statSync(p).isDirectory();
-        } catch {
-          throw new UserError(`${p}: no such file or folder`);
-        }
-      };
-      const bundles: string[] = [];
-      const flags: MergeFlags = { ...o, host: [], guest: [] };
-      for (const [i, a] of args.entries()) {
-        if (isDir(a)) bundles.push(a);
-        else if (i === 0) flags.host!.push(a);
-        else flags.guest!.push(a);
-      }
       // Validation reads the host index alone: the host is read once, for the index.
-      const prepared = await prepareMerge({ ...mergeRequest(bundles, flags), hostStream: false, listEvents });
+      const prepared = await prepareMerge({ ...mergeRequest(args, o), hostStream: false, listEvents });
       if (!prepared.guests.some((g) => g.plan)) throw new UserError('check needs a host and at least one guest');
-      const prog = progress('checking');
+      const prog = progress('checking', o.quiet);
       const run = await runMerge(prepared, [{ batch: (b) => prog.tick(b.n) }]);
       prog.done();
       const c = clockCheck(prepared, run.result);
       // Every stated mapping against what the traces alone allow (a second pass over the guest).
       if (o.crossCheck !== false) await crossCheck(prepared, c);
       if (prepared.diags.count) process.stderr.write(prepared.diags.summary(10) + '\n');
-      for (const n of prepared.notes) process.stderr.write(`note: ${n}\n`);
+      if (!o.quiet) for (const n of prepared.notes) process.stderr.write(`note: ${n}\n`);
       for (const g of c.guests) for (const x of g.warnings) process.stderr.write(`warning: ${g.name}: ${x}\n`);
       if (o.json) process.stdout.write(clockCheckJson(c));
       else {
-        for (const g of c.guests) for (const n of g.notes) process.stdout.write(`note: ${g.name}: ${n}\n`);
+        if (!o.quiet) for (const g of c.guests) for (const n of g.notes) process.stdout.write(`note: ${g.name}: ${n}\n`);
         process.stdout.write(clockCheckText(c, { violations: n !== undefined }));
         for (const f of c.failures) process.stdout.write(`  ✗ ${f}\n`);
       }

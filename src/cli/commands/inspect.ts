@@ -11,7 +11,11 @@ import { recordInspectTree } from '../../capture/inspect/record.js';
 export function register(program: Command): void {
   program
     .command('inspect')
-    .description("Report a guest's clocksource, TSC flags, kvm-clock and virtio devices (feature bits, virtio-blk write cache)")
+    .summary("report a guest's clocksource, TSC flags, kvm-clock and virtio devices")
+    .description(
+      "Report what decides whether a guest's timestamps can be trusted (its clocksource, TSC flags and kvm-clock) and how " +
+        'its virtio devices behave (feature bits, virtio-blk write cache). Run it in the guest.',
+    )
     .option('--root <dir>', 'read /proc and /sys under this folder (a recorded tree) instead of /', '/')
     .option('--json', 'print JSON instead of text')
     .option('--record <dir>', 'also copy the files read into DIR (a new folder), for a bundle or a test fixture')

@@ -1,6 +1,7 @@
 /**
  * `kvmtrace merge`: bundles or bare files → one validated timeline (Chrome JSON and/or text).
  */
+import { statSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { UserError } from '../../model/errors.js';
 import { checkTid, checkTscKhz, checkTscOffset, checkTscScaling, checkVcpu } from '../../model/mapping-values.js';
@@ -21,9 +22,9 @@ export interface MergeFlags {
   hostClock?: string;
   guestClock?: string;
   guestName?: string;
-  tscOffset: string[];
+  tscOffset?: string[];
   tscScaling?: string;
-  vcpuThread: string[];
+  vcpuThread?: string[];
   tscKhz?: string;
   strict?: boolean;
   fileOffsets?: boolean;
@@ -41,8 +42,29 @@ function setOnce<K, V>(m: Map<K, V>, key: K, v: V, flag: string, what: string): 
   m.set(key, v);
 }
 
-/** Turns the flags into a merge request (bigints for offsets; clear errors for bad or conflicting values). */
-export function mergeRequest(bundles: string[], o: MergeFlags): MergeRequest {
+/**
+ * Sorts the command's arguments into bundles and files, as `check` always did: a folder is a
+ * bundle (its meta.json says host or guest); a file given first is the host's trace unless --host
+ * names one, and any other file is a guest's.
+ */
+export function positionalInputs(args: string[], o: MergeFlags): { bundles: string[]; hostFiles: string[]; guestFiles: string[] } {
+  const out = { bundles: [] as string[], hostFiles: [...(o.host ?? [])], guestFiles: [...(o.guest ?? [])] };
+  for (const [i, a] of args.entries()) {
+    let dir: boolean;
+    try {
+      dir = statSync(a).isDirectory();
+    } catch {
+      throw new UserError(`${a}: no such file or folder`);
+    }
+    if (dir) out.bundles.push(a);
+    else if (i === 0 && !o.host?.length) out.hostFiles.push(a);
+    else out.guestFiles.push(a);
+  }
+  return out;
+}
+
+/** Turns the arguments (bundle folders, trace files) and flags into a merge request (bigints for offsets; clear errors for bad or conflicting values). */
+export function mergeRequest(args: string[], o: MergeFlags): MergeRequest {
   const over: GuestOverrides = {};
   const offsets = new Map<number | 'all', bigint>();
   for (const t of o.tscOffset ?? []) {
@@ -80,9 +102,7 @@ export function mergeRequest(bundles: string[], o: MergeFlags): MergeRequest {
     need(checkTscKhz(tscKhz), '--tsc-khz', o.tscKhz);
   }
   return {
-    bundles,
-    hostFiles: o.host ?? [],
-    guestFiles: o.guest ?? [],
+    ...positionalInputs(args, o),
     hostClock: clockFlag(o.hostClock, '--host-clock'),
     guestClock: clockFlag(o.guestClock, '--guest-clock'),
     guestName: o.guestName,
@@ -92,21 +112,27 @@ export function mergeRequest(bundles: string[], o: MergeFlags): MergeRequest {
   };
 }
 
+/** The arguments of every merge-like command, for its help. */
+export const INPUTS_HELP = 'trace files or capture bundle folders: the host first, then any number of guests (a bundle says which it is)';
+
 /** Adds the input flags of a merge to a command. */
 export function mergeInputOptions(c: Command): Command {
   return c
-    .addOption(new Option('--host <file>', 'host trace file (bare file instead of a bundle)').argParser(collect).default([], 'none'))
-    .addOption(new Option('--guest <file>', 'guest trace file (repeatable)').argParser(collect).default([], 'none'))
-    .option('--host-clock <clock>', 'trace clock of --host files (default: read from the data, and said so)')
-    .option('--guest-clock <clock>', 'trace clock of --guest files')
-    .option('--guest-name <name>', 'machine name of --guest files')
-    .addOption(new Option('--tsc-offset <n>', 'guest TSC offset (signed), or VCPU=OFFSET; repeatable').argParser(collect).default([], 'none'))
+    .option('--host <file>', 'host trace file (instead of a first argument)', collect)
+    .option('--guest <file>', 'guest trace file; repeatable', collect)
+    .option('--host-clock <clock>', 'trace clock of the host file (default: read from the data, and said so)')
+    .option('--guest-clock <clock>', 'trace clock of the guest files')
+    .option('--guest-name <name>', 'machine name of the guest files (default: from the host trace.dat, else guest)')
+    .option('--tsc-offset <n>', "guest TSC offset (signed: guest TSC = host TSC + n), or VCPU=OFFSET; repeatable (not trace-cmd's --ts-offset)", collect)
     .option('--tsc-scaling <ratio[/frac]>', 'TSC scaling ratio and fraction bits (48 Intel, 32 AMD)')
-    .addOption(new Option('--vcpu-thread <v=tid>', 'host thread of a vCPU; repeatable').argParser(collect).default([], 'none'))
+    .option('--vcpu-thread <v=tid>', 'host thread of a vCPU; repeatable', collect)
     .option('--tsc-khz <khz>', 'TSC frequency in kHz')
-    .option('--no-file-offsets', "ignore the clock mapping and pairing ids written in trace.dat files (TIME_SHIFT, GUEST, TRACEID)")
+    .option('--no-file-offsets', 'ignore the clock mapping and pairing ids written in trace.dat files (TIME_SHIFT, GUEST, TRACEID)')
     .option('--strict', 'stop at the first unparsable line');
 }
+
+/** The quiet flag of every command that prints a report. */
+export const QUIET_FLAG = ['-q, --quiet', 'print only warnings and failures on stderr (no notes, no progress)'] as const;
 
 /** Registers `kvmtrace merge`. */
 export function register(program: Command): void {
@@ -115,28 +141,32 @@ export function register(program: Command): void {
       .command('merge')
       .summary('merge host and guest traces into one validated timeline')
       .description(
-        'Merge a host trace and guest traces onto one timeline in host TSC cycles, validate the mapping ' +
-          '(every guest event must fall inside a guest-mode window of its vCPU), and write Chrome trace ' +
-          'JSON or a Perfetto trace (.pftrace; both open in Perfetto UI) and/or a text timeline. Give bundle folders written by `kvmtrace capture`, ' +
-          'or bare files with --host/--guest and the mapping flags. Inputs: ftrace text, trace.dat, systemtap output.',
+        'Merge a host trace and guest traces onto one timeline in host TSC cycles, validate the mapping (every guest ' +
+          'event must fall inside a guest-mode window of its vCPU), and write Chrome trace JSON or a Perfetto trace ' +
+          '(.pftrace; both open in Perfetto UI) and/or a text timeline. Give bundle folders written by `kvmtrace capture`, ' +
+          'or trace files (the host first) and the mapping flags. Inputs: ftrace text, trace.dat, systemtap output. ' +
+          "Times in the text and the JSON count from the merge's first event (its host TSC is stated in each).",
       )
-      .argument('[bundles...]', 'capture bundle folders (one host, any number of guests)'),
+      .argument('[inputs...]', INPUTS_HELP),
   )
     .option('-o, --output <file>', 'write Chrome trace event JSON, or a Perfetto trace when FILE ends in .pftrace')
     .addOption(new Option('--format <format>', 'format of -o (default: from the extension)').choices(['json', 'perfetto']))
     .option('--text <file>', 'write the text timeline (- for stdout; the default when no output is given)')
     .option('--summary <file.json>', 'write the validation summary as JSON')
     .option('--check', 'exit with status 1 when validation fails (a timeline out of time order always exits 1)')
-    .option('-q, --quiet', 'print only failures')
-    .option('--flows <from:to>', 'in the JSON, draw flow arrows from each FROM event to the TO event it pairs with (same vCPU; see kvmtrace latency --help for the matcher syntax), e.g. guest:marker~kvmsync:host:kvm_pio')
-    .action(async (bundles: string[], o: MergeFlags & { output?: string; format?: string; text?: string; summary?: string; check?: boolean; quiet?: boolean; flows?: string }) => {
+    .option(QUIET_FLAG[0], 'print only failures')
+    .option(
+      '--flows <from:to>',
+      'in the JSON, draw flow arrows from each FROM event to the TO event it pairs with (same vCPU; see kvmtrace latency --help for the matcher syntax), e.g. guest:marker~kvmsync:host:kvm_pio',
+    )
+    .action(async (inputs: string[], o: MergeFlags & { output?: string; format?: string; text?: string; summary?: string; check?: boolean; quiet?: boolean; flows?: string }) => {
       if (o.flows && !o.output) throw new UserError('--flows draws arrows in the trace: give -o FILE.json or -o FILE.pftrace');
       const perfetto = o.format === 'perfetto' || (o.format === undefined && /\.pftrace$/i.test(o.output ?? ''));
       const flows = o.flows ? flowHook(o.flows) : undefined;
-      const req = mergeRequest(bundles, o);
+      const req = mergeRequest(inputs, o);
       const prepared = await prepareMerge(req);
       const text = o.text ?? (o.output ? undefined : '-');
-      const prog = progress('merging');
+      const prog = progress('merging', o.quiet);
       const out = perfetto ? { perfetto: o.output } : { json: o.output };
       const report = await exportMerge(prepared, { ...out, text, summary: o.summary, flows: flows?.make, onProgress: prog.tick });
       prog.done();

@@ -51,11 +51,16 @@ async function writeOut(path: string, text: string): Promise<void> {
 export function register(program: Command): void {
   const stap = program
     .command('stap')
-    .description('The classic method: zero the guest TSC offset with systemtap, stamp events with get_cycles()');
+    .summary('the classic method: zero the guest TSC offset with systemtap, stamp events with get_cycles()')
+    .description(
+      'The classic method: make KVM write TSC offset 0 for guests started meanwhile (a guru-mode systemtap script), and ' +
+        'stamp events with get_cycles() on both sides.',
+    );
 
   stap
     .command('generate')
-    .description('Print the TSC-offset script for the running (or named) kernel and vendor, or a stamp script, with the tapset inlined')
+    .summary('print the TSC-offset script for this kernel, or a stamp script')
+    .description('Print the TSC-offset script for the running (or named) kernel and vendor, or a stamp script, with the tapset inlined.')
     .option('--kernel <release>', 'kernel release to pick for (default: the running one, cross-checked with /proc/kallsyms and tracefs)')
     .option('--vendor <intel|amd>', 'CPU vendor, for kernels before 4.9 (default: /proc/cpuinfo)')
     .option('--stamp <name>', `a get_cycles() stamp script instead: ${Object.keys(STAMP_SCRIPTS).join(', ')}`)
@@ -78,7 +83,8 @@ export function register(program: Command): void {
 
   stap
     .command('run')
-    .description('Run the TSC-offset script (systemtap guru mode) until Ctrl-C; start the guest after it is armed')
+    .summary('run the TSC-offset script (systemtap guru mode) until Ctrl-C')
+    .description('Run the TSC-offset script (systemtap guru mode) until Ctrl-C; start the guest after it is armed.')
     .option('--guru', 'consent: let systemtap change the argument of a KVM function in the running kernel')
     .option('--kernel <release>', 'pick the script for this release instead of the running one')
     .option('--vendor <intel|amd>', 'CPU vendor, for kernels before 4.9')
