@@ -34,20 +34,20 @@ describe.skipIf(externalMissing)('docA: a host with two VMs', () => {
     expect(all.status).toBe(0);
     const rows = (JSON.parse(all.stdout) as { vcpus: { tid: number; vm: string; exits: number }[] }).vcpus;
     expect(new Set(rows.map((r) => r.tid))).toEqual(new Set(entries().keys()));
-    expect(rows.find((r) => r.tid === 483882)?.vm).toBe('guest');
+    expect(rows.find((r) => r.tid === 483882)?.vm).toBe('Salamander4');
     for (const r of rows.filter((x) => x.tid !== 483882)) expect(r.vm).toBe('?');
-    expect(all.stderr).toMatch(/note: the host trace has vCPU threads of more than one VM: VM guest \(vCPU thread 483882\); vCPU threads 453724, 453725 of no VM the inputs name; .*--vm NAME\|PID picks one/);
+    expect(all.stderr).toMatch(/note: the host trace has vCPU threads of more than one VM: VM Salamander4 \(vCPU thread 483882\); vCPU threads 453724, 453725 of no VM the inputs name; .*--vm NAME\|PID picks one/);
     // The text table has a VM column; -q drops the note.
     const text = kvmtrace(['exits', host, guest, '-q']);
     expect(text.stdout).toMatch(/^VM +VCPU THREAD +EXITS/m);
-    expect(text.stdout).toMatch(/^guest +qemu-system-x86-483882 vCPU 0 /m);
+    expect(text.stdout).toMatch(/^Salamander4 +qemu-system-x86-483882 vCPU 0 /m);
     expect(text.stdout).toMatch(/^\? +CPU 0\/KVM-453724 vCPU 0 /m);
     expect(text.stderr).toBe('');
 
-    const one = kvmtrace(['exits', host, guest, '--vm', 'guest', '--json']);
+    const one = kvmtrace(['exits', host, guest, '--vm', 'Salamander4', '--json']);
     expect(one.status).toBe(0);
     const r1 = JSON.parse(one.stdout) as { vm: string; vcpus: { tid: number; exits: number }[]; total: { count: number } };
-    expect(r1.vm).toBe('guest');
+    expect(r1.vm).toBe('Salamander4');
     expect(r1.vcpus.map((r) => r.tid)).toEqual([483882]);
     // What --vm leaves is that VM's row as the full report has it, and the totals are its own.
     expect(r1.total.count).toBe(rows.find((r) => r.tid === 483882)!.exits);
@@ -59,16 +59,16 @@ describe.skipIf(externalMissing)('docA: a host with two VMs', () => {
     expect(vm.status).toBe(2);
     expect(vm.stdout).toBe('');
     expect(vm.stderr).toBe(
-      'kvmtrace: --vm Salamander9: no VM of that name, QEMU pid or id in these inputs, which have: VM guest (vCPU thread 483882); vCPU threads 453724, 453725 of no VM the inputs name\n',
+      'kvmtrace: --vm Salamander9: no VM of that name, QEMU pid or id in these inputs, which have: VM Salamander4 (vCPU thread 483882); vCPU threads 453724, 453725 of no VM the inputs name\n',
     );
     const v7 = kvmtrace(['exits', host, guest, '--vcpu', '7']);
     expect(v7.status).toBe(2);
     expect(v7.stdout).toBe('');
-    expect(v7.stderr).toMatch(/^kvmtrace: --vcpu 7: no host thread runs vCPU 7 in these traces; there are: vCPU 0 on thread 453724 \(VM \?\), vCPU 0 on thread 483882 \(VM guest\), vCPU 1 on thread 453725 \(VM \?\)\n/);
+    expect(v7.stderr).toMatch(/^kvmtrace: --vcpu 7: no host thread runs vCPU 7 in these traces; there are: vCPU 0 on thread 453724 \(VM \?\), vCPU 0 on thread 483882 \(VM Salamander4\), vCPU 1 on thread 453725 \(VM \?\)\n/);
     // vCPU 1 exists on this host, but not in the VM chosen.
-    const both = kvmtrace(['exits', host, guest, '--vm', 'guest', '--vcpu', '1']);
+    const both = kvmtrace(['exits', host, guest, '--vm', 'Salamander4', '--vcpu', '1']);
     expect(both.status).toBe(2);
-    expect(both.stderr).toMatch(/--vcpu 1: no host thread of VM guest runs vCPU 1 in these traces; there are: vCPU 0 on thread 483882 \(VM guest\)/);
+    expect(both.stderr).toMatch(/--vcpu 1: no host thread of VM Salamander4 runs vCPU 1 in these traces; there are: vCPU 0 on thread 483882 \(VM Salamander4\)/);
     for (const cmd of [['view', '--print'], ['latency', '--from', 'host:kvm_entry', '--to', 'guest:*']]) {
       const r = kvmtrace([cmd[0], host, guest, ...cmd.slice(1), '--vm', '4242']);
       expect(r.status, cmd[0]).toBe(2);
@@ -81,9 +81,9 @@ describe.skipIf(externalMissing)('docA: a host with two VMs', () => {
     const run = (extra: string[]): { vm: string | null; values: Record<string, number> } =>
       JSON.parse(kvmtrace(['latency', host, guest, '--from', 'host:kvm_entry', '--to', 'guest:*', '--json', ...extra]).stdout);
     const all = run([]);
-    const one = run(['--vm', 'guest']);
+    const one = run(['--vm', 'Salamander4']);
     expect(all.vm).toBeNull();
-    expect(one.vm).toBe('guest');
+    expect(one.vm).toBe('Salamander4');
     expect(all.values.FROM_EVENTS).toBe([...n.values()].reduce((a, b) => a + b, 0));
     expect(one.values.FROM_EVENTS).toBe(n.get(483882));
     // Other VMs' entries never pair with this guest's events: the pairs are the same either way.
@@ -92,14 +92,14 @@ describe.skipIf(externalMissing)('docA: a host with two VMs', () => {
 
   it('view names each host lane after its VM, and --vm shows only that VM', () => {
     const all = kvmtrace(['view', host, guest, '--print', '--size', '120x12']).stdout.split('\n');
-    expect(all[3]).toMatch(/^>guest vCPU 0 483882 qemu-system/);
+    expect(all[3]).toMatch(/^>Salamander4 vCPU 0 483882 qemu-/);
     expect(all[4]).toMatch(/^ \? vCPU 0 453724 CPU 0\/KVM +\|/);
     expect(all[5]).toMatch(/^ \? vCPU 1 453725 CPU 1\/KVM +\|/);
-    expect(all[6]).toMatch(/^ guest CPU 0 +\|/);
-    const one = kvmtrace(['view', host, guest, '--print', '--size', '120x12', '--vm', 'guest']).stdout.split('\n');
-    expect(one[0]).toMatch(/^kvmtrace view — 2 lane\(s\) of VM guest, /);
-    expect(one[3]).toMatch(/^>guest vCPU 0 483882 /);
-    expect(one[4]).toMatch(/^ guest CPU 0 +\|/);
+    expect(all[6]).toMatch(/^ Salamander4 CPU 0 +\|/);
+    const one = kvmtrace(['view', host, guest, '--print', '--size', '120x12', '--vm', 'Salamander4']).stdout.split('\n');
+    expect(one[0]).toMatch(/^kvmtrace view — 2 lane\(s\) of VM Salamander4, /);
+    expect(one[3]).toMatch(/^>Salamander4 vCPU 0 483882 /);
+    expect(one[4]).toMatch(/^ Salamander4 CPU 0 +\|/);
     expect(one[5]).toBe('');
   });
 
@@ -114,7 +114,7 @@ describe.skipIf(externalMissing)('docA: a host with two VMs', () => {
     const first = lines.find((l) => !l.startsWith('#'))!;
     expect(first.split(' ').slice(0, 2)).toEqual([zero, '+0.000000000']);
     // The first event of the merge is the guest's (it started tracing before the host).
-    expect(first.split(' ')[2]).toBe('guest');
+    expect(first.split(' ')[2]).toBe('Salamander4');
     const doc = JSON.parse(readFileSync(json, 'utf8')) as { traceEvents: { ph: string; ts?: number }[]; otherData: { zeroHostTsc: string } };
     expect(doc.otherData.zeroHostTsc).toBe(zero);
     expect(Math.min(...doc.traceEvents.filter((e) => e.ph !== 'M').map((e) => e.ts!))).toBe(0);

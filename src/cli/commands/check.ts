@@ -38,7 +38,7 @@ export function register(program: Command): void {
   )
     .option('--json', 'print the check as JSON on stdout (offsets as exact decimal strings)')
     .option('--no-cross-check', 'do not set stated offsets against an estimate from the traces alone (saves a pass over each guest)')
-    .option('--violations [n]', `list each guest event outside its windows, and each not checkable, with the rule that judged it and the host events at the nearest windows' edges: the first N per vCPU (default ${DEFAULT_LISTED}; --json always has them)`)
+    .option('--violations [n]', `list each guest event outside its windows, and each not checkable, with the rule that judged it and the host events at the nearest windows' edges: the first N per vCPU (default: ${DEFAULT_LISTED}; --json always has them)`)
     .option(...QUIET_FLAG)
     .action(async (hostArg: string, guestArgs: string[], o: MergeFlags & { json?: boolean; crossCheck?: boolean; violations?: string | true; quiet?: boolean }) => {
       if (o.host?.length || o.guest?.length) throw new UserError('check takes HOST and GUEST as arguments, not --host/--guest');
