@@ -98,7 +98,7 @@ describe.skipIf(externalMissing)('the docA pair: TIME_SHIFT against a stated off
     const wrong = DOCA.tscOffset + 2_918_400n;
     const r = kvmtrace(['merge', '-q', '--host', host, '--guest', guest, '--tsc-offset', String(wrong), '--text', join(out, 'w.txt'), '--summary', join(out, 'w.json'), '--check']);
     expect(r.status).toBe(1);
-    expect(warnings(r.stderr)).toEqual([`warning: guest: vCPU 0: --tsc-offset ${wrong} differs from trace.dat TIME_SHIFT (2 samples) (${DOCA.tscOffset}); following --tsc-offset as stated`]);
+    expect(warnings(r.stderr)).toEqual([`warning: Salamander4: vCPU 0: --tsc-offset ${wrong} differs from trace.dat TIME_SHIFT (2 samples) (${DOCA.tscOffset}); following --tsc-offset as stated`]);
     const s = JSON.parse(readFileSync(join(out, 'w.json'), 'utf8'));
     expect(s.guests[0].vcpus[0].mappingFrom).toBe('--tsc-offset');
     const [stated, ts] = s.clock.guests[0].vcpus[0].sources;
