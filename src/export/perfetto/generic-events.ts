@@ -9,7 +9,6 @@
 import { decimalEnd, decimalNumber, FieldSpans, fieldsOf, hexNumber, scanFields, spanKind, spanValue, typedValue, type TypedValue } from '../../parsers/body-fields.js';
 import { DESCRIPTOR, FIELD_DESCRIPTOR, FIRST_GENERIC_ID, LABEL_OPTIONAL, TYPE_FIXED64, TYPE_INT64, TYPE_STRING, TYPE_UINT64 } from './fields.js';
 import { ProtoBuf } from './proto-writer.js';
-import { RecentBodies } from './recent-bodies.js';
 
 /** A shape's field: its number, kind, and wire type. */
 interface ShapeField {
@@ -20,7 +19,7 @@ interface ShapeField {
 }
 
 /** One field layout of an event: its FtraceEvent id, field numbers by name, and its descriptor. */
-interface Shape {
+export interface Shape {
   id: number;
   fields: Map<string, ShapeField>;
   descriptor: Uint8Array;
@@ -69,27 +68,10 @@ export class GenericEvents {
 
   /**
    * Writes event `name`'s fields (read from its printed body, bytes s[start, end)) as its generic
-   * message into `pb`. Returns its shape's FtraceEvent id and descriptor (which the bundle must
-   * carry unless already sent).
+   * message into `pb`: by a layout of its name when one fits, else the slow way. Returns its
+   * shape (whose descriptor the bundle must carry unless already sent).
    */
-  write(pb: ProtoBuf, name: string, s: Uint8Array, start: number, end: number): { id: number; descriptor: Uint8Array } {
-    const recent = this.recent;
-    const slot = recent.slot(s, start, end);
-    pb.ensure(recent.encodedLength(slot));
-    const at = pb.len;
-    const hit = recent.find(slot, name, s, start, end, pb.buf, at);
-    if (hit) {
-      pb.len = at + recent.encodedLength(slot);
-      return hit;
-    }
-    const shape = this.encode(pb, name, s, start, end);
-    recent.keep(slot, name, s, start, end, pb.buf, at, pb.len, shape);
-    return shape;
-  }
-  private readonly recent = new RecentBodies<Shape>();
-
-  /** Scans the body and writes it: by a layout of its name when one fits, else the slow way. */
-  private encode(pb: ProtoBuf, name: string, s: Uint8Array, start: number, end: number): Shape {
+  write(pb: ProtoBuf, name: string, s: Uint8Array, start: number, end: number): Shape {
     const sp = this.sp;
     scanFields(s, start, end, sp);
     const ls = this.layouts.get(name);

@@ -1,8 +1,10 @@
 /**
  * The encodings of recently seen event bodies. Traces repeat themselves: in the docA guest, 77 %
  * of the events have the name and body of one of the last few thousand events ("Start context
- * switch", the same timer re-armed, …), so an event found here is copied as the bytes made last
- * time instead of being scanned and encoded again. A direct-mapped table of SLOTS entries, each
+ * switch", the same timer re-armed, the same irq or wakeup, …), so an event found here is copied
+ * as the bytes made last time instead of being read and encoded again (typed and generic alike:
+ * an encoding depends only on the name and the body, and on what the machine has sent before,
+ * which a copy keeps valid). A direct-mapped table of SLOTS entries, each
  * holding at most WIDTH bytes of body and of encoding in two fixed arenas: memory stays at
  * 2 × SLOTS × WIDTH bytes.
  */
