@@ -57,16 +57,17 @@ export class MachineFtrace {
    */
   add(ns: number | bigint, blk: EventBlock, r: number): void {
     const text = blk.bodyText?.[r];
-    if (text === undefined) return this.addEvent(ns, blk.cpu[r], blk.pid[r], blk.nameOf(r), text, blk.bytes, blk.bodyStart[r], blk.bodyEnd[r]);
+    if (text === undefined) return this.addEvent(ns, blk.cpu[r], blk.pid[r], blk.name[r], blk.nameOf(r), text, blk.bytes, blk.bodyStart[r], blk.bodyEnd[r]);
     const bytes = Buffer.from(text, 'utf8');
-    this.addEvent(ns, blk.cpu[r], blk.pid[r], blk.nameOf(r), text, bytes, 0, bytes.length);
+    this.addEvent(ns, blk.cpu[r], blk.pid[r], blk.name[r], blk.nameOf(r), text, bytes, 0, bytes.length);
   }
 
   /**
-   * Adds one event with body s[start, end) (`text`: the same body as a string, when held so): its
-   * encoding copied from a recent event of the same name and body, else made and kept.
+   * Adds one event named `name` (`nameId`: its id in its source's table) with body s[start, end)
+   * (`text`: the same body as a string, when held so): its encoding copied from a recent event
+   * of the same name and body, else made and kept.
    */
-  private addEvent(ns: number | bigint, cpu: number, pid: number, name: string, text: string | undefined, s: Buffer, start: number, end: number): void {
+  private addEvent(ns: number | bigint, cpu: number, pid: number, nameId: number, name: string, text: string | undefined, s: Buffer, start: number, end: number): void {
     if (!this.originSet) {
       this.originSet = true;
       if (typeof ns === 'number' && ns > ORIGIN_MARGIN) this.origin = ns - ORIGIN_MARGIN;
@@ -86,7 +87,7 @@ export class MachineFtrace {
     else pb.big(FTRACE_EVENT.timestamp, ns);
     pb.uint(FTRACE_EVENT.pid, pid < 0 ? 0 : pid);
     const recent = this.recent;
-    const slot = recent.slot(s, start, end);
+    const slot = recent.slot(nameId, s, start, end);
     pb.ensure(recent.encodedLength(slot));
     const at = pb.len;
     let shape = recent.find(slot, name, s, start, end, pb.buf, at);

@@ -4,9 +4,12 @@
  * switch", the same timer re-armed, the same irq or wakeup, …), so an event found here is copied
  * as the bytes made last time instead of being read and encoded again (typed and generic alike:
  * an encoding depends only on the name and the body, and on what the machine has sent before,
- * which a copy keeps valid). A direct-mapped table of SLOTS entries, each
- * holding at most WIDTH bytes of body and of encoding in two fixed arenas: memory stays at
- * 2 × SLOTS × WIDTH bytes.
+ * which a copy keeps valid). A direct-mapped table of SLOTS entries, each holding at most WIDTH
+ * bytes of body and of encoding in two fixed arenas: memory stays at 2 × SLOTS × WIDTH bytes.
+ *
+ * The slot hashes the name's id with the body: pairs such as local_timer_entry/_exit print the
+ * same body and alternate, and would evict each other (docA guest: 64 % of events found without
+ * the name, 77 % with it). Bodies are read and compared four bytes at a time.
  */
 
 const SLOTS = 4096;
@@ -15,28 +18,54 @@ const WIDTH = 128;
 /** Recent (name, body) → encoded message, and the value the encoder returned with it. */
 export class RecentBodies<T> {
   private readonly bodies = new Uint8Array(SLOTS * WIDTH);
+  /** `bodies` by 32-bit word (slots start at multiples of WIDTH, so words are aligned). */
+  private readonly bodyWords = new Int32Array(this.bodies.buffer);
   private readonly encs = new Uint8Array(SLOTS * WIDTH);
   private readonly bodyLen = new Int32Array(SLOTS).fill(-1);
   private readonly encLen = new Int32Array(SLOTS);
   private readonly names: (string | undefined)[] = new Array(SLOTS);
   private readonly values: (T | undefined)[] = new Array(SLOTS);
+  /** A view of the bytes last hashed, to read them by words (bodies of one block share their bytes). */
+  private view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  private viewOf: Uint8Array | undefined;
 
-  /** The slot of body s[a, z) (FNV-1a over its bytes). */
-  slot(s: Uint8Array, a: number, z: number): number {
-    let h = 0x811c9dc5;
-    for (let i = a; i < z; i++) h = Math.imul(h ^ s[i], 0x01000193);
-    return (h >>> 0) & (SLOTS - 1);
+  /** The slot of event name `nameId` (any number that differs between names) with body s[a, z). */
+  slot(nameId: number, s: Uint8Array, a: number, z: number): number {
+    if (s !== this.viewOf) {
+      this.viewOf = s;
+      this.view = new DataView(s.buffer, s.byteOffset, s.byteLength);
+    }
+    const v = this.view;
+    // FNV-1a's multiplier over 32-bit words, each step folding high bits down (the slot is the low bits).
+    let h = Math.imul(0x811c9dc5 ^ nameId, 0x01000193) ^ (z - a);
+    let i = a;
+    for (; i + 4 <= z; i += 4) {
+      h = Math.imul(h ^ v.getInt32(i, true), 0x01000193);
+      h ^= h >>> 15;
+    }
+    for (; i < z; i++) h = Math.imul(h ^ s[i], 0x01000193);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    return h & (SLOTS - 1);
   }
 
-  /** When `slot` holds event `name` with body s[a, z): appends its encoding to `out` at `at` and returns the value kept with it. */
+  /**
+   * When `slot` holds event `name` with body s[a, z) (the bytes {@link slot} was last given):
+   * appends its encoding to `out` at `at` and returns the value kept with it.
+   */
   find(slot: number, name: string, s: Uint8Array, a: number, z: number, out: Uint8Array, at: number): T | undefined {
     const n = z - a;
     if (this.bodyLen[slot] !== n || this.names[slot] !== name) return undefined;
-    const b = this.bodies;
     const o = slot * WIDTH;
-    for (let i = 0; i < n; i++) if (b[o + i] !== s[a + i]) return undefined;
+    const w = this.bodyWords;
+    const v = this.view;
+    let i = 0;
+    for (const ow = o >> 2; i + 4 <= n; i += 4) if (w[ow + (i >> 2)] !== v.getInt32(a + i, true)) return undefined;
+    const b = this.bodies;
+    for (; i < n; i++) if (b[o + i] !== s[a + i]) return undefined;
     const e = this.encs;
-    for (let i = 0, m = this.encLen[slot]; i < m; i++) out[at + i] = e[o + i];
+    for (let k = 0, m = this.encLen[slot]; k < m; k++) out[at + k] = e[o + k];
     return this.values[slot];
   }
 
