@@ -6,7 +6,7 @@
  * for the whole trace of its machine, so an event whose fields differ from every shape sent so far
  * (a field more, or a number where text was) gets a new shape with a new id.
  */
-import { decimalEnd, decimalNumber, FieldSpans, fieldsOf, hexNumber, scanFields, spanKind, spanValue, typedValue, type TypedValue } from '../../parsers/body-fields.js';
+import { FieldSpans, fieldsOf, readSpan, scanFields, SpanRead, spanValue, typedValue, type TypedValue } from '../../parsers/body-fields.js';
 import { DESCRIPTOR, FIELD_DESCRIPTOR, FIRST_GENERIC_ID, LABEL_OPTIONAL, TYPE_FIXED64, TYPE_INT64, TYPE_STRING, TYPE_UINT64 } from './fields.js';
 import { ProtoBuf } from './proto-writer.js';
 
@@ -100,15 +100,15 @@ export class GenericEvents {
 
   /** Writes s[a, z) as field `f` when its kind is the field's; false otherwise. */
   private value(pb: ProtoBuf, f: ShapeField, s: Uint8Array, a: number, z: number): boolean {
-    const kind = spanKind(s, a, z);
+    const { kind, num } = readSpan(s, a, z, this.span);
     if (kind !== f.kind) return false;
     if (kind === 'str') pb.bytesRange(f.num, s, a, z);
-    else if (kind === 'uint' && s[a + 1] === 120 && z - a - 2 <= 13) {
-      const v = hexNumber(s, a + 2, z);
-      if (f.type === TYPE_FIXED64) pb.fixed64(f.num, v);
-      else pb.uint(f.num, v);
+    else if (!Number.isNaN(num)) {
+      // A safe integer, read in the same pass.
+      if (kind === 'int') pb.int(f.num, num);
+      else if (f.type === TYPE_FIXED64) pb.fixed64(f.num, num);
+      else pb.uint(f.num, num);
     } else if (kind === 'uint' && s[a + 1] === 120 && f.type === TYPE_FIXED64) pb.fixed64Hex(f.num, s, a + 2, z);
-    else if (kind === 'int' && decimalEnd(s, a, z) - a <= 15) pb.int(f.num, decimalNumber(s, a, decimalEnd(s, a, z)));
     else {
       const v = spanValue(s, a, z).value as number | bigint;
       if (f.type === TYPE_FIXED64) pb.fixed64Any(f.num, v);
@@ -118,6 +118,7 @@ export class GenericEvents {
     }
     return true;
   }
+  private readonly span = new SpanRead();
 
   /** The slow path: fields as strings, the shape found or made, and the layout kept for the next event. */
   private writeNew(pb: ProtoBuf, name: string, s: Uint8Array, start: number, end: number): Shape {
