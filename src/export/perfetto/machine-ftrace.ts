@@ -87,15 +87,19 @@ export class MachineFtrace {
     else pb.big(FTRACE_EVENT.timestamp, ns);
     pb.uint(FTRACE_EVENT.pid, pid < 0 ? 0 : pid);
     const recent = this.recent;
-    const slot = recent.slot(nameId, s, start, end);
-    pb.ensure(recent.encodedLength(slot));
-    const at = pb.len;
-    let shape = recent.find(slot, name, s, start, end, pb.buf, at);
-    if (shape !== undefined) pb.len = at + recent.encodedLength(slot);
-    else {
-      shape = this.encode(pb, name, text, s, start, end);
-      recent.keep(slot, name, s, start, end, pb.buf, at, pb.len, shape);
-    }
+    let shape: Shape | null | undefined;
+    if (recent.worth(nameId)) {
+      const slot = recent.slot(nameId, s, start, end);
+      pb.ensure(recent.encodedLength(slot));
+      const at = pb.len;
+      shape = recent.find(slot, name, s, start, end, pb.buf, at);
+      recent.found(nameId, shape !== undefined);
+      if (shape !== undefined) pb.len = at + recent.encodedLength(slot);
+      else {
+        shape = this.encode(pb, name, text, s, start, end);
+        recent.keep(slot, name, s, start, end, pb.buf, at, pb.len, shape);
+      }
+    } else shape = this.encode(pb, name, text, s, start, end);
     // Each CPU's stream carries the descriptors it uses (the importer keeps the first per id).
     if (shape !== null && !b.sent[shape.id - FIRST_GENERIC_ID]) {
       b.sent[shape.id - FIRST_GENERIC_ID] = true;
