@@ -90,9 +90,9 @@ export class MachineFtrace {
     let shape: Shape | null | undefined;
     if (recent.worth(nameId)) {
       const slot = recent.slot(nameId, s, start, end);
-      pb.ensure(recent.encodedLength(slot));
+      pb.ensure(recent.room(slot));
       const at = pb.len;
-      shape = recent.find(slot, name, s, start, end, pb.buf, at);
+      shape = recent.find(slot, name, s, start, end, pb.view, at);
       recent.found(nameId, shape !== undefined);
       if (shape !== undefined) pb.len = at + recent.encodedLength(slot);
       else {

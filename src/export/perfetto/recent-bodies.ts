@@ -32,6 +32,8 @@ export class RecentBodies<T> {
   /** `bodies` by 32-bit word (slots start at multiples of WIDTH, so words are aligned). */
   private readonly bodyWords = new Int32Array(this.bodies.buffer);
   private readonly encs = new Uint8Array(SLOTS * WIDTH);
+  /** `encs` by 32-bit word (copied out a word at a time). */
+  private readonly encWords = new Int32Array(this.encs.buffer);
   private readonly bodyLen = new Int32Array(SLOTS).fill(-1);
   private readonly encLen = new Int32Array(SLOTS);
   private readonly names: (string | undefined)[] = new Array(SLOTS);
@@ -89,9 +91,10 @@ export class RecentBodies<T> {
 
   /**
    * When `slot` holds event `name` with body s[a, z) (the bytes {@link slot} was last given):
-   * appends its encoding to `out` at `at` and returns the value kept with it.
+   * writes its encoding into `out` at `at` and returns the value kept with it. `out` must have room
+   * for {@link room} bytes at `at` (whole words are copied).
    */
-  find(slot: number, name: string, s: Uint8Array, a: number, z: number, out: Uint8Array, at: number): T | undefined {
+  find(slot: number, name: string, s: Uint8Array, a: number, z: number, out: DataView<ArrayBufferLike>, at: number): T | undefined {
     const n = z - a;
     if (this.bodyLen[slot] !== n || this.names[slot] !== name) return undefined;
     const o = slot * WIDTH;
@@ -101,14 +104,20 @@ export class RecentBodies<T> {
     for (const ow = o >> 2; i + 4 <= n; i += 4) if (w[ow + (i >> 2)] !== v.getInt32(a + i, true)) return undefined;
     const b = this.bodies;
     for (; i < n; i++) if (b[o + i] !== s[a + i]) return undefined;
-    const e = this.encs;
-    for (let k = 0, m = this.encLen[slot]; k < m; k++) out[at + k] = e[o + k];
+    const e = this.encWords;
+    // Whole words: the bytes past the encoding land in room the caller made and are written over next.
+    for (let k = 0, m = this.encLen[slot], ow = o >> 2; k < m; k += 4) out.setInt32(at + k, e[ow + (k >> 2)], true);
     return this.values[slot];
   }
 
   /** Bytes of the encoding {@link find} would append for `slot`. */
   encodedLength(slot: number): number {
     return this.encLen[slot];
+  }
+
+  /** Bytes {@link find} may write at `at` for `slot`: its encoding rounded up to whole words. */
+  room(slot: number): number {
+    return (this.encLen[slot] + 3) & ~3;
   }
 
   /** Keeps event `name` with body s[a, z), encoded as enc[p, q), and its value (when both fit). */
