@@ -58,9 +58,12 @@ export class MachineFtrace {
   add(ns: number | bigint, blk: EventBlock, r: number): void {
     const text = blk.bodyText?.[r];
     if (text === undefined) return this.addEvent(ns, blk.cpu[r], blk.pid[r], blk.name[r], blk.nameOf(r), text, blk.bytes, blk.bodyStart[r], blk.bodyEnd[r]);
-    const bytes = Buffer.from(text, 'utf8');
-    this.addEvent(ns, blk.cpu[r], blk.pid[r], blk.name[r], blk.nameOf(r), text, bytes, 0, bytes.length);
+    // A body held as text (one read as text before, or not ASCII) as UTF-8, in a reused buffer.
+    if (text.length * 3 > this.textBytes.length) this.textBytes = Buffer.allocUnsafe(text.length * 3);
+    const n = this.textBytes.write(text, 0, 'utf8');
+    this.addEvent(ns, blk.cpu[r], blk.pid[r], blk.name[r], blk.nameOf(r), text, this.textBytes, 0, n);
   }
+  private textBytes = Buffer.allocUnsafe(1024);
 
   /**
    * Adds one event named `name` (`nameId`: its id in its source's table) with body s[start, end)
