@@ -145,7 +145,7 @@ export class MachineFtrace {
     pb.tag(PACKET.ftraceEvents, LEN);
     pb.varint(head.len + b.events.len + b.descriptors.len);
     pb.raw(head.bytes());
-    this.out.emit(b.events.bytes(), b.descriptors.bytes());
+    this.out.emitWith(b.events.bytes(), b.descriptors.bytes());
     b.events.reset();
     b.descriptors.reset();
     b.count = 0;
