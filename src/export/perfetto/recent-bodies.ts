@@ -4,8 +4,10 @@
  * switch", the same timer re-armed, the same irq or wakeup, …), so an event found here is copied
  * as the bytes made last time instead of being read and encoded again (typed and generic alike:
  * an encoding depends only on the name and the body, and on what the machine has sent before,
- * which a copy keeps valid). A direct-mapped table of SLOTS entries, each holding at most WIDTH
- * bytes of body and of encoding in two fixed arenas: memory stays at 2 × SLOTS × WIDTH bytes.
+ * which a copy keeps valid). A direct-mapped table of SLOTS entries, each holding a body and its
+ * encoding in WIDTH bytes of one fixed arena (the encoding at the next whole word after the body,
+ * so a long body with a short encoding fits: kmalloc's ~150-byte bodies): memory stays at
+ * SLOTS × WIDTH bytes.
  *
  * The slot hashes the name's id with the body: pairs such as local_timer_entry/_exit print the
  * same body and alternate, and would evict each other (docA guest: 64 % of events found without
@@ -18,7 +20,7 @@
  */
 
 const SLOTS = 4096;
-const WIDTH = 128;
+const WIDTH = 256;
 /** A name's score: +HIT_GAIN per event found, −1 per event not found, within ±SCORE_MAX; below −SKIP_BELOW it is not looked up. */
 const HIT_GAIN = 8;
 const SCORE_MAX = 64;
@@ -28,12 +30,10 @@ const PROBE = 64;
 
 /** Recent (name, body) → encoded message, and the value the encoder returned with it. */
 export class RecentBodies<T> {
-  private readonly bodies = new Uint8Array(SLOTS * WIDTH);
-  /** `bodies` by 32-bit word (slots start at multiples of WIDTH, so words are aligned). */
-  private readonly bodyWords = new Int32Array(this.bodies.buffer);
-  private readonly encs = new Uint8Array(SLOTS * WIDTH);
-  /** `encs` by 32-bit word (copied out a word at a time). */
-  private readonly encWords = new Int32Array(this.encs.buffer);
+  /** Slot k's body at k × WIDTH, its encoding at the next multiple of 4 after the body. */
+  private readonly data = new Uint8Array(SLOTS * WIDTH);
+  /** `data` by 32-bit word (read and copied out a word at a time; slots start at multiples of WIDTH). */
+  private readonly words = new Int32Array(this.data.buffer);
   private readonly bodyLen = new Int32Array(SLOTS).fill(-1);
   private readonly encLen = new Int32Array(SLOTS);
   private readonly names: (string | undefined)[] = new Array(SLOTS);
@@ -98,15 +98,14 @@ export class RecentBodies<T> {
     const n = z - a;
     if (this.bodyLen[slot] !== n || this.names[slot] !== name) return undefined;
     const o = slot * WIDTH;
-    const w = this.bodyWords;
+    const w = this.words;
     const v = this.view;
     let i = 0;
     for (const ow = o >> 2; i + 4 <= n; i += 4) if (w[ow + (i >> 2)] !== v.getInt32(a + i, true)) return undefined;
-    const b = this.bodies;
+    const b = this.data;
     for (; i < n; i++) if (b[o + i] !== s[a + i]) return undefined;
-    const e = this.encWords;
     // Whole words: the bytes past the encoding land in room the caller made and are written over next.
-    for (let k = 0, m = this.encLen[slot], ow = o >> 2; k < m; k += 4) out.setInt32(at + k, e[ow + (k >> 2)], true);
+    for (let k = 0, m = this.encLen[slot], ow = (o + ((n + 3) & ~3)) >> 2; k < m; k += 4) out.setInt32(at + k, w[ow + (k >> 2)], true);
     return this.values[slot];
   }
 
@@ -120,15 +119,15 @@ export class RecentBodies<T> {
     return (this.encLen[slot] + 3) & ~3;
   }
 
-  /** Keeps event `name` with body s[a, z), encoded as enc[p, q), and its value (when both fit). */
+  /** Keeps event `name` with body s[a, z), encoded as enc[p, q), and its value (when both fit in a slot). */
   keep(slot: number, name: string, s: Uint8Array, a: number, z: number, enc: Uint8Array, p: number, q: number, value: T): void {
-    if (z - a > WIDTH || q - p > WIDTH) return;
+    const e0 = (z - a + 3) & ~3;
+    if (e0 + ((q - p + 3) & ~3) > WIDTH) return;
     const o = slot * WIDTH;
     // By hand: a subarray (to copy with set) per event would cost more than these short copies.
-    const b = this.bodies;
+    const b = this.data;
     for (let i = a; i < z; i++) b[o + i - a] = s[i];
-    const e = this.encs;
-    for (let i = p; i < q; i++) e[o + i - p] = enc[i];
+    for (let i = p; i < q; i++) b[o + e0 + i - p] = enc[i];
     this.bodyLen[slot] = z - a;
     this.encLen[slot] = q - p;
     this.names[slot] = name;
