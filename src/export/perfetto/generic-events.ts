@@ -71,13 +71,25 @@ export class GenericEvents {
    * message into `pb`: by a layout of its name when one fits, else the slow way. Returns its
    * shape (whose descriptor the bundle must carry unless already sent).
    */
-  write(pb: ProtoBuf, name: string, s: Uint8Array, start: number, end: number): Shape {
+  write(pb: ProtoBuf, nameId: number, name: string, s: Uint8Array, start: number, end: number): Shape {
     const sp = this.sp;
     scanFields(s, start, end, sp);
-    const ls = this.layouts.get(name);
-    if (ls) for (let i = 0; i < ls.length; i++) if (this.writeLike(pb, ls[i], s)) return ls[i].shape;
+    const ls = this.layoutsOf(nameId, name);
+    for (let i = 0; i < ls.length; i++) if (this.writeLike(pb, ls[i], s)) return ls[i].shape;
     return this.writeNew(pb, name, s, start, end);
   }
+
+  /** The layouts of event `name`, found by `nameId` (its id in its source's table) when the name there is the same. */
+  private layoutsOf(nameId: number, name: string): Layout[] {
+    const e = this.byId[nameId];
+    if (e !== undefined && e.name === name) return e.layouts;
+    let ls = this.layouts.get(name);
+    if (!ls) this.layouts.set(name, (ls = []));
+    this.byId[nameId] = { name, layouts: ls };
+    return ls;
+  }
+  /** By name id: the name and its layouts (ids of two sources' tables may name different events: the name decides). */
+  private readonly byId: ({ name: string; layouts: Layout[] } | undefined)[] = [];
 
   /**
    * The fast path: when the body has the keys of the last event of its name, in order, with values
@@ -155,10 +167,10 @@ export class GenericEvents {
     for (let i = 0; i < sp.n; i++) keys.push(Uint8Array.from(s.subarray(sp.ks[i], sp.ke[i])));
     const names = lead ? ['text', ...keys.map((k) => Buffer.from(k).toString('utf8'))] : keys.map((k) => Buffer.from(k).toString('utf8'));
     if (sp.overflow || names.length !== values.length || names.some((n, i) => n !== values[i].name)) return;
-    const ls = this.layouts.get(name) ?? [];
+    let ls = this.layouts.get(name);
+    if (!ls) this.layouts.set(name, (ls = []));
     ls.unshift({ shape, lead, keys, fields: names.map((n) => shape.fields.get(n)!) });
     if (ls.length > MAX_LAYOUTS) ls.pop();
-    this.layouts.set(name, ls);
   }
 
   /** The latest shape of `name` that holds every field with its kind. */

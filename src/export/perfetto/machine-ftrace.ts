@@ -99,10 +99,10 @@ export class MachineFtrace {
       recent.found(nameId, shape !== undefined);
       if (shape !== undefined) pb.len = at + recent.encodedLength(slot);
       else {
-        shape = this.encode(pb, name, text, s, start, end);
+        shape = this.encode(pb, nameId, name, text, s, start, end);
         recent.keep(slot, name, s, start, end, pb.buf, at, pb.len, shape);
       }
-    } else shape = this.encode(pb, name, text, s, start, end);
+    } else shape = this.encode(pb, nameId, name, text, s, start, end);
     // Each CPU's stream carries the descriptors it uses (the importer keeps the first per id).
     if (shape !== null && !b.sent[shape.id - FIRST_GENERIC_ID]) {
       b.sent[shape.id - FIRST_GENERIC_ID] = true;
@@ -118,15 +118,20 @@ export class MachineFtrace {
   /** Encodings of recent bodies, and the generic shape each used (null: a typed message). */
   private readonly recent = new RecentBodies<Shape | null>();
 
-  /** Writes the event's message: typed when its name has one and the body its fields, else generic. Returns the generic shape, or null. */
-  private encode(pb: ProtoBuf, name: string, text: string | undefined, s: Buffer, start: number, end: number): Shape | null {
-    let typed = this.typedNames.get(name);
-    if (typed === undefined) this.typedNames.set(name, (typed = hasTyped(name)));
+  /** Writes the event's message (`nameId`: its name's id in its source's table): typed when its name has one and the body its fields, else generic. Returns the generic shape, or null. */
+  private encode(pb: ProtoBuf, nameId: number, name: string, text: string | undefined, s: Buffer, start: number, end: number): Shape | null {
+    if (this.typedName[nameId] !== name) {
+      this.typedName[nameId] = name;
+      this.typed[nameId] = hasTyped(name);
+    }
+    const typed = this.typed[nameId];
     // Typed writers read text: bodies held as bytes are ASCII (latin1 reads them as they are).
     if (typed && writeTyped(pb, name, text ?? s.toString('latin1', start, end), this.layout)) return null;
-    return this.generic.write(pb, name, s, start, end);
+    return this.generic.write(pb, nameId, name, s, start, end);
   }
-  private readonly typedNames = new Map<string, boolean>();
+  /** By name id: whether the name (the one beside it) has a typed message. */
+  private readonly typed: boolean[] = [];
+  private readonly typedName: (string | undefined)[] = [];
 
   /** Writes out every bundle that holds events. */
   flushAll(): void {
