@@ -14,7 +14,7 @@ import { BUNDLE, FIRST_GENERIC_ID, FTRACE_CLOCK_GLOBAL, FTRACE_EVENT, GENERIC_DE
 import { GenericEvents, type Shape } from './generic-events.js';
 import type { PacketOut } from './packets.js';
 import { LEN, ProtoBuf } from './proto-writer.js';
-import { RecentBodies } from './recent-bodies.js';
+import { FOUND_ROOM, RecentBodies } from './recent-bodies.js';
 import type { TaskStateLayout } from './task-state.js';
 import { hasTyped, writeTyped } from './typed-events.js';
 import type { EventBlock } from '../../model/event-block.js';
@@ -92,15 +92,15 @@ export class MachineFtrace {
     const recent = this.recent;
     let shape: Shape | null | undefined;
     if (recent.worth(nameId)) {
-      const slot = recent.slot(nameId, s, start, end);
-      pb.ensure(recent.room(slot));
+      const pair = recent.pair(nameId, s, start, end);
+      pb.ensure(FOUND_ROOM);
       const at = pb.len;
-      shape = recent.find(slot, name, s, start, end, pb.view, at);
+      shape = recent.find(pair, name, s, start, end, pb.view, at);
       recent.found(nameId, shape !== undefined);
-      if (shape !== undefined) pb.len = at + recent.encodedLength(slot);
+      if (shape !== undefined) pb.len = at + recent.length;
       else {
         shape = this.encode(pb, nameId, name, text, s, start, end);
-        recent.keep(slot, name, s, start, end, pb.buf, at, pb.len, shape);
+        recent.keep(pair, name, s, start, end, pb.buf, at, pb.len, shape);
       }
     } else shape = this.encode(pb, nameId, name, text, s, start, end);
     // Each CPU's stream carries the descriptors it uses (the importer keeps the first per id).

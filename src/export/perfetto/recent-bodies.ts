@@ -4,14 +4,16 @@
  * switch", the same timer re-armed, the same irq or wakeup, …), so an event found here is copied
  * as the bytes made last time instead of being read and encoded again (typed and generic alike:
  * an encoding depends only on the name and the body, and on what the machine has sent before,
- * which a copy keeps valid). A direct-mapped table of SLOTS entries, each holding a body and its
- * encoding in WIDTH bytes of one fixed arena (the encoding at the next whole word after the body,
- * so a long body with a short encoding fits: kmalloc's ~150-byte bodies): memory stays at
- * SLOTS × WIDTH bytes.
+ * which a copy keeps valid). A table of SLOTS entries in pairs (two-way set-associative: a body
+ * may sit in either slot of its pair, and a new one replaces the one used less recently), each
+ * holding a body and its encoding in WIDTH bytes of one fixed arena (the encoding at the next
+ * whole word after the body, so a long body with a short encoding fits: kmalloc's ~150-byte
+ * bodies): memory stays at SLOTS × WIDTH bytes.
  *
- * The slot hashes the name's id with the body: pairs such as local_timer_entry/_exit print the
+ * The pair hashes the name's id with the body: pairs such as local_timer_entry/_exit print the
  * same body and alternate, and would evict each other (docA guest: 64 % of events found without
- * the name, 77 % with it). Bodies are read and compared four bytes at a time.
+ * the name, 77 % with it; two ways rather than one slot per body find 82 % where one found 80 %,
+ * with the name skipping below). Bodies are read and compared four bytes at a time.
  *
  * Some events never repeat (sched_stat_runtime's runtimes, x86_fpu's addresses): a name whose
  * events are seldom found is not looked up (nor kept, which would evict bodies that do repeat)
@@ -27,6 +29,8 @@ const SCORE_MAX = 64;
 const SKIP_BELOW = 16;
 /** Of a skipped name's events, one in PROBE is looked up all the same. */
 const PROBE = 64;
+/** Bytes {@link RecentBodies.find} may write past where it is told to: an encoding rounded up to whole words. */
+export const FOUND_ROOM = WIDTH;
 
 /** Recent (name, body) → encoded message, and the value the encoder returned with it. */
 export class RecentBodies<T> {
@@ -68,8 +72,8 @@ export class RecentBodies<T> {
     this.seen = seen;
   }
 
-  /** The slot of event name `nameId` (any number that differs between names) with body s[a, z). */
-  slot(nameId: number, s: Uint8Array, a: number, z: number): number {
+  /** The pair of slots (its first) where event name `nameId` (any number that differs between names) with body s[a, z) is kept. */
+  pair(nameId: number, s: Uint8Array, a: number, z: number): number {
     if (s !== this.viewOf) {
       this.viewOf = s;
       this.view = new DataView(s.buffer, s.byteOffset, s.byteLength);
@@ -86,43 +90,55 @@ export class RecentBodies<T> {
     h ^= h >>> 16;
     h = Math.imul(h, 0x85ebca6b);
     h ^= h >>> 13;
-    return h & (SLOTS - 1);
+    return h & (SLOTS - 2);
   }
 
   /**
-   * When `slot` holds event `name` with body s[a, z) (the bytes {@link slot} was last given):
-   * writes its encoding into `out` at `at` and returns the value kept with it. `out` must have room
-   * for {@link room} bytes at `at` (whole words are copied).
+   * When pair `pair` holds event `name` with body s[a, z) (the bytes {@link pair} was last given):
+   * writes its encoding into `out` at `at`, sets {@link length} to its bytes, and returns the value
+   * kept with it. `out` must have room for FOUND_ROOM bytes at `at` (whole words are copied).
    */
-  find(slot: number, name: string, s: Uint8Array, a: number, z: number, out: DataView<ArrayBufferLike>, at: number): T | undefined {
+  find(pair: number, name: string, s: Uint8Array, a: number, z: number, out: DataView<ArrayBufferLike>, at: number): T | undefined {
+    if (this.same(pair, name, s, a, z)) return this.copyOut(pair, out, at);
+    if (this.same(pair + 1, name, s, a, z)) return this.copyOut(pair + 1, out, at);
+    return undefined;
+  }
+  /** Bytes of the encoding the last {@link find} wrote. */
+  length = 0;
+
+  /** True when `slot` holds event `name` with body s[a, z). */
+  private same(slot: number, name: string, s: Uint8Array, a: number, z: number): boolean {
     const n = z - a;
-    if (this.bodyLen[slot] !== n || this.names[slot] !== name) return undefined;
+    if (this.bodyLen[slot] !== n || this.names[slot] !== name) return false;
     const o = slot * WIDTH;
     const w = this.words;
     const v = this.view;
     let i = 0;
-    for (const ow = o >> 2; i + 4 <= n; i += 4) if (w[ow + (i >> 2)] !== v.getInt32(a + i, true)) return undefined;
+    for (const ow = o >> 2; i + 4 <= n; i += 4) if (w[ow + (i >> 2)] !== v.getInt32(a + i, true)) return false;
     const b = this.data;
-    for (; i < n; i++) if (b[o + i] !== s[a + i]) return undefined;
+    for (; i < n; i++) if (b[o + i] !== s[a + i]) return false;
+    return true;
+  }
+
+  /** Writes the encoding kept in `slot` into `out` at `at`; marks the slot the more recently used of its pair. */
+  private copyOut(slot: number, out: DataView<ArrayBufferLike>, at: number): T | undefined {
+    const w = this.words;
+    const m = this.encLen[slot];
     // Whole words: the bytes past the encoding land in room the caller made and are written over next.
-    for (let k = 0, m = this.encLen[slot], ow = (o + ((n + 3) & ~3)) >> 2; k < m; k += 4) out.setInt32(at + k, w[ow + (k >> 2)], true);
+    for (let k = 0, ow = (slot * WIDTH + ((this.bodyLen[slot] + 3) & ~3)) >> 2; k < m; k += 4) out.setInt32(at + k, w[ow + (k >> 2)], true);
+    this.length = m;
+    this.older[slot >> 1] = (slot & 1) ^ 1;
     return this.values[slot];
   }
+  /** By pair: which of its two slots was used less recently (0 or 1). */
+  private readonly older = new Uint8Array(SLOTS / 2);
 
-  /** Bytes of the encoding {@link find} would append for `slot`. */
-  encodedLength(slot: number): number {
-    return this.encLen[slot];
-  }
-
-  /** Bytes {@link find} may write at `at` for `slot`: its encoding rounded up to whole words. */
-  room(slot: number): number {
-    return (this.encLen[slot] + 3) & ~3;
-  }
-
-  /** Keeps event `name` with body s[a, z), encoded as enc[p, q), and its value (when both fit in a slot). */
-  keep(slot: number, name: string, s: Uint8Array, a: number, z: number, enc: Uint8Array, p: number, q: number, value: T): void {
+  /** Keeps event `name` with body s[a, z), encoded as enc[p, q), and its value in pair `pair` (when both fit in a slot). */
+  keep(pair: number, name: string, s: Uint8Array, a: number, z: number, enc: Uint8Array, p: number, q: number, value: T): void {
     const e0 = (z - a + 3) & ~3;
     if (e0 + ((q - p + 3) & ~3) > WIDTH) return;
+    const slot = pair + this.older[pair >> 1];
+    this.older[pair >> 1] ^= 1;
     const o = slot * WIDTH;
     // By hand: a subarray (to copy with set) per event would cost more than these short copies.
     const b = this.data;
