@@ -235,45 +235,82 @@ export function decimalEnd(s: Uint8Array, a: number, z: number): number {
   if (i === d0 || i - d0 > 20) return -1;
   if (i === z) return i;
   // ` [ns]`: a unit after the number.
-  if (z - i < 4 || s[i] !== 32 || s[i + 1] !== 91 || s[z - 1] !== 93) return -1;
-  for (let k = i + 2; k < z - 1; k++) if (!isWord(s[k])) return -1;
-  return i;
+  return unitAt(s, i, z) ? i : -1;
 }
 
-/** True when s[a, z) is `0x` and 1–16 hex digits. */
-function isHexNumber(s: Uint8Array, a: number, z: number): boolean {
-  if (z - a < 3 || z - a > 18 || s[a] !== 48 || s[a + 1] !== 120) return false;
-  for (let i = a + 2; i < z; i++) if (!isHex(s[i])) return false;
+/** A value read by {@link readSpan}: its kind, and its value when that is a safe integer read in the same pass (else NaN). */
+export class SpanRead {
+  kind: TypedValue['kind'] = 'str';
+  num = NaN;
+}
+
+/** Reads a ` [unit]` after a number at s[i, z): true when s[i, z) is one. */
+function unitAt(s: Uint8Array, i: number, z: number): boolean {
+  if (z - i < 4 || s[i] !== 32 || s[i + 1] !== 91 || s[z - 1] !== 93) return false;
+  for (let k = i + 2; k < z - 1; k++) if (!isWord(s[k])) return false;
   return true;
 }
+
+/**
+ * Types the printed value s[a, z) in one pass (see {@link spanKind}) into `out`; `out.num` is its
+ * value when it is a decimal of at most 15 digits or `0x` and at most 13 hex digits, else NaN.
+ */
+export function readSpan(s: Uint8Array, a: number, z: number, out: SpanRead): SpanRead {
+  out.num = NaN;
+  out.kind = 'str';
+  if (a >= z) return out;
+  if (s[a] === 48 && s[a + 1] === 120 && z - a >= 3) {
+    // `0x` and 1–16 hex digits (a decimal never starts so: its `0` would be followed by `x`).
+    if (z - a > 18) return out;
+    let v = 0;
+    for (let i = a + 2; i < z; i++) {
+      const c = s[i];
+      if (!isHex(c)) return out;
+      v = v * 16 + (c <= 57 ? c - 48 : (c | 32) - 87);
+    }
+    out.kind = 'uint';
+    if (z - a - 2 <= 13) out.num = v;
+    return out;
+  }
+  // `-?\d{1,20}`, optionally followed by ` [unit]`.
+  const neg = s[a] === 45;
+  let i = neg ? a + 1 : a;
+  const d0 = i;
+  let v = 0;
+  for (; i < z; i++) {
+    const c = s[i] - 48;
+    if (c < 0 || c > 9) break;
+    v = v * 10 + c;
+  }
+  const digits = i - d0;
+  if (digits === 0 || digits > 20 || (i < z && !unitAt(s, i, z))) return out;
+  if (digits <= 15) {
+    out.kind = 'int';
+    out.num = neg ? -v : v;
+    return out;
+  }
+  const b = BigInt(text(s, a, i));
+  out.kind = b >= I64_MIN && b <= I64_MAX ? 'int' : !neg && b <= U64_MAX ? 'uint' : 'str';
+  return out;
+}
+
+const spanScratch = new SpanRead();
 
 /**
  * The kind of the printed value s[a, z): a decimal is a signed integer (a %llu beyond int64 is
  * unsigned), `0x…` is unsigned, anything else (or out of range) is text.
  */
 export function spanKind(s: Uint8Array, a: number, z: number): TypedValue['kind'] {
-  const d = decimalEnd(s, a, z);
-  if (d >= 0) {
-    const neg = s[a] === 45;
-    if (d - a - (neg ? 1 : 0) <= 15) return 'int';
-    const b = BigInt(text(s, a, d));
-    return b >= I64_MIN && b <= I64_MAX ? 'int' : !neg && b <= U64_MAX ? 'uint' : 'str';
-  }
-  return isHexNumber(s, a, z) ? 'uint' : 'str';
+  return readSpan(s, a, z, spanScratch).kind;
 }
 
 /** The value of s[a, z) as {@link spanKind} types it (a number when safe, else a bigint). */
 export function spanValue(s: Uint8Array, a: number, z: number): TypedValue {
-  const kind = spanKind(s, a, z);
+  const { kind, num } = readSpan(s, a, z, spanScratch);
   if (kind === 'str') return { kind, value: text(s, a, z) };
-  if (s[a + 1] === 120 && s[a] === 48) {
-    const digits = z - a - 2;
-    return { kind, value: digits <= 13 ? hexNumber(s, a + 2, z) : BigInt(text(s, a, z)) };
-  }
-  const d = decimalEnd(s, a, z);
-  const neg = s[a] === 45;
-  if (d - a - (neg ? 1 : 0) <= 15) return { kind, value: decimalNumber(s, a, d) };
-  return { kind, value: BigInt(text(s, a, d)) };
+  if (!Number.isNaN(num)) return { kind, value: num };
+  if (s[a + 1] === 120 && s[a] === 48) return { kind, value: BigInt(text(s, a, z)) };
+  return { kind, value: BigInt(text(s, a, decimalEnd(s, a, z))) };
 }
 
 /** -?digits (at most 15) as a number. */

@@ -6,10 +6,9 @@
  * for the whole trace of its machine, so an event whose fields differ from every shape sent so far
  * (a field more, or a number where text was) gets a new shape with a new id.
  */
-import { decimalEnd, decimalNumber, FieldSpans, fieldsOf, hexNumber, scanFields, spanKind, spanValue, typedValue, type TypedValue } from '../../parsers/body-fields.js';
+import { FieldSpans, fieldsOf, readSpan, scanFields, SpanRead, spanValue, typedValue, type TypedValue } from '../../parsers/body-fields.js';
 import { DESCRIPTOR, FIELD_DESCRIPTOR, FIRST_GENERIC_ID, LABEL_OPTIONAL, TYPE_FIXED64, TYPE_INT64, TYPE_STRING, TYPE_UINT64 } from './fields.js';
 import { ProtoBuf } from './proto-writer.js';
-import { RecentBodies } from './recent-bodies.js';
 
 /** A shape's field: its number, kind, and wire type. */
 interface ShapeField {
@@ -20,7 +19,7 @@ interface ShapeField {
 }
 
 /** One field layout of an event: its FtraceEvent id, field numbers by name, and its descriptor. */
-interface Shape {
+export interface Shape {
   id: number;
   fields: Map<string, ShapeField>;
   descriptor: Uint8Array;
@@ -69,33 +68,28 @@ export class GenericEvents {
 
   /**
    * Writes event `name`'s fields (read from its printed body, bytes s[start, end)) as its generic
-   * message into `pb`. Returns its shape's FtraceEvent id and descriptor (which the bundle must
-   * carry unless already sent).
+   * message into `pb`: by a layout of its name when one fits, else the slow way. Returns its
+   * shape (whose descriptor the bundle must carry unless already sent).
    */
-  write(pb: ProtoBuf, name: string, s: Uint8Array, start: number, end: number): { id: number; descriptor: Uint8Array } {
-    const recent = this.recent;
-    const slot = recent.slot(s, start, end);
-    pb.ensure(recent.encodedLength(slot));
-    const at = pb.len;
-    const hit = recent.find(slot, name, s, start, end, pb.buf, at);
-    if (hit) {
-      pb.len = at + recent.encodedLength(slot);
-      return hit;
-    }
-    const shape = this.encode(pb, name, s, start, end);
-    recent.keep(slot, name, s, start, end, pb.buf, at, pb.len, shape);
-    return shape;
-  }
-  private readonly recent = new RecentBodies<Shape>();
-
-  /** Scans the body and writes it: by a layout of its name when one fits, else the slow way. */
-  private encode(pb: ProtoBuf, name: string, s: Uint8Array, start: number, end: number): Shape {
+  write(pb: ProtoBuf, nameId: number, name: string, s: Uint8Array, start: number, end: number): Shape {
     const sp = this.sp;
     scanFields(s, start, end, sp);
-    const ls = this.layouts.get(name);
-    if (ls) for (let i = 0; i < ls.length; i++) if (this.writeLike(pb, ls[i], s)) return ls[i].shape;
+    const ls = this.layoutsOf(nameId, name);
+    for (let i = 0; i < ls.length; i++) if (this.writeLike(pb, ls[i], s)) return ls[i].shape;
     return this.writeNew(pb, name, s, start, end);
   }
+
+  /** The layouts of event `name`, found by `nameId` (its id in its source's table) when the name there is the same. */
+  private layoutsOf(nameId: number, name: string): Layout[] {
+    const e = this.byId[nameId];
+    if (e !== undefined && e.name === name) return e.layouts;
+    let ls = this.layouts.get(name);
+    if (!ls) this.layouts.set(name, (ls = []));
+    this.byId[nameId] = { name, layouts: ls };
+    return ls;
+  }
+  /** By name id: the name and its layouts (ids of two sources' tables may name different events: the name decides). */
+  private readonly byId: ({ name: string; layouts: Layout[] } | undefined)[] = [];
 
   /**
    * The fast path: when the body has the keys of the last event of its name, in order, with values
@@ -118,15 +112,15 @@ export class GenericEvents {
 
   /** Writes s[a, z) as field `f` when its kind is the field's; false otherwise. */
   private value(pb: ProtoBuf, f: ShapeField, s: Uint8Array, a: number, z: number): boolean {
-    const kind = spanKind(s, a, z);
+    const { kind, num } = readSpan(s, a, z, this.span);
     if (kind !== f.kind) return false;
     if (kind === 'str') pb.bytesRange(f.num, s, a, z);
-    else if (kind === 'uint' && s[a + 1] === 120 && z - a - 2 <= 13) {
-      const v = hexNumber(s, a + 2, z);
-      if (f.type === TYPE_FIXED64) pb.fixed64(f.num, v);
-      else pb.uint(f.num, v);
+    else if (!Number.isNaN(num)) {
+      // A safe integer, read in the same pass.
+      if (kind === 'int') pb.int(f.num, num);
+      else if (f.type === TYPE_FIXED64) pb.fixed64(f.num, num);
+      else pb.uint(f.num, num);
     } else if (kind === 'uint' && s[a + 1] === 120 && f.type === TYPE_FIXED64) pb.fixed64Hex(f.num, s, a + 2, z);
-    else if (kind === 'int' && decimalEnd(s, a, z) - a <= 15) pb.int(f.num, decimalNumber(s, a, decimalEnd(s, a, z)));
     else {
       const v = spanValue(s, a, z).value as number | bigint;
       if (f.type === TYPE_FIXED64) pb.fixed64Any(f.num, v);
@@ -136,6 +130,7 @@ export class GenericEvents {
     }
     return true;
   }
+  private readonly span = new SpanRead();
 
   /** The slow path: fields as strings, the shape found or made, and the layout kept for the next event. */
   private writeNew(pb: ProtoBuf, name: string, s: Uint8Array, start: number, end: number): Shape {
@@ -172,10 +167,10 @@ export class GenericEvents {
     for (let i = 0; i < sp.n; i++) keys.push(Uint8Array.from(s.subarray(sp.ks[i], sp.ke[i])));
     const names = lead ? ['text', ...keys.map((k) => Buffer.from(k).toString('utf8'))] : keys.map((k) => Buffer.from(k).toString('utf8'));
     if (sp.overflow || names.length !== values.length || names.some((n, i) => n !== values[i].name)) return;
-    const ls = this.layouts.get(name) ?? [];
+    let ls = this.layouts.get(name);
+    if (!ls) this.layouts.set(name, (ls = []));
     ls.unshift({ shape, lead, keys, fields: names.map((n) => shape.fields.get(n)!) });
     if (ls.length > MAX_LAYOUTS) ls.pop();
-    this.layouts.set(name, ls);
   }
 
   /** The latest shape of `name` that holds every field with its kind. */

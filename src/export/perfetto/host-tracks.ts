@@ -65,6 +65,8 @@ export function stateSliceName(state: KvmState, reason: string): string {
 const INTERN_CAP = 4096;
 
 const NONE: (number | undefined)[] = [];
+const NO_ARGS: Annotation[] = [];
+const NO_IDS: number[] = [];
 
 /** A debug annotation: name and value. */
 export type Annotation = [string, string | number];
@@ -154,8 +156,8 @@ export class HostTracks {
   state(t: number, tid: number, name: string, args: Annotation[]): void {
     const uuid = this.threadTrack(tid);
     const ns = this.ns(t);
-    if (this.open.has(uuid)) this.event(uuid, ns, TYPE_SLICE_END, undefined, [], [], []);
-    this.event(uuid, ns, TYPE_SLICE_BEGIN, name, args, [], []);
+    if (this.open.has(uuid)) this.event(uuid, ns, TYPE_SLICE_END, undefined, NO_ARGS, NO_IDS, NO_IDS);
+    this.event(uuid, ns, TYPE_SLICE_BEGIN, name, args, NO_IDS, NO_IDS);
     this.open.set(uuid, ns);
     this.slices++;
   }
@@ -169,7 +171,7 @@ export class HostTracks {
   /** Ends every open state slice at the last time written. */
   end(lastT: number): void {
     const ns = this.ns(lastT);
-    for (const uuid of this.open.keys()) this.event(uuid, ns, TYPE_SLICE_END, undefined, [], [], []);
+    for (const uuid of this.open.keys()) this.event(uuid, ns, TYPE_SLICE_END, undefined, NO_ARGS, NO_IDS, NO_IDS);
     this.open.clear();
   }
 

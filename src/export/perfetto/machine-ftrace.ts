@@ -10,10 +10,11 @@
  * pair (ftrace_timestamp 1, boot_timestamp origin + 1), from which the importer adds the origin
  * back exactly. A bundle whose events would fall before the origin is written with absolute ns.
  */
-import { BUNDLE, FTRACE_CLOCK_GLOBAL, FTRACE_EVENT, GENERIC_DESCRIPTOR, PACKET } from './fields.js';
-import { GenericEvents } from './generic-events.js';
+import { BUNDLE, FIRST_GENERIC_ID, FTRACE_CLOCK_GLOBAL, FTRACE_EVENT, GENERIC_DESCRIPTOR, PACKET } from './fields.js';
+import { GenericEvents, type Shape } from './generic-events.js';
 import type { PacketOut } from './packets.js';
 import { LEN, ProtoBuf } from './proto-writer.js';
+import { FOUND_ROOM, RecentBodies } from './recent-bodies.js';
 import type { TaskStateLayout } from './task-state.js';
 import { hasTyped, writeTyped } from './typed-events.js';
 import type { EventBlock } from '../../model/event-block.js';
@@ -29,8 +30,8 @@ interface CpuBundle {
   events: ProtoBuf;
   /** Descriptors of generic shapes first used in this bundle (GenericEventDescriptor entries). */
   descriptors: ProtoBuf;
-  /** Generic shape ids whose descriptor this CPU's bundles have carried. */
-  sent: Set<number>;
+  /** By generic shape id − FIRST_GENERIC_ID: whether this CPU's bundles have carried its descriptor. */
+  sent: boolean[];
   count: number;
 }
 
@@ -51,30 +52,31 @@ export class MachineFtrace {
   ) {}
 
   /**
-   * Adds event `r` of `blk` at absolute `ns` (a bigint past 2^53). Typed events read their body
-   * as text; generic ones are written from its bytes (a block's bodies are ASCII bytes of the
-   * input unless held as text).
+   * Adds event `r` of `blk` at absolute `ns` (a bigint past 2^53). Its body is read as bytes (a
+   * block's bodies are ASCII bytes of the input unless held as text, then encoded as UTF-8).
    */
   add(ns: number | bigint, blk: EventBlock, r: number): void {
-    const name = blk.nameOf(r);
     const text = blk.bodyText?.[r];
-    let typed = this.typedNames.get(name);
-    if (typed === undefined) this.typedNames.set(name, (typed = hasTyped(name)));
-    if (typed) return this.addEvent(ns, blk.cpu[r], blk.pid[r], name, text ?? blk.bytes.toString('latin1', blk.bodyStart[r], blk.bodyEnd[r]), undefined, 0, 0);
-    if (text === undefined) return this.addEvent(ns, blk.cpu[r], blk.pid[r], name, undefined, blk.bytes, blk.bodyStart[r], blk.bodyEnd[r]);
-    const bytes = Buffer.from(text, 'utf8');
-    this.addEvent(ns, blk.cpu[r], blk.pid[r], name, undefined, bytes, 0, bytes.length);
+    if (text === undefined) return this.addEvent(ns, blk.cpu[r], blk.pid[r], blk.name[r], blk.nameOf(r), text, blk.bytes, blk.bodyStart[r], blk.bodyEnd[r]);
+    // A body held as text (one read as text before, or not ASCII) as UTF-8, in a reused buffer.
+    if (text.length * 3 > this.textBytes.length) this.textBytes = Buffer.allocUnsafe(text.length * 3);
+    const n = this.textBytes.write(text, 0, 'utf8');
+    this.addEvent(ns, blk.cpu[r], blk.pid[r], blk.name[r], blk.nameOf(r), text, this.textBytes, 0, n);
   }
-  private readonly typedNames = new Map<string, boolean>();
+  private textBytes = Buffer.allocUnsafe(1024);
 
-  /** Adds one event: its body as text (typed events), or as bytes s[start, end) (generic ones). */
-  private addEvent(ns: number | bigint, cpu: number, pid: number, name: string, body: string | undefined, s: Uint8Array | undefined, start: number, end: number): void {
+  /**
+   * Adds one event named `name` (`nameId`: its id in its source's table) with body s[start, end)
+   * (`text`: the same body as a string, when held so): its encoding copied from a recent event
+   * of the same name and body, else made and kept.
+   */
+  private addEvent(ns: number | bigint, cpu: number, pid: number, nameId: number, name: string, text: string | undefined, s: Buffer, start: number, end: number): void {
     if (!this.originSet) {
       this.originSet = true;
       if (typeof ns === 'number' && ns > ORIGIN_MARGIN) this.origin = ns - ORIGIN_MARGIN;
     }
     let b = this.cpus[cpu];
-    if (!b) this.cpus[cpu] = b = { rel: true, events: new ProtoBuf(BUNDLE_BYTES + 4096), descriptors: new ProtoBuf(1024), sent: new Set(), count: 0 };
+    if (!b) this.cpus[cpu] = b = { rel: true, events: new ProtoBuf(BUNDLE_BYTES + 4096), descriptors: new ProtoBuf(1024), sent: [], count: 0 };
     const rel = this.origin !== undefined && typeof ns === 'number' && ns >= this.origin;
     if (b.count === 0) b.rel = rel;
     else if (b.rel && !rel) {
@@ -87,25 +89,49 @@ export class MachineFtrace {
     else if (typeof ns === 'number') pb.uint(FTRACE_EVENT.timestamp, ns);
     else pb.big(FTRACE_EVENT.timestamp, ns);
     pb.uint(FTRACE_EVENT.pid, pid < 0 ? 0 : pid);
-    if (body === undefined || !writeTyped(pb, name, body, this.layout)) {
-      if (s === undefined) {
-        s = Buffer.from(body!, 'utf8');
-        (start = 0), (end = s.length);
+    const recent = this.recent;
+    let shape: Shape | null | undefined;
+    if (recent.worth(nameId)) {
+      const pair = recent.pair(nameId, s, start, end);
+      pb.ensure(FOUND_ROOM);
+      const at = pb.len;
+      shape = recent.find(pair, name, s, start, end, pb.view, at);
+      recent.found(nameId, shape !== undefined);
+      if (shape !== undefined) pb.len = at + recent.length;
+      else {
+        shape = this.encode(pb, nameId, name, text, s, start, end);
+        recent.keep(pair, name, s, start, end, pb.buf, at, pb.len, shape);
       }
-      const shape = this.generic.write(pb, name, s, start, end);
-      // Each CPU's stream carries the descriptors it uses (the importer keeps the first per id).
-      if (!b.sent.has(shape.id)) {
-        b.sent.add(shape.id);
-        const m = b.descriptors.begin(BUNDLE.genericEventDescriptors);
-        b.descriptors.uint(GENERIC_DESCRIPTOR.fieldId, shape.id);
-        b.descriptors.blob(GENERIC_DESCRIPTOR.eventDescriptor, shape.descriptor);
-        b.descriptors.end(m);
-      }
+    } else shape = this.encode(pb, nameId, name, text, s, start, end);
+    // Each CPU's stream carries the descriptors it uses (the importer keeps the first per id).
+    if (shape !== null && !b.sent[shape.id - FIRST_GENERIC_ID]) {
+      b.sent[shape.id - FIRST_GENERIC_ID] = true;
+      const m = b.descriptors.begin(BUNDLE.genericEventDescriptors);
+      b.descriptors.uint(GENERIC_DESCRIPTOR.fieldId, shape.id);
+      b.descriptors.blob(GENERIC_DESCRIPTOR.eventDescriptor, shape.descriptor);
+      b.descriptors.end(m);
     }
     pb.end(mark);
     b.count++;
     if (pb.len >= BUNDLE_BYTES) this.flush(cpu, b);
   }
+  /** Encodings of recent bodies, and the generic shape each used (null: a typed message). */
+  private readonly recent = new RecentBodies<Shape | null>();
+
+  /** Writes the event's message (`nameId`: its name's id in its source's table): typed when its name has one and the body its fields, else generic. Returns the generic shape, or null. */
+  private encode(pb: ProtoBuf, nameId: number, name: string, text: string | undefined, s: Buffer, start: number, end: number): Shape | null {
+    if (this.typedName[nameId] !== name) {
+      this.typedName[nameId] = name;
+      this.typed[nameId] = hasTyped(name);
+    }
+    const typed = this.typed[nameId];
+    // Typed writers read text: bodies held as bytes are ASCII (latin1 reads them as they are).
+    if (typed && writeTyped(pb, name, text ?? s.toString('latin1', start, end), this.layout)) return null;
+    return this.generic.write(pb, nameId, name, s, start, end);
+  }
+  /** By name id: whether the name (the one beside it) has a typed message. */
+  private readonly typed: boolean[] = [];
+  private readonly typedName: (string | undefined)[] = [];
 
   /** Writes out every bundle that holds events. */
   flushAll(): void {
@@ -124,7 +150,7 @@ export class MachineFtrace {
     pb.tag(PACKET.ftraceEvents, LEN);
     pb.varint(head.len + b.events.len + b.descriptors.len);
     pb.raw(head.bytes());
-    this.out.emit(b.events.bytes(), b.descriptors.bytes());
+    this.out.emitWith(b.events.bytes(), b.descriptors.bytes());
     b.events.reset();
     b.descriptors.reset();
     b.count = 0;

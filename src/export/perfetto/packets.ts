@@ -4,13 +4,15 @@
  */
 import type { AtomicWriter } from '../atomic-writer.js';
 import { PACKET, TRACE_PACKET } from './fields.js';
-import { LEN, ProtoBuf } from './proto-writer.js';
+import { LEN, ProtoBuf, varintSize } from './proto-writer.js';
+
+/** Bytes kept free before a packet for its field key and length (1 + a varint of at most 5 bytes). */
+const HEAD_ROOM = 6;
 
 /** Writes packets to the output, each built in one reusable buffer. */
 export class PacketOut {
-  /** The packet being built (write its fields, then {@link emit}). */
+  /** The packet being built (write its fields, then {@link emit}); it starts at HEAD_ROOM. */
   readonly pb = new ProtoBuf(1 << 16);
-  private readonly head = new ProtoBuf(32);
   /** Bytes written so far (for the report). */
   bytes = 0;
 
@@ -19,24 +21,31 @@ export class PacketOut {
   /** Starts a packet: empties the buffer and writes the fields every packet of the machine and sequence carries. */
   start(machineId: number, seq: number): ProtoBuf {
     const pb = this.pb;
-    pb.reset();
+    pb.len = HEAD_ROOM;
     if (machineId !== 0) pb.uint(PACKET.machineId, machineId);
     pb.uint(PACKET.trustedPacketSequenceId, seq);
     return pb;
   }
 
-  /** Writes the packet built in {@link pb}, followed by `tail` (bytes that belong to the packet's end). */
-  emit(...tail: Uint8Array[]): void {
-    let size = this.pb.len;
-    for (const t of tail) size += t.length;
-    const h = this.head;
-    h.reset();
-    h.tag(TRACE_PACKET, LEN);
-    h.varint(size);
-    // Ranges of the reused buffers: no view object per packet.
-    this.w.range(h.buf, 0, h.len);
-    this.w.range(this.pb.buf, 0, this.pb.len);
-    for (const t of tail) this.w.bytes(t);
-    this.bytes += h.len + size;
+  /** Writes the packet built in {@link pb}: its key and length in the room left before it, then the packet, in one piece. */
+  emit(): void {
+    this.emitWith(undefined, undefined);
+  }
+
+  /** Writes the packet built in {@link pb} followed by `a` and `b` (bytes that belong to the packet's end). */
+  emitWith(a: Uint8Array | undefined, b: Uint8Array | undefined): void {
+    const pb = this.pb;
+    const size = pb.len - HEAD_ROOM + (a?.length ?? 0) + (b?.length ?? 0);
+    const at = HEAD_ROOM - 1 - varintSize(size);
+    const end = pb.len;
+    pb.len = at;
+    pb.tag(TRACE_PACKET, LEN);
+    pb.varint(size);
+    // A range of the reused buffer: no view object per packet.
+    this.w.range(pb.buf, at, end);
+    if (a) this.w.bytes(a);
+    if (b) this.w.bytes(b);
+    pb.len = end;
+    this.bytes += HEAD_ROOM - at + size;
   }
 }

@@ -37,10 +37,13 @@ export function varintSize(v: number): number {
 /** A reusable protobuf message buffer. */
 export class ProtoBuf {
   buf: Buffer;
+  /** A view of `buf`, for writers that copy whole words. */
+  view: DataView<ArrayBufferLike>;
   len = 0;
 
   constructor(capacity = 4096) {
     this.buf = Buffer.allocUnsafe(capacity);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   }
 
   /** Empties the buffer (keeps its memory). */
@@ -59,6 +62,7 @@ export class ProtoBuf {
     const b = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
     this.buf.copy(b, 0, 0, this.len);
     this.buf = b;
+    this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   }
 
   /** A varint of a non-negative safe integer. */
