@@ -19,16 +19,24 @@ import type { EventBlock } from '../model/event-block.js';
 import type { AtomicWriter } from './atomic-writer.js';
 import { jsonString } from './json-string.js';
 // The Perfetto output's table of recent bodies serves here as it is (a cache of bytes by body).
-import { RecentBodies } from './perfetto/recent-bodies.js';
+import { FOUND_ROOM, RecentBodies } from './perfetto/recent-bodies.js';
 
-/** What the members are written into: the bytes of one event's members (at least the 128 a recent body's copy may take). */
+/** What the members are written into: the bytes of one event's members (at least the FOUND_ROOM a recent body's copy may take). */
 class Members {
-  buf = Buffer.allocUnsafe(512);
+  // Buffers of their own (not slices of Node's pool): the view below is made once per buffer.
+  buf = Buffer.allocUnsafeSlow(Math.max(512, FOUND_ROOM));
   len = 0;
+  private dv: DataView | undefined;
+
+  /** `buf` as a DataView (what a recent body's copy is written through). */
+  view(): DataView {
+    if (this.dv?.buffer !== this.buf.buffer) this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    return this.dv;
+  }
 
   private room(n: number): void {
     if (this.len + n <= this.buf.length) return;
-    const b = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
+    const b = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.len + n));
     this.buf.copy(b, 0, 0, this.len);
     this.buf = b;
   }
@@ -150,14 +158,23 @@ export class EventArgs {
     }
     const m = this.m;
     const name = blk.nameOf(r);
-    const slot = this.recent.slot(s, a, z);
-    if (this.recent.find(slot, name, s, a, z, m.buf, 0)) {
-      w.range(m.buf, 0, this.recent.encodedLength(slot));
+    const nameId = blk.name[r];
+    const recent = this.recent;
+    m.len = 0;
+    if (!recent.worth(nameId)) {
+      this.encode(m, blk, r, s, a, z, text);
+      w.range(m.buf, 0, m.len);
       return;
     }
-    m.len = 0;
+    const pair = recent.pair(nameId, s, a, z);
+    const hit = recent.find(pair, name, s, a, z, m.view(), 0) !== undefined;
+    recent.found(nameId, hit);
+    if (hit) {
+      w.range(m.buf, 0, recent.length);
+      return;
+    }
     this.encode(m, blk, r, s, a, z, text);
-    this.recent.keep(slot, name, s, a, z, m.buf, 0, m.len, true);
+    recent.keep(pair, name, s, a, z, m.buf, 0, m.len, true);
     w.range(m.buf, 0, m.len);
   }
 
