@@ -3,13 +3,12 @@
  * TIME_SHIFT; estimated with the file's offsets ignored; refuted when wrong), the salB files (not
  * a pair), and the kvm-pvm capture (debugfs vs kvm_write_tsc_offset, checked by sync points).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { kvmtrace, ROOT } from './helpers/cli.js';
 import { DOCA, externalMissing, MASTERARBEIT } from './helpers/external.js';
 import { expectGolden } from './helpers/golden.js';
+import { tempDir } from './helpers/tmp.js';
 
 const PVM = join(ROOT, 'fixtures', 'pvm-1vcpu');
 const dat = (f: string): string => join(MASTERARBEIT, f);
@@ -78,7 +77,7 @@ describe.skipIf(externalMissing)('check on the docA and salB recordings', () => 
   });
 
   it('merge prints the same check', () => {
-    const r = kvmtrace(['merge', '--host', host, '--guest', guest, '--text', join(mkdtempSync(join(tmpdir(), 'kvmtrace-check-')), 'm.txt')]);
+    const r = kvmtrace(['merge', '--host', host, '--guest', guest, '--text', join(tempDir('kvmtrace-check-'), 'm.txt')]);
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/clock check: guest .* — EXACT\n {2}guest CPUs → vCPUs: CPU 0 → vCPU 0 \(the guest has 1 CPU and the VM 1 vCPU\)\n {2}vCPU 0 \(host thread 483882\): EXACT/);
     expect(r.stderr).toMatch(/clock verdict: EXACT/);

@@ -4,8 +4,7 @@
  * with drift, on brackets computed with the kernel's scaling formula.
  */
 import { hostTsc } from '../src/model/units.js';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
@@ -19,6 +18,7 @@ import { ROOT } from './helpers/cli.js';
 import { exportMerge } from '../src/export/export-merge.js';
 import { prepareMerge } from '../src/merge/session.js';
 import { clockCheck } from '../src/merge/estimate/verdict.js';
+import { tempDir } from './helpers/tmp.js';
 
 const PVM = join(ROOT, 'fixtures', 'pvm-1vcpu');
 
@@ -120,7 +120,7 @@ describe('drift on real data: the pvm capture as a guest with TSC scaling would 
   const scale = (x: string): string => (((BigInt(x) * R) >> 48n) + OFF).toString();
 
   it('pairs the sync points chunk by chunk, fits the drift, and maps every checkable marker and event inside', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-drift-'));
+    const dir = tempDir('kvmtrace-drift-');
     const guest = readFileSync(join(PVM, 'guest', 'trace.txt'), 'utf8')
       .replace(/^(.*?\] \S+ )(\d+)(: )/gm, (_m, a: string, ts: string, b: string) => a + scale(ts) + b)
       .replace(/ t([01])=(\d+)/g, (_m, k: string, v: string) => ` t${k}=${scale(v)}`);

@@ -3,8 +3,7 @@
  * put every guest event inside a window (checked against brute force), and on the real docA pair
  * with the file's offsets ignored it brackets the true offset.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
@@ -15,6 +14,7 @@ import { hostIndex } from './helpers/host.js';
 import { exportMerge } from '../src/export/export-merge.js';
 import { prepareMerge } from '../src/merge/session.js';
 import { DOCA, externalMissing, MASTERARBEIT, reference } from './helpers/external.js';
+import { tempDir } from './helpers/tmp.js';
 
 /** A deterministic pseudo-random sequence (xorshift32). */
 function rng(seed: number): () => number {
@@ -121,7 +121,7 @@ describe.skipIf(externalMissing)('docA with the file offsets ignored', () => {
 
   it('gives the same interval from the host split into per-CPU text files (transitions sorted across files)', async () => {
     const raw = readFileSync(reference('docA-host-trace.dat.report-rawts.txt'), 'utf8').split('\n');
-    const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-split-'));
+    const dir = tempDir('kvmtrace-split-');
     const even = raw.filter((l) => /\[\d*[02468]\]/.test(l));
     const odd = raw.filter((l) => /\[\d*[13579]\]/.test(l));
     expect(even.length).toBeGreaterThan(100);
@@ -145,7 +145,7 @@ describe.skipIf(externalMissing)('docA with the file offsets ignored', () => {
     const [gap1] = longestGaps(hw.threads.get(DOCA.vcpuThread)!, 3);
     // The guest's events from just after the longest gap on (guest TSC = host TSC + offset).
     const cut = hw.base + BigInt(gap1.y) + DOCA.tscOffset + 1000n;
-    const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-cut-'));
+    const dir = tempDir('kvmtrace-cut-');
     const lines = readFileSync(reference('docA-guest-trace-Salamander4.dat.report-rawts.txt'), 'utf8').split('\n');
     const kept = lines.filter((l) => {
       const m = /\](\d+):/.exec(l);

@@ -7,14 +7,14 @@
  * lines at their host TSC, guest lines at guest TSC − offset (= host TSC, as with offset 0), and
  * the zeroing script's line for vCPU 0 first.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exportMerge } from '../src/export/export-merge.js';
 import { prepareMerge } from '../src/merge/session.js';
 import { clockCheck } from '../src/merge/estimate/verdict.js';
 import { DOCA, externalMissing, reference } from './helpers/external.js';
+import { tempDir } from './helpers/tmp.js';
 
 /** `trace-cmd report --raw-ts` lines → stap lines (TSC, CPU, TID, PID, COMM, EVENT, BODY), TSC shifted. */
 function toStap(rawts: string, side: string, shift: bigint, first: string[] = []): string {
@@ -30,7 +30,7 @@ describe.skipIf(externalMissing)('a zeroed TSC offset (the stap method)', () => 
   if (externalMissing) console.log(`skipped: ${externalMissing}`);
 
   it('maps with offset 0, EXACT, and puts the 89,827 docA guest events inside their windows', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-zeroed-'));
+    const dir = tempDir('kvmtrace-zeroed-');
     const hostRaw = reference('docA-host-trace.dat.report-rawts.txt');
     const firstTsc = /\](\d+):/.exec(readFileSync(hostRaw, 'utf8'))![1];
     const zeroLine = [firstTsc, 7, DOCA.vcpuThread, DOCA.vcpuThread, 'qemu-system-x86', 'tsc_offset_zeroed', 'vcpu=0 hook=write was=18446680643473835711'].join('\t');

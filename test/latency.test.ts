@@ -11,14 +11,14 @@ import { analyse } from '../src/analysis/run.js';
 import { parseMatch } from '../src/analysis/match.js';
 import { Pairer, parsePairKey } from '../src/analysis/pairing.js';
 import { buildLatencyReport, decadeHistogram, histogramText, LatencyAnalyzer, latencyKeysText, LATENCY_KEYS, type LatencyReport } from '../src/analysis/latency.js';
-import { mkdtempSync, readFileSync as readText } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync as readText } from 'node:fs';
 import { join } from 'node:path';
 import { splitFlowSpec } from '../src/analysis/flows.js';
 import { checkChromeJson, sliceAt } from './helpers/chrome-check.js';
 import { kvmtrace } from './helpers/cli.js';
 import { DOCA, externalMissing, reference } from './helpers/external.js';
 import { expectGolden } from './helpers/golden.js';
+import { tempDir } from './helpers/tmp.js';
 
 interface Raw {
   t: bigint;
@@ -171,7 +171,7 @@ describe.skipIf(externalMissing)('merge --flows on the real docA pair', () => {
     const host = reference('docA-host-trace.dat.report-rawts.txt');
     const guest = reference('docA-guest-trace-Salamander4.dat.report-rawts.txt');
     const args = ['--host', host, '--guest', guest, '--tsc-offset', String(DOCA.tscOffset), '--vcpu-thread', `0=${DOCA.vcpuThread}`, '--tsc-khz', String(DOCA.tscKhz)];
-    const out = join(mkdtempSync(join(tmpdir(), 'kvmtrace-flows-')), 'flows.json');
+    const out = join(tempDir('kvmtrace-flows-'), 'flows.json');
     const m = kvmtrace(['merge', ...args, '-q', '-o', out, '--flows', 'guest:write_msr:host:kvm_exit']);
     expect(m.status).toBe(0);
     expect(m.stderr).toMatch(/flows: 589 arrow\(s\) drawn/);
@@ -298,7 +298,7 @@ describe.skipIf(externalMissing)('latency on the host-only recordings (lts, docC
 describe('merge --flows on the kvm-pvm capture: host → guest arrows', () => {
   it('draws an arrow from each pio sync exit to the marker the guest wrote, ending in the guest task', () => {
     const dir = new URL('../fixtures/pvm-1vcpu/', import.meta.url).pathname;
-    const out = join(mkdtempSync(join(tmpdir(), 'kvmtrace-flows-')), 'pvm.json');
+    const out = join(tempDir('kvmtrace-flows-'), 'pvm.json');
     const m = kvmtrace(['merge', dir + 'host', dir + 'guest', '-q', '-o', out, '--flows', 'host:kvm_pio[port=0xe9]:guest:marker~kind=pio']);
     expect(m.stderr).toMatch(/flows: 40 arrow\(s\) drawn; 0 of 40 FROM events found no TO event/);
     const { events } = checkChromeJson(out);
