@@ -9,6 +9,7 @@ import { NsClock } from '../src/export/perfetto/ns-clock.js';
 import { ProtoBuf } from '../src/export/perfetto/proto-writer.js';
 import { layoutFor, prevStateBits } from '../src/export/perfetto/task-state.js';
 import { bodyFields, typedValue } from '../src/parsers/body-fields.js';
+import { tempDir } from './helpers/tmp.js';
 
 describe('ProtoBuf', () => {
   it('writes varints, negative int64s, fixed64s and strings that protobufjs reads back', () => {
@@ -142,7 +143,6 @@ describe('vCPU tracks from the KVM-run tracker\'s states', () => {
     const { EXIT, GUEST, UNKNOWN, USERSPACE } = await import('../src/kvm/states.js');
     const { AtomicWriter } = await import('../src/export/atomic-writer.js');
     const { readPftrace } = await import('./helpers/pftrace.js');
-    const { tempDir } = await import('./helpers/tmp.js');
     const { join } = await import('node:path');
     const src = (role: 'host' | 'guest', machine: string) => ({ role, machine, open: { spec: { role, machine, file: `${machine}.txt` }, header: { cpus: 1 } } });
     const tl = { base: 1_000_000_000n, sources: [src('host', 'host'), src('guest', 'vm')], counts: [] } as never;
