@@ -18,8 +18,8 @@ import type { KvmFields } from '../model/kvm-fields.js';
 import type { EventBlock } from '../model/event-block.js';
 import type { AtomicWriter } from './atomic-writer.js';
 import { jsonString } from './json-string.js';
-// The Perfetto output's table of recent bodies serves here as it is (a cache of bytes by body).
-import { FOUND_ROOM, RecentBodies } from './perfetto/recent-bodies.js';
+// The table of recent bodies the Perfetto output uses too (a cache of bytes by name and body).
+import { FOUND_ROOM, RecentBodies } from './recent-bodies.js';
 
 /** What the members are written into: the bytes of one event's members (at least the FOUND_ROOM a recent body's copy may take). */
 class Members {

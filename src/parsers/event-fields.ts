@@ -193,37 +193,33 @@ const PLUGIN_SWITCH = /^(.*):(\d+) \[(-?\d+)\] (\S+) ==> (.*):(\d+) \[(-?\d+)\]$
 
 /**
  * Decodes sched_switch from the kernel's `prev_comm=… prev_pid=… ==> next_comm=… next_pid=…` or
- * trace-cmd's plugin form `comm:pid [prio] S ==> comm:pid [prio]`. Comms may hold spaces.
+ * trace-cmd's plugin form `comm:pid [prio] S ==> comm:pid [prio]`. Comms may hold spaces. The
+ * fields the tracker reads (what the binary decoder gives); {@link schedSwitchText} adds the rest.
  */
-export function schedSwitchText(body: string): SchedSwitchText | undefined {
-  const arrow = body.indexOf(' ==> ');
-  if (arrow < 0) return undefined;
+export function schedSwitch(body: string): SchedSwitch | undefined {
+  if (body.indexOf(' ==> ') < 0) return undefined;
   if (body.startsWith('prev_comm=')) {
     const prevPid = fieldOf(body, 'prev_pid');
     const nextPid = fieldOf(body, 'next_pid');
     if (prevPid === undefined || nextPid === undefined) return undefined;
+    const arrow = body.indexOf(' ==> ');
     const pp = body.indexOf(' prev_pid=');
     const nc = body.indexOf('next_comm=', arrow);
     const np = body.indexOf(' next_pid=', arrow);
-    return {
-      prevComm: body.slice(10, pp),
-      prevPid: Number(prevPid),
-      nextComm: nc >= 0 && np > nc ? body.slice(nc + 10, np) : '',
-      nextPid: Number(nextPid),
-      prevState: fieldOf(body, 'prev_state') ?? '',
-      prevPrio: Number(fieldOf(body, 'prev_prio') ?? NaN),
-      nextPrio: Number(fieldOf(body, 'next_prio') ?? NaN),
-    };
+    return { prevComm: body.slice(10, pp), prevPid: Number(prevPid), nextComm: nc >= 0 && np > nc ? body.slice(nc + 10, np) : '', nextPid: Number(nextPid) };
   }
   const m = PLUGIN_SWITCH.exec(body);
-  if (!m) return undefined;
-  return { prevComm: m[1], prevPid: Number(m[2]), prevPrio: Number(m[3]), prevState: m[4], nextComm: m[5], nextPid: Number(m[6]), nextPrio: Number(m[7]) };
+  return m ? { prevComm: m[1], prevPid: Number(m[2]), nextComm: m[5], nextPid: Number(m[6]) } : undefined;
 }
 
-/** sched_switch's typed fields (what the tracker and the binary decoder give): the text's, without state and priorities. */
-export function schedSwitch(body: string): SchedSwitch | undefined {
-  const t = schedSwitchText(body);
-  return t && { prevComm: t.prevComm, prevPid: t.prevPid, nextComm: t.nextComm, nextPid: t.nextPid };
+/** sched_switch with the previous task's state and both priorities too (the Perfetto output writes them). */
+export function schedSwitchText(body: string): SchedSwitchText | undefined {
+  const sw = schedSwitch(body);
+  if (!sw) return undefined;
+  if (body.startsWith('prev_comm='))
+    return { ...sw, prevState: fieldOf(body, 'prev_state') ?? '', prevPrio: Number(fieldOf(body, 'prev_prio') ?? NaN), nextPrio: Number(fieldOf(body, 'next_prio') ?? NaN) };
+  const m = PLUGIN_SWITCH.exec(body)!;
+  return { ...sw, prevPrio: Number(m[3]), prevState: m[4], nextPrio: Number(m[7]) };
 }
 
 const PLUGIN_WAKEUP = /^(.*):(\d+) \[-?\d+\]/;

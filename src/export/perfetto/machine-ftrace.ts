@@ -14,7 +14,7 @@ import { BUNDLE, FIRST_GENERIC_ID, FTRACE_CLOCK_GLOBAL, FTRACE_EVENT, GENERIC_DE
 import { GenericEvents, type Shape } from './generic-events.js';
 import type { PacketOut } from './packets.js';
 import { LEN, ProtoBuf } from './proto-writer.js';
-import { FOUND_ROOM, RecentBodies } from './recent-bodies.js';
+import { FOUND_ROOM, RecentBodies } from '../recent-bodies.js';
 import type { TaskStateLayout } from './task-state.js';
 import { hasTyped, writeTyped } from './typed-events.js';
 import type { EventBlock } from '../../model/event-block.js';
