@@ -67,6 +67,13 @@ describe.skipIf(externalMissing)('reads of the host file (docA)', () => {
     for (const ext of ['json', 'txt']) expect(readFileSync(join(dir, `read.${ext}`)).equals(readFileSync(join(dir, `kept.${ext}`)))).toBe(true);
   });
 
+  it('the guest as ftrace text stating 1 CPU (`cpus=1`): read once per merge, its CPU paired with vCPU 0 without a pass over it', async () => {
+    const guest = reference('docA-guest-trace-Salamander4.dat.report-rawts.txt');
+    let p: Awaited<ReturnType<typeof prepareMerge>> | undefined;
+    expect(await reads(guest, async () => exportMerge((p = await prepareMerge(text())), {}))).toBe(1);
+    expect(p!.guests[0].plan!.pairing).toEqual({ map: new Map([[0, 0]]), from: 'the guest has 1 CPU, its boot CPU: vCPU 0', assumed: false });
+  });
+
   it('as trace.dat, the offset estimated from the traces (no stated mapping): one per merge, one per check with its cross-check', async () => {
     const host = join(MASTERARBEIT, 'docA-host-trace.dat');
     const req: MergeRequest = { bundles: [], hostFiles: [host], guestFiles: [join(MASTERARBEIT, 'docA-guest-trace-Salamander4.dat')], overrides: { noFileOffsets: true } };

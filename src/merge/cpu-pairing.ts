@@ -35,6 +35,8 @@ export function cpuPairing(f: PairingFacts): CpuPairing {
   if (f.sync) return { map: f.sync.map, from: f.sync.from, assumed: !f.sync.complete };
   if (f.guestCpus === 1 && f.vmVcpus?.length === 1)
     return { map: new Map([[0, f.vmVcpus[0]]]), from: 'the guest has 1 CPU and the VM 1 vCPU', assumed: false };
+  // One CPU is the guest's boot CPU, and QEMU's boot vCPU is vCPU 0 (APIC id 0).
+  if (f.guestCpus === 1 && f.vmVcpus === undefined) return { map: new Map([[0, 0]]), from: 'the guest has 1 CPU, its boot CPU: vCPU 0', assumed: false };
   return { map: new Map(), from: 'nothing in the inputs pairs them', assumed: true };
 }
 

@@ -19,7 +19,7 @@ import type { HostIndex } from '../host/index.js';
 import type { ClockToTsc } from './clock-sync.js';
 import { cpuPairing, vcpuOf, type CpuPairing } from './cpu-pairing.js';
 import { fromSnapshots, fromTimeShift, fromWrites, offsetsText, sameMapping, SINCE_BEFORE, type Offer, type OfferKind, type Scaling } from './plan-sources.js';
-import type { SourceSpec } from './source.js';
+import { cpuCount, type SourceSpec } from './source.js';
 import { VcpuMapping, type TscPiece } from './tsc-mapping.js';
 import type { OfferScore } from './estimate/evidence.js';
 import type { GuestTsc, HostTsc } from '../model/units.js';
@@ -106,7 +106,7 @@ export function planGuest(host: SourceSpec, scan: Pick<HostIndex, 'tscWrites' | 
   const pairing = cpuPairing({
     bundle: guest.meta?.guest?.cpuToVcpu,
     sync: over.syncPairing,
-    guestCpus: guest.dat?.cpus || guest.meta?.cpus,
+    guestCpus: cpuCount(guest),
     vmVcpus,
   });
   const cpuToVcpu = (cpu: number): number => vcpuOf(pairing, cpu);
@@ -255,7 +255,7 @@ function checkGuestFitsVm(guest: SourceSpec, host: SourceSpec, vmName: string | 
   const guestName = guest.meta?.guest?.vm ?? guest.meta?.name;
   const namesDiffer = guestName !== undefined && vmName !== undefined && guestName !== vmName;
   const names = namesDiffer ? `the names differ (the guest calls its VM "${guestName}", the host's VM is "${vmName}")` : '';
-  const cpus = guest.dat?.cpus || guest.meta?.cpus;
+  const cpus = cpuCount(guest);
   if (vmVcpus?.length && cpus && cpus > vmVcpus.length)
     throw new UserError(
       `${guest.file} does not look like the guest of VM ${vmName ?? '(unnamed)'} in ${host.file}: ${names ? names + ', and ' : ''}` +

@@ -19,8 +19,9 @@ import { loadBundle } from './inputs.js';
 import { mergeTimeline, reorderFailures, type Timeline, type TimelineSource } from './merge.js';
 import type { MergeConsumer, MergeDone } from './consumer.js';
 import { planGuest, type GuestOverrides, type GuestPlan } from './plan.js';
-import { openSource, type OpenSource, type SourceSpec } from './source.js';
-import { detectFormat } from '../parsers/detect.js';
+import { cpuCount, openSource, type OpenSource, type SourceSpec } from './source.js';
+import { detectFormat, readHead } from '../parsers/detect.js';
+import { textHeadCpus } from '../parsers/ftrace-text.js';
 import { buffersWithEvents, openTraceDat, pickBuffer } from '../parsers/trace-dat/index.js';
 import { parseThreadsMode } from '../parsers/ftrace-text-thread.js';
 import { Validator } from './validate.js';
@@ -127,6 +128,7 @@ export async function prepareMerge(req: MergeRequest): Promise<PreparedMerge> {
   // Formats, and trace.dat metadata: its options may carry the mapping (TIME_SHIFT, GUEST, TRACEID).
   for (const spec of [...host, ...guestGroups.flat()]) {
     spec.format ??= await detectFormat(spec.file);
+    if (spec.format === 'ftrace-text') spec.textCpus = textHeadCpus((await readHead(spec.file)).toString('utf8'));
     if (spec.format === 'trace-dat') {
       const t = openTraceDat(spec.file, diags);
       t.close();
@@ -190,7 +192,7 @@ function knownVms(host: SourceSpec[], over: GuestOverrides): KnownVm[] {
  * took from kvm_entry alone may be another VM's, seen running a vCPU of the same index.)
  */
 function guestThreads(g: SourceSpec, plan: GuestPlan): number[] {
-  const cpus = g.dat?.cpus || g.meta?.cpus;
+  const cpus = cpuCount(g);
   const own = new Set(cpus ? Array.from({ length: cpus }, (_, c) => plan.cpuToVcpu(c)) : []);
   const stated = new Set(['debugfs (bundle)', 'trace.dat GUEST option', '--vcpu-thread']);
   return [...plan.vcpus.values()].filter((v) => v.tid !== undefined && (own.has(v.vcpu) || stated.has(v.tidFrom))).map((v) => v.tid!);

@@ -29,8 +29,15 @@ export interface SourceSpec {
   dat?: TraceDat;
   /** For trace.dat files with several buffers: which one (default: the top-level buffer). */
   buffer?: string;
+  /** The CPU count an ftrace text file's header states (`cpus=N`, `#P:N`), read when it is planned. */
+  textCpus?: number;
   /** ftrace text parsed on a worker thread (the session gives threads to the largest files). */
   parseThread?: boolean;
+}
+
+/** The CPU count an input states: a trace.dat's, its bundle's, or its text header's; undefined when none says. */
+export function cpuCount(s: SourceSpec): number | undefined {
+  return s.dat?.cpus || s.meta?.cpus || s.textCpus;
 }
 
 /** An opened input. `header.base` is set once the first batch has been read. */

@@ -441,6 +441,16 @@ export function detectFtraceText(head: string): boolean {
 }
 
 /**
+ * The CPU count a text file's header states (`cpus=N`, `#P:N`), read from its head as the parser
+ * reads it; undefined when the head says none, or holds no event line (the header may go on).
+ */
+export function textHeadCpus(head: string): number | undefined {
+  const p = new FtraceTextParser({ file: '(head)', diags: { add() {} } as unknown as Diagnostics });
+  const whole = head.slice(0, head.lastIndexOf('\n') + 1);
+  return p.write(whole).length > 0 ? p.header.cpus : undefined;
+}
+
+/**
  * Reads a whole ftrace text file as blocks of events, one per chunk of whole lines (256 KiB reads,
  * bounded memory, linear in the longest line: see `line-chunks.ts`). A line or a UTF-8 sequence is
  * never split; each block refers to the bytes of its own chunk.

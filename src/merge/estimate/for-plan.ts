@@ -8,7 +8,7 @@ import { planGuest, type GuestOverrides, type GuestPlan } from '../plan.js';
 import { choose, pairingFromSync, weighEvidence } from './evidence.js';
 import type { PreparedMerge } from '../session.js';
 import type { ClockCheck, VcpuCheck } from './verdict.js';
-import type { SourceSpec } from '../source.js';
+import { cpuCount, type SourceSpec } from '../source.js';
 import { estimateOffsets, type VcpuEstimate } from './index.js';
 
 /** Estimates (per vCPU) and, for the vCPUs left without one, the reasons. */
@@ -23,7 +23,7 @@ export interface PlanEstimates {
 export async function estimateUnmapped(index: HostIndex, guest: SourceSpec, plan: GuestPlan, diags: Diagnostics): Promise<PlanEstimates> {
   const res: PlanEstimates = { estimated: new Map(), details: new Map(), failures: [] };
   // vCPUs beyond the guest's CPU count (threads of other VMs seen on the host) need no estimate.
-  const cpus = guest.dat?.cpus || guest.meta?.cpus;
+  const cpus = cpuCount(guest);
   const identity = !guest.meta?.guest?.cpuToVcpu;
   const tids = new Map<number, number | undefined>([...plan.unmapped].filter(([v]) => !(cpus && identity && v >= cpus)));
   if (tids.size === 0) return res;
