@@ -199,8 +199,11 @@ export class Validator {
       if (!this.plans[src]) continue;
       const blk = batch.blk[k];
       const r = batch.row[k];
-      const f = fieldsOf(blk, r);
-      if (f?.kind === 'marker' && f.sync) this.sync(batch.t[k], src, f.sync, blk.line[r]);
+      // Only markers are read here: other kinds (sched_switch, most of all) are not decoded.
+      if (blk.table.typedKind(blk.name[r]) === 'marker') {
+        const f = fieldsOf(blk, r);
+        if (f?.kind === 'marker' && f.sync) this.sync(batch.t[k], src, f.sync, blk.line[r]);
+      }
       if (this.global[src]) this.hold(src, batch.t[k], batch.vcpu[k], blk, r);
       else this.judge(this.state(src, batch.vcpu[k]), batch.t[k], src, blk.line[r], blk.cpu[r]);
     }
