@@ -74,7 +74,10 @@ interface OpenSlice {
   /** Timeline time of its start. */
   t: number;
   /** Its args' members as JSON text (no braces), '' for none. */
-  args: string;
+  args: string | Uint8Array;
+  /** An event whose CPU and body end the args (`,"cpu":N,"text":BODY`): a kvm_exit drawn as its exit's slice. */
+  blk?: EventBlock;
+  r?: number;
 }
 
 interface ThreadSlices {
@@ -236,8 +239,8 @@ export class ChromeJsonExporter implements MergeConsumer {
   private readonly sliceHeads = new Map<string, Map<string, Uint8Array>>();
 
   /** Opens a slice at timeline time `t` with `args` members (JSON text without braces, or ''); nothing is written until it ends. */
-  private open(pid: number, tid: number, t: number, name: string, cat: string, args = ''): void {
-    this.state(pid, tid).open.push({ head: this.sliceHead(name, cat), t, args });
+  private open(pid: number, tid: number, t: number, name: string, cat: string, args: string | Uint8Array = '', blk?: EventBlock, r?: number): void {
+    this.state(pid, tid).open.push({ head: this.sliceHead(name, cat), t, args, blk, r });
   }
 
   /**
@@ -245,7 +248,7 @@ export class ChromeJsonExporter implements MergeConsumer {
    * and writes it as an X record; false when none is open. `dur` is the difference of the two
    * rounded times, so `ts + dur` is exactly the end's `ts` and nested slices stay nested.
    */
-  private end1(pid: number, tid: number, t: number, more = ''): boolean {
+  private end1(pid: number, tid: number, t: number, more: string | Uint8Array = ''): boolean {
     const s = this.state(pid, tid).open.pop();
     if (s === undefined) return false;
     const w = this.w;
@@ -255,16 +258,42 @@ export class ChromeJsonExporter implements MergeConsumer {
     w.text(',"dur":');
     w.micros(Math.max(0, this.nsOf(t) - this.nsOf(s.t)));
     w.bytes(this.pidTid(pid, tid));
-    if (s.args || more) {
+    if (s.args.length || more.length) {
       w.text(',"args":{');
-      w.text(s.args);
-      if (s.args && more) w.byte(44);
-      w.text(more);
+      this.members(s.args);
+      if (s.blk) {
+        const b = s.blk;
+        const r = s.r!;
+        w.text(',"cpu":');
+        w.uint(b.cpu[r]);
+        w.text(',"text":');
+        const text = b.bodyText?.[r];
+        if (text === undefined) w.jsonRange(b.bytes, b.bodyStart[r], b.bodyEnd[r]);
+        else w.json(text);
+      }
+      if (s.args.length && more.length) w.byte(44);
+      this.members(more);
       w.byte(125);
     }
     w.byte(125);
     return true;
   }
+
+  /** Writes members given as text or as bytes. */
+  private members(m: string | Uint8Array): void {
+    if (typeof m === 'string') this.w.text(m);
+    else this.w.bytes(m);
+  }
+
+  /** `"KEY":"REASON"` as bytes, per key and exit-reason id of the index (few of each). */
+  private reasonMember(key: 'reason' | 'exit_reason', arg: number): Uint8Array {
+    const cache = key === 'reason' ? this.reasons : this.exitReasons;
+    return (cache[arg] ??= Buffer.from(`"${key}":${jsonString(this.index!.names[arg] || 'exit')}`));
+  }
+  private readonly reasons: Uint8Array[] = [];
+  /** `"vcpu":N` as bytes, by N + 1. */
+  private readonly vcpuMembers: Uint8Array[] = [];
+  private readonly exitReasons: Uint8Array[] = [];
 
   /** Holds the event's instant: `writeTo` writes it after the event's other records. */
   private instant(tid: number, cat: 'host' | 'guest'): void {
@@ -386,13 +415,12 @@ export class ChromeJsonExporter implements MergeConsumer {
         // From the kvm_entry itself; a thread in guest mode when the trace began takes its vCPU from the index.
         const atEntry = blk.pid[r] === tid && blk.nameOf(r) === 'kvm_entry';
         const vcpu = atEntry ? arg : (this.index?.threads.get(tid)?.vcpu ?? -1);
-        this.open(pid, tid, t, 'guest mode', 'guest_mode', atEntry || vcpu >= 0 ? `"vcpu":${vcpu}` : '');
+        this.open(pid, tid, t, 'guest mode', 'guest_mode', atEntry || vcpu >= 0 ? (this.vcpuMembers[vcpu + 1] ??= Buffer.from(`"vcpu":${vcpu}`)) : '');
       } else if (state === EXIT) {
-        const reason = jsonString(this.index!.names[arg] || 'exit');
-        this.end1(pid, tid, t, `"exit_reason":${reason}`);
+        this.end1(pid, tid, t, this.reasonMember('exit_reason', arg));
         // The exit's own event, drawn as this slice rather than as an instant: its fields and CPU.
         const atExit = blk.pid[r] === tid && blk.nameOf(r) === 'kvm_exit';
-        this.open(pid, tid, t, this.index!.names[arg] || 'exit', 'kvm_exit', `"reason":${reason}` + (atExit ? `,"cpu":${blk.cpu[r]},"text":${jsonString(blk.body(r))}` : ''));
+        this.open(pid, tid, t, this.index!.names[arg] || 'exit', 'kvm_exit', this.reasonMember('reason', arg), atExit ? blk : undefined, atExit ? r : undefined);
       }
       return;
     }
