@@ -217,6 +217,28 @@ export class AtomicWriter {
     this.off = o;
   }
 
+  /**
+   * Room for `n` bytes (at most a buffer) at the write position: returns the offset to write them
+   * at in {@link view}; {@link advance} then takes the bytes written. For callers that copy into
+   * the buffer themselves (a table of recent encodings).
+   */
+  reserve(n: number): number {
+    if (this.off + n > SIZE) this.rotate();
+    if (this.dv.buffer !== this.buf.buffer) this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    return this.off;
+  }
+
+  /** The current buffer as a DataView, valid after {@link reserve}. */
+  get view(): DataView<ArrayBufferLike> {
+    return this.dv;
+  }
+  private dv: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+
+  /** Takes `n` bytes written at the offset {@link reserve} gave. */
+  advance(n: number): void {
+    this.off += n;
+  }
+
   /** Appends one ASCII byte. */
   byte(c: number): void {
     if (this.off + 1 > SIZE) this.rotate();

@@ -21,18 +21,10 @@ import { jsonString } from './json-string.js';
 // The table of recent bodies the Perfetto output uses too (a cache of bytes by name and body).
 import { FOUND_ROOM, RecentBodies } from './recent-bodies.js';
 
-/** What the members are written into: the bytes of one event's members (at least the FOUND_ROOM a recent body's copy may take). */
+/** What the members are made in: the bytes of one event's members (kept, for a body that may repeat). */
 class Members {
-  // Buffers of their own (not slices of Node's pool): the view below is made once per buffer.
-  buf = Buffer.allocUnsafeSlow(Math.max(512, FOUND_ROOM));
+  buf = Buffer.allocUnsafeSlow(512);
   len = 0;
-  private dv: DataView | undefined;
-
-  /** `buf` as a DataView (what a recent body's copy is written through). */
-  view(): DataView {
-    if (this.dv?.buffer !== this.buf.buffer) this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
-    return this.dv;
-  }
 
   private room(n: number): void {
     if (this.len + n <= this.buf.length) return;
@@ -167,10 +159,12 @@ export class EventArgs {
       return;
     }
     const pair = recent.pair(nameId, s, a, z);
-    const hit = recent.find(pair, name, s, a, z, m.view(), 0) !== undefined;
+    // A recent body's members are copied straight into the writer's buffer.
+    const at = w.reserve(FOUND_ROOM);
+    const hit = recent.find(pair, name, s, a, z, w.view, at) !== undefined;
     recent.found(nameId, hit);
     if (hit) {
-      w.range(m.buf, 0, recent.length);
+      w.advance(recent.length);
       return;
     }
     this.encode(m, blk, r, s, a, z, text);
