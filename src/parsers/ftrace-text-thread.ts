@@ -22,6 +22,8 @@ import { readFtraceBlocks, type FtraceTextOptions, type FtraceTextParser, type F
 
 /** Blocks the worker may have posted and the merge not yet taken. */
 const CREDITS = 8;
+/** Credits go back to the worker this many at a time (a message per block cost more than the rest of taking it). */
+const CREDIT_BATCH = 4;
 /** Diagnostics forwarded in full; beyond these only the count travels (the merge keeps 200). */
 const FORWARD_DIAGS = 200;
 
@@ -115,6 +117,7 @@ export function readFtraceBlocksThreaded(
 
   async function* takeBlocks(): AsyncGenerator<EventBlock> {
     const table = new StringTable();
+    let owed = 0;
     try {
       for (;;) {
         if (queue.length === 0 && !failure && !exited) {
@@ -135,7 +138,10 @@ export function readFtraceBlocksThreaded(
         Object.assign(progress.stats, m.stats);
         // The worker's table gives ids in first-seen order; so does this one, fed in the same order.
         for (const s of m.strings) table.id(s);
-        worker.postMessage(1);
+        if (++owed === CREDIT_BATCH) {
+          worker.postMessage(owed);
+          owed = 0;
+        }
         if (m.parts.n) yield EventBlock.fromParts(m.parts, table);
       }
     } finally {
@@ -149,8 +155,8 @@ async function runWorker(input: WorkerInput): Promise<void> {
   const port = parentPort!;
   let credits = CREDITS;
   let resume: (() => void) | undefined;
-  port.on('message', () => {
-    credits++;
+  port.on('message', (n: number) => {
+    credits += n;
     const r = resume;
     resume = undefined;
     r?.();
