@@ -153,10 +153,18 @@ describe("a guest bundle that is not the VM's", () => {
       `kvmtrace: ${g}/trace.txt does not look like the guest of VM kvmlab in ${PVM}/host/trace.txt: the names differ (the guest calls its VM "lab", the host's VM is "kvmlab"), ` +
         'and the guest has 2 CPUs where the VM has 1 vCPU — give the host and guest captured together\n',
     );
-    // The same trace as a bare file (no name, no CPU count before it is read): its second CPU is what gives it away.
+    // The same trace as a bare file: its header (`#P:2`) says 2 CPUs, so it is refused the same way before it is read.
     const bare = kvmtrace(['merge', join(PVM, 'host'), join(g, 'trace.txt'), '-o', join(dir, 'y.json')]);
     expect(bare.status).toBe(2);
-    expect(bare.stderr).toMatch(/has events on a CPU that would run on vCPU 1, but VM kvmlab of .* has 1 vCPU \(0\): the guest trace does not look like this VM's/);
+    expect(bare.stderr).toBe(
+      `kvmtrace: ${g}/trace.txt does not look like the guest of VM kvmlab in ${PVM}/host/trace.txt: the guest has 2 CPUs where the VM has 1 vCPU — give the host and guest captured together\n`,
+    );
+    // Without a header (as trace_pipe writes it), nothing counts its CPUs before it is read: its second CPU gives it away.
+    const pipe = join(dir, 'pipe.txt');
+    writeFileSync(pipe, readFileSync(join(g, 'trace.txt'), 'utf8').split('\n').filter((l) => !l.startsWith('#')).join('\n'));
+    const headless = kvmtrace(['merge', join(PVM, 'host'), pipe, '-o', join(dir, 'z.json')]);
+    expect(headless.status).toBe(2);
+    expect(headless.stderr).toMatch(/has events on a CPU that would run on vCPU 1, but VM kvmlab of .* has 1 vCPU \(0\): the guest trace does not look like this VM's/);
   });
 });
 

@@ -7,7 +7,8 @@
 import type { Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
 import type { MergedBatch, MergedEvent } from '../merge/merged-event.js';
-import type { MergeConsumer } from '../merge/consumer.js';
+import type { MergeConsumer, MergeDone } from '../merge/consumer.js';
+import { vcpusWithEvents } from '../merge/validate.js';
 import type { HostIndex } from '../host/index.js';
 import { vmLabel, vmOf, type HostVm } from '../host/vms.js';
 
@@ -48,8 +49,13 @@ export class VcpuThreads implements MergeConsumer {
     for (const m of mb.events()) this.note(m);
   }
 
-  /** `machine:vcpu` of every guest vCPU that has events in this merge. */
-  private readonly guestVcpusSeen = new Set<string>();
+  /** `machine:vcpu` of every guest vCPU that had events in this merge, once it has ended (validate.ts vcpusWithEvents). */
+  private guestVcpusSeen = new Set<string>();
+
+  /** The merge's end: which guest vCPUs had events. */
+  end(done: MergeDone): void {
+    this.guestVcpusSeen = vcpusWithEvents(done.result);
+  }
 
   /** True for events of a guest source (with or without a host to map to). */
   isGuest(m: MergedEvent): boolean {
@@ -63,10 +69,7 @@ export class VcpuThreads implements MergeConsumer {
 
   /** Learns from an event: kvm_entry names the vCPU of its thread; guest events show which vCPUs exist. */
   note(m: MergedEvent): void {
-    if (this.guestSrc[m.src]) {
-      if (this.guestVcpusSeen.size < 4096) this.guestVcpusSeen.add(`${this.machines[m.src]}:${m.vcpu}`);
-      return;
-    }
+    if (this.guestSrc[m.src]) return;
     const ev = m.ev;
     if (ev.name !== 'kvm_entry' && ev.name !== 'kvm_exit' && ev.name !== 'kvm_fpu') {
       const known = this.byTid.get(ev.pid);

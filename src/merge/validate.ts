@@ -82,6 +82,13 @@ export function validationVerdict(r: ValidationResult): 'passed' | 'FAILED' | 'n
   return !r.ok ? 'FAILED' : r.guests.length === 0 ? 'not applicable' : 'passed';
 }
 
+/** `MACHINE:VCPU` of every guest vCPU that had events in the merge (each was judged, or found not checkable). */
+export function vcpusWithEvents(r: ValidationResult): Set<string> {
+  const seen = new Set<string>();
+  for (const g of r.guests) for (const v of g.vcpus) if (v.checked + v.notCheckable > 0) seen.add(`${g.name}:${v.vcpu}`);
+  return seen;
+}
+
 /** Validation of one guest. */
 export interface GuestValidation {
   name: string;

@@ -13,7 +13,8 @@
  * lanes × the per-lane cap (default 1 Mi intervals ≈ 20 MiB) plus the string table.
  */
 import type { MergedBatch, MergedEvent } from '../merge/merged-event.js';
-import type { MergeConsumer } from '../merge/consumer.js';
+import type { MergeConsumer, MergeDone } from '../merge/consumer.js';
+import { vcpusWithEvents } from '../merge/validate.js';
 import { zeroHostTsc, type Timeline } from '../merge/merge.js';
 import type { GuestPlan } from '../merge/plan.js';
 import type { HostIndex, WindowKind } from '../host/index.js';
@@ -81,8 +82,6 @@ export class IndexBuilder implements MergeConsumer {
   private isGuestSrc: boolean[] = [];
   private machines: string[] = [];
   private readonly laneTid = new Map<IntervalLane, number>();
-  /** `src:vcpu` of guest vCPUs with events, to tell this guest's vCPU threads from other VMs'. */
-  private readonly guestVcpusSeen = new Set<string>();
   /** The tracker's current state per host lane. */
   private readonly laneState = new Map<IntervalLane, number>();
 
@@ -149,7 +148,6 @@ export class IndexBuilder implements MergeConsumer {
       if (tr) for (; ti < tr.n && tr.row[ti] === k; ti++) this.segment(m, tr.tid[ti], tr.state[ti], tr.arg[ti]);
       const ev = m.ev;
       if (!this.isGuestSrc[m.src] || (this.only && !this.only.guest(this.machines[m.src]))) continue;
-      if (m.vcpu >= 0 && this.guestVcpusSeen.size < 4096) this.guestVcpusSeen.add(this.machines[m.src] + ':' + m.vcpu);
       const f = fieldsOf(mb.blk[k], mb.row[k]);
       if (f?.kind === 'sched_switch') {
         const sw = f.sw;
@@ -183,14 +181,15 @@ export class IndexBuilder implements MergeConsumer {
   }
 
   /** Closes every lane at the end of the trace (host lanes where the host trace ends) and orders the lanes. */
-  end(): void {
+  end(done: MergeDone): void {
     const ix = this.index;
+    const seen = vcpusWithEvents(done.result);
     for (const l of ix.lanes) {
       const tid = this.laneTid.get(l);
       l.close(tid !== undefined && this.host ? this.host.lastT : ix.last);
       // This merge's guests' vCPU threads first, then other threads (other VMs on the host).
       const own = tid !== undefined ? this.vcpuOfTid.get(tid) : undefined;
-      if (tid !== undefined && !(own && this.guestVcpusSeen.has(own.guest + ':' + own.vcpu))) l.order += 1e13;
+      if (tid !== undefined && !(own && seen.has(own.guest + ':' + own.vcpu))) l.order += 1e13;
     }
     ix.lanes.sort((a, b) => a.order - b.order);
     if (!Number.isFinite(ix.first)) ix.first = ix.last = 0;
