@@ -291,9 +291,9 @@ export class ChromeJsonExporter implements MergeConsumer {
     return (cache[arg] ??= Buffer.from(`"${key}":${jsonString(this.index!.names[arg] || 'exit')}`));
   }
   private readonly reasons: Uint8Array[] = [];
+  private readonly exitReasons: Uint8Array[] = [];
   /** `"vcpu":N` as bytes, by N + 1. */
   private readonly vcpuMembers: Uint8Array[] = [];
-  private readonly exitReasons: Uint8Array[] = [];
 
   /** Holds the event's instant: `writeTo` writes it after the event's other records. */
   private instant(tid: number, cat: 'host' | 'guest'): void {
