@@ -1,7 +1,7 @@
 // Shared helpers of the benchmarks: timing a child process with its peak RSS (GNU time), and
 // printing rows.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 export const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 
@@ -48,6 +48,13 @@ export function measureAlternating(runs, tasks) {
     const secs = ms.map((m) => m.secs).sort((a, b) => a - b);
     return { best: secs[0], median: secs[secs.length >> 1], rssMb: Math.max(...ms.map((m) => m.rssMb)), stderr: ms[0].stderr };
   });
+}
+
+/** The node flags of a script's shebang (`#!/usr/bin/env -S node FLAGS…`): the CLI runs with them, so its benches do too. */
+export function shebangFlags(script) {
+  const first = readFileSync(script, 'utf8').split('\n', 1)[0];
+  const m = /\bnode\b(.*)$/.exec(first);
+  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
 }
 
 export const fmt = (n) => Math.round(n).toLocaleString('en-US');

@@ -10,7 +10,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } fro
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measureRuns, table } from './lib.mjs';
+import { measureRuns, shebangFlags, table } from './lib.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -54,7 +54,7 @@ try {
     const runs = {
       'parse (reader + parser, in process)': parseRuns(f),
       'kvmtrace merge → text (whole command)': measureRuns(RUNS, () => rmSync(out, { force: true }), process.execPath, [
-        '--max-old-space-size=128', CLI, 'merge', '--host', f, '--host-clock', 'x86-tsc', '-q', '--text', out,
+        ...shebangFlags(CLI), CLI, 'merge', '--host', f, '--host-clock', 'x86-tsc', '-q', '--text', out,
       ]),
     };
     for (const [tool, m] of Object.entries(runs)) {

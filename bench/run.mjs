@@ -10,13 +10,13 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fmt, measureAlternating, table } from './lib.mjs';
+import { fmt, measureAlternating, shebangFlags, table } from './lib.mjs';
 import { uncompress } from './dat-uncompress.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
-// The flags the kvmtrace command runs with (its shebang and the npm scripts): see src/cli/main.ts.
-const NODE_FLAGS = ['--max-old-space-size=128'];
+// The flags the kvmtrace command runs with (its shebang, and the npm scripts): see src/cli/main.ts.
+const NODE_FLAGS = shebangFlags(CLI);
 const REF = join(ROOT, '..', 'shared', 'external', 'masterarbeit', 'reference');
 const work = mkdtempSync(join(tmpdir(), 'kvmtrace-bench-'));
 const COPIES = Number(process.env.BENCH_COPIES ?? 20);

@@ -11,20 +11,14 @@
  * `npm run build`) or from bench/run.mjs through {@link benchTraceDat}.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, rmdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { shebangFlags } from './lib.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const TRACEFS = '/sys/kernel/tracing';
-
-/** The node flags of the CLI's shebang (`#!/usr/bin/env -S node --max-old-space-size=128`): `kvmtrace` runs with them. */
-function shebangFlags() {
-  const first = readFileSync(CLI, 'utf8').split('\n', 1)[0];
-  const m = /\bnode\b(.*)$/.exec(first);
-  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
-}
 
 /** Why the benchmark cannot run here, or undefined. */
 export function traceDatBenchMissing() {
@@ -108,7 +102,7 @@ export async function benchTraceDat(o = {}) {
       const { file, events } = record(dir, compression, o.minEvents ?? 2_000_000);
       const identical = sameOutput(file, dir);
       const best = { kvmtrace: undefined, tracecmd: undefined };
-      const flags = shebangFlags();
+      const flags = shebangFlags(CLI);
       for (let i = 0; i < rounds; i++) {
         const k = timed(process.execPath, [...flags, CLI, 'report', file]);
         const t = timed('trace-cmd', ['report', file]);

@@ -31,7 +31,7 @@ import { DOCA, externalMissing, MASTERARBEIT, reference } from './helpers/extern
 function spans(ix: HostIndex, tid: number, state: number): [number, number][] {
   const s = ix.threads.get(tid)!.segments;
   const out: [number, number][] = [];
-  for (let i = 0; i < s.n; i++) if (s.state(i) === state) out.push([s.t[i], i + 1 < s.n ? s.t[i + 1] : ix.lastT]);
+  for (let i = 0; i < s.n; i++) if (s.state(i) === state) out.push([s.time(i), i + 1 < s.n ? s.time(i + 1) : ix.lastT]);
   return out;
 }
 
@@ -87,7 +87,7 @@ async function agree(req: MergeRequest): Promise<{ ix: HostIndex; windows: numbe
       expect(ex.threads.get(tid)!.guestCycles, `exits guest cycles of thread ${tid}`).toBe(total);
       const s = ix.threads.get(tid)!.segments;
       let host = 0;
-      for (let i = 0; i + 1 < s.n; i++) if (s.state(i) === EXIT && s.state(i + 1) === GUEST) host += s.t[i + 1] - s.t[i];
+      for (let i = 0; i + 1 < s.n; i++) if (s.state(i) === EXIT && s.state(i + 1) === GUEST) host += s.time(i + 1) - s.time(i);
       expect(ex.threads.get(tid)!.hostCycles, `exits host cycles of thread ${tid}`).toBe(host);
     } else expect(kr.threads.get(tid)!.guestCycles, `KVM_RUN guest cycles of thread ${tid}`).toBe(total);
     // View: every drawn segment (of non-zero length) is one interval of the lane, kind for kind.
@@ -96,8 +96,8 @@ async function agree(req: MergeRequest): Promise<{ ix: HostIndex; windows: numbe
     const s = ix.threads.get(tid)!.segments;
     for (let i = 0; i < s.n; i++) {
       const st = s.state(i);
-      const a = s.t[i];
-      const b = i + 1 < s.n ? s.t[i + 1] : ix.lastT;
+      const a = s.time(i);
+      const b = i + 1 < s.n ? s.time(i + 1) : ix.lastT;
       const name =
         st === GUEST ? lanes.names[GUEST_MODE]
         : st === EXIT ? ix.names[s.arg(i)] || 'exit'

@@ -27,7 +27,7 @@ function run(mode: TrackerMode, steps: Step[]): { segs: ThreadSegments; list: st
   }
   tr.finish();
   const list: string[] = [];
-  for (let i = 0; i < segs.n; i++) list.push(`${STATE_NAMES[segs.state(i)]}@${segs.t[i]}${segs.arg(i) >= 0 ? `(${segs.arg(i)})` : ''}`);
+  for (let i = 0; i < segs.n; i++) list.push(`${STATE_NAMES[segs.state(i)]}@${segs.time(i)}${segs.arg(i) >= 0 ? `(${segs.arg(i)})` : ''}`);
   return { segs, list, missed: tr.missedSwitchIns };
 }
 

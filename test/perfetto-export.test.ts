@@ -157,7 +157,7 @@ function trackerSlices(index: HostIndex, tid: number, khz: number): [bigint, str
     const arg = segs.arg(i);
     const name = stateSliceName(st, (st === EXIT || st === USERSPACE) && arg >= 0 ? index.names[arg] : '');
     if (out.length && out[out.length - 1][1] === name) continue;
-    out.push([((index.base + BigInt(segs.t[i])) * 1_000_000n) / BigInt(khz), name]);
+    out.push([((index.base + BigInt(segs.time(i))) * 1_000_000n) / BigInt(khz), name]);
   }
   return out;
 }

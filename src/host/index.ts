@@ -9,8 +9,8 @@
  * of the index is the n-th host event of every merge of the same inputs. A segment's place `ord`
  * is 2 × that ordinal (+ 1 for the thread a sched_switch switches to, which comes second).
  *
- * Memory: small tables, plus per tracked thread its segments (20 bytes each: two per VM exit on
- * entry-exit hosts) and sync exits (8 bytes each).
+ * Memory: small tables, plus per tracked thread its segments (packed, 5 to 7 bytes each on real
+ * hosts, kvm/segment-pack.ts: two per VM exit on entry-exit hosts) and sync exits (8 bytes each).
  */
 import { statSync } from 'node:fs';
 import { Diagnostics } from '../model/diagnostics.js';

@@ -52,10 +52,10 @@ export class SegmentCursor {
     if (this.i < 0) return NOT_CHECKABLE;
     const st = s.state(this.i);
     if (st === GUEST) {
-      const start = this.runStart < 0 ? -Infinity : s.t[this.runStart];
+      const start = this.runStart < 0 ? -Infinity : s.time(this.runStart);
       const out = this.nextOutStart();
       const toStart = t - start;
-      const toEnd = out < 0 ? Infinity : s.t[out] - t;
+      const toEnd = out < 0 ? Infinity : s.time(out) - t;
       this.margin = Math.min(toStart, toEnd);
       this.edge = toStart <= toEnd ? this.runStart : out;
       return INSIDE;
@@ -75,12 +75,12 @@ export class SegmentCursor {
 
   private moveTo(t: number): void {
     const s = this.segs;
-    if (this.i >= 0 && t < s.t[this.i]) this.seek(t);
-    while (this.i + 1 < s.n && s.t[this.i + 1] <= t) {
+    if (this.i >= 0 && t < s.time(this.i)) this.seek(t);
+    while (this.i + 1 < s.n && s.time(this.i + 1) <= t) {
       this.i++;
       const was = this.i > 0 && s.state(this.i - 1) === GUEST;
       const is = s.state(this.i) === GUEST;
-      if (was && !is) (this.guestEnd = s.t[this.i]), (this.guestEndSeg = this.i);
+      if (was && !is) (this.guestEnd = s.time(this.i)), (this.guestEndSeg = this.i);
       else if (is && !was) this.runStart = this.i === 0 ? -1 : this.i;
     }
   }
@@ -96,7 +96,7 @@ export class SegmentCursor {
     this.guestEndSeg = -1;
     for (let j = this.i; j > 0; j--)
       if (s.state(j - 1) === GUEST && s.state(j) !== GUEST) {
-        this.guestEnd = s.t[j];
+        this.guestEnd = s.time(j);
         this.guestEndSeg = j;
         break;
       }
@@ -124,6 +124,6 @@ export class SegmentCursor {
       while (j < s.n && s.state(j) !== GUEST) j++;
       this.nextGuest = j;
     }
-    return this.nextGuest < s.n ? s.t[this.nextGuest] : Infinity;
+    return this.nextGuest < s.n ? s.time(this.nextGuest) : Infinity;
   }
 }

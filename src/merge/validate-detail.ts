@@ -99,7 +99,7 @@ export class VcpuDetail {
   outsideAt(c: SegmentCursor, rule: string, t: number, src: number, line: number, cpu: number): void {
     if (-c.distance < this.windowMin) {
       this.windowMin = -c.distance;
-      const toBefore = c.before >= 0 ? t - this.segs!.t[c.before] : Infinity;
+      const toBefore = c.before >= 0 ? t - this.segs!.time(c.before) : Infinity;
       this.windowAt = { t, src, line, seg: toBefore <= c.distance ? c.before : c.after };
     }
     if (this.outside.events.length >= this.ctx.limit) return void this.outside.more++;
@@ -153,7 +153,7 @@ export class VcpuDetail {
 
   /** Segment i's host event, seen from a guest event at t. */
   private edge(i: number, t: number): HostEdge {
-    const st = this.segs!.t[i];
+    const st = this.segs!.time(i);
     return { at: this.ctx.hostPlace(this.segs!.where(i)), hostTsc: this.ctx.hostTsc(st), cycles: Math.abs(t - st) };
   }
 }
