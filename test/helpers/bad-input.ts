@@ -9,8 +9,9 @@ import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'no
 import { join, relative } from 'node:path';
 import { ROOT } from './cli.js';
 
-/** The CLI as users run it: the shebang of dist/cli/main.js caps V8's old space at 128 MB. */
-const CLI = [`--max-old-space-size=128`, join(ROOT, 'dist', 'cli', 'main.js')];
+const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
+/** The CLI as users run it: with the node flags of dist/cli/main.js's shebang (its memory caps). */
+const CLI = [...(/\bnode\b(.*)$/.exec(readFileSync(MAIN, 'utf8').split('\n', 1)[0])?.[1].trim().split(/\s+/).filter(Boolean) ?? []), MAIN];
 
 /** What a run did. */
 export interface RunResult {
