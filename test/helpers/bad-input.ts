@@ -10,8 +10,16 @@ import { join, relative } from 'node:path';
 import { ROOT } from './cli.js';
 
 const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
-/** The CLI as users run it: with the node flags of dist/cli/main.js's shebang (its memory caps). */
-const CLI = [...(/\bnode\b(.*)$/.exec(readFileSync(MAIN, 'utf8').split('\n', 1)[0])?.[1].trim().split(/\s+/).filter(Boolean) ?? []), MAIN];
+
+/**
+ * The CLI as users run it: with the node flags of its shebang (its memory caps), read from the
+ * source the build copies it from, when a run starts (collecting the tests needs no build).
+ */
+function cli(): string[] {
+  const first = readFileSync(join(ROOT, 'src', 'cli', 'main.ts'), 'utf8').split('\n', 1)[0];
+  const flags = /\bnode\b(.*)$/.exec(first)?.[1].trim().split(/\s+/).filter(Boolean) ?? [];
+  return [...flags, MAIN];
+}
 
 /** What a run did. */
 export interface RunResult {
@@ -37,7 +45,7 @@ export function runBounded(
   o: { timeoutMs: number; stdout?: number; started?: (c: ChildProcess) => void },
 ): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', o.stdout ?? 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...cli(), ...args], { cwd: ROOT, stdio: ['ignore', o.stdout ?? 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let kept = 0;
