@@ -67,7 +67,7 @@ export class VcpuThreads implements MergeConsumer {
     return this.byTid.get(tid)?.vcpu ?? -1;
   }
 
-  /** Learns from an event: kvm_entry names the vCPU of its thread; guest events show which vCPUs exist. */
+  /** Learns from a host event: kvm_entry names the vCPU of its thread, and task names are learned (guest events teach nothing here). */
   note(m: MergedEvent): void {
     if (this.guestSrc[m.src]) return;
     const ev = m.ev;
