@@ -65,9 +65,9 @@ try {
     const ratios = [];
     const byteLines = [];
     const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-    const rows = [['input', 'tool', 'events', 'best s', 'median s', 'events/s (lines/s), best', 'peak RSS MB']];
+    const rows = [['input', 'tool', 'events', 'best s', 'median s', 'events/s (lines/s), best', 'CPU s, best', 'peak RSS MB']];
     const row = (label, tool, n, m, unit = '') =>
-      rows.push([label, tool, fmt(n), m.best.toFixed(2), m.median.toFixed(2), unit ? `(${fmt(n / m.best)} ${unit})` : fmt(n / m.best), m.rssMb.toFixed(0)]);
+      rows.push([label, tool, fmt(n), m.best.toFixed(2), m.median.toFixed(2), unit ? `(${fmt(n / m.best)} ${unit})` : fmt(n / m.best), m.cpuSecs.toFixed(2), m.rssMb.toFixed(0)]);
     for (const copies of sizes) {
       const dir = join(work, `x${copies}`);
       spawnSync('mkdir', ['-p', dir]);
@@ -109,6 +109,11 @@ try {
       if (main) {
         const peer = ms[tasks.length - 1];
         ratios.push(`${label}: Chrome JSON ${fmt(events / j.best)} events/s at best = ${(peer.best / j.best).toFixed(2)}× the awk | sort peer (${fmt(events / peer.best)} events/s)`);
+        // What bounds the time on this machine: a command that needs C CPU-seconds cannot finish in
+        // less than C / cores seconds, however its work is spread; idle CPU means it could be spread better.
+        const cores = availableParallelism();
+        const cpu = (name, m) => `${name} used ${m.cpuSecs.toFixed(2)} CPU-s in ${m.best.toFixed(2)} s (at least ${(m.cpuSecs / cores).toFixed(2)} s on ${cores} cores); the machine was idle ${m.idleSecs.toFixed(2)} CPU-s, stolen ${m.stealSecs.toFixed(2)}`;
+        ratios.push(`${label}, best runs: ${cpu('Chrome JSON', j)}; ${cpu('the peer', peer)}`);
       }
       const jsonBytes = statSync(join(dir, 'out.json')).size;
       const pftBytes = statSync(join(dir, 'out.pftrace')).size;
