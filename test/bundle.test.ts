@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from './helpers/tmp.js';
 import { metaToJson, validateMeta, type BundleMeta } from '../src/model/bundle.js';
 import { loadBundle } from '../src/merge/inputs.js';
@@ -51,7 +51,10 @@ describe('meta.json validation', () => {
 });
 
 describe('loading bundles', () => {
-  const dir = tempDir('kvmtrace-bundle-');
+  let dir: string;
+  beforeAll(() => {
+    dir = tempDir('kvmtrace-bundle-');
+  });
   it('says what is wrong with a folder that is not a bundle', async () => {
     mkdirSync(join(dir, 'empty'));
     await expect(loadBundle(join(dir, 'empty'))).rejects.toThrow(/is not a kvmtrace bundle: .*meta\.json is missing/);

@@ -3,7 +3,8 @@
  *  - the docA pair (trace-cmd's raw-TSC text of each file): the tightest window's slack when the
  *    mapping is right; with the offset shifted by 2,000 cycles, every listed violation is outside
  *    the kvm_entry → kvm_exit windows of host thread 483882, by the distance given, between the
- *    kvm_exit and kvm_entry lines named, in timeline order, and the rest are counted;
+ *    kvm_exit and kvm_entry lines named, in timeline order, and the rest are counted; `merge
+ *    --violations` lists them as `check` does, in its report;
  *  - fixtures/pvm-1vcpu: the tightest sync point's slack (and its miss with the wrong mapping), and
  *    the host skew bound from the tightest wakeup → switch-in pairs, both ways, found in the file;
  *  - fixtures/global-clock: the events not checkable, each with its rule (clamped stamps, no
@@ -215,6 +216,44 @@ describe.skipIf(externalMissing)('docA (raw-TSC texts): residual and violations,
     const bad = kvmtrace([...args, '--violations', 'many', hostFile, guestFile]);
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim()).toBe('kvmtrace: --violations many: expected how many events to list per vCPU (an integer ≥ 0)');
+  });
+
+  it("merge --violations: check's listing, in the report on stderr, wherever the flag stands; the outputs are not changed by it", () => {
+    const dir = tempDir('kvmtrace-violations-');
+    const flags = ['--host-clock', 'x86-tsc', '--guest-clock', 'x86-tsc', '--vcpu-thread', `0=${DOCA.vcpuThread}`, '--tsc-khz', String(DOCA.tscKhz), '--tsc-offset', String(DOCA.tscOffset + 2000n)];
+    const outside = verdicts(DOCA.tscOffset + 2000n).filter((x) => !x.v.inside);
+    // The lists of the clock check: their head lines and their events, outside (✗) and not checkable (?).
+    const listing = (s: string): string[] => s.split('\n').filter((l) => /^ {4}guest events (outside their windows|not checkable):|^ {6}[✗?…] /.test(l));
+    const check = kvmtrace(['check', ...flags, '--no-cross-check', '--violations', '3', hostFile, guestFile]);
+    expect(check.status).toBe(1);
+    const three = kvmtrace(['merge', ...flags, '--violations', '3', hostFile, guestFile, '--text', join(dir, 'three.txt'), '--summary', join(dir, 'three.json')]);
+    // Validation failed; without --check the merge still exits 0, and its text went to the file.
+    expect(three.status, three.stderr).toBe(0);
+    expect(three.stdout).toBe('');
+    expect(listing(three.stderr)).toEqual(listing(check.stdout));
+    const listed = three.stderr.split('\n').filter((l) => l.startsWith('      ✗ '));
+    expect(listed.map((l) => lineOf(l.slice(8).split(' ')[0], guestFile))).toEqual(outside.slice(0, 3).map((x) => x.g.line));
+    expect(three.stderr).toContain(`    guest events outside their windows: ${outside.length} (the first 3 listed)\n`);
+    expect(three.stderr).toContain(`      … and ${outside.length - 3} more\n`);
+    // The flag between the host and the guest takes the guest as its N: it is given back after the
+    // host (first, it would be read as the host); -q still prints the report of a failed validation.
+    const between = kvmtrace(['merge', '-q', ...flags, hostFile, '--violations', guestFile, '--text', join(dir, 'between.txt')]);
+    expect(between.status, between.stderr).toBe(0);
+    const dflt = between.stderr.split('\n').filter((l) => l.startsWith('      ✗ '));
+    expect(dflt).toHaveLength(DEFAULT_LISTED);
+    expect(dflt.slice(0, 3)).toEqual(listed);
+    expect(kvmtrace(['check', ...flags, '--no-cross-check', hostFile, '--violations', guestFile]).stdout.split('\n').filter((l) => l.startsWith('      ✗ '))).toEqual(dflt);
+    // Without the flag, no list; the text timeline is the same byte for byte, and the summary lists
+    // the default count where --violations 3 made it list 3.
+    const plain = kvmtrace(['merge', ...flags, hostFile, guestFile, '--text', join(dir, 'plain.txt'), '--summary', join(dir, 'plain.json')]);
+    expect(plain.status).toBe(0);
+    expect(listing(plain.stderr)).toEqual([]);
+    const text = readFileSync(join(dir, 'plain.txt'));
+    expect(readFileSync(join(dir, 'three.txt')).equals(text)).toBe(true);
+    expect(readFileSync(join(dir, 'between.txt')).equals(text)).toBe(true);
+    const events = (f: string): string[] => JSON.parse(readFileSync(join(dir, f), 'utf8')).guests[0].vcpus[0].violations.events.map((e: ListedEvent) => e.guest);
+    expect(events('three.json')).toEqual(events('plain.json').slice(0, 3));
+    expect(events('plain.json')).toHaveLength(DEFAULT_LISTED);
   });
 });
 

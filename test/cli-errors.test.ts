@@ -1,11 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from './helpers/tmp.js';
 import { kvmtrace, ROOT } from './helpers/cli.js';
 
-const dir = tempDir('kvmtrace-cli-');
+let dir: string;
+beforeAll(() => {
+  dir = tempDir('kvmtrace-cli-');
+});
 const fx = (f: string): string => join(ROOT, 'fixtures', 'ftrace-text', f);
 const noStack = (s: string): void => expect(s).not.toMatch(/\n\s+at .+:\d+:\d+/);
 

@@ -6,7 +6,7 @@
  */
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from './helpers/tmp.js';
 import { kvmtrace, ROOT } from './helpers/cli.js';
 
@@ -14,7 +14,10 @@ const PVM = join(ROOT, 'fixtures', 'pvm-1vcpu');
 const HOST = join(PVM, 'host');
 const GUEST = join(PVM, 'guest');
 const TEXT = join(ROOT, 'fixtures', 'ftrace-text', 'x86tsc-trace.txt');
-const dir = tempDir('kvmtrace-inputs-');
+let dir: string;
+beforeAll(() => {
+  dir = tempDir('kvmtrace-inputs-');
+});
 
 /** A copy of the bundled capture with `edit` applied to the text of one of its files. */
 function editedCopy(name: string, file: string, edit: (text: string) => string): { host: string; guest: string } {
@@ -108,11 +111,15 @@ describe('events out of time order beyond the reorder window', () => {
     lines.splice(5999, 0, ev);
     return lines.join('\n');
   };
-  const b = editedCopy('late', 'host/trace.txt', moved);
-  const hostTrace = join(b.host, 'trace.txt');
-  const LATE = new RegExp(
-    `${hostTrace}: 1 event\\(s\\) out of time order by more than the 1024-event reorder window \\(by up to (\\d+) cycles\\), so the merged timeline is not in time order there; the first is ${hostTrace}:6000`,
-  );
+  let b: { host: string; guest: string };
+  let LATE: RegExp;
+  beforeAll(() => {
+    b = editedCopy('late', 'host/trace.txt', moved);
+    const hostTrace = join(b.host, 'trace.txt');
+    LATE = new RegExp(
+      `${hostTrace}: 1 event\\(s\\) out of time order by more than the 1024-event reorder window \\(by up to (\\d+) cycles\\), so the merged timeline is not in time order there; the first is ${hostTrace}:6000`,
+    );
+  });
 
   it('fail validation (exit status 1, with or without --check) and are not called unparsable', () => {
     const out = join(dir, 'late.txt');

@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, constants, copyFileSync, cpSync, existsSync, linkSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from './helpers/tmp.js';
 import { kvmtrace, ROOT } from './helpers/cli.js';
 
@@ -14,7 +14,10 @@ const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const PVM = join(ROOT, 'fixtures', 'pvm-1vcpu');
 const HOST = join(PVM, 'host');
 const GUEST = join(PVM, 'guest');
-const dir = tempDir('kvmtrace-outputs-');
+let dir: string;
+beforeAll(() => {
+  dir = tempDir('kvmtrace-outputs-');
+});
 const noStack = (s: string): void => expect(s).not.toMatch(/\n\s+at .+:\d+:\d+|internal error/);
 /** Hidden temporary outputs (`.NAME.PID.tmp`) left in a folder. */
 const leftovers = (d: string): string[] => readdirSync(d).filter((f) => /^\..*\.\d+\.tmp$/.test(f));

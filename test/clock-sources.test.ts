@@ -8,7 +8,7 @@
  */
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { kvmtrace, ROOT } from './helpers/cli.js';
 import { DOCA, externalMissing, MASTERARBEIT } from './helpers/external.js';
 import { tempDir } from './helpers/tmp.js';
@@ -19,7 +19,10 @@ const bare = ['--host', join(PVM, 'host', 'trace.txt'), '--guest', join(PVM, 'gu
 const warnings = (stderr: string): string[] => stderr.split('\n').filter((l) => l.startsWith('warning: '));
 
 describe('the kvm-pvm capture (fixtures/pvm-1vcpu)', () => {
-  const out = tempDir('kvmtrace-sources-');
+  let out: string;
+  beforeAll(() => {
+    out = tempDir('kvmtrace-sources-');
+  });
 
   it('bare files with --tsc-offset 0: the stated offset is followed over kvm_write_tsc_offset, and -q still says they differ', () => {
     const r = kvmtrace(['merge', '-q', ...bare, '--tsc-offset', '0', '--text', join(out, 'bare.txt'), '--summary', join(out, 'bare.json'), '--check']);
@@ -92,7 +95,10 @@ describe.skipIf(externalMissing)('the docA pair: TIME_SHIFT against a stated off
   if (externalMissing) console.log(`skipped: ${externalMissing}`);
   const host = join(MASTERARBEIT, 'docA-host-trace.dat');
   const guest = join(MASTERARBEIT, 'docA-guest-trace-Salamander4.dat');
-  const out = tempDir('kvmtrace-sources-docA-');
+  let out: string;
+  beforeAll(() => {
+    out = tempDir('kvmtrace-sources-docA-');
+  });
 
   it('an offset 1 ms off is followed, not TIME_SHIFT: -q warns in one line, and the windows refute it', () => {
     const wrong = DOCA.tscOffset + 2_918_400n;

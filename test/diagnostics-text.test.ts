@@ -6,12 +6,15 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../src/model/errors.js';
 import { kvmtrace, ROOT } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
-const dir = tempDir('kvmtrace-diagtext-');
+let dir: string;
+beforeAll(() => {
+  dir = tempDir('kvmtrace-diagtext-');
+});
 const FTRACE = join(ROOT, 'fixtures', 'ftrace-text', 'x86tsc-trace.txt');
 /** Control characters other than the newlines that end stderr's lines. */
 const RAW_CONTROL = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/;

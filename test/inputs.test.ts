@@ -6,11 +6,14 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, constants, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { kvmtrace, ROOT } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
-const dir = tempDir('kvmtrace-inputs-');
+let dir: string;
+beforeAll(() => {
+  dir = tempDir('kvmtrace-inputs-');
+});
 const DAT = join(ROOT, 'fixtures', 'tracedat', 'v7-zstd-local.dat');
 
 /** Runs a command with a time limit: one line on stderr, exit 2, no stack, no output. */

@@ -1,7 +1,6 @@
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, readlinkSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Command } from 'commander';
 import { checkInspectRoot, guestMetaFacts, inspectGuest, TSC_FLAGS } from '../src/capture/inspect/index.js';
 import { formatInspection } from '../src/capture/inspect/report.js';
@@ -9,6 +8,7 @@ import { recordInspectTree } from '../src/capture/inspect/record.js';
 import { parseFeatureBits, VIRTIO_BLK_FEATURES } from '../src/capture/inspect/virtio-features.js';
 import { register as registerInspect } from '../src/cli/commands/inspect.js';
 import { UserError } from '../src/model/errors.js';
+import { tempDir } from './helpers/tmp.js';
 
 const THIS_VM = 'fixtures/sysfs/this-vm';
 const WCE = 'fixtures/sysfs/virtio-blk-wce';
@@ -102,8 +102,10 @@ describe('virtio-blk with and without write cache (constructed trees)', () => {
 });
 
 describe('bad trees', () => {
-  const tmp = mkdtempSync(join(tmpdir(), 'kvmtrace-inspect-'));
-  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  let tmp: string;
+  beforeAll(() => {
+    tmp = tempDir('kvmtrace-inspect-');
+  });
 
   it('reports unreadable or malformed files by path instead of guessing', () => {
     const d = join(tmp, 'sys/bus/virtio/devices/virtio0');
@@ -140,8 +142,10 @@ describe('inspect on the live machine', () => {
 });
 
 describe('recording a tree', () => {
-  const tmp = mkdtempSync(join(tmpdir(), 'kvmtrace-record-'));
-  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  let tmp: string;
+  beforeAll(() => {
+    tmp = tempDir('kvmtrace-record-');
+  });
 
   it('copies exactly what inspect reads: the copy inspects the same as the original', () => {
     for (const src of [THIS_VM, WCE, NOWCE]) {

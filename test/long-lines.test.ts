@@ -10,7 +10,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
 import type { TraceEvent } from '../src/model/event.js';
 import { FtraceTextParser, readFtraceText } from '../src/parsers/ftrace-text.js';
@@ -19,7 +19,10 @@ import { StapParser } from '../src/parsers/stap.js';
 import { ROOT } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
-const dir = tempDir('kvmtrace-long-');
+let dir: string;
+beforeAll(() => {
+  dir = tempDir('kvmtrace-long-');
+});
 const MB = 1 << 20;
 const FIXTURE = join(ROOT, 'fixtures', 'ftrace-text', 'x86tsc-trace.txt');
 

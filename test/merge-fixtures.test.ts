@@ -4,7 +4,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from './helpers/tmp.js';
 import { checkChromeJson } from './helpers/chrome-check.js';
 import { kvmtrace, ROOT } from './helpers/cli.js';
@@ -13,7 +13,10 @@ import { Diagnostics } from '../src/model/diagnostics.js';
 import { mergeTimeline, type TimelineSource } from '../src/merge/merge.js';
 import { openSource, type SourceSpec } from '../src/merge/source.js';
 
-const out = tempDir('kvmtrace-fixtures-');
+let out: string;
+beforeAll(() => {
+  out = tempDir('kvmtrace-fixtures-');
+});
 const FT = join(ROOT, 'fixtures', 'ftrace-text');
 // This machine's TSC, as its kernel log says (`tsc: Detected 2596.136 MHz processor`).
 const LAB_TSC_KHZ = '2596136';
@@ -52,7 +55,10 @@ describe('systemtap output is a merge source like any other', () => {
 
 describe('the demo capture (fixtures/pvm-1vcpu): kvm-pvm host, 1 vCPU, made with kvmtrace capture', () => {
   const PVM = join(ROOT, 'fixtures', 'pvm-1vcpu');
-  const r = kvmtrace(['merge', join(PVM, 'host'), join(PVM, 'guest'), '-o', join(out, 'pvm.json'), '--text', join(out, 'pvm.txt'), '--summary', join(out, 'pvm.summary.json'), '--check']);
+  let r: ReturnType<typeof kvmtrace>;
+  beforeAll(() => {
+    r = kvmtrace(['merge', join(PVM, 'host'), join(PVM, 'guest'), '-o', join(out, 'pvm.json'), '--text', join(out, 'pvm.txt'), '--summary', join(out, 'pvm.summary.json'), '--check']);
+  });
 
   it('merges with no flags and validates: every checkable guest event inside KVM_RUN-minus-sched-out windows (592 of 608)', () => {
     expect(r.status, r.stderr).toBe(0);

@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   assembleScript,
   findTscOffsetSymbols,
@@ -18,12 +17,16 @@ import { checkStap, haveStap, makeFakeBuildDir } from '../src/capture/stap-run.j
 import { UserError } from '../src/model/errors.js';
 import { Command } from 'commander';
 import { register as registerStap } from '../src/cli/commands/stap.js';
+import { tempDir } from './helpers/tmp.js';
 
 const STAP = haveStap();
 if (!STAP) console.log('stap-scripts: systemtap is not installed (apt-get install systemtap; .ci/run does) — stap pass tests skipped');
-const work = mkdtempSync(join(tmpdir(), 'kvmtrace-stap-test-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
-const build = STAP ? makeFakeBuildDir(join(work, 'build')) : '';
+let work: string;
+let build: string;
+beforeAll(() => {
+  work = tempDir('kvmtrace-stap-test-');
+  build = STAP ? makeFakeBuildDir(join(work, 'build')) : '';
+});
 const dir = stapDir();
 const tapset = join(dir, 'tapset');
 
@@ -112,10 +115,14 @@ describe.skipIf(!STAP)('every script passes stap -p1', () => {
 });
 
 describe.skipIf(!STAP)('process probes pass stap -p2 against a binary built with -g', () => {
-  const src = join(work, 'app.c');
-  const bin = join(work, 'app');
-  writeFileSync(src, '__attribute__((noinline)) long work_step(long a, long b) { return a * b + 1; }\nint main(void) { long s = 0; for (int i = 0; i < 3; i++) s += work_step(i, i + 1); return (int)(s & 1); }\n');
-  execFileSync('cc', ['-g', '-O0', '-o', bin, src]);
+  let src: string;
+  let bin: string;
+  beforeAll(() => {
+    src = join(work, 'app.c');
+    bin = join(work, 'app');
+    writeFileSync(src, '__attribute__((noinline)) long work_step(long a, long b) { return a * b + 1; }\nint main(void) { long s = 0; for (int i = 0; i < 3; i++) s += work_step(i, i + 1); return (int)(s & 1); }\n');
+    execFileSync('cc', ['-g', '-O0', '-o', bin, src]);
+  });
 
   for (const s of ['stamp/host-qemu.stp', 'stamp/guest-app.stp']) {
     it(s, () => {

@@ -6,17 +6,19 @@
  * the results and is the oracle: the tests run only where it is installed.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
 import { openTraceDat, reportChunks, type EventFormat } from '../src/parsers/trace-dat/index.js';
 import { ROOT } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
 
 const noTraceCmd = spawnSync('trace-cmd', ['--help']).error ? 'trace-cmd is not installed (the oracle)' : undefined;
-const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-be-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let dir: string;
+beforeAll(() => {
+  dir = tempDir('kvmtrace-be-');
+});
 
 /** Swaps `n` bytes at `at` in place. */
 function swap(b: Buffer, at: number, n: number): void {

@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
 import { loadFastZstd, openTraceDat, readTraceDatEvents } from '../src/parsers/trace-dat/index.js';
 import { inflaterFor, InflateError } from '../src/parsers/trace-dat/compress.js';
@@ -17,7 +17,10 @@ import { tempDir } from './helpers/tmp.js';
 import { v7Buffers, v7Chunks, type ChunkAt } from './helpers/tracedat-edit.js';
 
 const FIX = join(ROOT, 'fixtures', 'tracedat');
-const dir = tempDir('kvmtrace-chunks-');
+let dir: string;
+beforeAll(() => {
+  dir = tempDir('kvmtrace-chunks-');
+});
 
 /** The CPU with the most chunks in a file, and its chunks. */
 function busiestCpu(b: Buffer): { buffer: string; cpu: number; chunks: ChunkAt[] } {

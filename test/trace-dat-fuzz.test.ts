@@ -3,19 +3,21 @@
  * clean read (bad pages reported as diagnostics with a byte offset) or one UserError naming the
  * file and byte offset — never another exception, never a hang.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
 import { isUserError } from '../src/model/errors.js';
 import { openTraceDat, readTraceDatEvents, reportChunks } from '../src/parsers/trace-dat/index.js';
 import { ROOT } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
 import { rng } from './helpers/rng.js';
 
 const FIX = join(ROOT, 'fixtures', 'tracedat');
-const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-fuzz-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let dir: string;
+beforeAll(() => {
+  dir = tempDir('kvmtrace-fuzz-');
+});
 
 type Outcome = { kind: 'ok'; events: number; diags: number } | { kind: 'error'; message: string };
 

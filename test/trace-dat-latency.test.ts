@@ -5,17 +5,19 @@
  * text. trace-cmd itself is the oracle: the test runs only where it is installed.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
 import { openTraceDat, reportChunks } from '../src/parsers/trace-dat/index.js';
 import { ROOT } from './helpers/cli.js';
+import { tempDir } from './helpers/tmp.js';
 
 const noTraceCmd = spawnSync('trace-cmd', ['--help']).error ? 'trace-cmd is not installed (the oracle)' : undefined;
-const dir = mkdtempSync(join(tmpdir(), 'kvmtrace-lat-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let dir: string;
+beforeAll(() => {
+  dir = tempDir('kvmtrace-lat-');
+});
 
 const TEXT = [
   '# tracer: irqsoff',

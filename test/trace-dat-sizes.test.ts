@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Diagnostics } from '../src/model/diagnostics.js';
 import { openTraceDat } from '../src/parsers/trace-dat/index.js';
 import { kvmtrace, ROOT } from './helpers/cli.js';
@@ -15,7 +15,10 @@ import { tempDir } from './helpers/tmp.js';
 import { v7Buffers } from './helpers/tracedat-edit.js';
 
 const FIX = join(ROOT, 'fixtures', 'tracedat');
-const dir = tempDir('kvmtrace-sizes-');
+let dir: string;
+beforeAll(() => {
+  dir = tempDir('kvmtrace-sizes-');
+});
 
 /** Writes a copy of `src` with `edit` applied; returns its path. */
 function damaged(src: string, name: string, edit: (b: Buffer) => void): string {

@@ -7,13 +7,16 @@
  */
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { kvmtrace, ROOT } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 import { externalMissing, MASTERARBEIT, reference } from './helpers/external.js';
 
 const PVM = join(ROOT, 'fixtures', 'pvm-1vcpu');
-const dir = tempDir('kvmtrace-vms-');
+let dir: string;
+beforeAll(() => {
+  dir = tempDir('kvmtrace-vms-');
+});
 
 describe.skipIf(externalMissing)('docA: a host with two VMs', () => {
   if (externalMissing) console.log(`skipped: ${externalMissing}`);

@@ -7,8 +7,8 @@ import type { PreparedMerge } from '../merge/session.js';
 import { clockCheckText, validationText } from '../export/validation-report.js';
 import { clockCheck } from '../merge/estimate/verdict.js';
 
-/** Prints the report of a merge. */
-export function printMergeReport(p: PreparedMerge, r: MergeReport, o: { quiet?: boolean; outputs: (string | undefined)[] }): void {
+/** Prints the report of a merge; with `violations`, its clock check lists the guest events validation did not accept. */
+export function printMergeReport(p: PreparedMerge, r: MergeReport, o: { quiet?: boolean; violations?: boolean; outputs: (string | undefined)[] }): void {
   const w = (s: string): boolean => process.stderr.write(s);
   if (!o.quiet) {
     for (const s of r.perSource) {
@@ -22,7 +22,7 @@ export function printMergeReport(p: PreparedMerge, r: MergeReport, o: { quiet?: 
   for (const g of p.guests) for (const x of g.plan?.warnings ?? []) w(`warning: ${g.specs[0].machine}: ${x}\n`);
   if (p.diags.count) w(p.diags.summary(o.quiet ? 3 : 10) + '\n');
   if (!o.quiet || !r.result.ok) w(validationText(r.result));
-  if ((!o.quiet || !r.result.ok) && p.guests.some((g) => g.plan)) w(clockCheckText(clockCheck(p, r.result)));
+  if ((!o.quiet || !r.result.ok) && p.guests.some((g) => g.plan)) w(clockCheckText(clockCheck(p, r.result), { violations: o.violations }));
   if (!r.result.ok) w('kvmtrace: the merged timeline FAILED validation — do not trust its guest/host ordering (see above)\n');
   if (!o.quiet) for (const f of o.outputs) if (f) w(`wrote ${f}\n`);
 }

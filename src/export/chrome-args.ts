@@ -182,10 +182,7 @@ export class EventArgs {
     if (named && blk.table.typedKind(blk.name[r]) !== 'marker') {
       this.members(w, s);
       if (sp.leadEnd === sp.leadStart && !sp.overflow) return;
-    } else {
-      const f = fieldsOf(blk, r);
-      if (f) typedMembers(w, f, blk, r);
-    }
+    } else typedMembers(w, blk, r);
     w.text(',"text":');
     if (text === undefined) w.jsonRange(s, a, z);
     else w.json(text);
@@ -215,8 +212,17 @@ export class EventArgs {
   }
 }
 
-/** The decoded fields of an event whose body does not name them (kvm_exit `reason HLT rip …`). */
-function typedMembers(w: Members, f: KvmFields, blk: EventBlock, r: number): void {
+/** The decoded fields of row r, whose body does not name them (kvm_exit `reason HLT rip …`). */
+function typedMembers(w: Members, blk: EventBlock, r: number): void {
+  // sched_switch's come from its text, which also gives the state and the priorities: its typed
+  // fields would decode that text once more (for trace-cmd's plugin form, one more regex match).
+  if (blk.table.typedKind(blk.name[r]) === 'sched_switch') return schedSwitchMembers(w, blk.body(r));
+  const f = fieldsOf(blk, r);
+  if (f) fieldMembers(w, f);
+}
+
+/** The members of decoded fields (all kinds but sched_switch, which {@link schedSwitchMembers} writes). */
+function fieldMembers(w: Members, f: KvmFields): void {
   switch (f.kind) {
     case 'kvm_entry':
     case 'tsc_offset_zeroed':
@@ -242,28 +248,30 @@ function typedMembers(w: Members, f: KvmFields, blk: EventBlock, r: number): voi
       key(w, 'next');
       w.json(String(f.write.next));
       return;
-    case 'sched_switch': {
-      const sw = schedSwitchText(blk.body(r));
-      if (!sw) return;
-      key(w, 'prev_comm');
-      w.json(sw.prevComm);
-      key(w, 'prev_pid');
-      w.uint(sw.prevPid);
-      if (!Number.isNaN(sw.prevPrio)) (key(w, 'prev_prio'), w.text(String(sw.prevPrio)));
-      key(w, 'prev_state');
-      w.json(sw.prevState);
-      key(w, 'next_comm');
-      w.json(sw.nextComm);
-      key(w, 'next_pid');
-      w.uint(sw.nextPid);
-      if (!Number.isNaN(sw.nextPrio)) (key(w, 'next_prio'), w.text(String(sw.nextPrio)));
-      return;
-    }
     case 'sched_target':
       if (f.pid >= 0) (key(w, 'pid'), w.uint(f.pid));
       return;
+    case 'sched_switch':
     case 'kvm_fpu':
     case 'marker':
       return;
   }
+}
+
+/** sched_switch's members from its text: the tasks, the previous one's state and both priorities. */
+function schedSwitchMembers(w: Members, body: string): void {
+  const sw = schedSwitchText(body);
+  if (!sw) return;
+  key(w, 'prev_comm');
+  w.json(sw.prevComm);
+  key(w, 'prev_pid');
+  w.uint(sw.prevPid);
+  if (!Number.isNaN(sw.prevPrio)) (key(w, 'prev_prio'), w.text(String(sw.prevPrio)));
+  key(w, 'prev_state');
+  w.json(sw.prevState);
+  key(w, 'next_comm');
+  w.json(sw.nextComm);
+  key(w, 'next_pid');
+  w.uint(sw.nextPid);
+  if (!Number.isNaN(sw.nextPrio)) (key(w, 'next_prio'), w.text(String(sw.nextPrio)));
 }

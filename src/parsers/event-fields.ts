@@ -191,6 +191,9 @@ export interface SchedSwitchText extends SchedSwitch {
 
 const PLUGIN_SWITCH = /^(.*):(\d+) \[(-?\d+)\] (\S+) ==> (.*):(\d+) \[(-?\d+)\]$/;
 
+/** The fields the tracker reads from a {@link PLUGIN_SWITCH} match. */
+const pluginSwitch = (m: RegExpExecArray): SchedSwitch => ({ prevComm: m[1], prevPid: Number(m[2]), nextComm: m[5], nextPid: Number(m[6]) });
+
 /**
  * Decodes sched_switch from the kernel's `prev_comm=… prev_pid=… ==> next_comm=… next_pid=…` or
  * trace-cmd's plugin form `comm:pid [prio] S ==> comm:pid [prio]`. Comms may hold spaces. The
@@ -209,17 +212,19 @@ export function schedSwitch(body: string): SchedSwitch | undefined {
     return { prevComm: body.slice(10, pp), prevPid: Number(prevPid), nextComm: nc >= 0 && np > nc ? body.slice(nc + 10, np) : '', nextPid: Number(nextPid) };
   }
   const m = PLUGIN_SWITCH.exec(body);
-  return m ? { prevComm: m[1], prevPid: Number(m[2]), nextComm: m[5], nextPid: Number(m[6]) } : undefined;
+  return m ? pluginSwitch(m) : undefined;
 }
 
 /** sched_switch with the previous task's state and both priorities too (the Perfetto output writes them). */
 export function schedSwitchText(body: string): SchedSwitchText | undefined {
+  if (!body.startsWith('prev_comm=')) {
+    // The plugin form: its one match gives every field (through schedSwitch it would be matched twice).
+    const m = PLUGIN_SWITCH.exec(body);
+    return m ? { ...pluginSwitch(m), prevPrio: Number(m[3]), prevState: m[4], nextPrio: Number(m[7]) } : undefined;
+  }
   const sw = schedSwitch(body);
   if (!sw) return undefined;
-  if (body.startsWith('prev_comm='))
-    return { ...sw, prevState: fieldOf(body, 'prev_state') ?? '', prevPrio: Number(fieldOf(body, 'prev_prio') ?? NaN), nextPrio: Number(fieldOf(body, 'next_prio') ?? NaN) };
-  const m = PLUGIN_SWITCH.exec(body)!;
-  return { ...sw, prevPrio: Number(m[3]), prevState: m[4], nextPrio: Number(m[7]) };
+  return { ...sw, prevState: fieldOf(body, 'prev_state') ?? '', prevPrio: Number(fieldOf(body, 'prev_prio') ?? NaN), nextPrio: Number(fieldOf(body, 'next_prio') ?? NaN) };
 }
 
 const PLUGIN_WAKEUP = /^(.*):(\d+) \[-?\d+\]/;

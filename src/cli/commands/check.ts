@@ -6,16 +6,14 @@
  * (EXACT, BOUNDED (± N ns), FAILED). Exit 0 for EXACT and BOUNDED, 1 for FAILED, 2 for inputs that
  * cannot be merged (not a pair, no evidence).
  */
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { UserError } from '../../model/errors.js';
 import { prepareMerge, runMerge } from '../../merge/session.js';
 import { clockCheck } from '../../merge/estimate/verdict.js';
 import { crossCheck } from '../../merge/estimate/for-plan.js';
 import { clockCheckJson, clockCheckText } from '../../export/validation-report.js';
-import { mergeInputOptions, mergeRequest, QUIET_FLAG, type MergeFlags } from './merge.js';
+import { mergeInputOptions, mergeRequest, QUIET_FLAG, violationsFlag, violationsOption, type MergeFlags } from './merge.js';
 import { progress } from '../progress.js';
-import { DEFAULT_LISTED } from '../../merge/validate.js';
 
 /** Registers `kvmtrace check`. */
 export function register(program: Command): void {
@@ -38,16 +36,11 @@ export function register(program: Command): void {
   )
     .option('--json', 'print the check as JSON on stdout (offsets as exact decimal strings)')
     .option('--no-cross-check', 'do not set stated offsets against an estimate from the traces alone (saves a pass over each guest)')
-    .option('--violations [n]', `list each guest event outside its windows, and each not checkable, with the rule that judged it and the host events at the nearest windows' edges: the first N per vCPU (default: ${DEFAULT_LISTED}; --json always has them)`)
+    .option(...violationsOption('--json'))
     .option(...QUIET_FLAG)
     .action(async (hostArg: string, guestArgs: string[], o: MergeFlags & { json?: boolean; crossCheck?: boolean; violations?: string | true; quiet?: boolean }) => {
       if (o.host?.length || o.guest?.length) throw new UserError('check takes HOST and GUEST as arguments, not --host/--guest');
-      let args = [hostArg, ...guestArgs];
-      let n = o.violations;
-      if (typeof n === 'string' && !/^\d+$/.test(n) && existsSync(n)) [args, n] = [[n, ...args], true];
-      const listEvents = n === undefined || n === true ? undefined : Number(n);
-      if (listEvents !== undefined && !(Number.isSafeInteger(listEvents) && listEvents >= 0))
-        throw new UserError(`--violations ${n}: expected how many events to list per vCPU (an integer ≥ 0)`);
+      const { list, listEvents, inputs: args } = violationsFlag(o.violations, [hostArg, ...guestArgs], process.argv);
       if (args.length < 2) throw new UserError('check needs a host and at least one guest: give HOST GUEST…');
       // Validation reads the host index alone: the host is read once, for the index.
       const prepared = await prepareMerge({ ...mergeRequest(args, o), hostStream: false, listEvents });
@@ -64,7 +57,7 @@ export function register(program: Command): void {
       if (o.json) process.stdout.write(clockCheckJson(c));
       else {
         if (!o.quiet) for (const g of c.guests) for (const n of g.notes) process.stdout.write(`note: ${g.name}: ${n}\n`);
-        process.stdout.write(clockCheckText(c, { violations: n !== undefined }));
+        process.stdout.write(clockCheckText(c, { violations: list }));
         for (const f of c.failures) process.stdout.write(`  ✗ ${f}\n`);
       }
       if (c.verdict === 'FAILED') process.exitCode = 1;

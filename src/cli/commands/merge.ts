@@ -1,12 +1,13 @@
 /**
  * `kvmtrace merge`: bundles or bare files → one validated timeline (Chrome JSON and/or text).
  */
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { UserError } from '../../model/errors.js';
 import { checkTid, checkTscKhz, checkTscOffset, checkTscScaling, checkVcpu } from '../../model/mapping-values.js';
 import { clockFlag } from '../../merge/inputs.js';
 import { prepareMerge, type MergeRequest } from '../../merge/session.js';
+import { DEFAULT_LISTED } from '../../merge/validate.js';
 import type { GuestOverrides } from '../../merge/plan.js';
 import { exportMerge } from '../../export/export-merge.js';
 import { flowHook } from '../../analysis/flows.js';
@@ -134,6 +135,34 @@ export function mergeInputOptions(c: Command): Command {
 /** The quiet flag of every command that prints a report. */
 export const QUIET_FLAG = ['-q, --quiet', 'print only warnings and failures on stderr (no notes, no progress)'] as const;
 
+/** The `--violations [n]` flag of the commands that print the clock check; `alwaysIn`: the JSON output that always has the lists. */
+export function violationsOption(alwaysIn: string): [string, string] {
+  return [
+    '--violations [n]',
+    `list each guest event outside its windows, and each not checkable, with the rule that judged it and the host events at the nearest windows' edges: the first N per vCPU (default: ${DEFAULT_LISTED}; ${alwaysIn} always has them)`,
+  ];
+}
+
+/**
+ * Reads `--violations [n]` (merge, check): whether to list, and how many events per vCPU (undefined:
+ * DEFAULT_LISTED). Its optional N takes the word after the flag, which may be an input
+ * (`--violations HOST GUEST`, `HOST --violations GUEST`): a word that is no number but a file or
+ * folder goes back among the inputs where it was typed, as the first file is the host's — after
+ * the inputs that `argv` (the command line) has, in order, before the flag.
+ */
+export function violationsFlag(n: string | true | undefined, inputs: string[], argv: readonly string[]): { list: boolean; listEvents: number | undefined; inputs: string[] } {
+  if (typeof n === 'string' && !/^\d+$/.test(n) && existsSync(n)) {
+    const at = argv.findIndex((a, i) => a === '--violations' && argv[i + 1] === n);
+    let before = 0;
+    for (const a of argv.slice(0, Math.max(at, 0))) if (a === inputs[before]) before++;
+    return { list: true, listEvents: undefined, inputs: [...inputs.slice(0, before), n, ...inputs.slice(before)] };
+  }
+  const listEvents = n === undefined || n === true ? undefined : Number(n);
+  if (listEvents !== undefined && !(Number.isSafeInteger(listEvents) && listEvents >= 0))
+    throw new UserError(`--violations ${n}: expected how many events to list per vCPU (an integer ≥ 0)`);
+  return { list: n !== undefined, listEvents, inputs };
+}
+
 /** Registers `kvmtrace merge`. */
 export function register(program: Command): void {
   mergeInputOptions(
@@ -155,16 +184,18 @@ export function register(program: Command): void {
     .option('--summary <file.json>', 'write the validation summary as JSON')
     .option('--check', 'exit with status 1 when validation fails (a timeline out of time order always exits 1)')
     .option(QUIET_FLAG[0], 'print only failures')
+    .option(...violationsOption('--summary'))
     .option(
       '--flows <from:to>',
       'in the JSON, draw flow arrows from each FROM event to the TO event it pairs with (same vCPU; see kvmtrace latency --help for the matcher syntax), e.g. guest:marker~kvmsync:host:kvm_pio',
     )
-    .action(async (inputs: string[], o: MergeFlags & { output?: string; format?: string; text?: string; summary?: string; check?: boolean; quiet?: boolean; flows?: string }) => {
+    .action(async (args: string[], o: MergeFlags & { output?: string; format?: string; text?: string; summary?: string; check?: boolean; quiet?: boolean; flows?: string; violations?: string | true }) => {
       if (o.flows && !o.output) throw new UserError('--flows draws arrows in the trace: give -o FILE.json or -o FILE.pftrace');
       const perfetto = o.format === 'perfetto' || (o.format === undefined && /\.pftrace$/i.test(o.output ?? ''));
       const flows = o.flows ? flowHook(o.flows) : undefined;
+      const { list, listEvents, inputs } = violationsFlag(o.violations, args, process.argv);
       const req = mergeRequest(inputs, o);
-      const prepared = await prepareMerge(req);
+      const prepared = await prepareMerge({ ...req, listEvents });
       const text = o.text ?? (o.output ? undefined : '-');
       const prog = progress('merging', o.quiet);
       const out = perfetto ? { perfetto: o.output } : { json: o.output };
@@ -172,7 +203,7 @@ export function register(program: Command): void {
       prog.done();
       const fc = flows?.counts();
       if (fc) process.stderr.write(`flows: ${fc.paired} arrow(s) drawn; ${fc.superseded + fc.openAtEnd} of ${fc.fromEvents} FROM events found no TO event\n`);
-      printMergeReport(prepared, report, { quiet: o.quiet, outputs: [o.output, text !== '-' ? text : undefined, o.summary] });
+      printMergeReport(prepared, report, { quiet: o.quiet, violations: list, outputs: [o.output, text !== '-' ? text : undefined, o.summary] });
       if (mergeExitStatus(report, o.check) !== 0) process.exitCode = 1;
     });
 }
