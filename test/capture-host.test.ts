@@ -10,16 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateMeta, type BundleMeta } from '../src/model/bundle.js';
+import { hostPreflight } from '../src/capture/host-capture.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const CLI = ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts')];
-const TRACEFS = '/sys/kernel/tracing';
+/** Where tracefs and debugfs are mounted: found, or mounted, in beforeAll as the capture does it (hostPreflight). */
+let TRACEFS = '/sys/kernel/tracing';
+let DEBUGFS = '/sys/kernel/debug';
 
 function why(): string | undefined {
   if (process.getuid?.() !== 0) return 'not root';
   if (!existsSync('/dev/kvm')) return 'no /dev/kvm';
   if (spawnSync('qemu-system-x86_64', ['--version']).status !== 0) return 'qemu-system-x86_64 not installed';
-  if (!existsSync(join(TRACEFS, 'instances'))) return 'no tracefs';
   if (spawnSync('make', ['-C', join(ROOT, 'native')]).status !== 0) return 'make -C native failed';
   return undefined;
 }
@@ -39,9 +41,9 @@ async function startVm(name: string): Promise<ChildProcess> {
   );
   vms.push(q);
   for (let i = 0; i < 200; i++) {
-    const dirs = readdirSync('/sys/kernel/debug/kvm').filter((d) => d.startsWith(`${q.pid}-`));
-    if (dirs.length && existsSync(`/sys/kernel/debug/kvm/${dirs[0]}/vcpu0/pid`) && readFileSync(`/sys/kernel/debug/kvm/${dirs[0]}/vcpu0/pid`, 'utf8').trim() !== '0')
-      return q;
+    const dirs = readdirSync(join(DEBUGFS, 'kvm')).filter((d) => d.startsWith(`${q.pid}-`));
+    const pid = dirs.length ? join(DEBUGFS, 'kvm', dirs[0], 'vcpu0', 'pid') : undefined;
+    if (pid && existsSync(pid) && readFileSync(pid, 'utf8').trim() !== '0') return q;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error('the test VM did not start');
@@ -73,8 +75,10 @@ async function until(c: Capture, re: RegExp): Promise<void> {
 const meta = (dir: string): BundleMeta => validateMeta(JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')), join(dir, 'meta.json'));
 const instanceOf = (c: Capture): string => join(TRACEFS, 'instances', `kvmtrace-${c.child.pid}`);
 
-beforeAll(() => {
+beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'kvmtrace-caphost-'));
+  // A fresh machine may have neither mounted: the tests read both before any capture would mount them.
+  if (missing === undefined) ({ tracefs: TRACEFS, debugfs: DEBUGFS } = await hostPreflight());
 });
 afterAll(() => {
   for (const q of vms) if (q.exitCode === null) q.kill();
